@@ -1,0 +1,45 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set up what is missing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.logway-installed
+
+.PHONY: setup run test lint unit integration up down status clean bench chaos
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing logway with its pinned dependencies"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+## The main job on the embedded default: servers up, example tenants applied, processor and
+## sink running, demo traffic, a live per-tenant line. Ctrl-C stops what it started.
+run: setup
+	$(BIN)/logway dev up
+	$(BIN)/logway apply examples/tenants
+	$(BIN)/logway run all --demo
+
+## Lint, type-check, then every test (unit + integration against the real servers).
+test: lint
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+up: setup
+	$(BIN)/logway dev up
+down: setup
+	$(BIN)/logway dev down
+status: setup
+	$(BIN)/logway dev status
+
+clean: down
+	rm -rf .logway

@@ -1,0 +1,1 @@
+"""The Elasticsearch sink: processed topics in, daily tenant indices out."""

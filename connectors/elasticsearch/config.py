@@ -1,0 +1,42 @@
+"""Settings of a sink worker."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class SinkConfig(BaseModel):
+    """How one sink worker consumes processed topics and writes to Elasticsearch."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kafka_bootstrap: str = Field(description="Kafka bootstrap servers, comma-separated.")
+    es_url: str = Field(description="Elasticsearch URL.")
+    group_id: str = Field(
+        "logway-sink",
+        pattern=r"^[A-Za-z0-9._-]{1,100}$",
+        description="Kafka consumer group shared by all sink workers.",
+    )
+    tenants_matching: str = Field(
+        ".*", description="Regular expression over tenant names this worker serves (full match)."
+    )
+    batch_max_records: int = Field(1000, ge=1, le=50_000, description="Most records per bulk.")
+    batch_max_wait_s: float = Field(
+        0.5, gt=0, le=30, description="Longest wait to fill a batch before sending what there is."
+    )
+    retry_initial_s: float = Field(0.2, gt=0, description="First retry delay; doubles each time.")
+    retry_max_s: float = Field(30.0, gt=0, description="Longest delay between retries.")
+    discovery_interval_s: float = Field(
+        10.0, gt=0, le=300, description="How often to look for new tenants' processed topics."
+    )
+
+    @field_validator("tenants_matching")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value

@@ -1,0 +1,328 @@
+"""The Elasticsearch sink: processed topics in, daily tenant indices out, offsets committed last.
+
+Contract, per batch:
+1. consume up to `batch_max_records` records from the served `logs.<tenant>.processed` topics;
+2. bulk-index them with `_id` = the event id the processor derived from the record's origin,
+   so a record written twice overwrites itself;
+3. retry only the items Elasticsearch refused for a passing reason (429, 5xx, blocks), with
+   exponential backoff and jitter, partitions paused meanwhile (Kafka holds the backlog);
+4. dead-letter the items Elasticsearch can never take (mapping conflicts) to the tenant's DLQ,
+   and wait for Kafka to acknowledge them;
+5. only then commit the batch's offsets. A crash anywhere before 5 re-reads the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from elasticsearch import ApiError, Elasticsearch, TransportError
+
+from connectors.elasticsearch.classify import Verdict, classify_item
+from connectors.elasticsearch.config import SinkConfig
+from streams.deadletter import DeadLetter, Reason, Stage
+from streams.origin import Origin
+from topology.discovery import served_topics, tenant_matcher
+from topology.names import PROCESSED_TOPIC_RE, dlq_topic, index_name
+
+log = logging.getLogger("logway.sink")
+
+
+class SinkError(RuntimeError):
+    """The sink cannot go on without losing data (e.g. a dead letter Kafka refused)."""
+
+
+class StoppedWhileRetrying(Exception):
+    """Shutdown was asked while Elasticsearch still refused the batch; it is not committed."""
+
+
+@dataclass
+class Pending:
+    """One processed record on its way to Elasticsearch."""
+
+    message: Message
+    tenant: str
+    event_id: str
+    index: str
+    document: bytes
+    source: Origin
+
+
+@dataclass
+class BatchOutcome:
+    indexed: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+
+
+def document_index(tenant: str, document: dict[str, Any]) -> str:
+    """The daily index of a document: the day of its `@timestamp`, else of its arrival."""
+    for field in (document.get("@timestamp"), document.get("logway", {}).get("received_at")):
+        day = _day_of(field)
+        if day is not None:
+            return index_name(tenant, day)
+    return index_name(tenant, datetime.now(UTC).date())
+
+
+def _day_of(value: object) -> date | None:
+    if isinstance(value, str) and len(value) >= 10:
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value / 1000, UTC).date()
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
+
+
+class ElasticsearchSink:
+    """One sink worker. `run` until `stop` is set; see the module docstring for the contract."""
+
+    def __init__(
+        self,
+        config: SinkConfig,
+        *,
+        es: Elasticsearch | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.es = es or Elasticsearch(config.es_url, request_timeout=60)
+        self._sleep = sleep
+        self._serves = tenant_matcher(config.tenants_matching)
+        self._admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": config.kafka_bootstrap,
+                "group.id": config.group_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": False,
+            }
+        )
+        self.producer = Producer(
+            {
+                "bootstrap.servers": config.kafka_bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 20,
+            }
+        )
+        self._subscribed: list[str] = []
+        self._next_discovery = 0.0
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume, index and commit until `stop` is set, then finish the batch and close."""
+        try:
+            while not stop.is_set():
+                if not self._refresh_subscription():
+                    stop.wait(self.config.discovery_interval_s)
+                    continue
+                messages = self.consumer.consume(
+                    num_messages=self.config.batch_max_records,
+                    timeout=self.config.batch_max_wait_s,
+                )
+                if messages:
+                    self.process_batch(messages, stop)
+        except StoppedWhileRetrying:
+            log.warning("stopping with an unfinished batch; it will be re-read, not lost")
+        finally:
+            self.consumer.close()
+            self.producer.flush(30)
+
+    def _refresh_subscription(self) -> bool:
+        now = time.monotonic()
+        if now < self._next_discovery:
+            return bool(self._subscribed)
+        self._next_discovery = now + self.config.discovery_interval_s
+        try:
+            topics = served_topics(self._admin, PROCESSED_TOPIC_RE, self._serves)
+        except KafkaException as exc:
+            log.warning("listing topics failed, will retry: %s", exc)
+            return bool(self._subscribed)
+        if topics and topics != self._subscribed:
+            added = sorted(set(topics) - set(self._subscribed))
+            log.info("subscribing to %d processed topic(s); new: %s", len(topics), added)
+            self.consumer.subscribe(topics)
+            self._subscribed = topics
+        elif not topics and not self._subscribed:
+            log.warning(
+                "no processed topics for tenants matching %r yet; run `logway apply` (waiting)",
+                self.config.tenants_matching,
+            )
+        return bool(self._subscribed)
+
+    def process_batch(self, messages: Sequence[Message], stop: threading.Event) -> BatchOutcome:
+        """Index one batch, dead-letter what cannot be indexed, then commit its offsets."""
+        outcome = BatchOutcome()
+        pending: list[Pending] = []
+        letters: list[DeadLetter] = []
+        offsets: dict[tuple[str, int], int] = {}
+        for message in messages:
+            if message.error():
+                if message.error().code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer error: %s", message.error())
+                continue
+            offsets[(message.topic(), message.partition())] = message.offset() + 1
+            item = self._prepare(message)
+            if isinstance(item, DeadLetter):
+                letters.append(item)
+            else:
+                pending.append(item)
+        if pending:
+            letters.extend(self._index(pending, outcome, stop))
+        if letters:
+            self._dead_letter(letters)
+            outcome.dead_lettered = len(letters)
+        self._commit(offsets)
+        return outcome
+
+    def _prepare(self, message: Message) -> Pending | DeadLetter:
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        match = PROCESSED_TOPIC_RE.match(topic)
+        tenant = match.group(1) if match else topic
+        value = message.value() or b""
+        here = Origin(topic=topic, partition=partition, offset=offset)
+        try:
+            document = orjson.loads(value)
+            meta = document["logway"]
+            source = Origin.model_validate(meta["origin"])
+            event_id = str(meta["id"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            return DeadLetter.build(
+                tenant=tenant,
+                stage=Stage.SINK,
+                step="decode",
+                reason=Reason.INVALID_JSON,
+                error=f"processed record is not a logway document: {exc}",
+                original=value,
+                source=here,
+            )
+        return Pending(message, tenant, event_id, document_index(tenant, document), value, source)
+
+    def _index(
+        self, pending: list[Pending], outcome: BatchOutcome, stop: threading.Event
+    ) -> list[DeadLetter]:
+        """Bulk-index `pending` until every item is indexed or refused for good."""
+        letters: list[DeadLetter] = []
+        delay = self.config.retry_initial_s
+        paused = False
+        try:
+            while pending:
+                try:
+                    response = self.es.bulk(operations=_bulk_body(pending))
+                except (TransportError, ApiError) as exc:
+                    retry, error = pending, f"bulk request failed: {exc}"
+                else:
+                    retry = []
+                    error = ""
+                    for item, entry in zip(pending, response["items"], strict=True):
+                        verdict = classify_item(entry)
+                        if verdict.verdict is Verdict.INDEXED:
+                            outcome.indexed += 1
+                        elif verdict.verdict is Verdict.RETRY:
+                            retry.append(item)
+                            error = verdict.error
+                        else:
+                            letters.append(self._refused(item, verdict.reason, verdict.error))
+                if not retry:
+                    break
+                if stop.is_set():
+                    raise StoppedWhileRetrying
+                if not paused:
+                    self.consumer.pause(self.consumer.assignment())
+                    paused = True
+                outcome.retries += 1
+                log.warning(
+                    "Elasticsearch refused %d item(s) for now, retrying in %.1fs: %s",
+                    len(retry),
+                    delay,
+                    error,
+                )
+                self._wait(delay)
+                delay = min(self.config.retry_max_s, delay * 2)
+                pending = retry
+        finally:
+            if paused:
+                self.consumer.resume(self.consumer.assignment())
+        return letters
+
+    def _wait(self, delay: float) -> None:
+        """Sleep with jitter while keeping the consumer's group membership alive."""
+        deadline = time.monotonic() + delay * random.uniform(0.5, 1.0)  # noqa: S311
+        while (left := deadline - time.monotonic()) > 0:
+            self.consumer.poll(min(left, 1.0))  # paused: serves callbacks, returns no records
+
+    def _refused(self, item: Pending, reason: Reason | None, error: str) -> DeadLetter:
+        return DeadLetter.build(
+            tenant=item.tenant,
+            stage=Stage.SINK,
+            step="bulk",
+            reason=reason or Reason.INDEX_REJECTED,
+            error=error,
+            original=item.document,
+            source=item.source,
+        )
+
+    def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        failures: list[str] = []
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                failures.append(err.str())
+
+        for letter in letters:
+            self.producer.produce(
+                dlq_topic(letter.tenant),
+                key=letter.event_id.encode(),
+                value=letter.to_bytes(),
+                on_delivery=delivered,
+            )
+        remaining = self.producer.flush(60)
+        if failures or remaining:
+            raise SinkError(
+                f"{len(failures) + remaining} dead letter(s) not acknowledged by Kafka "
+                f"({'; '.join(failures[:3])}); not committing, the batch will be re-read"
+            )
+
+    def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        if not offsets:
+            return
+        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        try:
+            self.consumer.commit(offsets=partitions, asynchronous=False)
+        except KafkaException as exc:
+            # E.g. partitions revoked by a rebalance meanwhile: their new owner re-reads them,
+            # and the deterministic _id turns that into overwrites.
+            log.warning("commit failed, the batch will be re-read: %s", exc)
+
+
+def _bulk_body(pending: list[Pending]) -> list[bytes]:
+    body: list[bytes] = []
+    for item in pending:
+        body.append(orjson.dumps({"index": {"_index": item.index, "_id": item.event_id}}))
+        body.append(item.document)
+    return body
+
+
+def run_sink(config: SinkConfig, stop: threading.Event | None = None) -> None:
+    """Run a sink worker until SIGINT/SIGTERM (or `stop`), committing what it finished."""
+    import signal
+
+    stop = stop or threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("sink starting: Kafka %s -> Elasticsearch %s", config.kafka_bootstrap, config.es_url)
+    ElasticsearchSink(config).run(stop)
+    log.info("sink stopped")

@@ -1,0 +1,3 @@
+from logway.cli import main
+
+main()

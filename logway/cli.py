@@ -1,0 +1,247 @@
+"""The `logway` command line: a thin layer over topology, streams, connectors and logway.dev."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from logway.settings import Endpoints
+
+app = typer.Typer(
+    help="logway: a multi-tenant log pipeline on Kafka, Faust and Elasticsearch.\n\n"
+    "Servers: LOGWAY_KAFKA_BOOTSTRAP (default 127.0.0.1:9092) and LOGWAY_ES_URL "
+    "(default http://127.0.0.1:9200).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+dev_app = typer.Typer(
+    help="Real Kafka and Elasticsearch as local JVM processes (the embedded default).",
+    no_args_is_help=True,
+)
+run_app = typer.Typer(help="Run pipeline processes.", no_args_is_help=True)
+app.add_typer(dev_app, name="dev")
+app.add_typer(run_app, name="run")
+
+Paths = Annotated[
+    list[Path],
+    typer.Argument(help="Tenant YAML files, or folders whose *.yaml files are read."),
+]
+TenantsMatching = Annotated[
+    str,
+    typer.Option(
+        envvar="LOGWAY_TENANTS_MATCHING",
+        help="Serve only tenants whose name fully matches this regular expression.",
+    ),
+]
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(message, err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+# -- dev --------------------------------------------------------------------------------------
+
+
+@dev_app.command("up")
+def dev_up() -> None:
+    """Fetch (first time only, with Maven) and start Kafka and Elasticsearch; wait until both
+    answer. Ports: LOGWAY_DEV_KAFKA_PORT (9092), LOGWAY_DEV_KAFKA_CONTROLLER_PORT (9093),
+    LOGWAY_DEV_ES_PORT (9200), LOGWAY_DEV_ES_TRANSPORT_PORT (9300); state in LOGWAY_HOME
+    (.logway)."""
+    from logway.dev import servers
+
+    try:
+        servers.up(servers.DevConfig.from_env())
+    except servers.DevError as exc:
+        raise _fail(f"logway dev up failed: {exc}") from None
+
+
+@dev_app.command("down")
+def dev_down() -> None:
+    """Stop the servers `logway dev up` started (and only those). Data is kept."""
+    from logway.dev import servers
+
+    servers.down(servers.DevConfig.from_env())
+
+
+@dev_app.command("status")
+def dev_status() -> None:
+    """Say which embedded servers run, where, and whether they answer. Exit 1 if not all up."""
+    from logway.dev import servers
+
+    statuses = servers.status(servers.DevConfig.from_env())
+    for status in statuses:
+        typer.echo(status.describe())
+    if not all(s.answering for s in statuses):
+        raise typer.Exit(1)
+
+
+# -- tenants ----------------------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    paths: Paths,
+    output: Annotated[
+        str, typer.Option("--format", help="text, or json for machines.")
+    ] = "text",
+) -> None:
+    """Check tenant files: YAML syntax, the schema, unique names. Exit 0 valid, 1 invalid,
+    2 usage error. Errors read `file:line:col: tenant.field: what is wrong`."""
+    from topology.load import load_tenants
+
+    if output not in ("text", "json"):
+        raise _fail("--format is text or json", 2)
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise _fail(f"no such file or folder: {', '.join(missing)}", 2)
+    result = load_tenants(paths)
+    if output == "json":
+        typer.echo(
+            json.dumps(
+                {
+                    "valid": result.ok,
+                    "tenants": [t.tenant.name for t in result.tenants],
+                    "errors": [e.__dict__ for e in result.errors],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for error in result.errors:
+            typer.echo(str(error), err=True)
+        if result.ok:
+            names = ", ".join(t.tenant.name for t in result.tenants) or "none"
+            typer.echo(f"valid: {len(result.tenants)} tenant(s): {names}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a tenant document (for editors and CI checks)."""
+    from topology.model import Tenant
+
+    typer.echo(json.dumps(Tenant.model_json_schema(), indent=2))
+
+
+@app.command()
+def apply(paths: Paths) -> None:
+    """Validate tenant files, then create what each tenant needs: its raw, processed and DLQ
+    topics and its Elasticsearch index template. Nothing is applied if any file is invalid.
+    Idempotent: a second run reports everything unchanged."""
+    from confluent_kafka.admin import AdminClient
+    from elasticsearch import Elasticsearch
+
+    from topology.apply import apply_index_templates, apply_topics
+    from topology.load import load_tenants
+
+    result = load_tenants(paths)
+    for error in result.errors:
+        typer.echo(str(error), err=True)
+    if not result.ok:
+        raise _fail(f"not applied: {len(result.errors)} error(s) in the tenant files")
+    if not result.tenants:
+        raise _fail("no tenants found in the given paths", 2)
+    endpoints = Endpoints.from_env()
+    tenants = [t.tenant for t in result.tenants]
+    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
+    changes = apply_topics(admin, tenants)
+    changes += apply_index_templates(Elasticsearch(endpoints.es_url), tenants)
+    for change in changes:
+        detail = f" ({change.detail})" if change.detail else ""
+        typer.echo(f"{change.kind:<15} {change.name:<45} {change.action}{detail}")
+    if any(c.action == "failed" for c in changes):
+        raise _fail("some changes failed; fix the cause and apply again (it is idempotent)")
+    typer.echo(f"applied {len(tenants)} tenant(s)")
+
+
+# -- run --------------------------------------------------------------------------------------
+
+
+@run_app.command("processor")
+def run_processor(
+    tenants_matching: TenantsMatching = ".*",
+    app_id: Annotated[
+        str, typer.Option(envvar="LOGWAY_PROCESSOR_APP_ID", help="Faust app id = consumer group.")
+    ] = "logway-processor",
+    data_dir: Annotated[
+        Path, typer.Option(envvar="LOGWAY_PROCESSOR_DATA_DIR", help="Faust local state.")
+    ] = Path(".logway/processor"),
+) -> None:
+    """Run a processor worker: logs.<tenant>.raw -> parse -> logs.<tenant>.processed, failures
+    -> logs.<tenant>.dlq. New tenants' topics are picked up without a restart."""
+    from streams.app import run_processor as run
+    from streams.config import ProcessorConfig
+
+    _logging()
+    config = ProcessorConfig(
+        kafka_bootstrap=Endpoints.from_env().kafka_bootstrap,
+        app_id=app_id,
+        tenants_matching=tenants_matching,
+        data_dir=data_dir,
+    )
+    run(config)
+
+
+@run_app.command("sink")
+def run_sink(
+    tenants_matching: TenantsMatching = ".*",
+    group_id: Annotated[
+        str, typer.Option(envvar="LOGWAY_SINK_GROUP_ID", help="Kafka consumer group.")
+    ] = "logway-sink",
+) -> None:
+    """Run an Elasticsearch sink worker: logs.<tenant>.processed -> logs-<tenant>-<date>,
+    offsets committed only after Elasticsearch accepted (or the DLQ took) each record."""
+    from connectors.elasticsearch.config import SinkConfig
+    from connectors.elasticsearch.sink import run_sink as run
+
+    _logging()
+    endpoints = Endpoints.from_env()
+    run(
+        SinkConfig(
+            kafka_bootstrap=endpoints.kafka_bootstrap,
+            es_url=endpoints.es_url,
+            group_id=group_id,
+            tenants_matching=tenants_matching,
+        )
+    )
+
+
+@run_app.command("all")
+def run_all(
+    tenants_matching: TenantsMatching = ".*",
+    demo: Annotated[
+        bool, typer.Option(help="Also feed demo traffic (a few broken lines included).")
+    ] = False,
+) -> None:
+    """Run the processor and the sink, and show a live line per tenant (received, processed,
+    indexed, dead-lettered) until Ctrl-C, which stops them."""
+    from logway.supervisor import run_all as run
+
+    run(
+        Endpoints.from_env(),
+        tenants_matching=tenants_matching,
+        demo=demo,
+        log_dir=Path(".logway/run/logs"),
+    )
+
+
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,74 @@
+"""Per-tenant counts, read from Kafka and Elasticsearch themselves (not from our processes).
+
+received: records in `logs.<t>.raw`; processed: in `logs.<t>.processed`; dead-lettered: in
+`logs.<t>.dlq` (records, so a re-read can count one event twice there); indexed: documents in
+the tenant's indices, counted by `logway.tenant` because index patterns of hyphenated tenant
+names overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from elasticsearch import Elasticsearch, TransportError
+
+from topology.names import dlq_topic, index_pattern, processed_topic, raw_topic
+
+
+@dataclass(frozen=True)
+class TenantCounts:
+    tenant: str
+    received: int
+    processed: int
+    dead_lettered: int
+    indexed: int
+
+
+def topic_size(consumer: Consumer, topic: str) -> int:
+    """Records currently in `topic`: the sum over partitions of high minus low watermark."""
+    try:
+        metadata = consumer.list_topics(topic, timeout=5).topics.get(topic)
+    except KafkaException:
+        return 0
+    if metadata is None or metadata.error is not None:
+        return 0
+    total = 0
+    for partition in metadata.partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
+        total += max(0, high - low)
+    return total
+
+
+def indexed_count(es: Elasticsearch, tenant: str) -> int:
+    try:
+        response = es.count(
+            index=index_pattern(tenant),
+            query={"term": {"logway.tenant": tenant}},
+            ignore_unavailable=True,
+            allow_no_indices=True,
+        )
+    except TransportError:
+        return 0
+    return int(response["count"])
+
+
+def tenant_counts(
+    consumer: Consumer, es: Elasticsearch, tenants: Iterable[str]
+) -> list[TenantCounts]:
+    return [
+        TenantCounts(
+            tenant,
+            topic_size(consumer, raw_topic(tenant)),
+            topic_size(consumer, processed_topic(tenant)),
+            topic_size(consumer, dlq_topic(tenant)),
+            indexed_count(es, tenant),
+        )
+        for tenant in tenants
+    ]
+
+
+def counts_consumer(bootstrap: str) -> Consumer:
+    """A consumer used only for metadata and watermarks; it never joins a group."""
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": "logway-counts", "log_level": 0})

@@ -1,0 +1,1 @@
+"""The embedded default: real Kafka and Elasticsearch as local JVM processes, for dev and tests."""

@@ -1,0 +1,691 @@
+"""Fetch, start, watch and stop a single-node Kafka (KRaft) and Elasticsearch on loopback.
+
+Both come from Maven Central through `mvn` and are kept under `$LOGWAY_HOME/dist` (default
+`.logway/dist`, ignored by git); a second `up` reuses them and starts in seconds. Data and logs
+live under `$LOGWAY_HOME/run`. `down` stops exactly the processes `up` started: each has a pid
+file, and a pid is only signalled if its command line still names our config.
+
+Elasticsearch refuses to run as root; when we are root it runs as `nobody` (via `setpriv`) from
+a folder under /var/tmp that `nobody` can reach, whatever the checkout's permissions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+from base64 import urlsafe_b64encode
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+KAFKA_VERSION = "4.0.2"
+# The newest 9.x integ-test distribution served on Maven Central when this was written; 9.3+
+# are not published there. The Python client is pinned to the same major.minor (9.2).
+ES_VERSION = "9.2.0"
+ES_ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
+NOBODY_UID = 65534
+NOBODY_GID = 65534
+
+Say = Callable[[str], None]
+
+
+class DevError(RuntimeError):
+    """Something the person running `logway dev` must fix; the message says what to do."""
+
+
+class DevConfig(BaseModel):
+    """Where the embedded servers live and listen. Every field has a LOGWAY_DEV_* variable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    home: Path = Field(Path(".logway"), description="Cache and state folder (LOGWAY_HOME).")
+    kafka_version: str = KAFKA_VERSION
+    es_version: str = ES_VERSION
+    kafka_port: int = Field(9092, ge=1, le=65535)
+    kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    es_port: int = Field(9200, ge=1, le=65535)
+    es_transport_port: int = Field(9300, ge=1, le=65535)
+    kafka_heap: str = "1g"
+    es_heap: str = "1g"
+    start_timeout_s: float = 120.0
+
+    @classmethod
+    def from_env(cls) -> DevConfig:
+        env = os.environ
+        fields: dict[str, object] = {"home": Path(env.get("LOGWAY_HOME", ".logway")).absolute()}
+        for name in ("kafka_port", "kafka_controller_port", "es_port", "es_transport_port"):
+            value = env.get(f"LOGWAY_DEV_{name.upper()}")
+            if value:
+                fields[name] = int(value)
+        for name in ("kafka_version", "es_version", "kafka_heap", "es_heap"):
+            value = env.get(f"LOGWAY_DEV_{name.upper()}")
+            if value:
+                fields[name] = value
+        return cls.model_validate(fields)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def es_url(self) -> str:
+        return f"http://127.0.0.1:{self.es_port}"
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    name: str
+    running: bool
+    answering: bool
+    pid: int | None
+    address: str
+    data: Path
+    log: Path
+
+    def describe(self) -> str:
+        if not self.running:
+            return f"{self.name}: stopped ({self.address} not started by logway dev)"
+        state = "up" if self.answering else "running, not answering yet"
+        return f"{self.name}: {state} at {self.address} (pid {self.pid}); log {self.log}"
+
+
+def running_as_root() -> bool:
+    return os.geteuid() == 0
+
+
+class Server:
+    """One server process with a pid file."""
+
+    name = ""
+
+    def __init__(self, config: DevConfig) -> None:
+        self.config = config
+        self.run_dir = config.home / "run" / self.name
+        self.pid_file = self.run_dir / "pid.json"
+
+    # -- to be provided by each server --
+    @property
+    def address(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def port(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def marker(self) -> str:
+        """A string our process's command line contains, so a reused pid is never signalled."""
+        raise NotImplementedError
+
+    @property
+    def data_dir(self) -> Path:
+        raise NotImplementedError
+
+    @property
+    def log_file(self) -> Path:
+        raise NotImplementedError
+
+    def fetch(self, say: Say) -> None:
+        raise NotImplementedError
+
+    def launch(self) -> subprocess.Popen[bytes]:
+        raise NotImplementedError
+
+    def answers(self) -> bool:
+        raise NotImplementedError
+
+    # -- shared --
+    def pid(self) -> int | None:
+        """The pid of our running server, or None (a stale pid file is removed)."""
+        try:
+            pid = int(json.loads(self.pid_file.read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            cmdline = ""
+        if self.marker in cmdline:
+            return pid
+        self.pid_file.unlink(missing_ok=True)
+        return None
+
+    def status(self) -> ServerStatus:
+        pid = self.pid()
+        return ServerStatus(
+            self.name,
+            pid is not None,
+            pid is not None and self.answers(),
+            pid,
+            self.address,
+            self.data_dir,
+            self.log_file,
+        )
+
+    def start(self, say: Say) -> bool:
+        """Start the server unless ours already runs; True if this call started it."""
+        if self.pid() is not None:
+            say(f"{self.name}: already running at {self.address}")
+            return False
+        if port_in_use(self.port):
+            raise DevError(
+                f"port {self.port} for {self.name} is in use by a process logway dev did not "
+                f"start; stop it, or pick another port (see `logway dev up --help`)"
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        process = self.launch()
+        self.pid_file.write_text(json.dumps({"pid": process.pid, "started": time.time()}))
+        return True
+
+    def wait_until_answering(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pid() is None:
+                raise DevError(
+                    f"{self.name} exited during start-up; the end of {self.log_file}:\n"
+                    + tail(self.log_file)
+                )
+            if self.answers():
+                return
+            time.sleep(0.5)
+        raise DevError(
+            f"{self.name} did not answer at {self.address} within {timeout:.0f}s; "
+            f"the end of {self.log_file}:\n" + tail(self.log_file)
+        )
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop our server: SIGTERM to its process group, SIGKILL after `timeout`."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.2)
+        if _alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+class Kafka(Server):
+    """Apache Kafka, single-node KRaft (broker and controller in one JVM)."""
+
+    name = "kafka"
+
+    @property
+    def dist(self) -> Path:
+        return self.config.home / "dist" / f"kafka-{self.config.kafka_version}"
+
+    @property
+    def address(self) -> str:
+        return self.config.kafka_bootstrap
+
+    @property
+    def port(self) -> int:
+        return self.config.kafka_port
+
+    @property
+    def properties(self) -> Path:
+        return self.run_dir / "server.properties"
+
+    @property
+    def marker(self) -> str:
+        return str(self.properties)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.run_dir / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.run_dir / "kafka.log"
+
+    def fetch(self, say: Say) -> None:
+        done = self.dist / ".complete"
+        if done.exists():
+            return
+        mvn = require_tool("mvn", "Maven fetches Kafka from Maven Central: apt-get install maven")
+        say(f"kafka: fetching Apache Kafka {self.config.kafka_version} with Maven")
+        self.dist.mkdir(parents=True, exist_ok=True)
+        pom = self.dist / "pom.xml"
+        pom.write_bytes(resources.files("logway.dev").joinpath("kafka-pom.xml").read_bytes())
+        libs = self.dist / "libs"
+        shutil.rmtree(libs, ignore_errors=True)
+        run_maven(
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-Dkafka.version={self.config.kafka_version}",
+                f"-DoutputDirectory={libs}",
+                "-DincludeScope=runtime",
+            ],
+            f"Apache Kafka {self.config.kafka_version}",
+        )
+        done.touch()
+
+    def _write_config(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        c = self.config
+        self.properties.write_text(
+            "\n".join(
+                [
+                    "# Written by `logway dev up`; edits are overwritten.",
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{c.kafka_controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{c.kafka_port},"
+                    f"CONTROLLER://127.0.0.1:{c.kafka_controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{c.kafka_port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"log.dirs={self.data_dir}",
+                    "num.partitions=1",
+                    "default.replication.factor=1",
+                    "offsets.topic.replication.factor=1",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    # Topics are created by `logway apply`, never by a typo in a producer.
+                    "auto.create.topics.enable=false",
+                    "",
+                ]
+            )
+        )
+        (self.run_dir / "log4j2.properties").write_text(
+            "\n".join(
+                [
+                    "rootLogger.level=INFO",
+                    "rootLogger.appenderRef.stdout.ref=STDOUT",
+                    "appender.stdout.type=Console",
+                    "appender.stdout.name=STDOUT",
+                    "appender.stdout.layout.type=PatternLayout",
+                    "appender.stdout.layout.pattern=[%d] %p %m (%c)%n",
+                    "logger.kafka.name=kafka",
+                    "logger.kafka.level=WARN",
+                    "logger.apache.name=org.apache.kafka",
+                    "logger.apache.level=WARN",
+                    "",
+                ]
+            )
+        )
+
+    def _java(self) -> list[str]:
+        java = require_java(17, "LOGWAY_KAFKA_JAVA_HOME", "Kafka 4 needs Java 17 or newer")
+        return [
+            java,
+            f"-Xms{self.config.kafka_heap}",
+            f"-Xmx{self.config.kafka_heap}",
+            "-XX:+UseG1GC",
+            "-cp",
+            str(self.dist / "libs" / "*"),
+            f"-Dlog4j2.configurationFile={self.run_dir / 'log4j2.properties'}",
+        ]
+
+    def launch(self) -> subprocess.Popen[bytes]:
+        self._write_config()
+        if not (self.data_dir / "meta.properties").exists():
+            cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            result = subprocess.run(
+                [
+                    *self._java(),
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(self.properties),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise DevError(f"formatting Kafka's storage failed:\n{result.stdout}{result.stderr}")
+        log = self.log_file.open("ab")
+        return subprocess.Popen(
+            [*self._java(), "kafka.Kafka", str(self.properties)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def answers(self) -> bool:
+        if not port_in_use(self.port):
+            return False
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.address, "log_level": 0})
+        try:
+            metadata = admin.list_topics(timeout=2)
+        except Exception:  # noqa: BLE001 - not ready yet is the only thing we learn here
+            return False
+        return bool(metadata.brokers)
+
+
+class Elasticsearch(Server):
+    """Elasticsearch from the integ-test distribution, single node, security off, loopback."""
+
+    name = "elasticsearch"
+
+    @property
+    def base(self) -> Path:
+        """Where the distribution is unpacked and run: reachable by the user ES runs as."""
+        if running_as_root():
+            digest = hashlib.sha256(str(self.config.home.absolute()).encode()).hexdigest()[:10]
+            return Path("/var/tmp") / f"logway-es-{digest}"
+        return self.config.home / "dist"
+
+    @property
+    def es_home(self) -> Path:
+        return self.base / f"elasticsearch-{self.config.es_version}"
+
+    @property
+    def es_run(self) -> Path:
+        return self.base / "es-run" if running_as_root() else self.run_dir
+
+    @property
+    def address(self) -> str:
+        return self.config.es_url
+
+    @property
+    def port(self) -> int:
+        return self.config.es_port
+
+    @property
+    def marker(self) -> str:
+        # setpriv, then bin/elasticsearch, then the launcher JVM: all name the ES home.
+        return str(self.es_home)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.es_run / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.es_run / "logs" / "stdout.log"
+
+    def fetch(self, say: Say) -> None:
+        done = self.es_home / ".complete"
+        if done.exists():
+            return
+        mvn = require_tool(
+            "mvn", "Maven fetches Elasticsearch from Maven Central: apt-get install maven"
+        )
+        version = self.config.es_version
+        zips = self.config.home / "dist" / "zips"
+        zips.mkdir(parents=True, exist_ok=True)
+        archive = zips / f"elasticsearch-{version}.zip"
+        if not archive.exists():
+            say(f"elasticsearch: fetching Elasticsearch {version} (integ-test zip) with Maven")
+            run_maven(
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "dependency:copy",
+                    f"-Dartifact={ES_ARTIFACT.format(version=version)}",
+                    f"-DoutputDirectory={zips}",
+                ],
+                f"Elasticsearch {version}",
+            )
+        say(f"elasticsearch: unpacking into {self.base}")
+        shutil.rmtree(self.es_home, ignore_errors=True)
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.base.chmod(0o755)
+        unzip_keeping_modes(archive, self.base)
+        done.touch()
+
+    def _write_config(self) -> Path:
+        conf = self.es_run / "config"
+        for sub in ("data", "logs", "tmp"):
+            (self.es_run / sub).mkdir(parents=True, exist_ok=True)
+        if not (conf / "jvm.options").exists():
+            shutil.copytree(self.es_home / "config", conf, dirs_exist_ok=True)
+        c = self.config
+        (conf / "elasticsearch.yml").write_text(
+            "\n".join(
+                [
+                    "# Written by `logway dev up`; edits are overwritten.",
+                    "cluster.name: logway-dev",
+                    "node.name: logway-dev-1",
+                    "discovery.type: single-node",
+                    "network.host: 127.0.0.1",
+                    f"http.port: {c.es_port}",
+                    f"transport.port: {c.es_transport_port}",
+                    f"path.data: {self.data_dir}",
+                    f"path.logs: {self.es_run / 'logs'}",
+                    "xpack.security.enabled: false",
+                    # A dev box's disk fills for other reasons; don't turn indices read-only.
+                    "cluster.routing.allocation.disk.threshold_enabled: false",
+                    "",
+                ]
+            )
+        )
+        (conf / "jvm.options.d").mkdir(exist_ok=True)
+        (conf / "jvm.options.d" / "heap.options").write_text(f"-Xms{c.es_heap}\n-Xmx{c.es_heap}\n")
+        if running_as_root():
+            for path in [self.es_run, *self.es_run.rglob("*")]:
+                os.chown(path, NOBODY_UID, NOBODY_GID)
+        return conf
+
+    def launch(self) -> subprocess.Popen[bytes]:
+        java_home = find_java_home(21, "LOGWAY_ES_JAVA_HOME", "Elasticsearch 9 needs Java 21+")
+        conf = self._write_config()
+        env = {
+            **os.environ,
+            "ES_JAVA_HOME": str(java_home),
+            "ES_PATH_CONF": str(conf),
+            "ES_TMPDIR": str(self.es_run / "tmp"),
+        }
+        argv = [str(self.es_home / "bin" / "elasticsearch")]
+        if running_as_root():
+            setpriv = require_tool("setpriv", "setpriv (util-linux) runs ES as nobody when root")
+            argv = [
+                setpriv,
+                f"--reuid={NOBODY_UID}",
+                f"--regid={NOBODY_GID}",
+                "--clear-groups",
+                "--",
+                *argv,
+            ]
+            env["HOME"] = str(self.es_run / "tmp")
+        log = self.log_file.open("ab")
+        return subprocess.Popen(
+            argv,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def answers(self) -> bool:
+        url = f"{self.address}/_cluster/health?wait_for_status=yellow&timeout=1s"
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - loopback
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+
+def servers(config: DevConfig) -> list[Server]:
+    return [Kafka(config), Elasticsearch(config)]
+
+
+def up(config: DevConfig, say: Say = print) -> list[ServerStatus]:
+    """Fetch what is missing, start what is not running, wait until both answer.
+
+    If anything fails, whatever this call started is stopped again before the error is raised.
+    """
+    started: list[Server] = []
+    t0 = time.monotonic()
+    try:
+        all_servers = servers(config)
+        for server in all_servers:
+            server.fetch(say)
+        for server in all_servers:
+            if server.start(say):
+                started.append(server)
+                say(f"{server.name}: starting at {server.address}")
+        for server in all_servers:
+            server.wait_until_answering(config.start_timeout_s)
+    except BaseException:
+        for server in started:
+            server.stop()
+        raise
+    statuses = [server.status() for server in all_servers]
+    say(f"ready in {time.monotonic() - t0:.1f}s")
+    for status in statuses:
+        say(f"  {status.describe()}")
+        say(f"      data {status.data}")
+    say(f"  export LOGWAY_KAFKA_BOOTSTRAP={config.kafka_bootstrap} LOGWAY_ES_URL={config.es_url}")
+    return statuses
+
+
+def down(config: DevConfig, say: Say = print) -> None:
+    for server in reversed(servers(config)):
+        if server.stop():
+            say(f"{server.name}: stopped")
+        else:
+            say(f"{server.name}: was not running")
+
+
+def status(config: DevConfig) -> list[ServerStatus]:
+    return [server.status() for server in servers(config)]
+
+
+# -- helpers --
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def require_tool(name: str, hint: str) -> str:
+    found = shutil.which(name)
+    if not found:
+        raise DevError(f"`{name}` was not found on PATH. {hint}")
+    return found
+
+
+def run_maven(argv: list[str], what: str) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        errors = [line for line in result.stdout.splitlines() if "ERROR" in line][:5]
+        raise DevError(
+            f"Maven could not fetch {what} (exit {result.returncode}). Is Maven Central "
+            f"reachable from here (proxy settings in ~/.m2/settings.xml)?\n" + "\n".join(errors)
+        )
+
+
+def _java_version(java_home: Path) -> int | None:
+    try:
+        release = (java_home / "release").read_text()
+    except OSError:
+        return None
+    for line in release.splitlines():
+        if line.startswith("JAVA_VERSION="):
+            version = line.split("=", 1)[1].strip('"')
+            head = version.split(".")[0]
+            return int(head) if head.isdigit() else None
+    return None
+
+
+def find_java_home(minimum: int, variable: str, why: str) -> Path:
+    """A JDK of at least `minimum`: from `variable`, else the newest under /usr/lib/jvm."""
+    explicit = os.environ.get(variable)
+    if explicit:
+        home = Path(explicit)
+        version = _java_version(home)
+        if version is None or version < minimum or not (home / "bin" / "java").exists():
+            raise DevError(f"{variable}={explicit} is not a Java {minimum}+ home. {why}.")
+        return home
+    candidates = []
+    for home in Path("/usr/lib/jvm").glob("*"):
+        version = _java_version(home)
+        if version and version >= minimum and (home / "bin" / "java").exists():
+            candidates.append((version, home))
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (_java_version(Path(java_home)) or 0) >= minimum:
+        candidates.append((_java_version(Path(java_home)) or 0, Path(java_home)))
+    if not candidates:
+        raise DevError(
+            f"{why}, and none was found under /usr/lib/jvm. Install one "
+            f"(e.g. apt-get install openjdk-21-jdk-headless) or set {variable}."
+        )
+    return max(candidates)[1]
+
+
+def require_java(minimum: int, variable: str, why: str) -> str:
+    if os.environ.get(variable):
+        return str(find_java_home(minimum, variable, why) / "bin" / "java")
+    java = shutil.which("java")
+    if java:
+        return java
+    return str(find_java_home(minimum, variable, why) / "bin" / "java")
+
+
+def unzip_keeping_modes(archive: Path, target: Path) -> None:
+    """Unpack a zip, restoring the Unix permission bits (Python's zipfile drops them)."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                path = Path(zf.extract(info, target))
+                mode = (info.external_attr >> 16) & 0o777
+                if mode:
+                    path.chmod(mode)
+    except zipfile.BadZipFile as exc:
+        archive.unlink(missing_ok=True)
+        raise DevError(f"{archive} is not a valid zip ({exc}); removed it, run again") from exc
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.split(")")[-1].split()[0] != "Z"
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pid, sig)

@@ -1,0 +1,142 @@
+"""`logway run all`: the processor and the sink as child processes, and a live per-tenant view.
+
+Children that exit unexpectedly are restarted (at-least-once delivery makes that safe). Ctrl-C
+or SIGTERM stops every child this process started, and nothing else.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+from elasticsearch import Elasticsearch
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from logway.counts import TenantCounts, counts_consumer, tenant_counts
+from logway.demo import send_demo
+from logway.settings import Endpoints
+from topology.discovery import served_topics, tenant_matcher
+from topology.names import RAW_TOPIC_RE
+
+COMPONENTS = ("processor", "sink")
+RESTART_DELAY_S = 3.0
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    log: IO[bytes] | None = None
+    restarts: int = 0
+    started_at: float = field(default=0.0)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        self.started_at = time.monotonic()
+
+    def exited(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def render(rows: list[TenantCounts], children: list[Child]) -> Table:
+    table = Table(title="logway: per tenant (Ctrl-C stops everything started here)")
+    for column in ("tenant", "received", "processed", "indexed", "dead-lettered"):
+        table.add_column(column, justify="left" if column == "tenant" else "right")
+    for row in rows:
+        table.add_row(
+            row.tenant,
+            str(row.received),
+            str(row.processed),
+            str(row.indexed),
+            str(row.dead_lettered),
+        )
+    states = ", ".join(
+        f"{c.name} {'running' if c.exited() is None else 'restarting'}"
+        + (f" (restarted {c.restarts}x)" if c.restarts else "")
+        for c in children
+    )
+    table.caption = f"{states}; logs in {children[0].log_path.parent}"
+    return table
+
+
+def run_all(
+    endpoints: Endpoints,
+    *,
+    tenants_matching: str,
+    demo: bool,
+    log_dir: Path,
+    refresh_s: float = 2.0,
+) -> None:
+    console = Console()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    children = [
+        Child(
+            name,
+            [sys.executable, "-m", "logway", "run", name, "--tenants-matching", tenants_matching],
+            log_dir / f"{name}.log",
+        )
+        for name in COMPONENTS
+    ]
+    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
+    consumer = counts_consumer(endpoints.kafka_bootstrap)
+    es = Elasticsearch(endpoints.es_url)
+    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+    serves = tenant_matcher(tenants_matching)
+    for child in children:
+        child.start()
+    console.print(f"started {', '.join(c.name for c in children)}; logs in {log_dir}")
+    sent_first_burst = False
+    try:
+        with Live(console=console, auto_refresh=False, transient=False) as live:
+            while not stop.is_set():
+                for child in children:
+                    if child.exited() is not None and time.monotonic() - child.started_at > (
+                        RESTART_DELAY_S
+                    ):
+                        child.restarts += 1
+                        child.start()
+                tenants = [
+                    RAW_TOPIC_RE.match(t).group(1)  # type: ignore[union-attr]
+                    for t in served_topics(admin, RAW_TOPIC_RE, serves)
+                ]
+                if demo and tenants:
+                    send_demo(producer, tenants, 200 if not sent_first_burst else 5, seed=int(time.time()))
+                    sent_first_burst = True
+                rows = tenant_counts(consumer, es, tenants)
+                live.update(render(rows, children), refresh=True)
+                stop.wait(refresh_s)
+    finally:
+        console.print("stopping...")
+        for child in children:
+            child.stop()
+        consumer.close()
+        producer.flush(10)
+        console.print("stopped processor and sink; servers keep running (`logway dev down`)")

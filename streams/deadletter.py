@@ -1,0 +1,96 @@
+"""Dead letters: what could not be processed, why, and everything needed to replay it.
+
+A dead letter is a value, not a log line: the envelope below is the record written to
+`logs.<tenant>.dlq`, keyed by the event id of the record it replaces.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from streams.origin import Origin
+
+
+class Reason(StrEnum):
+    """Why a record was dead-lettered. A bounded set: it is a metric label and an alert key."""
+
+    INVALID_UTF8 = "invalid_utf8"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MAPPING_CONFLICT = "mapping_conflict"
+    INDEX_REJECTED = "index_rejected"
+    INTERNAL_ERROR = "internal_error"
+
+
+class Stage(StrEnum):
+    """Which component gave up on the record."""
+
+    PROCESSOR = "processor"
+    SINK = "sink"
+
+
+class DeadLetter(BaseModel):
+    """The envelope written to a tenant's dead-letter topic."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tenant: str
+    stage: Stage
+    step: str = Field(description="The step within the stage, e.g. 'parse' or 'bulk'.")
+    reason: Reason
+    error: str = Field(description="What went wrong, for a person.")
+    original: str = Field(description="The original record bytes, as text or base64.")
+    original_encoding: Literal["utf-8", "base64"]
+    source: Origin
+    event_id: str
+    record_time: datetime | None = Field(None, description="Kafka timestamp of the raw record.")
+    failed_at: datetime
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        tenant: str,
+        stage: Stage,
+        step: str,
+        reason: Reason,
+        error: str,
+        original: bytes,
+        source: Origin,
+        record_time: datetime | None = None,
+    ) -> DeadLetter:
+        try:
+            text, encoding = original.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = base64.b64encode(original).decode("ascii"), "base64"
+        return cls(
+            tenant=tenant,
+            stage=stage,
+            step=step,
+            reason=reason,
+            error=error,
+            original=text,
+            original_encoding=encoding,  # type: ignore[arg-type]
+            source=source,
+            event_id=source.event_id,
+            record_time=record_time,
+            failed_at=datetime.now(UTC),
+        )
+
+    def original_bytes(self) -> bytes:
+        if self.original_encoding == "base64":
+            return base64.b64decode(self.original)
+        return self.original.encode("utf-8")
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_bytes(cls, value: bytes) -> DeadLetter:
+        return cls.model_validate_json(value)

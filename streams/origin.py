@@ -1,0 +1,24 @@
+"""Where a record came from, and the event id derived from it.
+
+The id is the Elasticsearch `_id` and the dead letter's key, so a record read twice (after a
+crash, a rebalance or a replay) overwrites itself instead of turning into a duplicate.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Origin(BaseModel):
+    """The raw record an event came from: topic, partition, offset, and its index within it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    topic: str = Field(description="Raw topic the record was read from.")
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    index: int = Field(0, ge=0, description="Position of the event within the record (0 for one).")
+
+    @property
+    def event_id(self) -> str:
+        return f"{self.topic}:{self.partition}:{self.offset}:{self.index}"

@@ -1,0 +1,1 @@
+"""Tenants: the model, loading YAML, and applying tenants to Kafka and Elasticsearch."""

@@ -1,0 +1,230 @@
+"""Loading tenant YAML: untrusted input, refused with errors a person can act on.
+
+Every error names the file, the line and column, the field path and what to do. Inputs are
+bounded: file size, node count (so a YAML alias bomb is refused before it expands) and depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from topology.model import Tenant
+
+MAX_FILE_BYTES = 1_048_576
+MAX_NODES = 20_000
+MAX_DEPTH = 32
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class ConfigError:
+    """One problem in one place of a tenant file."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class LoadedTenant:
+    tenant: Tenant
+    file: str
+    line: int
+
+
+@dataclass
+class LoadResult:
+    tenants: list[LoadedTenant] = field(default_factory=list)
+    errors: list[ConfigError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def tenant_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """The YAML files named, and those directly inside named directories, in a stable order."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.iterdir() if p.suffix in YAML_SUFFIXES)
+        else:
+            yield path
+
+
+def load_tenants(paths: Iterable[Path]) -> LoadResult:
+    """Load and validate every tenant document in `paths`; collect all errors, stop at none."""
+    result = LoadResult()
+    for file in tenant_files(paths):
+        _load_file(file, result)
+    _check_unique_names(result)
+    return result
+
+
+def _load_file(file: Path, result: LoadResult) -> None:
+    name = str(file)
+    try:
+        size = file.stat().st_size
+    except OSError as exc:
+        result.errors.append(ConfigError(name, 0, 0, "", f"cannot read: {exc.strerror}"))
+        return
+    if size > MAX_FILE_BYTES:
+        result.errors.append(
+            ConfigError(
+                name,
+                0,
+                0,
+                "",
+                f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for tenant files; "
+                "split it into one file per tenant",
+            )
+        )
+        return
+    raw = file.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        result.errors.append(
+            ConfigError(name, 0, 0, "", f"not UTF-8 text (byte {exc.start}); save it as UTF-8")
+        )
+        return
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            problem = _bounds_problem(node)
+            if problem:
+                line, col = node.start_mark.line + 1, node.start_mark.column + 1
+                result.errors.append(ConfigError(name, line, col, "", problem))
+                continue
+            data = loader.construct_document(node)
+            _validate_document(name, node, data, result)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        result.errors.append(
+            ConfigError(name, line, col, "", f"YAML syntax: {exc.problem or exc.context}")
+        )
+    except yaml.YAMLError as exc:
+        result.errors.append(ConfigError(name, 0, 0, "", f"YAML: {exc}"))
+    finally:
+        loader.dispose()
+
+
+def _bounds_problem(root: yaml.Node) -> str | None:
+    """Refuse documents that would cost more to construct or validate than a tenant ever needs."""
+    count = 0
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            return (
+                f"document has over {MAX_NODES} nodes once aliases are expanded; "
+                "a tenant needs far fewer (is this a YAML bomb?)"
+            )
+        if depth > MAX_DEPTH:
+            return f"document is nested deeper than {MAX_DEPTH} levels"
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, depth + 1) for item in node.value)
+    return None
+
+
+def _validate_document(file: str, node: yaml.Node, data: object, result: LoadResult) -> None:
+    line = node.start_mark.line + 1
+    if not isinstance(data, dict):
+        result.errors.append(
+            ConfigError(
+                file,
+                line,
+                node.start_mark.column + 1,
+                "",
+                f"a tenant document is a mapping with at least 'name' and 'owners'; "
+                f"got {type(data).__name__}",
+            )
+        )
+        return
+    try:
+        tenant = Tenant.model_validate(data)
+    except ValidationError as exc:
+        label = data.get("name") if isinstance(data.get("name"), str) else "tenant"
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            at = _node_at(node, loc)
+            path = ".".join(str(part) for part in (label, *loc))
+            result.errors.append(
+                ConfigError(
+                    file,
+                    at.start_mark.line + 1,
+                    at.start_mark.column + 1,
+                    path,
+                    _explain(err),
+                )
+            )
+        return
+    result.tenants.append(LoadedTenant(tenant, file, line))
+
+
+def _node_at(node: yaml.Node, loc: tuple[int | str, ...]) -> yaml.Node:
+    """The deepest node along `loc` (a pydantic error location) that exists in the document."""
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    node = value
+                    break
+            else:
+                return node
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return node
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def _explain(err: object) -> str:
+    assert isinstance(err, dict)
+    kind, msg = err.get("type"), str(err.get("msg"))
+    if kind == "extra_forbidden":
+        return "unknown field; check its spelling against `logway schema`"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "string_pattern_mismatch":
+        ctx = err.get("ctx") or {}
+        return f"{err.get('input')!r} does not match {ctx.get('pattern')}"
+    return msg.removeprefix("Value error, ")
+
+
+def _check_unique_names(result: LoadResult) -> None:
+    seen: dict[str, LoadedTenant] = {}
+    for loaded in result.tenants:
+        first = seen.setdefault(loaded.tenant.name, loaded)
+        if first is not loaded:
+            result.errors.append(
+                ConfigError(
+                    loaded.file,
+                    loaded.line,
+                    1,
+                    f"{loaded.tenant.name}.name",
+                    f"tenant {loaded.tenant.name!r} is already declared at "
+                    f"{first.file}:{first.line}; tenant names are unique",
+                )
+            )

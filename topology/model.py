@@ -1,0 +1,102 @@
+"""The tenant declaration: what an application team writes in YAML.
+
+Every model is frozen and rejects unknown keys, so a typo is an error, never a silently ignored
+setting. Descriptions and examples here become `logway schema` and the reference docs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from topology.names import TENANT_NAME
+
+TenantName = Annotated[
+    str,
+    Field(
+        pattern=rf"^{TENANT_NAME}$",
+        description="Tenant name: lower case letters, digits and '-', 2-31 characters, "
+        "starting with a letter. It names the tenant's topics and indices.",
+        examples=["payments", "search-api"],
+    ),
+]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Owners(Frozen):
+    """Who owns the tenant's logs and hears about its dead letters."""
+
+    team: str = Field(
+        min_length=1,
+        max_length=100,
+        description="The owning team, as people know it.",
+        examples=["payments-platform"],
+    )
+    slack_channel: str = Field(
+        pattern=r"^#[a-z0-9][a-z0-9._-]{0,79}$",
+        description="Slack channel the owners read, with its leading '#'.",
+        examples=["#payments-alerts"],
+    )
+    webhook_secret: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,252}$",
+        description="Name of the environment variable or Kubernetes Secret that holds the "
+        "Slack webhook URL. Never the URL itself: configs are shared and reviewed in the open.",
+        examples=["PAYMENTS_SLACK_WEBHOOK"],
+    )
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _not_a_url(cls, value: object) -> object:
+        if isinstance(value, str) and "://" in value:
+            raise ValueError(
+                "this looks like a webhook URL; put the URL in a secret and name the secret here"
+            )
+        return value
+
+
+class TopicSettings(Frozen):
+    """How the tenant's Kafka topics are sized. Bounds are the platform's."""
+
+    partitions: int = Field(
+        3,
+        ge=1,
+        le=64,
+        description="Partitions of each of the tenant's topics: the most consumers that can "
+        "share its load. Can only grow.",
+        examples=[3],
+    )
+    retention_hours: int = Field(
+        72,
+        ge=1,
+        le=720,
+        description="How long Kafka keeps the tenant's records: the buffer when anything "
+        "downstream is down. Records older than this are deleted, read or not.",
+        examples=[72],
+    )
+    max_record_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        le=8_388_608,
+        description="Largest record the tenant's topics accept, in bytes.",
+        examples=[1_048_576],
+    )
+
+
+class Tenant(Frozen):
+    """One tenant: an application team's logs, from source to index.
+
+    It gets three topics: `logs.<name>.raw` (what forwarders and producers write),
+    `logs.<name>.processed` (what the processor made of it) and `logs.<name>.dlq` (what could
+    not be processed, with a reason), and daily indices `logs-<name>-<yyyy.mm.dd>`.
+    """
+
+    name: TenantName
+    owners: Owners
+    topics: TopicSettings = Field(
+        default_factory=TopicSettings,
+        description="Sizing of the tenant's topics.",
+    )
