@@ -96,9 +96,7 @@ def dev_status() -> None:
 @app.command()
 def validate(
     paths: Paths,
-    output: Annotated[
-        str, typer.Option("--format", help="text, or json for machines.")
-    ] = "text",
+    output: Annotated[str, typer.Option("--format", help="text, or json for machines.")] = "text",
 ) -> None:
     """Check tenant files: YAML syntax, the schema, unique names. Exit 0 valid, 1 invalid,
     2 usage error. Errors read `file:line:col: tenant.field: what is wrong`."""
@@ -144,8 +142,9 @@ def apply(paths: Paths) -> None:
     """Validate tenant files, then create what each tenant needs: its raw, processed and DLQ
     topics and its Elasticsearch index template. Nothing is applied if any file is invalid.
     Idempotent: a second run reports everything unchanged."""
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
-    from elasticsearch import Elasticsearch
+    from elasticsearch import ApiError, Elasticsearch, TransportError
 
     from topology.apply import apply_index_templates, apply_topics
     from topology.load import load_tenants
@@ -159,9 +158,22 @@ def apply(paths: Paths) -> None:
         raise _fail("no tenants found in the given paths", 2)
     endpoints = Endpoints.from_env()
     tenants = [t.tenant for t in result.tenants]
-    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
-    changes = apply_topics(admin, tenants)
-    changes += apply_index_templates(Elasticsearch(endpoints.es_url), tenants)
+    # librdkafka would log every failed connection attempt; the error below says it once.
+    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap, "log_level": 0})
+    try:
+        changes = apply_topics(admin, tenants, timeout=15)
+    except KafkaException as exc:
+        raise _fail(
+            f"cannot reach Kafka at {endpoints.kafka_bootstrap} ({exc.args[0].str()}); "
+            "is it up (`logway dev status`) and LOGWAY_KAFKA_BOOTSTRAP right?"
+        ) from None
+    try:
+        changes += apply_index_templates(Elasticsearch(endpoints.es_url), tenants)
+    except (TransportError, ApiError) as exc:
+        raise _fail(
+            f"cannot install index templates at {endpoints.es_url} ({exc}); "
+            "is it up (`logway dev status`) and LOGWAY_ES_URL right?"
+        ) from None
     for change in changes:
         detail = f" ({change.detail})" if change.detail else ""
         typer.echo(f"{change.kind:<15} {change.name:<45} {change.action}{detail}")
@@ -239,8 +251,6 @@ def run_all(
         demo=demo,
         log_dir=Path(".logway/run/logs"),
     )
-
-
 
 
 def main() -> None:

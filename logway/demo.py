@@ -38,7 +38,7 @@ def demo_line(tenant: str, n: int, rng: random.Random) -> bytes:
 
 
 def demo_records(tenant: str, count: int, seed: int = 0) -> Iterator[bytes]:
-    rng = random.Random(f"{tenant}-{seed}")
+    rng = random.Random(f"{tenant}-{seed}")  # noqa: S311 - demo data, not secrets
     for n in range(count):
         yield demo_line(tenant, n, rng)
 

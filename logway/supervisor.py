@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -85,6 +86,16 @@ def render(rows: list[TenantCounts], children: list[Child]) -> Table:
     return table
 
 
+def print_lines(console: Console, rows: list[TenantCounts]) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    for row in rows:
+        console.print(
+            f"{stamp} {row.tenant}: received {row.received}, processed {row.processed}, "
+            f"indexed {row.indexed}, dead-lettered {row.dead_lettered}",
+            highlight=False,
+        )
+
+
 def run_all(
     endpoints: Endpoints,
     *,
@@ -114,8 +125,14 @@ def run_all(
         child.start()
     console.print(f"started {', '.join(c.name for c in children)}; logs in {log_dir}")
     sent_first_burst = False
+    # A terminal gets a table redrawn in place; a log file or a pipe gets plain lines.
+    show: Callable[[list[TenantCounts]], None]
     try:
         with Live(console=console, auto_refresh=False, transient=False) as live:
+            if console.is_terminal:
+                show = lambda rows: live.update(render(rows, children), refresh=True)  # noqa: E731
+            else:
+                show = lambda rows: print_lines(console, rows)  # noqa: E731
             while not stop.is_set():
                 for child in children:
                     if child.exited() is not None and time.monotonic() - child.started_at > (
@@ -128,10 +145,10 @@ def run_all(
                     for t in served_topics(admin, RAW_TOPIC_RE, serves)
                 ]
                 if demo and tenants:
-                    send_demo(producer, tenants, 200 if not sent_first_burst else 5, seed=int(time.time()))
+                    burst = 5 if sent_first_burst else 200
+                    send_demo(producer, tenants, burst, seed=int(time.time()))
                     sent_first_burst = True
-                rows = tenant_counts(consumer, es, tenants)
-                live.update(render(rows, children), refresh=True)
+                show(tenant_counts(consumer, es, tenants))
                 stop.wait(refresh_s)
     finally:
         console.print("stopping...")

@@ -1,1 +1,1 @@
-"""The processor: Faust agents that turn each tenant's raw records into documents or dead letters."""
+"""The processor: Faust agents turning each tenant's raw records into documents or dead letters."""

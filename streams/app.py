@@ -76,12 +76,12 @@ def build_app(config: ProcessorConfig, initial_topics: list[str]) -> faust.App:
             output = process_record(tenant, origin, event.value, timestamp_ms)
             await output_topic(output.topic).send(key=output.key, value=output.value)
 
-    @app.timer(interval=config.discovery_interval_s)
+    @app.timer(interval=config.discovery_interval_s)  # type: ignore[untyped-decorator]
     async def discover_tenants() -> None:
         loop = asyncio.get_running_loop()
         try:
             found = await loop.run_in_executor(None, served_raw_topics, admin, config)
-        except Exception as exc:  # noqa: BLE001 - the broker may be briefly away; try next tick
+        except Exception as exc:
             log.warning("listing topics failed, will retry: %s", exc)
             return
         new = sorted(set(found) - set(raw.topics))
@@ -102,7 +102,7 @@ def wait_for_topics(config: ProcessorConfig, stop_after_s: float | None = None) 
     while True:
         try:
             topics = served_raw_topics(admin, config)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("Kafka at %s not answering yet: %s", config.kafka_bootstrap, exc)
             topics = []
         if topics:

@@ -76,7 +76,7 @@ class DeadLetter(BaseModel):
             reason=reason,
             error=error,
             original=text,
-            original_encoding=encoding,  # type: ignore[arg-type]
+            original_encoding=encoding,
             source=source,
             event_id=source.event_id,
             record_time=record_time,

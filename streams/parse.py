@@ -43,7 +43,7 @@ def parse_log_record(value: bytes) -> Document | Rejection:
     outer = _json_object(text, "record")
     if isinstance(outer, Rejection):
         return outer
-    if DOCKER_KEYS <= outer.keys() and isinstance(outer["log"], str):
+    if outer.keys() >= DOCKER_KEYS and isinstance(outer["log"], str):
         line = outer["log"].removesuffix("\n")
         inner = _json_object(line, "Docker 'log' line")
         if isinstance(inner, Rejection):

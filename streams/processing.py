@@ -37,7 +37,9 @@ def process_record(
     try:
         parsed = parse_log_record(raw)
         if isinstance(parsed, Rejection):
-            return _dead_letter(tenant, origin, raw, received, parsed.reason, parsed.error)
+            return _dead_letter(
+                tenant, origin, raw, received, reason=parsed.reason, error=parsed.error
+            )
         parsed.setdefault("@timestamp", received.isoformat())
         parsed["logway"] = {
             "tenant": tenant,
@@ -46,15 +48,20 @@ def process_record(
             "received_at": received.isoformat(),
         }
         document = orjson.dumps(parsed)
-    except Exception as exc:  # noqa: BLE001 - a bug must cost one record, not the worker
+    except Exception as exc:
         return _dead_letter(
-            tenant, origin, raw, received, Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
+            tenant,
+            origin,
+            raw,
+            received,
+            reason=Reason.INTERNAL_ERROR,
+            error=f"{type(exc).__name__}: {exc}",
         )
     return Output(processed_topic(tenant), origin.event_id.encode(), document, dead_letter=False)
 
 
 def _dead_letter(
-    tenant: str, origin: Origin, raw: bytes, received: datetime, reason: Reason, error: str
+    tenant: str, origin: Origin, raw: bytes, received: datetime, *, reason: Reason, error: str
 ) -> Output:
     letter = DeadLetter.build(
         tenant=tenant,

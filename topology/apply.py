@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewPartitions, NewTopic
 from elasticsearch import Elasticsearch
 
 from topology.model import Tenant
@@ -139,7 +140,7 @@ def apply_index_templates(es: Elasticsearch, tenants: Sequence[Tenant]) -> list[
     for tenant in tenants:
         name = f"logs-{tenant.name}"
         body = index_template(tenant, replicas)
-        current = es.indices.get_index_template(name=name, ignore_unavailable=True)
+        current = es.options(ignore_status=404).indices.get_index_template(name=name)
         templates = current.get("index_templates", [])
         if templates and _same_template(templates[0]["index_template"], body):
             changes.append(Change("index template", name, "unchanged"))

@@ -41,7 +41,7 @@ class SinkError(RuntimeError):
     """The sink cannot go on without losing data (e.g. a dead letter Kafka refused)."""
 
 
-class StoppedWhileRetrying(Exception):
+class StoppedWhileRetrying(Exception):  # noqa: N818 - a stop request, not an error
     """Shutdown was asked while Elasticsearch still refused the batch; it is not committed."""
 
 
@@ -170,12 +170,16 @@ class ElasticsearchSink:
         letters: list[DeadLetter] = []
         offsets: dict[tuple[str, int], int] = {}
         for message in messages:
-            if message.error():
-                if message.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning("consumer error: %s", message.error())
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer error: %s", error)
                 continue
-            offsets[(message.topic(), message.partition())] = message.offset() + 1
-            item = self._prepare(message)
+            position = _position(message)
+            if position is None:
+                continue
+            offsets[(position.topic, position.partition)] = position.offset + 1
+            item = self._prepare(message, position)
             if isinstance(item, DeadLetter):
                 letters.append(item)
             else:
@@ -188,12 +192,10 @@ class ElasticsearchSink:
         self._commit(offsets)
         return outcome
 
-    def _prepare(self, message: Message) -> Pending | DeadLetter:
-        topic, partition, offset = message.topic(), message.partition(), message.offset()
-        match = PROCESSED_TOPIC_RE.match(topic)
-        tenant = match.group(1) if match else topic
+    def _prepare(self, message: Message, here: Origin) -> Pending | DeadLetter:
+        match = PROCESSED_TOPIC_RE.match(here.topic)
+        tenant = match.group(1) if match else here.topic
         value = message.value() or b""
-        here = Origin(topic=topic, partition=partition, offset=offset)
         try:
             document = orjson.loads(value)
             meta = document["logway"]
@@ -221,7 +223,8 @@ class ElasticsearchSink:
         try:
             while pending:
                 try:
-                    response = self.es.bulk(operations=_bulk_body(pending))
+                    # Pre-serialised NDJSON lines: the processed record is indexed byte for byte.
+                    response = self.es.bulk(operations=_bulk_body(pending))  # type: ignore[arg-type]
                 except (TransportError, ApiError) as exc:
                     retry, error = pending, f"bulk request failed: {exc}"
                 else:
@@ -306,6 +309,14 @@ class ElasticsearchSink:
             # E.g. partitions revoked by a rebalance meanwhile: their new owner re-reads them,
             # and the deterministic _id turns that into overwrites.
             log.warning("commit failed, the batch will be re-read: %s", exc)
+
+
+def _position(message: Message) -> Origin | None:
+    """Where a consumed record sits (None only for error events, which carry no position)."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        return None
+    return Origin(topic=topic, partition=partition, offset=offset)
 
 
 def _bulk_body(pending: list[Pending]) -> list[bytes]:

@@ -358,7 +358,9 @@ class Kafka(Server):
                 check=False,
             )
             if result.returncode != 0:
-                raise DevError(f"formatting Kafka's storage failed:\n{result.stdout}{result.stderr}")
+                raise DevError(
+                    f"formatting Kafka's storage failed:\n{result.stdout}{result.stderr}"
+                )
         log = self.log_file.open("ab")
         return subprocess.Popen(
             [*self._java(), "kafka.Kafka", str(self.properties)],
@@ -376,7 +378,7 @@ class Kafka(Server):
         admin = AdminClient({"bootstrap.servers": self.address, "log_level": 0})
         try:
             metadata = admin.list_topics(timeout=2)
-        except Exception:  # noqa: BLE001 - not ready yet is the only thing we learn here
+        except Exception:
             return False
         return bool(metadata.brokers)
 
@@ -391,7 +393,7 @@ class Elasticsearch(Server):
         """Where the distribution is unpacked and run: reachable by the user ES runs as."""
         if running_as_root():
             digest = hashlib.sha256(str(self.config.home.absolute()).encode()).hexdigest()[:10]
-            return Path("/var/tmp") / f"logway-es-{digest}"
+            return Path("/var/tmp") / f"logway-es-{digest}"  # noqa: S108 - must be reachable by nobody
         return self.config.home / "dist"
 
     @property

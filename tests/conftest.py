@@ -1,0 +1,58 @@
+"""Session fixtures: where the real Kafka and Elasticsearch are.
+
+In order: LOGWAY_KAFKA_BOOTSTRAP / LOGWAY_ES_URL when both are set; else containers through
+testcontainers when a Docker engine answers; else the dev runner's JVM servers (started here if
+they are not running, and stopped at the end only if this session started them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from logway.settings import Endpoints
+
+
+def _docker_engine_answers() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        probe = subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def endpoints() -> Iterator[Endpoints]:
+    if os.environ.get("LOGWAY_KAFKA_BOOTSTRAP") and os.environ.get("LOGWAY_ES_URL"):
+        yield Endpoints.from_env()
+        return
+    if _docker_engine_answers():
+        from tests.containers import container_endpoints
+
+        with container_endpoints() as found:
+            yield found
+        return
+    from logway.dev import servers
+
+    config = servers.DevConfig.from_env()
+    before = {s.name for s in servers.status(config) if s.running}
+    servers.up(config, say=lambda line: print(f"[dev] {line}"))
+    try:
+        yield Endpoints(kafka_bootstrap=config.kafka_bootstrap, es_url=config.es_url)
+    finally:
+        for server in servers.servers(config):
+            if server.name not in before:
+                server.stop()
+
+
+@pytest.fixture
+def tenant_prefix() -> str:
+    """A fresh tenant-name prefix, so tests never see each other's (or older runs') data."""
+    return f"t{uuid.uuid4().hex[:8]}"

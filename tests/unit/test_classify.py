@@ -1,0 +1,69 @@
+"""The bulk item classifier, against item bodies as Elasticsearch 9 returns them."""
+
+import pytest
+
+from connectors.elasticsearch.classify import Verdict, classify_item
+from streams.deadletter import Reason
+
+CREATED = {"index": {"_index": "logs-a-2026.11.25", "_id": "x", "status": 201, "result": "created"}}
+UPDATED = {"index": {"_index": "logs-a-2026.11.25", "_id": "x", "status": 200, "result": "updated"}}
+CONFLICT = {
+    "create": {"_id": "x", "status": 409, "error": {"type": "version_conflict_engine_exception"}}
+}
+TOO_MANY = {
+    "index": {
+        "_id": "x",
+        "status": 429,
+        "error": {"type": "es_rejected_execution_exception", "reason": "rejected execution"},
+    }
+}
+UNAVAILABLE = {
+    "index": {"_id": "x", "status": 503, "error": {"type": "unavailable_shards_exception"}}
+}
+MAPPING = {
+    "index": {
+        "_id": "x",
+        "status": 400,
+        "error": {
+            "type": "document_parsing_exception",
+            "reason": "[1:15] failed to parse field [duration_ms] of type [long]",
+            "caused_by": {
+                "type": "illegal_argument_exception",
+                "reason": 'For input string: "slow"',
+            },
+        },
+    }
+}
+READ_ONLY = {
+    "index": {
+        "_id": "x",
+        "status": 403,
+        "error": {"type": "cluster_block_exception", "reason": "index read-only / allow delete"},
+    }
+}
+NOT_FOUND = {"index": {"_id": "x", "status": 404, "error": {"type": "index_not_found_exception"}}}
+
+
+@pytest.mark.parametrize(
+    ("item", "verdict", "reason"),
+    [
+        (CREATED, Verdict.INDEXED, None),
+        (UPDATED, Verdict.INDEXED, None),
+        (CONFLICT, Verdict.INDEXED, None),
+        (TOO_MANY, Verdict.RETRY, None),
+        (UNAVAILABLE, Verdict.RETRY, None),
+        (READ_ONLY, Verdict.RETRY, None),
+        (MAPPING, Verdict.DEAD_LETTER, Reason.MAPPING_CONFLICT),
+        (NOT_FOUND, Verdict.DEAD_LETTER, Reason.INDEX_REJECTED),
+    ],
+)
+def test_bulk_item_outcomes(item: dict, verdict: Verdict, reason: Reason | None) -> None:
+    outcome = classify_item(item)
+    assert outcome.verdict is verdict
+    assert outcome.reason is reason
+
+
+def test_a_mapping_conflict_explains_itself() -> None:
+    error = classify_item(MAPPING).error
+    assert "document_parsing_exception" in error
+    assert 'For input string: "slow"' in error

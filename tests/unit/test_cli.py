@@ -1,0 +1,73 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+from typer.testing import CliRunner
+
+from logway.cli import app
+
+runner = CliRunner()
+EXAMPLES = Path(__file__).parents[2] / "examples" / "tenants"
+
+
+def test_help_names_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("dev", "validate", "schema", "apply", "run"):
+        assert command in result.output
+    for sub, names in (("dev", ("up", "down", "status")), ("run", ("processor", "sink", "all"))):
+        output = runner.invoke(app, [sub, "--help"]).output
+        assert all(name in output for name in names)
+
+
+def test_the_console_script_runs_as_a_module() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "logway", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert "validate" in result.stdout
+
+
+def test_validate_exit_codes(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["validate", str(EXAMPLES)]).exit_code == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n")
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}:1:7: x.name:" in result.output
+    assert runner.invoke(app, ["validate", str(tmp_path / "missing.yaml")]).exit_code == 2
+
+
+def test_validate_json_output(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: acme\nowners: {}\n")
+    result = runner.invoke(app, ["validate", "--format", "json", str(bad)])
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["valid"] is False
+    assert {e["path"] for e in report["errors"]} == {
+        "acme.owners.team",
+        "acme.owners.slack_channel",
+        "acme.owners.webhook_secret",
+    }
+
+
+def test_schema_is_a_valid_json_schema_that_accepts_the_examples() -> None:
+    result = runner.invoke(app, ["schema"])
+    schema = json.loads(result.output)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    import yaml
+
+    for path in EXAMPLES.glob("*.yaml"):
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+
+
+def test_apply_refuses_invalid_files_before_touching_anything(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: acme\nowners: {}\n")
+    # No server is configured at this address: reaching it would hang, not exit 1 at once.
+    result = runner.invoke(app, ["apply", str(bad)], env={"LOGWAY_KAFKA_BOOTSTRAP": "127.0.0.1:1"})
+    assert result.exit_code == 1
+    assert "not applied" in result.output
