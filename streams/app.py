@@ -84,12 +84,19 @@ def build_app(config: ProcessorConfig, initial_topics: list[str]) -> faust.App:
         except Exception as exc:
             log.warning("listing topics failed, will retry: %s", exc)
             return
-        new = sorted(set(found) - set(raw.topics))
-        if new:
-            log.info("new tenant topics, resubscribing: %s", ", ".join(new))
-            raw.topics = sorted({*raw.topics, *new})
-            app.topics.discard(raw)
-            app.topics.add(raw)
+        current = set(raw.topics)
+        new = sorted(set(found) - current)
+        if not new:
+            return
+        log.info("new tenant topics, resubscribing: %s", ", ".join(new))
+        wanted = sorted(current | set(new))
+        # The agent reads a clone of `raw`, and that clone is what the conductor subscribes.
+        for channel in list(app.topics):
+            if set(getattr(channel, "topics", ())) == current:
+                channel.topics = wanted
+                app.topics.discard(channel)
+                app.topics.add(channel)
+        raw.topics = wanted
 
     return app
 

@@ -1,0 +1,173 @@
+"""What integration tests need around the real servers: tenants, processes, reading topics."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TypeVar
+
+from confluent_kafka import Consumer, TopicPartition
+
+from logway.settings import Endpoints
+
+T = TypeVar("T")
+
+
+def tenant_yaml(name: str, partitions: int = 2) -> str:
+    return (
+        f"name: {name}\n"
+        "owners:\n"
+        f"  team: team-{name}\n"
+        f'  slack_channel: "#{name}"\n'
+        f"  webhook_secret: {name.upper().replace('-', '_')}_WEBHOOK\n"
+        "topics:\n"
+        f"  partitions: {partitions}\n"
+        "  retention_hours: 24\n"
+    )
+
+
+def logway(
+    endpoints: Endpoints, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `logway` command line against the test servers."""
+    return subprocess.run(
+        [sys.executable, "-m", "logway", *args],
+        env=env_for(endpoints),
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=120,
+    )
+
+
+def env_for(endpoints: Endpoints) -> dict[str, str]:
+    return {
+        **os.environ,
+        "LOGWAY_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
+        "LOGWAY_ES_URL": endpoints.es_url,
+    }
+
+
+@dataclass
+class PipelineProcess:
+    """A `logway run <component>` child process, with its output kept in a file."""
+
+    endpoints: Endpoints
+    args: list[str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> PipelineProcess:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "logway", "run", *self.args],
+            env=env_for(self.endpoints),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 60) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log:
+            self._log.close()
+        return self.process.returncode
+
+    def assert_running(self) -> None:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(
+                f"{self.args[0]} exited with {self.process.returncode}:\n"
+                + self.log_path.read_text(errors="replace")[-4000:]
+            )
+
+
+def wait_for(
+    what: str,
+    probe: Callable[[], T],
+    done: Callable[[T], bool],
+    timeout: float,
+    alive: Callable[[], None] = lambda: None,
+) -> T:
+    """Poll `probe` until `done(value)`; fail with the last value seen after `timeout`."""
+    deadline = time.monotonic() + timeout
+    value = probe()
+    while not done(value):
+        alive()
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout:.0f}s waiting for {what}; last: {value}"
+            )
+        time.sleep(1)
+        value = probe()
+    return value
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list[tuple[bytes | None, bytes]]:
+    """Every record currently in `topic`, as (key, value), read without a consumer group."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "logway-tests-reader",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {}
+        assignment = []
+        for p in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high > low:
+                ends[p] = high
+                assignment.append(TopicPartition(topic, p, low))
+        consumer.assign(assignment)
+        records: list[tuple[bytes | None, bytes]] = []
+        deadline = time.monotonic() + timeout
+        while ends and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is None or message.error():
+                continue
+            records.append((message.key(), message.value() or b""))
+            partition, offset = message.partition(), message.offset()
+            assert partition is not None and offset is not None
+            if offset + 1 >= ends.get(partition, 0):
+                ends.pop(partition, None)
+        if ends:
+            raise AssertionError(f"could not read all of {topic} within {timeout}s")
+        return records
+    finally:
+        consumer.close()
+
+
+def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
+    """Records in `topics` not yet committed by consumer group `group` (without joining it)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ]
+        committed = consumer.committed(partitions, timeout=10)
+        lag = 0
+        for tp in committed:
+            _low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            lag += high - max(tp.offset, 0)
+        return lag
+    finally:
+        consumer.close()

@@ -1,0 +1,217 @@
+"""Through the real processes: Kafka -> processor -> Kafka -> sink -> Elasticsearch.
+
+Two tenants, 1,000 records each, 5% broken (invalid JSON or invalid UTF-8). The second tenant is
+applied after the processor has started: its topic must be picked up without a restart.
+Then both workers are stopped and started again in fresh consumer groups, which re-read
+everything: the counts must not move (the deterministic `_id` turns re-reads into overwrites).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+from elasticsearch import Elasticsearch
+
+from logway.settings import Endpoints
+from streams.deadletter import DeadLetter, Reason
+from tests.integration.support import (
+    PipelineProcess,
+    group_lag,
+    logway,
+    read_topic,
+    tenant_yaml,
+    wait_for,
+)
+from topology.names import dlq_topic, processed_topic, raw_topic
+
+pytestmark = pytest.mark.integration
+
+RECORDS = 1000
+BROKEN_EVERY = 20  # 5%: every 20th record is broken, alternating the two kinds
+
+
+def record(tenant: str, n: int) -> bytes:
+    if n % BROKEN_EVERY == BROKEN_EVERY - 1:
+        if (n // BROKEN_EVERY) % 2 == 0:
+            return b'{"seq": %d, "msg": "cut off' % n  # invalid JSON
+        return b'{"seq": %d, "msg": "caf\xc3\x28"}' % n  # invalid UTF-8
+    line = {"seq": n, "tenant_said": tenant, "level": "info", "msg": f"event {n}"}
+    if n % 3 == 0:  # a third arrive as Docker json-file records
+        return orjson.dumps(
+            {
+                "log": orjson.dumps(line).decode() + "\n",
+                "stream": "stdout",
+                "time": "2026-11-25T12:00:00Z",
+            }
+        )
+    return orjson.dumps(line)
+
+
+def produce(bootstrap: str, tenant: str) -> dict[int, bytes]:
+    sent = {n: record(tenant, n) for n in range(RECORDS)}
+    acked = 0
+
+    def delivered(err: object, _msg: object) -> None:
+        nonlocal acked
+        acked += err is None
+
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
+    for value in sent.values():
+        producer.produce(raw_topic(tenant), value=value, on_delivery=delivered)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    assert acked == RECORDS
+    return sent
+
+
+def indexed_seqs(es: Elasticsearch, tenant: str) -> list[int]:
+    es.indices.refresh(index=f"logs-{tenant}-*", allow_no_indices=True, ignore_unavailable=True)
+    hits = es.search(
+        index=f"logs-{tenant}-*",
+        query={"match_all": {}},
+        size=5000,
+        source=["seq", "logway.tenant", "tenant_said"],
+        ignore_unavailable=True,
+        allow_no_indices=True,
+    )["hits"]["hits"]
+    for hit in hits:
+        source = hit["_source"]
+        assert source["logway"]["tenant"] == tenant, f"{tenant}'s index holds {source}"
+        assert source["tenant_said"] == tenant, f"{tenant}'s index holds {source}"
+    return [hit["_source"]["seq"] for hit in hits]
+
+
+def dead_letters(bootstrap: str, tenant: str) -> list[DeadLetter]:
+    return [
+        DeadLetter.from_bytes(value) for _key, value in read_topic(bootstrap, dlq_topic(tenant))
+    ]
+
+
+def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    first, second = f"{tenant_prefix}-a", f"{tenant_prefix}-b"
+    tenants = (first, second)
+    (tmp_path / "first").mkdir()
+    (tmp_path / "first" / f"{first}.yaml").write_text(tenant_yaml(first))
+    (tmp_path / "second.yaml").write_text(tenant_yaml(second, partitions=3))
+    logway(endpoints, "apply", str(tmp_path / "first"))
+
+    only_ours = ["--tenants-matching", f"{tenant_prefix}-.*"]
+    processor = PipelineProcess(
+        endpoints,
+        [
+            "processor",
+            *only_ours,
+            "--app-id",
+            f"{tenant_prefix}-proc-1",
+            "--data-dir",
+            str(tmp_path / "faust-1"),
+        ],
+        tmp_path / "processor-1.log",
+    ).start()
+    sink = PipelineProcess(
+        endpoints,
+        ["sink", *only_ours, "--group-id", f"{tenant_prefix}-sink-1"],
+        tmp_path / "sink-1.log",
+    ).start()
+    es = Elasticsearch(endpoints.es_url)
+    bootstrap = endpoints.kafka_bootstrap
+
+    def both_alive() -> None:
+        processor.assert_running()
+        sink.assert_running()
+
+    try:
+        # The second tenant arrives while the processor runs: no restart may be needed.
+        wait_for(
+            "the processor to start consuming",
+            lambda: "Worker]: Ready" in processor.log_path.read_text(errors="replace"),
+            bool,
+            120,
+            both_alive,
+        )
+        logway(endpoints, "apply", str(tmp_path / "second.yaml"))
+        sent = {tenant: produce(bootstrap, tenant) for tenant in tenants}
+
+        for tenant in tenants:
+            wait_for(
+                f"{tenant}: 950 documents indexed and 50 dead letters",
+                lambda t=tenant: (len(indexed_seqs(es, t)), len(dead_letters(bootstrap, t))),
+                lambda counts: counts == (950, 50),
+                240,
+                both_alive,
+            )
+    finally:
+        processor.stop()
+        sink.stop()
+
+    for tenant in tenants:
+        broken = {n for n in sent[tenant] if n % BROKEN_EVERY == BROKEN_EVERY - 1}
+        assert sorted(indexed_seqs(es, tenant)) == sorted(set(range(RECORDS)) - broken)
+
+        letters = dead_letters(bootstrap, tenant)
+        assert Counter(letter.reason for letter in letters) == {
+            Reason.INVALID_JSON: 25,
+            Reason.INVALID_UTF8: 25,
+        }
+        for letter in letters:
+            assert letter.tenant == tenant
+            assert letter.source.topic == raw_topic(tenant)
+            assert letter.original_bytes() in {sent[tenant][n] for n in broken}
+        assert {letter.original_bytes() for letter in letters} == {sent[tenant][n] for n in broken}
+
+    # Re-read everything: fresh consumer groups for both workers.
+    processor = PipelineProcess(
+        endpoints,
+        [
+            "processor",
+            *only_ours,
+            "--app-id",
+            f"{tenant_prefix}-proc-2",
+            "--data-dir",
+            str(tmp_path / "faust-2"),
+        ],
+        tmp_path / "processor-2.log",
+    ).start()
+    sink = PipelineProcess(
+        endpoints,
+        ["sink", *only_ours, "--group-id", f"{tenant_prefix}-sink-2"],
+        tmp_path / "sink-2.log",
+    ).start()
+    try:
+        for tenant in tenants:
+            wait_for(
+                f"{tenant}: the processor to re-read all {RECORDS} raw records",
+                lambda t=tenant: (
+                    len(read_topic(bootstrap, processed_topic(t)))
+                    + len(read_topic(bootstrap, dlq_topic(t)))
+                ),
+                lambda total: total == 2 * RECORDS,
+                180,
+                both_alive,
+            )
+        wait_for(
+            "the second sink to commit everything it re-read",
+            lambda: group_lag(
+                bootstrap, f"{tenant_prefix}-sink-2", [processed_topic(t) for t in tenants]
+            ),
+            lambda lag: lag == 0,
+            180,
+            both_alive,
+        )
+    finally:
+        processor.stop()
+        sink.stop()
+
+    for tenant in tenants:
+        seqs = indexed_seqs(es, tenant)
+        assert len(seqs) == 950, f"{tenant}: duplicates after re-read"
+        assert len(set(seqs)) == 950
+        letters = dead_letters(bootstrap, tenant)
+        assert len(letters) == 100  # each broken record dead-lettered once per read
+        assert len({letter.event_id for letter in letters}) == 50  # ... under the same id
