@@ -144,7 +144,8 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list[tuple[by
                 continue
             records.append((message.key(), message.value() or b""))
             partition, offset = message.partition(), message.offset()
-            assert partition is not None and offset is not None
+            assert partition is not None
+            assert offset is not None
             if offset + 1 >= ends.get(partition, 0):
                 ends.pop(partition, None)
         if ends:
