@@ -51,7 +51,11 @@ class DevConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    home: Path = Field(Path(".logway"), description="Cache and state folder (LOGWAY_HOME).")
+    home: Path = Field(Path(".logway"), description="State folder: data, logs (LOGWAY_HOME).")
+    dist: Path = Field(
+        Path(".logway/dist"),
+        description="Fetched server distributions (LOGWAY_DIST, default $LOGWAY_HOME/dist).",
+    )
     kafka_version: str = KAFKA_VERSION
     es_version: str = ES_VERSION
     kafka_port: int = Field(9092, ge=1, le=65535)
@@ -65,7 +69,11 @@ class DevConfig(BaseModel):
     @classmethod
     def from_env(cls) -> DevConfig:
         env = os.environ
-        fields: dict[str, object] = {"home": Path(env.get("LOGWAY_HOME", ".logway")).absolute()}
+        home = Path(env.get("LOGWAY_HOME", ".logway")).absolute()
+        fields: dict[str, object] = {
+            "home": home,
+            "dist": Path(env.get("LOGWAY_DIST", home / "dist")).absolute(),
+        }
         for name in ("kafka_port", "kafka_controller_port", "es_port", "es_transport_port"):
             value = env.get(f"LOGWAY_DEV_{name.upper()}")
             if value:
@@ -228,7 +236,7 @@ class Kafka(Server):
 
     @property
     def dist(self) -> Path:
-        return self.config.home / "dist" / f"kafka-{self.config.kafka_version}"
+        return self.config.dist / f"kafka-{self.config.kafka_version}"
 
     @property
     def address(self) -> str:
@@ -390,11 +398,10 @@ class Elasticsearch(Server):
 
     @property
     def base(self) -> Path:
-        """Where the distribution is unpacked and run: reachable by the user ES runs as."""
+        """Where the distribution is unpacked: readable by the user ES runs as."""
         if running_as_root():
-            digest = hashlib.sha256(str(self.config.home.absolute()).encode()).hexdigest()[:10]
-            return Path("/var/tmp") / f"logway-es-{digest}"  # noqa: S108 - must be reachable by nobody
-        return self.config.home / "dist"
+            return _reachable_by_nobody("dist", self.config.dist)
+        return self.config.dist
 
     @property
     def es_home(self) -> Path:
@@ -402,7 +409,7 @@ class Elasticsearch(Server):
 
     @property
     def es_run(self) -> Path:
-        return self.base / "es-run" if running_as_root() else self.run_dir
+        return _reachable_by_nobody("run", self.config.home) if running_as_root() else self.run_dir
 
     @property
     def address(self) -> str:
@@ -433,7 +440,7 @@ class Elasticsearch(Server):
             "mvn", "Maven fetches Elasticsearch from Maven Central: apt-get install maven"
         )
         version = self.config.es_version
-        zips = self.config.home / "dist" / "zips"
+        zips = self.config.dist / "zips"
         zips.mkdir(parents=True, exist_ok=True)
         archive = zips / f"elasticsearch-{version}.zip"
         if not archive.exists():
@@ -668,6 +675,12 @@ def unzip_keeping_modes(archive: Path, target: Path) -> None:
     except zipfile.BadZipFile as exc:
         archive.unlink(missing_ok=True)
         raise DevError(f"{archive} is not a valid zip ({exc}); removed it, run again") from exc
+
+
+def _reachable_by_nobody(kind: str, path: Path) -> Path:
+    """A folder under /var/tmp standing for `path`, which `nobody` may not be able to reach."""
+    digest = hashlib.sha256(str(path.absolute()).encode()).hexdigest()[:10]
+    return Path("/var/tmp") / f"logway-es-{kind}-{digest}"  # noqa: S108 - nobody must reach it
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,82 @@
+"""The dev runner's promises: clear errors, and nothing half-started left behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from logway.dev.servers import DevConfig, port_in_use, status
+from logway.settings import Endpoints
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def occupied_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_a_busy_port_fails_clearly_and_stops_what_was_started(
+    endpoints: Endpoints, tmp_path: Path, occupied_port: int
+) -> None:
+    # A second, separate dev setup sharing the fetched distributions: Kafka can start,
+    # Elasticsearch's port is taken by someone else.
+    dist = DevConfig.from_env().dist
+    kafka_port = free_port()
+    env = {
+        **os.environ,
+        "LOGWAY_HOME": str(tmp_path / "home"),
+        "LOGWAY_DIST": str(dist),
+        "LOGWAY_DEV_KAFKA_PORT": str(kafka_port),
+        "LOGWAY_DEV_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "LOGWAY_DEV_ES_PORT": str(occupied_port),
+        "LOGWAY_DEV_ES_TRANSPORT_PORT": str(free_port()),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "logway", "dev", "up"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"port {occupied_port} for elasticsearch is in use" in result.stderr
+    assert "kafka: starting" in result.stdout  # Kafka did start ...
+    assert not port_in_use(kafka_port)  # ... and was stopped again
+    config = DevConfig(
+        home=tmp_path / "home", dist=dist, kafka_port=kafka_port, es_port=occupied_port
+    )
+    assert not any(s.running for s in status(config))
+
+
+def test_status_reports_the_running_servers(endpoints: Endpoints) -> None:
+    config = DevConfig.from_env()
+    if endpoints.kafka_bootstrap != config.kafka_bootstrap:
+        pytest.skip("servers come from the environment or containers, not the dev runner")
+    result = subprocess.run(
+        [sys.executable, "-m", "logway", "dev", "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+    assert f"kafka: up at {config.kafka_bootstrap}" in result.stdout
+    assert f"elasticsearch: up at {config.es_url}" in result.stdout
