@@ -123,6 +123,7 @@ class Server:
         self.config = config
         self.run_dir = config.home / "run" / self.name
         self.pid_file = self.run_dir / "pid.json"
+        self.process: subprocess.Popen[bytes] | None = None  # when started by this process
 
     # -- to be provided by each server --
     @property
@@ -162,11 +163,7 @@ class Server:
             pid = int(json.loads(self.pid_file.read_text())["pid"])
         except (OSError, ValueError, KeyError):
             return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            cmdline = ""
-        if self.marker in cmdline:
+        if self.marker in _cmdline(pid):
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None
@@ -194,8 +191,8 @@ class Server:
                 f"start; stop it, or pick another port (see `logway dev up --help`)"
             )
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        process = self.launch()
-        self.pid_file.write_text(json.dumps({"pid": process.pid, "started": time.time()}))
+        self.process = self.launch()
+        self.pid_file.write_text(json.dumps({"pid": self.process.pid, "started": time.time()}))
         return True
 
     def wait_until_answering(self, timeout: float) -> None:
@@ -216,17 +213,25 @@ class Server:
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop our server: SIGTERM to its process group, SIGKILL after `timeout`."""
-        pid = self.pid()
+        pid = self.process.pid if self.process is not None else self.pid()
         if pid is None:
             return False
         _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and self._running(pid):
             time.sleep(0.2)
-        if _alive(pid):
+        if self._running(pid):
             _signal_group(pid, signal.SIGKILL)
+            if self.process is not None:
+                self.process.wait(10)
+        self.process = None
         self.pid_file.unlink(missing_ok=True)
         return True
+
+    def _running(self, pid: int) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None  # also reaps it
+        return _alive(pid)
 
 
 class Kafka(Server):
@@ -675,6 +680,22 @@ def unzip_keeping_modes(archive: Path, target: Path) -> None:
     except zipfile.BadZipFile as exc:
         archive.unlink(missing_ok=True)
         raise DevError(f"{archive} is not a valid zip ({exc}); removed it, run again") from exc
+
+
+def _cmdline(pid: int) -> str:
+    """The command line of `pid`, or "" if it is gone.
+
+    Right after exec, /proc/<pid>/cmdline is briefly empty; read again before concluding.
+    """
+    for _ in range(40):
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return ""
+        if raw:
+            return raw.replace(b"\0", b" ").decode(errors="replace")
+        time.sleep(0.025)
+    return ""
 
 
 def _reachable_by_nobody(kind: str, path: Path) -> Path:

@@ -24,6 +24,22 @@ def free_port() -> int:
         return port
 
 
+def processes_naming(path: Path) -> list[str]:
+    """Command lines of live processes that mention `path`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(path) in cmdline and state != "Z":
+            found.append(cmdline)
+    return found
+
+
 @pytest.fixture
 def occupied_port() -> Iterator[int]:
     with socket.socket() as sock:
@@ -59,7 +75,8 @@ def test_a_busy_port_fails_clearly_and_stops_what_was_started(
     assert result.returncode == 1
     assert f"port {occupied_port} for elasticsearch is in use" in result.stderr
     assert "kafka: starting" in result.stdout  # Kafka did start ...
-    assert not port_in_use(kafka_port)  # ... and was stopped again
+    assert not port_in_use(kafka_port)  # ... and was stopped again,
+    assert processes_naming(tmp_path) == []  # not merely forgotten
     config = DevConfig(
         home=tmp_path / "home", dist=dist, kafka_port=kafka_port, es_port=occupied_port
     )
