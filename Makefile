@@ -41,5 +41,6 @@ down: setup
 status: setup
 	$(BIN)/logway dev status
 
-clean: down
-	rm -rf .logway
+## Stop the servers and delete everything they stored and fetched.
+clean: setup
+	$(BIN)/logway dev clean --all

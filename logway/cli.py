@@ -78,6 +78,18 @@ def dev_down() -> None:
     servers.down(servers.DevConfig.from_env())
 
 
+@dev_app.command("clean")
+def dev_clean(
+    all_: Annotated[
+        bool, typer.Option("--all", help="Also delete the fetched Kafka and Elasticsearch.")
+    ] = False,
+) -> None:
+    """Stop the servers and delete their data and logs: every topic and index is gone."""
+    from logway.dev import servers
+
+    servers.clean(servers.DevConfig.from_env(), downloads=all_)
+
+
 @dev_app.command("status")
 def dev_status() -> None:
     """Say which embedded servers run, where, and whether they answer. Exit 1 if not all up."""

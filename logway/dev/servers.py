@@ -583,6 +583,18 @@ def down(config: DevConfig, say: Say = print) -> None:
             say(f"{server.name}: was not running")
 
 
+def clean(config: DevConfig, *, downloads: bool, say: Say = print) -> None:
+    """Stop the servers and delete their data and logs (and, with `downloads`, what was fetched)."""
+    down(config, say)
+    doomed = [config.home / "run", _reachable_by_nobody("run", config.home)]
+    if downloads:
+        doomed += [config.dist, _reachable_by_nobody("dist", config.dist)]
+    for path in doomed:
+        if path.exists():
+            shutil.rmtree(path)
+            say(f"removed {path}")
+
+
 def status(config: DevConfig) -> list[ServerStatus]:
     return [server.status() for server in servers(config)]
 

@@ -97,3 +97,41 @@ def test_status_reports_the_running_servers(endpoints: Endpoints) -> None:
     assert result.returncode == 0, result.stdout
     assert f"kafka: up at {config.kafka_bootstrap}" in result.stdout
     assert f"elasticsearch: up at {config.es_url}" in result.stdout
+
+
+def test_clean_stops_the_servers_and_deletes_their_state(
+    endpoints: Endpoints, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "LOGWAY_HOME": str(home),
+        "LOGWAY_DIST": str(DevConfig.from_env().dist),
+        "LOGWAY_DEV_KAFKA_PORT": str(free_port()),
+        "LOGWAY_DEV_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "LOGWAY_DEV_ES_PORT": str(free_port()),
+        "LOGWAY_DEV_ES_TRANSPORT_PORT": str(free_port()),
+    }
+
+    def logway_dev(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "logway", "dev", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    up = logway_dev("up")
+    assert up.returncode == 0, up.stderr
+    assert logway_dev("status").returncode == 0
+    assert (home / "run" / "kafka" / "data").is_dir()
+
+    cleaned = logway_dev("clean")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert "kafka: stopped" in cleaned.stdout
+    assert "elasticsearch: stopped" in cleaned.stdout
+    assert not (home / "run").exists()
+    assert processes_naming(home) == []
+    assert logway_dev("status").returncode == 1
