@@ -6,11 +6,14 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 
 from logway.settings import Endpoints
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 app = typer.Typer(
     help="logway: a multi-tenant log pipeline on Kafka, Faust and Elasticsearch.\n\n"
@@ -51,6 +54,18 @@ def _logging() -> None:
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(message, err=True, fg=typer.colors.RED)
     return typer.Exit(code)
+
+
+def _settings(model: type[ModelT], **values: object) -> ModelT:
+    """Build a settings model from flags; a bad value is a usage error (exit 2), not a traceback."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise _fail(f"invalid settings: {problems}", 2) from None
 
 
 # -- dev --------------------------------------------------------------------------------------
@@ -212,13 +227,14 @@ def run_processor(
     from streams.app import run_processor as run
     from streams.config import ProcessorConfig
 
-    _logging()
-    config = ProcessorConfig(
+    config = _settings(
+        ProcessorConfig,
         kafka_bootstrap=Endpoints.from_env().kafka_bootstrap,
         app_id=app_id,
         tenants_matching=tenants_matching,
         data_dir=data_dir,
     )
+    _logging()
     run(config)
 
 
@@ -234,16 +250,16 @@ def run_sink(
     from connectors.elasticsearch.config import SinkConfig
     from connectors.elasticsearch.sink import run_sink as run
 
-    _logging()
     endpoints = Endpoints.from_env()
-    run(
-        SinkConfig(
-            kafka_bootstrap=endpoints.kafka_bootstrap,
-            es_url=endpoints.es_url,
-            group_id=group_id,
-            tenants_matching=tenants_matching,
-        )
+    config = _settings(
+        SinkConfig,
+        kafka_bootstrap=endpoints.kafka_bootstrap,
+        es_url=endpoints.es_url,
+        group_id=group_id,
+        tenants_matching=tenants_matching,
     )
+    _logging()
+    run(config)
 
 
 @run_app.command("all")

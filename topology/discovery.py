@@ -4,8 +4,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Annotated
 
 from confluent_kafka.admin import AdminClient
+from pydantic import AfterValidator, Field
+
+
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from exc
+    return value
+
+
+TenantsMatching = Annotated[
+    str,
+    AfterValidator(_compiles),
+    Field(
+        description="Regular expression over tenant names: a worker serves the tenants whose "
+        "name it matches in full. Lets a platform run separate worker pools per tenant group.",
+        examples=[".*", "payments|search-api", "team-a-.*"],
+    ),
+]
 
 
 def tenant_matcher(tenants_matching: str) -> Callable[[str], bool]:

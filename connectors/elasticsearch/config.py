@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from topology.discovery import TenantsMatching
 
 
 class SinkConfig(BaseModel):
@@ -19,9 +19,7 @@ class SinkConfig(BaseModel):
         pattern=r"^[A-Za-z0-9._-]{1,100}$",
         description="Kafka consumer group shared by all sink workers.",
     )
-    tenants_matching: str = Field(
-        ".*", description="Regular expression over tenant names this worker serves (full match)."
-    )
+    tenants_matching: TenantsMatching = ".*"
     batch_max_records: int = Field(1000, ge=1, le=50_000, description="Most records per bulk.")
     batch_max_wait_s: float = Field(
         0.5, gt=0, le=30, description="Longest wait to fill a batch before sending what there is."
@@ -31,12 +29,3 @@ class SinkConfig(BaseModel):
     discovery_interval_s: float = Field(
         10.0, gt=0, le=300, description="How often to look for new tenants' processed topics."
     )
-
-    @field_validator("tenants_matching")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from exc
-        return value

@@ -91,6 +91,31 @@ def dead_letters(bootstrap: str, tenant: str) -> list[DeadLetter]:
     ]
 
 
+def start_workers(
+    endpoints: Endpoints, prefix: str, generation: int, folder: Path
+) -> tuple[PipelineProcess, PipelineProcess]:
+    """A processor and a sink serving only this test's tenants, in consumer groups of their own."""
+    only_ours = ["--tenants-matching", f"{prefix}-.*"]
+    processor = PipelineProcess(
+        endpoints,
+        [
+            "processor",
+            *only_ours,
+            "--app-id",
+            f"{prefix}-proc-{generation}",
+            "--data-dir",
+            str(folder / f"faust-{generation}"),
+        ],
+        folder / f"processor-{generation}.log",
+    ).start()
+    sink = PipelineProcess(
+        endpoints,
+        ["sink", *only_ours, "--group-id", f"{prefix}-sink-{generation}"],
+        folder / f"sink-{generation}.log",
+    ).start()
+    return processor, sink
+
+
 def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:
@@ -101,24 +126,7 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
     (tmp_path / "second.yaml").write_text(tenant_yaml(second, partitions=3))
     logway(endpoints, "apply", str(tmp_path / "first"))
 
-    only_ours = ["--tenants-matching", f"{tenant_prefix}-.*"]
-    processor = PipelineProcess(
-        endpoints,
-        [
-            "processor",
-            *only_ours,
-            "--app-id",
-            f"{tenant_prefix}-proc-1",
-            "--data-dir",
-            str(tmp_path / "faust-1"),
-        ],
-        tmp_path / "processor-1.log",
-    ).start()
-    sink = PipelineProcess(
-        endpoints,
-        ["sink", *only_ours, "--group-id", f"{tenant_prefix}-sink-1"],
-        tmp_path / "sink-1.log",
-    ).start()
+    processor, sink = start_workers(endpoints, tenant_prefix, 1, tmp_path)
     es = Elasticsearch(endpoints.es_url)
     bootstrap = endpoints.kafka_bootstrap
 
@@ -166,23 +174,7 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
         assert {letter.original_bytes() for letter in letters} == {sent[tenant][n] for n in broken}
 
     # Re-read everything: fresh consumer groups for both workers.
-    processor = PipelineProcess(
-        endpoints,
-        [
-            "processor",
-            *only_ours,
-            "--app-id",
-            f"{tenant_prefix}-proc-2",
-            "--data-dir",
-            str(tmp_path / "faust-2"),
-        ],
-        tmp_path / "processor-2.log",
-    ).start()
-    sink = PipelineProcess(
-        endpoints,
-        ["sink", *only_ours, "--group-id", f"{tenant_prefix}-sink-2"],
-        tmp_path / "sink-2.log",
-    ).start()
+    processor, sink = start_workers(endpoints, tenant_prefix, 2, tmp_path)
     try:
         for tenant in tenants:
             wait_for(

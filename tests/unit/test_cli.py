@@ -71,3 +71,10 @@ def test_apply_refuses_invalid_files_before_touching_anything(tmp_path: Path) ->
     result = runner.invoke(app, ["apply", str(bad)], env={"LOGWAY_KAFKA_BOOTSTRAP": "127.0.0.1:1"})
     assert result.exit_code == 1
     assert "not applied" in result.output
+
+
+def test_bad_worker_settings_are_usage_errors_not_tracebacks() -> None:
+    for component in ("processor", "sink"):
+        result = runner.invoke(app, ["run", component, "--tenants-matching", "(unclosed"])
+        assert result.exit_code == 2, result.output
+        assert "--tenants-matching: Value error, not a valid regular expression" in result.output
