@@ -221,6 +221,10 @@ def run_processor(
     data_dir: Annotated[
         Path, typer.Option(envvar="LOGWAY_PROCESSOR_DATA_DIR", help="Faust local state.")
     ] = Path(".logway/processor"),
+    metrics_port: Annotated[
+        int,
+        typer.Option(envvar="LOGWAY_PROCESSOR_METRICS_PORT", help="/metrics port; 0 turns it off."),
+    ] = 9641,
 ) -> None:
     """Run a processor worker: logs.<tenant>.raw -> parse -> logs.<tenant>.processed, failures
     -> logs.<tenant>.dlq. New tenants' topics are picked up without a restart."""
@@ -233,6 +237,7 @@ def run_processor(
         app_id=app_id,
         tenants_matching=tenants_matching,
         data_dir=data_dir,
+        metrics_port=metrics_port,
     )
     _logging()
     run(config)
@@ -244,6 +249,9 @@ def run_sink(
     group_id: Annotated[
         str, typer.Option(envvar="LOGWAY_SINK_GROUP_ID", help="Kafka consumer group.")
     ] = "logway-sink",
+    metrics_port: Annotated[
+        int, typer.Option(envvar="LOGWAY_SINK_METRICS_PORT", help="/metrics port; 0 turns it off.")
+    ] = 9642,
 ) -> None:
     """Run an Elasticsearch sink worker: logs.<tenant>.processed -> logs-<tenant>-<date>,
     offsets committed only after Elasticsearch accepted (or the DLQ took) each record."""
@@ -257,6 +265,7 @@ def run_sink(
         es_url=endpoints.es_url,
         group_id=group_id,
         tenants_matching=tenants_matching,
+        metrics_port=metrics_port,
     )
     _logging()
     run(config)

@@ -23,6 +23,8 @@ from typing import Any
 import faust
 from confluent_kafka.admin import AdminClient
 
+from logway import __version__
+from logway.metrics import STEP_SECONDS, LagMonitor, TenantMeters, serve
 from streams.config import ProcessorConfig
 from streams.origin import Origin
 from streams.processing import process_record
@@ -66,15 +68,25 @@ def build_app(config: ProcessorConfig, initial_topics: list[str]) -> faust.App:
             topic = outputs[name] = app.topic(name, key_serializer="raw", value_serializer="raw")
         return topic
 
+    meters = TenantMeters("processor")
+    parse_seconds = STEP_SECONDS.labels(component="processor", step="parse")
+
     @app.agent(raw, concurrency=1)
     async def process(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
             tenant = RAW_TOPIC_RE.match(message.topic).group(1)  # type: ignore[union-attr]
+            meters.read(tenant, len(event.value or b""))
             origin = Origin(topic=message.topic, partition=message.partition, offset=message.offset)
             timestamp_ms = int(message.timestamp * 1000) if message.timestamp else None
+            started = time.perf_counter()
             output = process_record(tenant, origin, event.value, timestamp_ms)
+            parse_seconds.observe(time.perf_counter() - started)
             await output_topic(output.topic).send(key=output.key, value=output.value)
+            if output.reason is None:
+                meters.finished(tenant, "processed")
+            else:
+                meters.dead_lettered(tenant, output.reason)
 
     @app.timer(interval=config.discovery_interval_s)  # type: ignore[untyped-decorator]
     async def discover_tenants() -> None:
@@ -127,6 +139,14 @@ def wait_for_topics(config: ProcessorConfig, stop_after_s: float | None = None) 
 
 def run_processor(config: ProcessorConfig) -> None:
     """Run a processor worker until it is stopped (SIGINT/SIGTERM)."""
+    serve(config.metrics_port, "processor", __version__)
+    LagMonitor(
+        bootstrap=config.kafka_bootstrap,
+        group=config.app_id,
+        component="processor",
+        kind=RAW_TOPIC_RE,
+        serves=config.serves,
+    ).start()
     topics = wait_for_topics(config)
     log.info("processing %d raw topic(s): %s", len(topics), ", ".join(topics))
     app = build_app(config, topics)

@@ -29,6 +29,9 @@ class ProcessorConfig(BaseModel):
         "consumed within this interval plus Faust's resubscription delay (45 s).",
     )
     data_dir: Path = Field(Path(".logway/processor"), description="Faust's local state folder.")
+    metrics_port: int = Field(
+        9641, ge=0, le=65535, description="Port of the /metrics endpoint; 0 turns it off."
+    )
 
     def serves(self, tenant: str) -> bool:
         return tenant_matcher(self.tenants_matching)(tenant)

@@ -25,7 +25,11 @@ class Output:
     topic: str
     key: bytes
     value: bytes
-    dead_letter: bool
+    reason: Reason | None = None  # set exactly when this is a dead letter
+
+    @property
+    def dead_letter(self) -> bool:
+        return self.reason is not None
 
 
 def process_record(
@@ -57,7 +61,7 @@ def process_record(
             reason=Reason.INTERNAL_ERROR,
             error=f"{type(exc).__name__}: {exc}",
         )
-    return Output(processed_topic(tenant), origin.event_id.encode(), document, dead_letter=False)
+    return Output(processed_topic(tenant), origin.event_id.encode(), document)
 
 
 def _dead_letter(
@@ -73,7 +77,7 @@ def _dead_letter(
         source=origin,
         record_time=received,
     )
-    return Output(dlq_topic(tenant), origin.event_id.encode(), letter.to_bytes(), dead_letter=True)
+    return Output(dlq_topic(tenant), origin.event_id.encode(), letter.to_bytes(), reason)
 
 
 def _kafka_time(timestamp_ms: int | None) -> datetime:

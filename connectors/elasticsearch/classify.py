@@ -30,11 +30,20 @@ class Verdict(StrEnum):
     DEAD_LETTER = "dead_letter"
 
 
+class RetryReason(StrEnum):
+    """Why a record will be retried: the `reason` label of `logway_retries_total`."""
+
+    OVERLOADED = "overloaded"  # 429
+    UNAVAILABLE = "unavailable"  # 5xx, no connection, no answer
+    BLOCKED = "blocked"  # a cluster block, e.g. read-only after the disk flood stage
+
+
 @dataclass(frozen=True)
 class ItemOutcome:
     verdict: Verdict
     status: int
-    reason: Reason | None = None
+    reason: Reason | None = None  # with DEAD_LETTER
+    retry: RetryReason | None = None  # with RETRY
     error: str = ""
 
 
@@ -54,13 +63,15 @@ def classify_item(item: Mapping[str, Any]) -> ItemOutcome:
     text = _describe(error)
     if 200 <= status < 300 or status == 409:
         return ItemOutcome(Verdict.INDEXED, status)
-    if status == 429 or status >= 500 or status == 0:
-        return ItemOutcome(Verdict.RETRY, status, error=text)
+    if status == 429:
+        return ItemOutcome(Verdict.RETRY, status, retry=RetryReason.OVERLOADED, error=text)
+    if status >= 500 or status == 0:
+        return ItemOutcome(Verdict.RETRY, status, retry=RetryReason.UNAVAILABLE, error=text)
     if status == 403 and kind == "cluster_block_exception":
-        return ItemOutcome(Verdict.RETRY, status, error=text)
+        return ItemOutcome(Verdict.RETRY, status, retry=RetryReason.BLOCKED, error=text)
     if status == 400 and kind in MAPPING_ERRORS:
-        return ItemOutcome(Verdict.DEAD_LETTER, status, Reason.MAPPING_CONFLICT, text)
-    return ItemOutcome(Verdict.DEAD_LETTER, status, Reason.INDEX_REJECTED, text)
+        return ItemOutcome(Verdict.DEAD_LETTER, status, reason=Reason.MAPPING_CONFLICT, error=text)
+    return ItemOutcome(Verdict.DEAD_LETTER, status, reason=Reason.INDEX_REJECTED, error=text)
 
 
 def _describe(error: object) -> str:

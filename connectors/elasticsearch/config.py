@@ -26,6 +26,9 @@ class SinkConfig(BaseModel):
     )
     retry_initial_s: float = Field(0.2, gt=0, description="First retry delay; doubles each time.")
     retry_max_s: float = Field(30.0, gt=0, description="Longest delay between retries.")
+    metrics_port: int = Field(
+        9642, ge=0, le=65535, description="Port of the /metrics endpoint; 0 turns it off."
+    )
     discovery_interval_s: float = Field(
         10.0, gt=0, le=300, description="How often to look for new tenants' processed topics."
     )

@@ -27,8 +27,17 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from confluent_kafka.admin import AdminClient
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from connectors.elasticsearch.classify import Verdict, classify_item
+from connectors.elasticsearch.classify import RetryReason, Verdict, classify_item
 from connectors.elasticsearch.config import SinkConfig
+from logway import __version__
+from logway.metrics import (
+    BULK_SECONDS,
+    COMMIT_FAILURES,
+    PAUSED_PARTITIONS,
+    LagMonitor,
+    TenantMeters,
+    serve,
+)
 from streams.deadletter import DeadLetter, Reason, Stage
 from streams.origin import Origin
 from topology.discovery import served_topics, tenant_matcher
@@ -121,6 +130,8 @@ class ElasticsearchSink:
         )
         self._subscribed: list[str] = []
         self._next_discovery = 0.0
+        self._meters = TenantMeters("sink")
+        self._bulk_seconds = BULK_SECONDS.labels(component="sink")
 
     def run(self, stop: threading.Event) -> None:
         """Consume, index and commit until `stop` is set, then finish the batch and close."""
@@ -180,6 +191,7 @@ class ElasticsearchSink:
                 continue
             offsets[(position.topic, position.partition)] = position.offset + 1
             item = self._prepare(message, position)
+            self._meters.read(item.tenant, len(message.value() or b""))
             if isinstance(item, DeadLetter):
                 letters.append(item)
             else:
@@ -189,6 +201,8 @@ class ElasticsearchSink:
         if letters:
             self._dead_letter(letters)
             outcome.dead_lettered = len(letters)
+            for letter in letters:
+                self._meters.dead_lettered(letter.tenant, letter.reason)
         self._commit(offsets)
         return outcome
 
@@ -222,29 +236,15 @@ class ElasticsearchSink:
         paused = False
         try:
             while pending:
-                try:
-                    # Pre-serialised NDJSON lines: the processed record is indexed byte for byte.
-                    response = self.es.bulk(operations=_bulk_body(pending))  # type: ignore[arg-type]
-                except (TransportError, ApiError) as exc:
-                    retry, error = pending, f"bulk request failed: {exc}"
-                else:
-                    retry = []
-                    error = ""
-                    for item, entry in zip(pending, response["items"], strict=True):
-                        verdict = classify_item(entry)
-                        if verdict.verdict is Verdict.INDEXED:
-                            outcome.indexed += 1
-                        elif verdict.verdict is Verdict.RETRY:
-                            retry.append(item)
-                            error = verdict.error
-                        else:
-                            letters.append(self._refused(item, verdict.reason, verdict.error))
+                retry, error = self._attempt(pending, outcome, letters)
                 if not retry:
                     break
                 if stop.is_set():
                     raise StoppedWhileRetrying
                 if not paused:
-                    self.consumer.pause(self.consumer.assignment())
+                    assignment = self.consumer.assignment()
+                    self.consumer.pause(assignment)
+                    PAUSED_PARTITIONS.labels(component="sink").set(len(assignment))
                     paused = True
                 outcome.retries += 1
                 log.warning(
@@ -259,7 +259,39 @@ class ElasticsearchSink:
         finally:
             if paused:
                 self.consumer.resume(self.consumer.assignment())
+                PAUSED_PARTITIONS.labels(component="sink").set(0)
         return letters
+
+    def _attempt(
+        self, pending: list[Pending], outcome: BatchOutcome, letters: list[DeadLetter]
+    ) -> tuple[list[Pending], str]:
+        """One bulk request: count what was indexed, collect dead letters, return what to retry."""
+        started = time.perf_counter()
+        try:
+            # Pre-serialised NDJSON lines: the processed record is indexed byte for byte.
+            response = self.es.bulk(operations=_bulk_body(pending))  # type: ignore[arg-type]
+        except (TransportError, ApiError) as exc:
+            overloaded = isinstance(exc, ApiError) and exc.meta.status == 429
+            why = RetryReason.OVERLOADED if overloaded else RetryReason.UNAVAILABLE
+            for item in pending:
+                self._meters.retried(item.tenant, why)
+            return pending, f"bulk request failed: {exc}"
+        finally:
+            self._bulk_seconds.observe(time.perf_counter() - started)
+        retry: list[Pending] = []
+        error = ""
+        for item, entry in zip(pending, response["items"], strict=True):
+            verdict = classify_item(entry)
+            if verdict.verdict is Verdict.INDEXED:
+                outcome.indexed += 1
+                self._meters.finished(item.tenant, "indexed")
+            elif verdict.verdict is Verdict.RETRY:
+                retry.append(item)
+                error = verdict.error
+                self._meters.retried(item.tenant, verdict.retry or RetryReason.UNAVAILABLE)
+            else:
+                letters.append(self._refused(item, verdict.reason, verdict.error))
+        return retry, error
 
     def _wait(self, delay: float) -> None:
         """Sleep with jitter while keeping the consumer's group membership alive."""
@@ -308,6 +340,7 @@ class ElasticsearchSink:
         except KafkaException as exc:
             # E.g. partitions revoked by a rebalance meanwhile: their new owner re-reads them,
             # and the deterministic _id turns that into overwrites.
+            COMMIT_FAILURES.labels(component="sink").inc()
             log.warning("commit failed, the batch will be re-read: %s", exc)
 
 
@@ -335,5 +368,13 @@ def run_sink(config: SinkConfig, stop: threading.Event | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     log.info("sink starting: Kafka %s -> Elasticsearch %s", config.kafka_bootstrap, config.es_url)
+    serve(config.metrics_port, "sink", __version__)
+    LagMonitor(
+        bootstrap=config.kafka_bootstrap,
+        group=config.group_id,
+        component="sink",
+        kind=PROCESSED_TOPIC_RE,
+        serves=tenant_matcher(config.tenants_matching),
+    ).start()
     ElasticsearchSink(config).run(stop)
     log.info("sink stopped")

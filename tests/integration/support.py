@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
 from confluent_kafka import Consumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from logway.settings import Endpoints
 
@@ -61,13 +64,22 @@ class PipelineProcess:
     endpoints: Endpoints
     args: list[str]
     log_path: Path
+    metrics_port: int = 0
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> PipelineProcess:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "logway", "run", *self.args],
+            [
+                sys.executable,
+                "-m",
+                "logway",
+                "run",
+                *self.args,
+                "--metrics-port",
+                str(self.metrics_port),
+            ],
             env=env_for(self.endpoints),
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -94,6 +106,31 @@ class PipelineProcess:
                 f"{self.args[0]} exited with {self.process.returncode}:\n"
                 + self.log_path.read_text(errors="replace")[-4000:]
             )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """A running process's /metrics as {(sample name, labels): value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def metric(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    """One sample's value, 0 when absent (a counter that never moved is not exported)."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def wait_for(

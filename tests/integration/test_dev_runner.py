@@ -13,15 +13,9 @@ import pytest
 
 from logway.dev.servers import DevConfig, port_in_use, status
 from logway.settings import Endpoints
+from tests.integration.support import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def processes_naming(path: Path) -> list[str]:

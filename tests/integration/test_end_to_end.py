@@ -20,9 +20,12 @@ from logway.settings import Endpoints
 from streams.deadletter import DeadLetter, Reason
 from tests.integration.support import (
     PipelineProcess,
+    free_port,
     group_lag,
     logway,
+    metric,
     read_topic,
+    scrape,
     tenant_yaml,
     wait_for,
 )
@@ -107,13 +110,65 @@ def start_workers(
             str(folder / f"faust-{generation}"),
         ],
         folder / f"processor-{generation}.log",
+        metrics_port=free_port(),
     ).start()
     sink = PipelineProcess(
         endpoints,
         ["sink", *only_ours, "--group-id", f"{prefix}-sink-{generation}"],
         folder / f"sink-{generation}.log",
+        metrics_port=free_port(),
     ).start()
     return processor, sink
+
+
+def lags(port: int, component: str, tenants: tuple[str, ...]) -> list[float | None]:
+    """The lag gauge per tenant; None until the lag monitor has measured it."""
+    seen = scrape(port)
+    return [
+        seen.get(
+            (
+                "logway_consumer_lag_records",
+                frozenset({"component": component, "tenant": tenant}.items()),
+            )
+        )
+        for tenant in tenants
+    ]
+
+
+def check_metrics(
+    processor: PipelineProcess, sink: PipelineProcess, tenants: tuple[str, ...]
+) -> None:
+    """The workers' own counters agree with what was sent, and their lag reaches 0."""
+    for tenant in tenants:
+        seen = scrape(processor.metrics_port)
+        p = {"component": "processor", "tenant": tenant}
+        read = metric(seen, "logway_records_in_total", **p)
+        processed = metric(seen, "logway_records_out_total", **p, outcome="processed")
+        dead = metric(seen, "logway_records_out_total", **p, outcome="dead_lettered")
+        # Counters count work done: a re-read after a rebalance may add, never take away.
+        assert read >= RECORDS
+        assert processed + dead == read
+        assert processed >= 950
+        for reason in ("invalid_json", "invalid_utf8"):
+            assert metric(seen, "logway_dead_letters_total", **p, reason=reason) >= 25
+
+        seen = scrape(sink.metrics_port)
+        s = {"component": "sink", "tenant": tenant}
+        indexed = metric(seen, "logway_records_out_total", **s, outcome="indexed")
+        assert indexed >= 950
+        assert indexed == metric(seen, "logway_records_in_total", **s)
+        assert metric(seen, "logway_bytes_in_total", **s) > 0
+
+    for worker in (processor, sink):
+        component = worker.args[0]
+        wait_for(
+            f"the {component}'s consumer lag to be measured as 0",
+            lambda w=worker, c=component: lags(w.metrics_port, c, tenants),
+            lambda measured: measured == [0.0] * len(tenants),
+            60,
+        )
+    histogram = scrape(sink.metrics_port)
+    assert metric(histogram, "logway_bulk_duration_seconds_count", component="sink") > 0
 
 
 def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread(
@@ -154,6 +209,7 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
                 240,
                 both_alive,
             )
+        check_metrics(processor, sink, tenants)
     finally:
         processor.stop()
         sink.stop()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from connectors.elasticsearch.classify import Verdict, classify_item
+from connectors.elasticsearch.classify import RetryReason, Verdict, classify_item
 from streams.deadletter import Reason
 
 CREATED = {"index": {"_index": "logs-a-2026.11.25", "_id": "x", "status": 201, "result": "created"}}
@@ -61,6 +61,18 @@ def test_bulk_item_outcomes(item: dict, verdict: Verdict, reason: Reason | None)
     outcome = classify_item(item)
     assert outcome.verdict is verdict
     assert outcome.reason is reason
+
+
+@pytest.mark.parametrize(
+    ("item", "retry"),
+    [
+        (TOO_MANY, RetryReason.OVERLOADED),
+        (UNAVAILABLE, RetryReason.UNAVAILABLE),
+        (READ_ONLY, RetryReason.BLOCKED),
+    ],
+)
+def test_every_retry_says_why(item: dict, retry: RetryReason) -> None:
+    assert classify_item(item).retry is retry
 
 
 def test_a_mapping_conflict_explains_itself() -> None:

@@ -1,0 +1,192 @@
+"""Every metric logway exports, in one place. The spec is docs/metrics.md; a test keeps both equal.
+
+Names are `logway_<name>_<unit>[_total]`. Labels come only from bounded sets: `component` and
+`outcome`/`reason`/`step` are enums in code; `tenant` is bounded by the tenants a platform
+declares. "Dead-lettered", "dropped" and "will be retried" are never the same counter.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from typing import Literal
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
+
+from topology.discovery import served_topics
+
+Component = Literal["processor", "sink"]
+log = logging.getLogger("logway.metrics")
+
+INFO = Info("logway", "Version and component of this process.", ["component"])
+
+RECORDS_IN = Counter(
+    "logway_records_in_total",
+    "Records read from a tenant's input topic (raw for the processor, processed for the sink), "
+    "including records read again after a restart or rebalance.",
+    ["component", "tenant"],
+)
+BYTES_IN = Counter(
+    "logway_bytes_in_total",
+    "Bytes of record values read from a tenant's input topic.",
+    ["component", "tenant"],
+)
+RECORDS_OUT = Counter(
+    "logway_records_out_total",
+    "Records a component finished with, by outcome: processor: processed | dead_lettered; "
+    "sink: indexed | dead_lettered.",
+    ["component", "tenant", "outcome"],
+)
+DEAD_LETTERS = Counter(
+    "logway_dead_letters_total",
+    "Records sent to a tenant's dead-letter topic, by reason (the DLQ envelope's reason).",
+    ["component", "tenant", "reason"],
+)
+STEP_SECONDS = Histogram(
+    "logway_step_duration_seconds",
+    "Time spent in one processing step for one record.",
+    ["component", "step"],
+    buckets=(0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1),
+)
+BULK_SECONDS = Histogram(
+    "logway_bulk_duration_seconds",
+    "Duration of one Elasticsearch bulk request, whatever its outcome.",
+    ["component"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RETRIES = Counter(
+    "logway_retries_total",
+    "Records Elasticsearch refused for now and that will be retried (not lost, not "
+    "dead-lettered), by reason: overloaded (429), unavailable (5xx or no connection), "
+    "blocked (cluster block).",
+    ["component", "tenant", "reason"],
+)
+PAUSED_PARTITIONS = Gauge(
+    "logway_paused_partitions",
+    "Partitions a consumer has paused while its destination refuses records.",
+    ["component"],
+)
+COMMIT_FAILURES = Counter(
+    "logway_commit_failures_total",
+    "Offset commits that failed; the records are read again (at-least-once), not lost.",
+    ["component"],
+)
+CONSUMER_LAG = Gauge(
+    "logway_consumer_lag_records",
+    "Records in a tenant's input topic not yet committed by the component's consumer group "
+    "(end offset minus committed offset, from the broker).",
+    ["component", "tenant"],
+)
+
+
+def serve(port: int, component: Component, version: str) -> None:
+    """Serve /metrics on `port` (all interfaces) from a background thread; 0 disables it."""
+    INFO.labels(component=component).info({"version": version})
+    if port:
+        start_http_server(port)
+        log.info("metrics on :%d/metrics", port)
+
+
+class LagMonitor:
+    """Computes `logway_consumer_lag_records` for a consumer group every `interval_s` seconds.
+
+    Runs in a daemon thread with its own clients; a failed round is logged and tried again.
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        group: str,
+        component: Component,
+        kind: re.Pattern[str],
+        serves: Callable[[str], bool],
+        interval_s: float = 15.0,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.group = group
+        self.component = component
+        self.kind = kind
+        self.serves = serves
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+
+    def start(self) -> LagMonitor:
+        threading.Thread(target=self._run, name="lag-monitor", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
+        consumer = Consumer(
+            {"bootstrap.servers": self.bootstrap, "group.id": self.group, "log_level": 0}
+        )
+        try:
+            while not self._stop.wait(self.interval_s):
+                try:
+                    self.measure(admin, consumer)
+                except KafkaException as exc:
+                    log.warning("measuring consumer lag failed, will retry: %s", exc)
+        finally:
+            consumer.close()
+
+    def measure(self, admin: AdminClient, consumer: Consumer) -> dict[str, int]:
+        """One round: lag per served tenant, set on the gauge and returned."""
+        topics = served_topics(admin, self.kind, self.serves)
+        lags: dict[str, int] = {}
+        for topic in topics:
+            match = self.kind.match(topic)
+            assert match is not None  # served_topics only returns matching names
+            tenant = match.group(1)
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            committed = consumer.committed(
+                [TopicPartition(topic, p) for p in partitions], timeout=10
+            )
+            lags[tenant] = sum(_lag(consumer, tp) for tp in committed)
+        for tenant, lag in lags.items():
+            CONSUMER_LAG.labels(component=self.component, tenant=tenant).set(lag)
+        return lags
+
+
+def _lag(consumer: Consumer, tp: TopicPartition) -> int:
+    low, high = consumer.get_watermark_offsets(tp, timeout=10)
+    position = tp.offset if tp.offset >= 0 else low  # nothing committed yet: all of it
+    return max(0, high - position)
+
+
+class TenantMeters:
+    """The per-record counters of one component, with label children cached per tenant."""
+
+    def __init__(self, component: Component) -> None:
+        self.component = component
+        self._children: dict[tuple[str, ...], Counter] = {}
+
+    def _child(self, metric: Counter, tenant: str, *extra: str) -> Counter:
+        key = (metric._name, tenant, *extra)
+        child = self._children.get(key)
+        if child is None:
+            labels = {"component": self.component, "tenant": tenant}
+            if extra:
+                labels["outcome" if metric is RECORDS_OUT else "reason"] = extra[0]
+            child = self._children[key] = metric.labels(**labels)
+        return child
+
+    def read(self, tenant: str, size: int) -> None:
+        self._child(RECORDS_IN, tenant).inc()
+        self._child(BYTES_IN, tenant).inc(size)
+
+    def finished(self, tenant: str, outcome: str, count: int = 1) -> None:
+        self._child(RECORDS_OUT, tenant, outcome).inc(count)
+
+    def dead_lettered(self, tenant: str, reason: str, count: int = 1) -> None:
+        self._child(RECORDS_OUT, tenant, "dead_lettered").inc(count)
+        self._child(DEAD_LETTERS, tenant, reason).inc(count)
+
+    def retried(self, tenant: str, reason: str, count: int = 1) -> None:
+        self._child(RETRIES, tenant, reason).inc(count)
