@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -164,49 +164,108 @@ def schema() -> None:
     typer.echo(json.dumps(Tenant.model_json_schema(), indent=2))
 
 
-@app.command()
-def apply(paths: Paths) -> None:
-    """Validate tenant files, then create what each tenant needs: its raw, processed and DLQ
-    topics and its Elasticsearch index template. Nothing is applied if any file is invalid.
-    Idempotent: a second run reports everything unchanged."""
+SYMBOLS = {
+    "create": "+",
+    "publish": "+",
+    "grow partitions": "~",
+    "update": "~",
+    "unchanged": " ",
+    "kept larger": "!",
+}
+
+
+def _load_and_plan(paths: list[Path]) -> tuple[Any, Any, list[Any]]:
+    """Load tenants (reporting rejected ones), then plan them against the live servers."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
     from elasticsearch import ApiError, Elasticsearch, TransportError
 
-    from topology.apply import apply_index_templates, apply_topics
+    from topology.apply import Targets, plan
     from topology.load import load_tenants
+    from topology.publish import read_published
 
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise _fail(f"no such file or folder: {', '.join(missing)}", 2)
     result = load_tenants(paths)
     for error in result.errors:
         typer.echo(str(error), err=True)
-    if not result.ok:
-        raise _fail(f"not applied: {len(result.errors)} error(s) in the tenant files")
+    if result.rejected:
+        typer.secho(
+            f"rejected, left at their last good version: {', '.join(result.rejected)}",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
     if not result.tenants:
-        raise _fail("no tenants found in the given paths", 2)
+        raise _fail("no valid tenants to plan", 1 if result.errors else 2)
     endpoints = Endpoints.from_env()
-    tenants = [t.tenant for t in result.tenants]
     # librdkafka would log every failed connection attempt; the error below says it once.
-    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap, "log_level": 0})
+    targets = Targets(
+        admin=AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap, "log_level": 0}),
+        es=Elasticsearch(endpoints.es_url),
+        bootstrap=endpoints.kafka_bootstrap,
+    )
+    tenants = [t.tenant for t in result.tenants]
     try:
-        changes = apply_topics(admin, tenants, timeout=15)
+        published = read_published(endpoints.kafka_bootstrap)
+        changes = plan(targets, tenants, published)
     except KafkaException as exc:
         raise _fail(
             f"cannot reach Kafka at {endpoints.kafka_bootstrap} ({exc.args[0].str()}); "
             "is it up (`logway dev status`) and LOGWAY_KAFKA_BOOTSTRAP right?"
         ) from None
-    try:
-        changes += apply_index_templates(Elasticsearch(endpoints.es_url), tenants)
     except (TransportError, ApiError) as exc:
         raise _fail(
-            f"cannot install index templates at {endpoints.es_url} ({exc}); "
+            f"cannot reach Elasticsearch at {endpoints.es_url} ({exc}); "
             "is it up (`logway dev status`) and LOGWAY_ES_URL right?"
         ) from None
+    return result, targets, changes
+
+
+def _show(change: Any) -> str:
+    detail = f" ({change.detail})" if change.detail else ""
+    result = f" [{change.result}]" if change.result else ""
+    return (
+        f"{SYMBOLS[change.action]} {change.kind:<15} {change.name:<42} "
+        f"{change.action}{detail}{result}"
+    )
+
+
+@app.command()
+def plan(paths: Paths) -> None:
+    """Show what `apply` would change, like a diff: topics (create, grow partitions, settings),
+    index templates, and tenant versions to publish. Changes nothing. Exit 1 if a tenant is
+    rejected."""
+    result, _targets, changes = _load_and_plan(paths)
     for change in changes:
-        detail = f" ({change.detail})" if change.detail else ""
-        typer.echo(f"{change.kind:<15} {change.name:<45} {change.action}{detail}")
-    if any(c.action == "failed" for c in changes):
-        raise _fail("some changes failed; fix the cause and apply again (it is idempotent)")
-    typer.echo(f"applied {len(tenants)} tenant(s)")
+        typer.echo(_show(change))
+    pending = sum(c.pending for c in changes)
+    typer.echo(f"{pending} change(s) for {len(result.tenants)} tenant(s)")
+    if result.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def apply(paths: Paths) -> None:
+    """Validate tenant files, then make each valid tenant real: its raw, processed and DLQ
+    topics, their settings, its index template, and its published version in _logway.tenants.
+
+    Each tenant is accepted or rejected on its own: a rejected one is reported and left at its
+    last good version while the others apply. Idempotent; nothing is ever deleted. Exit 1 if
+    any tenant was rejected or any change failed."""
+    from topology.apply import apply as carry_out
+
+    result, targets, changes = _load_and_plan(paths)
+    outcome = carry_out(targets, [t.tenant for t in result.tenants], changes)
+    for change in outcome:
+        typer.echo(_show(change))
+    failed = sorted({c.tenant for c in outcome if c.result in ("failed", "skipped")})
+    applied = [t.tenant.name for t in result.tenants if t.tenant.name not in failed]
+    typer.echo(f"applied {len(applied)} tenant(s)")
+    if failed:
+        raise _fail(f"not applied, left at their last good version: {', '.join(failed)}")
+    if result.errors:
+        raise typer.Exit(1)
 
 
 # -- run --------------------------------------------------------------------------------------

@@ -1,104 +1,65 @@
-"""Applying tenants: the Kafka topics and the Elasticsearch index template each tenant needs.
+"""Plan and apply tenants: their topics, topic settings, index templates, and published versions.
 
-Idempotent: applying the same tenants twice changes nothing the second time, and says so.
-Partitions only grow (Kafka cannot shrink them); a smaller number is reported, not applied.
+`plan` reads the current state from Kafka, Elasticsearch and `_logway.tenants` and lists what
+`apply` would change; `apply` carries out exactly that plan. Each change belongs to one tenant;
+a tenant's new version is published only if all its other changes succeeded, so a failure
+leaves that tenant at its last good version while every other tenant goes ahead. Nothing is
+ever deleted, and partitions only grow (Kafka cannot shrink them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+)
 from confluent_kafka.cimpl import NewPartitions, NewTopic
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from topology.model import Tenant
-from topology.names import (
-    index_pattern,
-    index_template_priority,
-    tenant_topics,
+from topology.names import TENANTS_TOPIC, index_pattern, index_template_priority, tenant_topics
+from topology.publish import (
+    TENANTS_TOPIC_CONFIG,
+    PublishedTenant,
+    publish,
+    tenant_version,
 )
 
-Action = Literal["created", "updated", "unchanged", "partitions increased", "kept larger", "failed"]
-
-DLQ_RETENTION_HOURS = 7 * 24
+Kind = Literal["topic", "topic config", "index template", "tenant version"]
+Action = Literal["create", "grow partitions", "update", "publish", "unchanged", "kept larger"]
+Result = Literal["done", "failed", "skipped"]
+MANAGED_TOPIC_CONFIGS = ("retention.ms", "max.message.bytes")
 
 
 @dataclass(frozen=True)
 class Change:
-    """What apply did to one object."""
+    """One thing `apply` would do (or found already done) for one tenant."""
 
-    kind: Literal["topic", "index template"]
+    tenant: str
+    kind: Kind
     name: str
     action: Action
     detail: str = ""
+    result: Result | None = None  # set by apply
+
+    @property
+    def pending(self) -> bool:
+        return self.action not in ("unchanged", "kept larger")
 
 
 def topic_configs(tenant: Tenant, topic: str) -> dict[str, str]:
-    hours = tenant.topics.retention_hours
-    if topic.endswith(".dlq"):
-        # Dead letters wait for people; keep them at least a week.
-        hours = max(hours, DLQ_RETENTION_HOURS)
+    hours = tenant.dlq.retention_hours if topic.endswith(".dlq") else tenant.topics.retention_hours
     return {
         "retention.ms": str(hours * 3_600_000),
         "max.message.bytes": str(tenant.topics.max_record_bytes),
     }
-
-
-def apply_topics(
-    admin: AdminClient, tenants: Sequence[Tenant], timeout: float = 30.0
-) -> list[Change]:
-    """Create each tenant's raw, processed and dead-letter topics, or grow their partitions.
-
-    Replication comes from the broker's `default.replication.factor`.
-    """
-    existing = admin.list_topics(timeout=timeout).topics
-    changes: list[Change] = []
-    to_create: list[NewTopic] = []
-    to_grow: list[NewPartitions] = []
-    for tenant in tenants:
-        wanted = tenant.topics.partitions
-        for topic in tenant_topics(tenant.name):
-            have = existing.get(topic)
-            if have is None:
-                to_create.append(
-                    NewTopic(topic, num_partitions=wanted, config=topic_configs(tenant, topic))
-                )
-            elif len(have.partitions) < wanted:
-                to_grow.append(NewPartitions(topic, wanted))
-            elif len(have.partitions) > wanted:
-                changes.append(
-                    Change(
-                        "topic",
-                        topic,
-                        "kept larger",
-                        f"has {len(have.partitions)} partitions, tenant asks {wanted}; "
-                        "Kafka cannot shrink partitions",
-                    )
-                )
-            else:
-                changes.append(Change("topic", topic, "unchanged"))
-    if to_create:
-        for name, future in admin.create_topics(to_create, request_timeout=timeout).items():
-            changes.append(_settle(name, future, "created"))
-    if to_grow:
-        for name, future in admin.create_partitions(to_grow, request_timeout=timeout).items():
-            changes.append(_settle(name, future, "partitions increased"))
-    return changes
-
-
-def _settle(topic: str, future: Any, action: Action) -> Change:
-    try:
-        future.result()
-    except KafkaException as exc:
-        err: KafkaError = exc.args[0]
-        if err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-            return Change("topic", topic, "unchanged", "created concurrently")
-        return Change("topic", topic, "failed", err.str())
-    return Change("topic", topic, action)
 
 
 def index_template(tenant: Tenant, replicas: int) -> dict[str, Any]:
@@ -132,21 +93,110 @@ def index_template(tenant: Tenant, replicas: int) -> dict[str, Any]:
     }
 
 
-def apply_index_templates(es: Elasticsearch, tenants: Sequence[Tenant]) -> list[Change]:
-    """Install each tenant's index template (replicas: one, or none on a single-node cluster)."""
+@dataclass
+class Targets:
+    """The servers a plan is made against and applied to."""
+
+    admin: AdminClient
+    es: Elasticsearch
+    bootstrap: str
+    timeout: float = 15.0
+
+
+# -- plan ----------------------------------------------------------------------------------------
+
+
+def plan(
+    targets: Targets, tenants: Sequence[Tenant], published: dict[str, PublishedTenant]
+) -> list[Change]:
+    """Everything `apply` would do for `tenants`, in the order it would do it."""
+    return [
+        *_plan_topics(targets, tenants),
+        *_plan_templates(targets, tenants),
+        *_plan_versions(tenants, published),
+    ]
+
+
+def _plan_topics(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
+    existing = targets.admin.list_topics(timeout=targets.timeout).topics
+    current = _current_configs(targets, [t for t in existing if _is_tenant_topic(t, tenants)])
+    changes: list[Change] = []
+    for tenant in tenants:
+        wanted = tenant.topics.partitions
+        for topic in tenant_topics(tenant.name):
+            have = existing.get(topic)
+            if have is None:
+                changes.append(
+                    Change(tenant.name, "topic", topic, "create", f"{wanted} partitions")
+                )
+                continue
+            count = len(have.partitions)
+            if count < wanted:
+                changes.append(
+                    Change(tenant.name, "topic", topic, "grow partitions", f"{count} -> {wanted}")
+                )
+            elif count > wanted:
+                changes.append(
+                    Change(
+                        tenant.name,
+                        "topic",
+                        topic,
+                        "kept larger",
+                        f"has {count} partitions, tenant asks {wanted}; "
+                        "Kafka cannot shrink partitions",
+                    )
+                )
+            else:
+                changes.append(Change(tenant.name, "topic", topic, "unchanged"))
+            differs = {
+                key: f"{current.get(topic, {}).get(key)} -> {value}"
+                for key, value in topic_configs(tenant, topic).items()
+                if current.get(topic, {}).get(key) != value
+            }
+            if differs:
+                detail = ", ".join(f"{k} {v}" for k, v in sorted(differs.items()))
+                changes.append(Change(tenant.name, "topic config", topic, "update", detail))
+    return changes
+
+
+def _is_tenant_topic(topic: str, tenants: Sequence[Tenant]) -> bool:
+    return any(topic in tenant_topics(t.name) for t in tenants)
+
+
+def _current_configs(targets: Targets, topics: list[str]) -> dict[str, dict[str, str]]:
+    if not topics:
+        return {}
+    futures = targets.admin.describe_configs(
+        [ConfigResource("topic", topic) for topic in topics], request_timeout=targets.timeout
+    )
+    found: dict[str, dict[str, str]] = {}
+    for resource, future in futures.items():
+        entries = future.result()
+        found[resource.name] = {
+            key: entries[key].value for key in MANAGED_TOPIC_CONFIGS if key in entries
+        }
+    return found
+
+
+def _replicas(es: Elasticsearch) -> int:
+    """One replica, or none on a single-node cluster (where a replica can never be placed)."""
     data_nodes = int(es.cluster.health()["number_of_data_nodes"])
-    replicas = min(1, max(0, data_nodes - 1))
+    return min(1, max(0, data_nodes - 1))
+
+
+def _plan_templates(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
+    replicas = _replicas(targets.es)
     changes = []
     for tenant in tenants:
         name = f"logs-{tenant.name}"
-        body = index_template(tenant, replicas)
-        current = es.options(ignore_status=404).indices.get_index_template(name=name)
-        templates = current.get("index_templates", [])
-        if templates and _same_template(templates[0]["index_template"], body):
-            changes.append(Change("index template", name, "unchanged"))
-            continue
-        es.indices.put_index_template(name=name, **body)
-        changes.append(Change("index template", name, "updated" if templates else "created"))
+        found = targets.es.options(ignore_status=404).indices.get_index_template(name=name)
+        templates = found.get("index_templates", [])
+        if not templates:
+            changes.append(Change(tenant.name, "index template", name, "create"))
+        elif _same_template(templates[0]["index_template"], index_template(tenant, replicas)):
+            changes.append(Change(tenant.name, "index template", name, "unchanged"))
+        else:
+            changes.append(Change(tenant.name, "index template", name, "update"))
     return changes
 
 
@@ -158,4 +208,120 @@ def _same_template(have: dict[str, Any], want: dict[str, Any]) -> bool:
         and str(settings.get("number_of_replicas"))
         == str(want["template"]["settings"]["number_of_replicas"])
         and have.get("template", {}).get("mappings") == want["template"]["mappings"]
+    )
+
+
+def _plan_versions(
+    tenants: Sequence[Tenant], published: dict[str, PublishedTenant]
+) -> list[Change]:
+    changes = []
+    for tenant in tenants:
+        version = tenant_version(tenant)
+        live = published.get(tenant.name)
+        if live is None:
+            change = Change(
+                tenant.name, "tenant version", tenant.name, "publish", f"new: {version}"
+            )
+        elif live.version != version:
+            detail = f"{live.version} -> {version}"
+            change = Change(tenant.name, "tenant version", tenant.name, "publish", detail)
+        else:
+            change = Change(tenant.name, "tenant version", tenant.name, "unchanged", version)
+        changes.append(change)
+    return changes
+
+
+# -- apply ---------------------------------------------------------------------------------------
+
+
+def apply(targets: Targets, tenants: Sequence[Tenant], changes: list[Change]) -> list[Change]:
+    """Carry out the pending `changes`; return them all with their `result`."""
+    by_name = {t.name: t for t in tenants}
+    _ensure_tenants_topic(targets)
+    replicas = _replicas(targets.es)
+    done: list[Change] = []
+    failed_tenants: set[str] = set()
+    for change in changes:
+        if not change.pending:
+            done.append(change)
+            continue
+        if change.kind == "tenant version":
+            continue  # published last, only for tenants whose other changes all succeeded
+        tenant = by_name[change.tenant]
+        error = _carry_out(targets, tenant, change, replicas)
+        if error:
+            failed_tenants.add(change.tenant)
+            done.append(replace(change, result="failed", detail=error))
+        else:
+            done.append(replace(change, result="done"))
+    versions = [c for c in changes if c.kind == "tenant version" and c.pending]
+    ready = [by_name[c.tenant] for c in versions if c.tenant not in failed_tenants]
+    refused = publish(_producer(targets), ready) if ready else {}
+    for change in versions:
+        if change.tenant in failed_tenants:
+            done.append(replace(change, result="skipped", detail="an earlier change failed"))
+        elif change.tenant in refused:
+            done.append(replace(change, result="failed", detail=refused[change.tenant]))
+        else:
+            done.append(replace(change, result="done"))
+    return done
+
+
+def _carry_out(targets: Targets, tenant: Tenant, change: Change, replicas: int) -> str | None:
+    """Do one change; return None on success, or what went wrong."""
+    admin, timeout = targets.admin, targets.timeout
+    try:
+        if change.kind == "topic" and change.action == "create":
+            topic = NewTopic(
+                change.name,
+                num_partitions=tenant.topics.partitions,
+                config=topic_configs(tenant, change.name),
+            )
+            _settle(admin.create_topics([topic], request_timeout=timeout))
+        elif change.kind == "topic":
+            grow = NewPartitions(change.name, tenant.topics.partitions)
+            _settle(admin.create_partitions([grow], request_timeout=timeout))
+        elif change.kind == "topic config":
+            entries = [
+                ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+                for key, value in topic_configs(tenant, change.name).items()
+            ]
+            resource = ConfigResource("topic", change.name, incremental_configs=entries)
+            _settle(admin.incremental_alter_configs([resource], request_timeout=timeout))
+        elif change.kind == "index template":
+            targets.es.indices.put_index_template(
+                name=change.name, **index_template(tenant, replicas)
+            )
+    except KafkaException as exc:
+        return str(exc.args[0].str() if exc.args else exc)
+    except (ApiError, TransportError) as exc:
+        return str(exc)
+    return None
+
+
+def _settle(futures: dict[Any, Any]) -> None:
+    for future in futures.values():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue  # created concurrently: the state we wanted
+            raise
+
+
+def _ensure_tenants_topic(targets: Targets) -> None:
+    if TENANTS_TOPIC in targets.admin.list_topics(timeout=targets.timeout).topics:
+        return
+    topic = NewTopic(TENANTS_TOPIC, num_partitions=1, config=TENANTS_TOPIC_CONFIG)
+    _settle(targets.admin.create_topics([topic], request_timeout=targets.timeout))
+
+
+def _producer(targets: Targets) -> Producer:
+    return Producer(
+        {
+            "bootstrap.servers": targets.bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "log_level": 0,
+        }
     )

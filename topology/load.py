@@ -30,6 +30,7 @@ class ConfigError:
     column: int
     path: str
     message: str
+    tenant: str | None = None  # the tenant this error rejects, when it is known
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"
@@ -41,16 +42,37 @@ class LoadedTenant:
     tenant: Tenant
     file: str
     line: int
+    node: yaml.Node = field(repr=False, compare=False)
+
+    def error(self, loc: tuple[int | str, ...], message: str) -> ConfigError:
+        """An error about this tenant at `loc` (a path into its document), pointing at the line."""
+        at = _node_at(self.node, loc)
+        path = ".".join(str(part) for part in (self.tenant.name, *loc))
+        return ConfigError(
+            self.file,
+            at.start_mark.line + 1,
+            at.start_mark.column + 1,
+            path,
+            message,
+            self.tenant.name,
+        )
 
 
 @dataclass
 class LoadResult:
+    """Accepted tenants, and every error. A tenant with any error is not among `tenants`."""
+
     tenants: list[LoadedTenant] = field(default_factory=list)
     errors: list[ConfigError] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def rejected(self) -> list[str]:
+        """Names of the tenants refused (documents without a readable name are not listed)."""
+        return sorted({e.tenant for e in self.errors if e.tenant})
 
 
 def tenant_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -67,7 +89,7 @@ def load_tenants(paths: Iterable[Path]) -> LoadResult:
     result = LoadResult()
     for file in tenant_files(paths):
         _load_file(file, result)
-    _check_unique_names(result)
+    _check_claims(result)
     return result
 
 
@@ -163,7 +185,8 @@ def _validate_document(file: str, node: yaml.Node, data: object, result: LoadRes
     try:
         tenant = Tenant.model_validate(data)
     except ValidationError as exc:
-        label = data.get("name") if isinstance(data.get("name"), str) else "tenant"
+        name = data.get("name")
+        label = name if isinstance(name, str) else "tenant"
         for err in exc.errors():
             loc = tuple(err["loc"])
             at = _node_at(node, loc)
@@ -175,10 +198,11 @@ def _validate_document(file: str, node: yaml.Node, data: object, result: LoadRes
                     at.start_mark.column + 1,
                     path,
                     _explain(err),
+                    name if isinstance(name, str) and name else None,
                 )
             )
         return
-    result.tenants.append(LoadedTenant(tenant, file, line))
+    result.tenants.append(LoadedTenant(tenant, file, line, node))
 
 
 def _node_at(node: yaml.Node, loc: tuple[int | str, ...]) -> yaml.Node:
@@ -213,18 +237,37 @@ def _explain(err: object) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def _check_unique_names(result: LoadResult) -> None:
-    seen: dict[str, LoadedTenant] = {}
-    for loaded in result.tenants:
-        first = seen.setdefault(loaded.tenant.name, loaded)
-        if first is not loaded:
-            result.errors.append(
-                ConfigError(
-                    loaded.file,
-                    loaded.line,
-                    1,
-                    f"{loaded.tenant.name}.name",
-                    f"tenant {loaded.tenant.name!r} is already declared at "
-                    f"{first.file}:{first.line}; tenant names are unique",
-                )
+def _check_claims(result: LoadResult) -> None:
+    """Names, namespaces and producer principals each belong to one tenant: the first to claim.
+
+    A later claimant is rejected, with an error at the claim that names the first owner.
+    """
+    owners: dict[tuple[str, str], LoadedTenant] = {}
+    rejected: set[int] = set()
+    for index, loaded in enumerate(result.tenants):
+        tenant = loaded.tenant
+        claims: list[tuple[str, str, tuple[int | str, ...]]] = [
+            ("tenant name", tenant.name, ("name",))
+        ]
+        claims += [
+            ("namespace", ns, ("sources", "namespaces", i))
+            for i, ns in enumerate(tenant.sources.namespaces)
+        ]
+        claims += [
+            ("producer principal", principal, ("sources", "producers", i))
+            for i, principal in enumerate(tenant.sources.producers)
+        ]
+        for kind, value, loc in claims:
+            first = owners.setdefault((kind, value), loaded)
+            if first is loaded:
+                continue
+            rejected.add(index)
+            where = f"{first.file}:{first.line}"
+            message = (
+                f"tenant {value!r} is already declared at {where}; tenant names are unique"
+                if kind == "tenant name"
+                else f"{kind} {value!r} is already claimed by tenant {first.tenant.name!r} "
+                f"({where}); each belongs to one tenant"
             )
+            result.errors.append(loaded.error(loc, message))
+    result.tenants = [t for i, t in enumerate(result.tenants) if i not in rejected]

@@ -6,7 +6,7 @@ setting. Descriptions and examples here become `logway schema` and the reference
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -86,6 +86,103 @@ class TopicSettings(Frozen):
     )
 
 
+KubernetesNamespace = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="A Kubernetes namespace (an RFC 1123 label).",
+        examples=["payments", "payments-canary"],
+    ),
+]
+KafkaPrincipal = Annotated[
+    str,
+    Field(
+        pattern=r"^User:[A-Za-z0-9._@=-]{1,128}$",
+        description="A Kafka principal, as the broker's authorizer names it.",
+        examples=["User:payments-batch"],
+    ),
+]
+
+
+class Sources(Frozen):
+    """Where the tenant's logs come from. Each namespace and principal belongs to one tenant."""
+
+    namespaces: tuple[KubernetesNamespace, ...] = Field(
+        (),
+        max_length=100,
+        description="Kubernetes namespaces whose container logs are the tenant's: the node "
+        "forwarders send them to `logs.<name>.raw`.",
+        examples=[["payments", "payments-canary"]],
+    )
+    producers: tuple[KafkaPrincipal, ...] = Field(
+        (),
+        max_length=50,
+        description="Kafka principals of producers outside the cluster allowed to write the "
+        "tenant's raw topic directly.",
+        examples=[["User:payments-batch"]],
+    )
+
+    @field_validator("namespaces", "producers")
+    @classmethod
+    def _no_repeats(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        return values
+
+
+class Notify(Frozen):
+    """How the owners hear about dead letters on Slack."""
+
+    digest_minutes: int = Field(
+        15,
+        ge=1,
+        le=1440,
+        description="Dead letters are summed up in one message per this many minutes, at most.",
+        examples=[15],
+    )
+    min_severity: Literal["info", "warning", "critical"] = Field(
+        "warning",
+        description="Least severe dead letters that cause a message. `critical`: the platform "
+        "failed (internal errors); `warning`: records the tenant sent cannot be processed or "
+        "indexed; `info`: everything.",
+        examples=["warning"],
+    )
+
+
+class DeadLetterSettings(Frozen):
+    """The tenant's dead-letter topic and its notices."""
+
+    retention_hours: int = Field(
+        168,
+        ge=24,
+        le=2160,
+        description="How long dead letters are kept for inspection and replay.",
+        examples=[168],
+    )
+    notify: Notify = Field(default_factory=Notify, description="Slack notices to the owners.")
+
+
+class Limits(Frozen):
+    """What the tenant may send. Bounds are the platform's."""
+
+    produce_bytes_per_s: int = Field(
+        1_048_576,
+        ge=1024,
+        le=104_857_600,
+        description="Broker quota on the tenant's producers, in bytes per second. Producers "
+        "over it are slowed down by the broker, not refused.",
+        examples=[1_048_576],
+    )
+    records_per_s: int = Field(
+        5000,
+        ge=1,
+        le=1_000_000,
+        description="Records per second the processor takes from the tenant.",
+        examples=[5000],
+    )
+
+
 class Tenant(Frozen):
     """One tenant: an application team's logs, from source to index.
 
@@ -96,7 +193,12 @@ class Tenant(Frozen):
 
     name: TenantName
     owners: Owners
+    sources: Sources = Field(default_factory=Sources, description="Where the logs come from.")
     topics: TopicSettings = Field(
         default_factory=TopicSettings,
         description="Sizing of the tenant's topics.",
     )
+    dlq: DeadLetterSettings = Field(
+        default_factory=DeadLetterSettings, description="Dead letters and their notices."
+    )
+    limits: Limits = Field(default_factory=Limits, description="What the tenant may send.")

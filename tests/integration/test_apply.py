@@ -1,4 +1,4 @@
-"""`logway apply` against the real Kafka and Elasticsearch: creates, is idempotent, only grows."""
+"""`logway plan` and `logway apply` against the real Kafka and Elasticsearch."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from elasticsearch import Elasticsearch
 
 from logway.settings import Endpoints
 from tests.integration.support import logway, tenant_yaml
-from topology.names import tenant_topics
+from topology.load import load_tenants
+from topology.names import index_template_priority, tenant_topics
+from topology.publish import read_published, tenant_version
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +21,16 @@ def partitions(admin: AdminClient, topic: str) -> int:
     return len(admin.list_topics(topic, timeout=10).topics[topic].partitions)
 
 
-def test_apply_creates_topics_and_template_then_changes_nothing(
+def retention(admin: AdminClient, topic: str) -> str:
+    [future] = admin.describe_configs([ConfigResource("topic", topic)]).values()
+    return str(future.result()["retention.ms"].value)
+
+
+def lines(output: str, action: str) -> list[str]:
+    return [line for line in output.splitlines() if f" {action}" in line]
+
+
+def test_apply_creates_everything_publishes_a_version_then_changes_nothing(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:
     name = f"{tenant_prefix}-apply"
@@ -27,24 +38,53 @@ def test_apply_creates_topics_and_template_then_changes_nothing(
     path.write_text(tenant_yaml(name, partitions=2))
     admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
 
-    first = logway(endpoints, "apply", str(path)).stdout
+    planned = logway(endpoints, "plan", str(path)).stdout
+    assert len(lines(planned, "create")) == 4  # three topics and the index template
+    assert len(lines(planned, "publish")) == 1
+    assert not any(t in admin.list_topics(timeout=10).topics for t in tenant_topics(name))
+
+    applied = logway(endpoints, "apply", str(path)).stdout
+    assert applied.count("[done]") == 5
     for topic in tenant_topics(name):
-        assert f"{topic}" in first
         assert partitions(admin, topic) == 2
-    assert first.count(" created") == 4  # three topics and the index template
-
     raw, _processed, dlq = tenant_topics(name)
-    configs = admin.describe_configs([ConfigResource("topic", raw), ConfigResource("topic", dlq)])
-    described = {res.name: future.result() for res, future in configs.items()}
-    assert described[raw]["retention.ms"].value == str(24 * 3_600_000)
-    assert described[dlq]["retention.ms"].value == str(7 * 24 * 3_600_000)  # at least a week
-
+    assert retention(admin, raw) == str(24 * 3_600_000)
+    assert retention(admin, dlq) == str(168 * 3_600_000)
     template = Elasticsearch(endpoints.es_url).indices.get_index_template(name=f"logs-{name}")
     assert template["index_templates"][0]["index_template"]["index_patterns"] == [f"logs-{name}-*"]
 
-    second = logway(endpoints, "apply", str(path)).stdout
-    assert " created" not in second
-    assert second.count("unchanged") == 4
+    [loaded] = load_tenants([path]).tenants
+    live = read_published(endpoints.kafka_bootstrap)[name]
+    assert live.version == tenant_version(loaded.tenant)
+    assert live.spec == loaded.tenant
+
+    again = logway(endpoints, "apply", str(path)).stdout
+    assert "[done]" not in again
+    assert len(lines(again, "unchanged")) == 5
+
+
+def test_a_changed_setting_is_planned_as_an_update_and_a_new_version(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    name = f"{tenant_prefix}-change"
+    path = tmp_path / "tenant.yaml"
+    path.write_text(tenant_yaml(name))
+    logway(endpoints, "apply", str(path))
+    before = read_published(endpoints.kafka_bootstrap)[name].version
+
+    path.write_text(tenant_yaml(name).replace("retention_hours: 24", "retention_hours: 48"))
+    planned = logway(endpoints, "plan", str(path)).stdout
+    [raw_update, processed_update] = lines(planned, "update")
+    assert f"logs.{name}.raw" in raw_update
+    assert "retention.ms 86400000 -> 172800000" in raw_update
+    assert f"logs.{name}.processed" in processed_update
+    [publish] = lines(planned, "publish")
+    assert f"{before} -> " in publish
+
+    logway(endpoints, "apply", str(path))
+    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
+    assert retention(admin, f"logs.{name}.raw") == str(48 * 3_600_000)
+    assert read_published(endpoints.kafka_bootstrap)[name].version != before
 
 
 def test_apply_grows_partitions_but_never_shrinks_them(
@@ -57,17 +97,17 @@ def test_apply_grows_partitions_but_never_shrinks_them(
     logway(endpoints, "apply", str(path))
 
     path.write_text(tenant_yaml(name, partitions=4))
-    assert "partitions increased" in logway(endpoints, "apply", str(path)).stdout
+    assert len(lines(logway(endpoints, "apply", str(path)).stdout, "grow partitions")) == 3
     assert all(partitions(admin, topic) == 4 for topic in tenant_topics(name))
 
     path.write_text(tenant_yaml(name, partitions=1))
     output = logway(endpoints, "apply", str(path)).stdout
-    assert "kept larger" in output
+    assert len(lines(output, "kept larger")) == 3
     assert "Kafka cannot shrink partitions" in output
     assert all(partitions(admin, topic) == 4 for topic in tenant_topics(name))
 
 
-def test_an_invalid_file_applies_nothing(
+def test_a_rejected_tenant_is_reported_while_the_others_apply(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:
     good, bad = f"{tenant_prefix}-good", f"{tenant_prefix}-bad"
@@ -76,7 +116,37 @@ def test_an_invalid_file_applies_nothing(
     result = logway(endpoints, "apply", str(tmp_path), check=False)
     assert result.returncode == 1
     assert f"{bad}.topics.partitions" in result.stderr
-    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
-    assert not any(
-        name.startswith(f"logs.{tenant_prefix}") for name in admin.list_topics(timeout=10).topics
+    assert f"rejected, left at their last good version: {bad}" in result.stderr
+    topics = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap}).list_topics(timeout=10)
+    assert all(t in topics.topics for t in tenant_topics(good))
+    assert not any(t in topics.topics for t in tenant_topics(bad))
+    published = read_published(endpoints.kafka_bootstrap)
+    assert good in published
+    assert bad not in published
+
+
+def test_a_tenant_whose_change_fails_keeps_its_last_version_and_others_go_ahead(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    blocked, fine = f"{tenant_prefix}-blocked", f"{tenant_prefix}-fine"
+    # Elasticsearch refuses a template whose patterns overlap another's at the same priority.
+    es = Elasticsearch(endpoints.es_url)
+    es.indices.put_index_template(
+        name=f"foreign-{blocked}",
+        index_patterns=[f"logs-{blocked}-*"],
+        priority=index_template_priority(blocked),
     )
+    (tmp_path / "a.yaml").write_text(tenant_yaml(blocked))
+    (tmp_path / "b.yaml").write_text(tenant_yaml(fine))
+    try:
+        result = logway(endpoints, "apply", str(tmp_path), check=False)
+    finally:
+        es.indices.delete_index_template(name=f"foreign-{blocked}")
+    assert result.returncode == 1
+    assert f"not applied, left at their last good version: {blocked}" in result.stderr
+    [template_line] = [line for line in result.stdout.splitlines() if f"logs-{blocked} " in line]
+    assert "[failed]" in template_line
+    assert "same priority" in template_line
+    published = read_published(endpoints.kafka_bootstrap)
+    assert fine in published
+    assert blocked not in published

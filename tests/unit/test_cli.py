@@ -15,7 +15,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples" / "tenants"
 def test_help_names_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("dev", "validate", "schema", "apply", "run"):
+    for command in ("dev", "validate", "schema", "plan", "apply", "run"):
         assert command in result.output
     for sub, names in (("dev", ("up", "down", "status")), ("run", ("processor", "sink", "all"))):
         output = runner.invoke(app, [sub, "--help"]).output
@@ -64,13 +64,14 @@ def test_schema_is_a_valid_json_schema_that_accepts_the_examples() -> None:
         jsonschema.validate(yaml.safe_load(path.read_text()), schema)
 
 
-def test_apply_refuses_invalid_files_before_touching_anything(tmp_path: Path) -> None:
+def test_apply_with_only_invalid_tenants_stops_before_reaching_any_server(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: acme\nowners: {}\n")
-    # No server is configured at this address: reaching it would hang, not exit 1 at once.
+    # Nothing listens at this address: reaching for it would hang, not exit 1 at once.
     result = runner.invoke(app, ["apply", str(bad)], env={"LOGWAY_KAFKA_BOOTSTRAP": "127.0.0.1:1"})
     assert result.exit_code == 1
-    assert "not applied" in result.output
+    assert "rejected, left at their last good version: acme" in result.output
+    assert "no valid tenants" in result.output
 
 
 def test_bad_worker_settings_are_usage_errors_not_tracebacks() -> None:

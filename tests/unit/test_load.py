@@ -131,3 +131,49 @@ def test_deep_nesting_is_refused(tmp_path: Path) -> None:
     errors = load_tenants([write(tmp_path, "a: " + "[" * 100 + "]" * 100 + "\n")]).errors
     assert len(errors) == 1
     assert "nested deeper" in errors[0].message
+
+
+def with_sources(name: str, *, namespaces: list[str] = (), producers: list[str] = ()) -> str:  # type: ignore[assignment]
+    text = VALID.replace("name: acme", f"name: {name}") + "sources:\n"
+    text += "  namespaces: [" + ", ".join(namespaces) + "]\n"
+    text += "  producers: [" + ", ".join(f'"{p}"' for p in producers) + "]\n"
+    return text
+
+
+def test_a_namespace_claimed_twice_rejects_the_second_tenant_only(tmp_path: Path) -> None:
+    write(tmp_path, with_sources("first", namespaces=["shop", "shop-canary"]), "a.yaml")
+    second = write(tmp_path, with_sources("second", namespaces=["web", "shop-canary"]), "b.yaml")
+    result = load_tenants([tmp_path])
+    assert [t.tenant.name for t in result.tenants] == ["first"]
+    assert result.rejected == ["second"]
+    [error] = result.errors
+    assert error.file == str(second)
+    assert error.line == 7  # the line of the namespace list in b.yaml
+    assert error.path == "second.sources.namespaces.1"
+    assert "namespace 'shop-canary' is already claimed by tenant 'first'" in error.message
+
+
+def test_a_producer_principal_claimed_twice(tmp_path: Path) -> None:
+    write(tmp_path, with_sources("first", producers=["User:batch"]), "a.yaml")
+    write(tmp_path, with_sources("second", producers=["User:batch"]), "b.yaml")
+    result = load_tenants([tmp_path])
+    assert result.rejected == ["second"]
+    assert "producer principal 'User:batch'" in result.errors[0].message
+
+
+def test_one_broken_tenant_does_not_reject_the_others(tmp_path: Path) -> None:
+    write(tmp_path, VALID, "a.yaml")
+    write(
+        tmp_path,
+        VALID.replace("name: acme", "name: beta") + "limits:\n  records_per_s: 0\n",
+        "b.yaml",
+    )
+    result = load_tenants([tmp_path])
+    assert [t.tenant.name for t in result.tenants] == ["acme"]
+    assert result.rejected == ["beta"]
+
+
+def test_a_namespace_listed_twice_in_one_tenant(tmp_path: Path) -> None:
+    errors = load_tenants([write(tmp_path, with_sources("acme", namespaces=["a1", "a1"]))]).errors
+    assert len(errors) == 1
+    assert "listed more than once: a1" in errors[0].message

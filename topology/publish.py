@@ -1,0 +1,122 @@
+"""Tenant versions and the compacted control topic `_logway.tenants` (key: tenant name).
+
+A version is a hash of the tenant's validated declaration, so the same YAML always gives the same
+version and any change gives a new one. Workers read the topic to learn each tenant's live
+version; `plan` reads it to say which tenants `apply` would publish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import UTC, datetime
+
+import orjson
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from pydantic import BaseModel, ConfigDict
+
+from topology.model import Tenant
+from topology.names import TENANTS_TOPIC
+
+TENANTS_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+
+
+class PublishedTenant(BaseModel):
+    """One record of `_logway.tenants`: a tenant's declaration at one version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    version: str
+    published_at: datetime
+    spec: Tenant
+
+
+def tenant_version(tenant: Tenant) -> str:
+    """12 hex digits of SHA-256 over the tenant's canonical JSON (defaults filled in)."""
+    canonical = orjson.dumps(tenant.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:12]
+
+
+def read_published(bootstrap: str, timeout: float = 30) -> dict[str, PublishedTenant]:
+    """The latest published version of every tenant: `_logway.tenants` read to its end.
+
+    An absent topic means nothing was published yet. Tombstones remove a tenant.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "logway-tenants-reader",
+            "enable.auto.commit": False,
+            "log_level": 0,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(TENANTS_TOPIC, timeout=10).topics.get(TENANTS_TOPIC)
+        if metadata is None or metadata.error is not None:
+            return {}
+        ends: dict[int, int] = {}
+        assignment = []
+        for partition in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(TENANTS_TOPIC, partition), timeout=10
+            )
+            if high > low:
+                ends[partition] = high
+                assignment.append(TopicPartition(TENANTS_TOPIC, partition, low))
+        consumer.assign(assignment)
+        latest: dict[str, PublishedTenant] = {}
+        deadline = time.monotonic() + timeout
+        while ends:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {TENANTS_TOPIC} to its end in {timeout}s")
+            message = consumer.poll(1.0)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise RuntimeError(f"reading {TENANTS_TOPIC}: {error}")
+            key, value = (message.key() or b"").decode(), message.value()
+            if value is None:
+                latest.pop(key, None)
+            else:
+                latest[key] = PublishedTenant.model_validate_json(value)
+            partition, offset = message.partition(), message.offset()
+            if (
+                partition is not None
+                and offset is not None
+                and offset + 1 >= ends.get(partition, 0)
+            ):
+                ends.pop(partition, None)
+        return latest
+    finally:
+        consumer.close()
+
+
+def publish(producer: Producer, tenants: list[Tenant], timeout: float = 30) -> dict[str, str]:
+    """Publish `tenants` to `_logway.tenants`; return {name: error} for those Kafka refused."""
+    failed: dict[str, str] = {}
+    now = datetime.now(UTC)
+
+    def delivered(err: KafkaError | None, msg: object) -> None:
+        if err is not None:
+            key = getattr(msg, "key", lambda: b"")() or b""
+            failed[key.decode()] = err.str()
+
+    for tenant in tenants:
+        record = PublishedTenant(
+            name=tenant.name, version=tenant_version(tenant), published_at=now, spec=tenant
+        )
+        producer.produce(
+            TENANTS_TOPIC,
+            key=tenant.name.encode(),
+            value=orjson.dumps(record.model_dump(mode="json")),
+            on_delivery=delivered,
+        )
+    remaining = producer.flush(timeout)
+    if remaining:
+        for tenant in tenants:
+            failed.setdefault(tenant.name, f"not acknowledged within {timeout}s")
+    return failed
