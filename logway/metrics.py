@@ -82,6 +82,18 @@ CONSUMER_LAG = Gauge(
     ["component", "tenant"],
 )
 
+CONFIG_PUBLISHED_AT = Gauge(
+    "logway_config_published_timestamp_seconds",
+    "When the tenant version this process uses was published (Unix time); compare with the "
+    "newest publication to see a worker that did not follow.",
+    ["component", "tenant"],
+)
+RELOAD_FAILURES = Counter(
+    "logway_config_reload_failures_total",
+    "Published tenant versions this process refused (it keeps the previous version).",
+    ["component"],
+)
+
 
 def serve(port: int, component: Component, version: str) -> None:
     """Serve /metrics on `port` (all interfaces) from a background thread; 0 disables it."""

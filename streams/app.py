@@ -30,6 +30,7 @@ from streams.origin import Origin
 from streams.processing import process_record
 from topology.discovery import served_topics
 from topology.names import RAW_TOPIC_RE
+from topology.registry import TenantRegistry
 
 log = logging.getLogger("logway.processor")
 
@@ -39,8 +40,13 @@ def served_raw_topics(admin: AdminClient, config: ProcessorConfig) -> list[str]:
     return served_topics(admin, RAW_TOPIC_RE, config.serves)
 
 
-def build_app(config: ProcessorConfig, initial_topics: list[str]) -> faust.App:
-    """The Faust app, subscribed to `initial_topics` and watching for more."""
+def build_app(
+    config: ProcessorConfig, initial_topics: list[str], registry: TenantRegistry
+) -> faust.App:
+    """The Faust app, subscribed to `initial_topics` and watching for more.
+
+    `registry` gives each tenant's live config version, stamped on every output.
+    """
     if not initial_topics:
         raise ValueError("a processor needs at least one raw topic to subscribe to")
     app = faust.App(
@@ -80,7 +86,8 @@ def build_app(config: ProcessorConfig, initial_topics: list[str]) -> faust.App:
             origin = Origin(topic=message.topic, partition=message.partition, offset=message.offset)
             timestamp_ms = int(message.timestamp * 1000) if message.timestamp else None
             started = time.perf_counter()
-            output = process_record(tenant, origin, event.value, timestamp_ms)
+            version = registry.version_of(tenant)
+            output = process_record(tenant, origin, event.value, timestamp_ms, version)
             parse_seconds.observe(time.perf_counter() - started)
             await output_topic(output.topic).send(key=output.key, value=output.value)
             if output.reason is None:
@@ -147,8 +154,9 @@ def run_processor(config: ProcessorConfig) -> None:
         kind=RAW_TOPIC_RE,
         serves=config.serves,
     ).start()
+    registry = TenantRegistry(config.kafka_bootstrap, "processor").start()
     topics = wait_for_topics(config)
     log.info("processing %d raw topic(s): %s", len(topics), ", ".join(topics))
-    app = build_app(config, topics)
+    app = build_app(config, topics, registry)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
     worker.execute_from_commandline()

@@ -49,6 +49,9 @@ class DeadLetter(BaseModel):
     original_encoding: Literal["utf-8", "base64"]
     source: Origin
     event_id: str
+    tenant_version: str | None = Field(
+        None, description="The tenant's config version in use when the record failed."
+    )
     record_time: datetime | None = Field(None, description="Kafka timestamp of the raw record.")
     failed_at: datetime
 
@@ -64,6 +67,7 @@ class DeadLetter(BaseModel):
         original: bytes,
         source: Origin,
         record_time: datetime | None = None,
+        tenant_version: str | None = None,
     ) -> DeadLetter:
         try:
             text, encoding = original.decode("utf-8"), "utf-8"
@@ -79,6 +83,7 @@ class DeadLetter(BaseModel):
             original_encoding=encoding,
             source=source,
             event_id=source.event_id,
+            tenant_version=tenant_version,
             record_time=record_time,
             failed_at=datetime.now(UTC),
         )

@@ -33,16 +33,29 @@ class Output:
 
 
 def process_record(
-    tenant: str, origin: Origin, value: bytes | None, timestamp_ms: int | None
+    tenant: str,
+    origin: Origin,
+    value: bytes | None,
+    timestamp_ms: int | None,
+    tenant_version: str | None = None,
 ) -> Output:
-    """Turn the raw record at `origin` into its processed document or its dead letter."""
+    """Turn the raw record at `origin` into its processed document or its dead letter.
+
+    Both carry `tenant_version`: the tenant config version that processed the record.
+    """
     raw = value or b""
     received = _kafka_time(timestamp_ms)
     try:
         parsed = parse_log_record(raw)
         if isinstance(parsed, Rejection):
             return _dead_letter(
-                tenant, origin, raw, received, reason=parsed.reason, error=parsed.error
+                tenant,
+                origin,
+                raw,
+                received,
+                reason=parsed.reason,
+                error=parsed.error,
+                tenant_version=tenant_version,
             )
         parsed.setdefault("@timestamp", received.isoformat())
         parsed["logway"] = {
@@ -50,6 +63,7 @@ def process_record(
             "id": origin.event_id,
             "origin": origin.model_dump(),
             "received_at": received.isoformat(),
+            "tenant_version": tenant_version,
         }
         document = orjson.dumps(parsed)
     except Exception as exc:
@@ -60,12 +74,20 @@ def process_record(
             received,
             reason=Reason.INTERNAL_ERROR,
             error=f"{type(exc).__name__}: {exc}",
+            tenant_version=tenant_version,
         )
     return Output(processed_topic(tenant), origin.event_id.encode(), document)
 
 
 def _dead_letter(
-    tenant: str, origin: Origin, raw: bytes, received: datetime, *, reason: Reason, error: str
+    tenant: str,
+    origin: Origin,
+    raw: bytes,
+    received: datetime,
+    *,
+    reason: Reason,
+    error: str,
+    tenant_version: str | None,
 ) -> Output:
     letter = DeadLetter.build(
         tenant=tenant,
@@ -76,6 +98,7 @@ def _dead_letter(
         original=raw,
         source=origin,
         record_time=received,
+        tenant_version=tenant_version,
     )
     return Output(dlq_topic(tenant), origin.event_id.encode(), letter.to_bytes(), reason)
 

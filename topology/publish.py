@@ -8,16 +8,19 @@ version; `plan` reads it to say which tenants `apply` would publish.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
-from pydantic import BaseModel, ConfigDict
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from topology.model import Tenant
 from topology.names import TENANTS_TOPIC
 
+log = logging.getLogger("logway.publish")
 TENANTS_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
 
 
@@ -41,48 +44,54 @@ def tenant_version(tenant: Tenant) -> str:
 def read_published(bootstrap: str, timeout: float = 30) -> dict[str, PublishedTenant]:
     """The latest published version of every tenant: `_logway.tenants` read to its end.
 
-    An absent topic means nothing was published yet. Tombstones remove a tenant.
+    An absent topic means nothing was published yet. Tombstones remove a tenant; an unreadable
+    record (a bad publish) is skipped, so the version before it stays the latest.
     """
+    latest: dict[str, PublishedTenant] = {}
+    for key, value in _records_to_end(bootstrap, TENANTS_TOPIC, timeout):
+        if value is None:
+            latest.pop(key, None)
+            continue
+        try:
+            latest[key] = PublishedTenant.model_validate_json(value)
+        except ValidationError:
+            log.warning("skipping an unreadable record for tenant %r in %s", key, TENANTS_TOPIC)
+    return latest
+
+
+def _records_to_end(
+    bootstrap: str, topic: str, timeout: float
+) -> Iterator[tuple[str, bytes | None]]:
+    """(key, value) of every record now in `topic`, in order per partition, without a group."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
-            "group.id": "logway-tenants-reader",
+            "group.id": "logway-topic-reader",
             "enable.auto.commit": False,
             "log_level": 0,
         }
     )
     try:
-        metadata = consumer.list_topics(TENANTS_TOPIC, timeout=10).topics.get(TENANTS_TOPIC)
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if metadata is None or metadata.error is not None:
-            return {}
+            return
         ends: dict[int, int] = {}
-        assignment = []
         for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(TENANTS_TOPIC, partition), timeout=10
-            )
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
             if high > low:
                 ends[partition] = high
-                assignment.append(TopicPartition(TENANTS_TOPIC, partition, low))
-        consumer.assign(assignment)
-        latest: dict[str, PublishedTenant] = {}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
         deadline = time.monotonic() + timeout
         while ends:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {TENANTS_TOPIC} to its end in {timeout}s")
+                raise TimeoutError(f"could not read {topic} to its end in {timeout}s")
             message = consumer.poll(1.0)
             if message is None:
                 continue
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise RuntimeError(f"reading {TENANTS_TOPIC}: {error}")
-            key, value = (message.key() or b"").decode(), message.value()
-            if value is None:
-                latest.pop(key, None)
-            else:
-                latest[key] = PublishedTenant.model_validate_json(value)
+            if message.error() is not None:
+                log.warning("reading %s: %s", topic, message.error())
+                continue
+            yield (message.key() or b"").decode(), message.value()
             partition, offset = message.partition(), message.offset()
             if (
                 partition is not None
@@ -90,7 +99,6 @@ def read_published(bootstrap: str, timeout: float = 30) -> dict[str, PublishedTe
                 and offset + 1 >= ends.get(partition, 0)
             ):
                 ends.pop(partition, None)
-        return latest
     finally:
         consumer.close()
 

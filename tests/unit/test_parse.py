@@ -72,6 +72,7 @@ def test_processed_document_carries_its_origin_and_id() -> None:
         "id": "logs.acme.raw:2:41:0",
         "origin": {"topic": "logs.acme.raw", "partition": 2, "offset": 41, "index": 0},
         "received_at": "2025-11-25T10:00:00+00:00",
+        "tenant_version": None,
     }
     assert document["@timestamp"] == "2025-11-25T10:00:00+00:00"
 
@@ -116,3 +117,10 @@ def test_a_tombstone_is_dead_lettered_not_dropped() -> None:
     output = process_record("acme", ORIGIN, None, None)
     assert output.dead_letter
     assert DeadLetter.from_bytes(output.value).reason is Reason.INVALID_JSON
+
+
+def test_both_outputs_carry_the_tenant_version_that_made_them() -> None:
+    document = orjson.loads(process_record("acme", ORIGIN, b"{}", None, "3f1c2a9b0d4e").value)
+    assert document["logway"]["tenant_version"] == "3f1c2a9b0d4e"
+    letter = DeadLetter.from_bytes(process_record("acme", ORIGIN, b"{", None, "3f1c2a9b0d4e").value)
+    assert letter.tenant_version == "3f1c2a9b0d4e"

@@ -1,0 +1,128 @@
+"""Workers follow `_logway.tenants`: a new version is used at once; a bad one is refused."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+from prometheus_client import REGISTRY
+
+from logway.settings import Endpoints
+from tests.integration.support import (
+    PipelineProcess,
+    free_port,
+    logway,
+    read_topic,
+    tenant_yaml,
+    wait_for,
+)
+from topology.load import load_tenants
+from topology.names import TENANTS_TOPIC, processed_topic, raw_topic
+from topology.publish import read_published, tenant_version
+from topology.registry import TenantRegistry
+
+pytestmark = pytest.mark.integration
+
+
+def version_in(path: Path) -> str:
+    [loaded] = load_tenants([path]).tenants
+    return tenant_version(loaded.tenant)
+
+
+def test_a_running_processor_uses_a_new_tenant_version_without_restart(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path, record_property: object
+) -> None:
+    name = f"{tenant_prefix}-live"
+    path = tmp_path / "tenant.yaml"
+    path.write_text(tenant_yaml(name))
+    logway(endpoints, "apply", str(path))
+    first = version_in(path)
+    processor = PipelineProcess(
+        endpoints,
+        [
+            "processor",
+            "--tenants-matching",
+            name,
+            "--app-id",
+            f"{name}-proc",
+            "--data-dir",
+            str(tmp_path / "faust"),
+        ],
+        tmp_path / "processor.log",
+        metrics_port=free_port(),
+    ).start()
+    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+
+    def versions_seen() -> list[str]:
+        return [
+            orjson.loads(value)["logway"]["tenant_version"]
+            for _key, value in read_topic(endpoints.kafka_bootstrap, processed_topic(name))
+        ]
+
+    try:
+        producer.produce(raw_topic(name), b'{"msg": "before"}')
+        producer.flush(10)
+        wait_for(
+            "the first record",
+            versions_seen,
+            lambda seen: seen == [first],
+            120,
+            processor.assert_running,
+        )
+
+        path.write_text(tenant_yaml(name).replace("retention_hours: 24", "retention_hours: 36"))
+        logway(endpoints, "apply", str(path))
+        applied_at = time.monotonic()
+        second = version_in(path)
+        assert second != first
+
+        def produce_and_look() -> list[str]:
+            producer.produce(raw_topic(name), b'{"msg": "after"}')
+            producer.flush(10)
+            return versions_seen()
+
+        wait_for(
+            "a document made by the new version",
+            produce_and_look,
+            lambda seen: second in seen,
+            30,
+            processor.assert_running,
+        )
+        latency = time.monotonic() - applied_at
+    finally:
+        processor.stop()
+    record_property("apply_to_use_seconds", round(latency, 2))
+    print(f"apply -> processor uses the new version: {latency:.2f}s")
+    assert latency < 10
+
+
+def test_a_bad_publication_is_refused_and_the_previous_version_kept(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    name = f"{tenant_prefix}-bad-pub"
+    path = tmp_path / "tenant.yaml"
+    path.write_text(tenant_yaml(name))
+    logway(endpoints, "apply", str(path))
+    good = version_in(path)
+
+    registry = TenantRegistry(endpoints.kafka_bootstrap, "processor").start()
+    failures = {"component": "processor"}
+    try:
+        assert registry.wait_for(name, good, 30)
+        before = REGISTRY.get_sample_value("logway_config_reload_failures_total", failures) or 0
+        producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+        producer.produce(TENANTS_TOPIC, key=name.encode(), value=b'{"name": "half a record')
+        producer.flush(10)
+        wait_for(
+            "the registry to refuse the bad record",
+            lambda: REGISTRY.get_sample_value("logway_config_reload_failures_total", failures),
+            lambda count: (count or 0) > before,
+            30,
+        )
+        assert registry.version_of(name) == good
+        assert read_published(endpoints.kafka_bootstrap)[name].version == good
+    finally:
+        registry.stop()

@@ -1,0 +1,120 @@
+"""The live tenant versions, followed from `_logway.tenants` by every worker.
+
+A background thread reads the compacted topic from its beginning and keeps following it, so a
+newly applied version is in use within about a second of its publication. A record that does
+not validate (a bad publish, or one from a newer logway) is counted and skipped: the tenant
+keeps its previous version and the worker keeps running.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from pydantic import ValidationError
+
+from logway.metrics import CONFIG_PUBLISHED_AT, RELOAD_FAILURES, Component
+from topology.names import TENANTS_TOPIC
+from topology.publish import PublishedTenant
+
+log = logging.getLogger("logway.registry")
+
+
+class TenantRegistry:
+    """Thread-safe map of tenant name to its live `PublishedTenant`."""
+
+    def __init__(self, bootstrap: str, component: Component) -> None:
+        self.bootstrap = bootstrap
+        self.component = component
+        self._tenants: dict[str, PublishedTenant] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> TenantRegistry:
+        self._thread = threading.Thread(target=self._follow, name="tenant-registry", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def get(self, tenant: str) -> PublishedTenant | None:
+        with self._lock:
+            return self._tenants.get(tenant)
+
+    def version_of(self, tenant: str) -> str | None:
+        published = self.get(tenant)
+        return published.version if published else None
+
+    def _follow(self) -> None:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"logway-registry-{self.component}",
+                "enable.auto.commit": False,
+                "log_level": 0,
+            }
+        )
+        try:
+            while not self._stop.is_set() and not self._assign(consumer):
+                self._stop.wait(5)
+            while not self._stop.is_set():
+                message = consumer.poll(0.5)
+                if message is None:
+                    continue
+                error = message.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        log.warning("reading %s: %s", TENANTS_TOPIC, error)
+                    continue
+                self._take((message.key() or b"").decode(), message.value())
+        finally:
+            consumer.close()
+
+    def _assign(self, consumer: Consumer) -> bool:
+        metadata = consumer.list_topics(TENANTS_TOPIC, timeout=10).topics.get(TENANTS_TOPIC)
+        if metadata is None or metadata.error is not None:
+            log.info("%s does not exist yet (no tenant applied); waiting", TENANTS_TOPIC)
+            return False
+        consumer.assign(
+            [TopicPartition(TENANTS_TOPIC, p, OFFSET_BEGINNING) for p in metadata.partitions]
+        )
+        return True
+
+    def _take(self, tenant: str, value: bytes | None) -> None:
+        if value is None:
+            with self._lock:
+                self._tenants.pop(tenant, None)
+            return
+        try:
+            published = PublishedTenant.model_validate_json(value)
+        except ValidationError as exc:
+            RELOAD_FAILURES.labels(component=self.component).inc()
+            log.error(
+                "tenant %r: published version refused, keeping the previous one: %s",
+                tenant,
+                exc.errors()[0]["msg"] if exc.errors() else exc,
+            )
+            return
+        with self._lock:
+            previous = self._tenants.get(tenant)
+            self._tenants[tenant] = published
+        CONFIG_PUBLISHED_AT.labels(component=self.component, tenant=tenant).set(
+            published.published_at.timestamp()
+        )
+        if previous is None or previous.version != published.version:
+            log.info("tenant %r now at version %s", tenant, published.version)
+
+    def wait_for(self, tenant: str, version: str, timeout: float) -> bool:
+        """True once `tenant` is at `version` (for tests and start-up ordering)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.version_of(tenant) == version:
+                return True
+            time.sleep(0.05)
+        return False
