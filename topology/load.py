@@ -146,7 +146,10 @@ def _load_file(file: Path, result: LoadResult) -> None:
 
 
 def _bounds_problem(root: yaml.Node) -> str | None:
-    """Refuse documents that would cost more to construct or validate than a tenant ever needs."""
+    """Refuse documents that cost more than a tenant ever needs, or that YAML would misread.
+
+    Counts nodes with aliases expanded (a YAML bomb), depth, and duplicate keys.
+    """
     count = 0
     stack: list[tuple[yaml.Node, int]] = [(root, 1)]
     while stack:
@@ -160,7 +163,15 @@ def _bounds_problem(root: yaml.Node) -> str | None:
         if depth > MAX_DEPTH:
             return f"document is nested deeper than {MAX_DEPTH} levels"
         if isinstance(node, yaml.MappingNode):
+            seen: set[object] = set()
             for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        return (
+                            f"key {key.value!r} appears twice in one mapping (line "
+                            f"{key.start_mark.line + 1}); YAML would silently keep the last one"
+                        )
+                    seen.add(key.value)
                 stack.append((key, depth + 1))
                 stack.append((value, depth + 1))
         elif isinstance(node, yaml.SequenceNode):

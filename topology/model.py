@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from topology.names import TENANT_NAME
 
@@ -61,7 +61,7 @@ class Owners(Frozen):
 class TopicSettings(Frozen):
     """How the tenant's Kafka topics are sized. Bounds are the platform's."""
 
-    partitions: int = Field(
+    partitions: StrictInt = Field(
         3,
         ge=1,
         le=64,
@@ -69,7 +69,7 @@ class TopicSettings(Frozen):
         "share its load. Can only grow.",
         examples=[3],
     )
-    retention_hours: int = Field(
+    retention_hours: StrictInt = Field(
         72,
         ge=1,
         le=720,
@@ -77,7 +77,7 @@ class TopicSettings(Frozen):
         "downstream is down. Records older than this are deleted, read or not.",
         examples=[72],
     )
-    max_record_bytes: int = Field(
+    max_record_bytes: StrictInt = Field(
         1_048_576,
         ge=1024,
         le=8_388_608,
@@ -134,7 +134,7 @@ class Sources(Frozen):
 class Notify(Frozen):
     """How the owners hear about dead letters on Slack."""
 
-    digest_minutes: int = Field(
+    digest_minutes: StrictInt = Field(
         15,
         ge=1,
         le=1440,
@@ -153,7 +153,7 @@ class Notify(Frozen):
 class DeadLetterSettings(Frozen):
     """The tenant's dead-letter topic and its notices."""
 
-    retention_hours: int = Field(
+    retention_hours: StrictInt = Field(
         168,
         ge=24,
         le=2160,
@@ -166,7 +166,7 @@ class DeadLetterSettings(Frozen):
 class Limits(Frozen):
     """What the tenant may send. Bounds are the platform's."""
 
-    produce_bytes_per_s: int = Field(
+    produce_bytes_per_s: StrictInt = Field(
         1_048_576,
         ge=1024,
         le=104_857_600,
@@ -174,7 +174,7 @@ class Limits(Frozen):
         "over it are slowed down by the broker, not refused.",
         examples=[1_048_576],
     )
-    records_per_s: int = Field(
+    records_per_s: StrictInt = Field(
         5000,
         ge=1,
         le=1_000_000,
