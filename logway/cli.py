@@ -74,9 +74,9 @@ def _settings(model: type[ModelT], **values: object) -> ModelT:
 @dev_app.command("up")
 def dev_up() -> None:
     """Fetch (first time only, with Maven) and start Kafka and Elasticsearch; wait until both
-    answer. Ports: LOGWAY_DEV_KAFKA_PORT (9092), LOGWAY_DEV_KAFKA_CONTROLLER_PORT (9093),
-    LOGWAY_DEV_ES_PORT (9200), LOGWAY_DEV_ES_TRANSPORT_PORT (9300); state in LOGWAY_HOME
-    (.logway)."""
+    answer. Ports: LOGWAY_DEV_KAFKA_PORT (9092, the platform's), LOGWAY_DEV_KAFKA_SASL_PORT
+    (9094, SCRAM logins of tenants), LOGWAY_DEV_KAFKA_CONTROLLER_PORT (9093), LOGWAY_DEV_ES_PORT
+    (9200), LOGWAY_DEV_ES_TRANSPORT_PORT (9300); state in LOGWAY_HOME (.logway)."""
     from logway.dev import servers
 
     try:
@@ -171,10 +171,23 @@ SYMBOLS = {
     "update": "~",
     "unchanged": " ",
     "kept larger": "!",
+    "not declared": "!",
+    "unsupported": "!",
 }
 
 
-def _load_and_plan(paths: list[Path]) -> tuple[Any, Any, list[Any]]:
+CredentialsDir = Annotated[
+    Path,
+    typer.Option(
+        envvar="LOGWAY_CREDENTIALS_DIR",
+        help="Where apply writes each new tenant's Kafka credentials (mode 0600).",
+    ),
+]
+
+
+def _load_and_plan(
+    paths: list[Path], credentials_dir: Path = Path(".logway/credentials")
+) -> tuple[Any, Any, list[Any]]:
     """Load tenants (reporting rejected ones), then plan them against the live servers."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
@@ -204,6 +217,7 @@ def _load_and_plan(paths: list[Path]) -> tuple[Any, Any, list[Any]]:
         admin=AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap, "log_level": 0}),
         es=Elasticsearch(endpoints.es_url),
         bootstrap=endpoints.kafka_bootstrap,
+        credentials_dir=credentials_dir,
     )
     tenants = [t.tenant for t in result.tenants]
     try:
@@ -234,8 +248,8 @@ def _show(change: Any) -> str:
 @app.command()
 def plan(paths: Paths) -> None:
     """Show what `apply` would change, like a diff: topics (create, grow partitions, settings),
-    index templates, and tenant versions to publish. Changes nothing. Exit 1 if a tenant is
-    rejected."""
+    index templates, SCRAM users and ACLs, and tenant versions to publish. Changes nothing.
+    Exit 1 if a tenant is rejected."""
     result, _targets, changes = _load_and_plan(paths)
     for change in changes:
         typer.echo(_show(change))
@@ -246,16 +260,17 @@ def plan(paths: Paths) -> None:
 
 
 @app.command()
-def apply(paths: Paths) -> None:
+def apply(paths: Paths, credentials_dir: CredentialsDir = Path(".logway/credentials")) -> None:
     """Validate tenant files, then make each valid tenant real: its raw, processed and DLQ
-    topics, their settings, its index template, and its published version in _logway.tenants.
+    topics, their settings, its index template, its Kafka principal and ACLs (it may write only
+    its raw topic and read only its DLQ), and its published version in _logway.tenants.
 
     Each tenant is accepted or rejected on its own: a rejected one is reported and left at its
     last good version while the others apply. Idempotent; nothing is ever deleted. Exit 1 if
     any tenant was rejected or any change failed."""
     from topology.apply import apply as carry_out
 
-    result, targets, changes = _load_and_plan(paths)
+    result, targets, changes = _load_and_plan(paths, credentials_dir)
     outcome = carry_out(targets, [t.tenant for t in result.tenants], changes)
     for change in outcome:
         typer.echo(_show(change))

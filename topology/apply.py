@@ -10,7 +10,8 @@ ever deleted, and partitions only grow (Kafka cannot shrink them).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -23,6 +24,16 @@ from confluent_kafka.admin import (
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
+from topology.access import (
+    Grant,
+    NoAuthorizer,
+    broker_grants,
+    create_grants,
+    create_scram_user,
+    scram_user_exists,
+    tenant_grants,
+    tenant_principal,
+)
 from topology.model import Tenant
 from topology.names import TENANTS_TOPIC, index_pattern, index_template_priority, tenant_topics
 from topology.publish import (
@@ -32,8 +43,17 @@ from topology.publish import (
     tenant_version,
 )
 
-Kind = Literal["topic", "topic config", "index template", "tenant version"]
-Action = Literal["create", "grow partitions", "update", "publish", "unchanged", "kept larger"]
+Kind = Literal["topic", "topic config", "index template", "user", "acl", "tenant version"]
+Action = Literal[
+    "create",
+    "grow partitions",
+    "update",
+    "publish",
+    "unchanged",
+    "kept larger",
+    "not declared",
+    "unsupported",
+]
 Result = Literal["done", "failed", "skipped"]
 MANAGED_TOPIC_CONFIGS = ("retention.ms", "max.message.bytes")
 
@@ -48,10 +68,11 @@ class Change:
     action: Action
     detail: str = ""
     result: Result | None = None  # set by apply
+    grant: Grant | None = field(default=None, compare=False, repr=False)  # for ACL changes
 
     @property
     def pending(self) -> bool:
-        return self.action not in ("unchanged", "kept larger")
+        return self.action in ("create", "grow partitions", "update", "publish")
 
 
 def topic_configs(tenant: Tenant, topic: str) -> dict[str, str]:
@@ -100,6 +121,7 @@ class Targets:
     admin: AdminClient
     es: Elasticsearch
     bootstrap: str
+    credentials_dir: Path = Path(".logway/credentials")
     timeout: float = 15.0
 
 
@@ -113,6 +135,7 @@ def plan(
     return [
         *_plan_topics(targets, tenants),
         *_plan_templates(targets, tenants),
+        *_plan_access(targets, tenants),
         *_plan_versions(tenants, published),
     ]
 
@@ -211,6 +234,41 @@ def _same_template(have: dict[str, Any], want: dict[str, Any]) -> bool:
     )
 
 
+def _plan_access(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
+    """SCRAM users and ACLs; grants the broker holds that no declaration asks for are reported."""
+    admin, timeout = targets.admin, targets.timeout
+    changes: list[Change] = []
+    for tenant in tenants:
+        user = tenant.name
+        if scram_user_exists(admin, user, timeout):
+            changes.append(Change(tenant.name, "user", user, "unchanged", "SCRAM-SHA-512"))
+        else:
+            changes.append(Change(tenant.name, "user", user, "create", "SCRAM-SHA-512"))
+        wanted = tenant_grants(tenant)
+        principals = sorted({g.principal for g in wanted})
+        try:
+            held = set().union(*(broker_grants(admin, p, timeout) for p in principals))
+        except NoAuthorizer:
+            changes.append(
+                Change(
+                    tenant.name,
+                    "acl",
+                    tenant_principal(tenant),
+                    "unsupported",
+                    "the broker has no authorizer: tenants are not fenced in",
+                )
+            )
+            continue
+        for grant in sorted(wanted):
+            action: Action = "unchanged" if grant in held else "create"
+            changes.append(Change(tenant.name, "acl", str(grant), action, grant=grant))
+        for grant in sorted(held - wanted):
+            changes.append(
+                Change(tenant.name, "acl", str(grant), "not declared", "kept; remove it by hand")
+            )
+    return changes
+
+
 def _plan_versions(
     tenants: Sequence[Tenant], published: dict[str, PublishedTenant]
 ) -> list[Change]:
@@ -248,12 +306,12 @@ def apply(targets: Targets, tenants: Sequence[Tenant], changes: list[Change]) ->
         if change.kind == "tenant version":
             continue  # published last, only for tenants whose other changes all succeeded
         tenant = by_name[change.tenant]
-        error = _carry_out(targets, tenant, change, replicas)
+        error, detail = _carry_out(targets, tenant, change, replicas)
         if error:
             failed_tenants.add(change.tenant)
             done.append(replace(change, result="failed", detail=error))
         else:
-            done.append(replace(change, result="done"))
+            done.append(replace(change, result="done", detail=detail or change.detail))
     versions = [c for c in changes if c.kind == "tenant version" and c.pending]
     ready = [by_name[c.tenant] for c in versions if c.tenant not in failed_tenants]
     refused = publish(_producer(targets), ready) if ready else {}
@@ -267,9 +325,12 @@ def apply(targets: Targets, tenants: Sequence[Tenant], changes: list[Change]) ->
     return done
 
 
-def _carry_out(targets: Targets, tenant: Tenant, change: Change, replicas: int) -> str | None:
-    """Do one change; return None on success, or what went wrong."""
+def _carry_out(
+    targets: Targets, tenant: Tenant, change: Change, replicas: int
+) -> tuple[str | None, str]:
+    """Do one change; return (what went wrong or None, what to tell about it)."""
     admin, timeout = targets.admin, targets.timeout
+    detail = ""
     try:
         if change.kind == "topic" and change.action == "create":
             topic = NewTopic(
@@ -292,11 +353,16 @@ def _carry_out(targets: Targets, tenant: Tenant, change: Change, replicas: int) 
             targets.es.indices.put_index_template(
                 name=change.name, **index_template(tenant, replicas)
             )
+        elif change.kind == "user":
+            path = create_scram_user(admin, tenant, targets.credentials_dir, timeout)
+            detail = f"credentials in {path}"
+        elif change.kind == "acl" and change.grant is not None:
+            create_grants(admin, [change.grant], timeout)
     except KafkaException as exc:
-        return str(exc.args[0].str() if exc.args else exc)
+        return str(exc.args[0].str() if exc.args else exc), ""
     except (ApiError, TransportError) as exc:
-        return str(exc)
-    return None
+        return str(exc), ""
+    return None, detail
 
 
 def _settle(futures: dict[Any, Any]) -> None:

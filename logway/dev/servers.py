@@ -60,6 +60,9 @@ class DevConfig(BaseModel):
     es_version: str = ES_VERSION
     kafka_port: int = Field(9092, ge=1, le=65535)
     kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    kafka_sasl_port: int = Field(
+        9094, ge=1, le=65535, description="SASL/SCRAM listener, for tenants' own producers."
+    )
     es_port: int = Field(9200, ge=1, le=65535)
     es_transport_port: int = Field(9300, ge=1, le=65535)
     kafka_heap: str = "1g"
@@ -74,7 +77,13 @@ class DevConfig(BaseModel):
             "home": home,
             "dist": Path(env.get("LOGWAY_DIST", home / "dist")).absolute(),
         }
-        for name in ("kafka_port", "kafka_controller_port", "es_port", "es_transport_port"):
+        for name in (
+            "kafka_port",
+            "kafka_controller_port",
+            "kafka_sasl_port",
+            "es_port",
+            "es_transport_port",
+        ):
             value = env.get(f"LOGWAY_DEV_{name.upper()}")
             if value:
                 fields[name] = int(value)
@@ -87,6 +96,10 @@ class DevConfig(BaseModel):
     @property
     def kafka_bootstrap(self) -> str:
         return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def kafka_sasl_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_sasl_port}"
 
     @property
     def es_url(self) -> str:
@@ -132,6 +145,12 @@ class Server:
 
     @property
     def port(self) -> int:
+        """The port that answers when the server is up."""
+        raise NotImplementedError
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """Every port the server listens on."""
         raise NotImplementedError
 
     @property
@@ -185,11 +204,12 @@ class Server:
         if self.pid() is not None:
             say(f"{self.name}: already running at {self.address}")
             return False
-        if port_in_use(self.port):
-            raise DevError(
-                f"port {self.port} for {self.name} is in use by a process logway dev did not "
-                f"start; stop it, or pick another port (see `logway dev up --help`)"
-            )
+        for port in self.ports:
+            if port_in_use(port):
+                raise DevError(
+                    f"port {port} for {self.name} is in use by a process logway dev did not "
+                    f"start; stop it, or pick another port (see `logway dev up --help`)"
+                )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.process = self.launch()
         self.pid_file.write_text(json.dumps({"pid": self.process.pid, "started": time.time()}))
@@ -252,6 +272,11 @@ class Kafka(Server):
         return self.config.kafka_port
 
     @property
+    def ports(self) -> tuple[int, ...]:
+        c = self.config
+        return c.kafka_port, c.kafka_controller_port, c.kafka_sasl_port
+
+    @property
     def properties(self) -> Path:
         return self.run_dir / "server.properties"
 
@@ -305,10 +330,23 @@ class Kafka(Server):
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{c.kafka_controller_port}",
                     f"listeners=PLAINTEXT://127.0.0.1:{c.kafka_port},"
-                    f"CONTROLLER://127.0.0.1:{c.kafka_controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{c.kafka_port}",
+                    f"CONTROLLER://127.0.0.1:{c.kafka_controller_port},"
+                    f"SASL_PLAINTEXT://127.0.0.1:{c.kafka_sasl_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{c.kafka_port},"
+                    f"SASL_PLAINTEXT://127.0.0.1:{c.kafka_sasl_port}",
                     "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+                    "SASL_PLAINTEXT:SASL_PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    # Tenants' producers log in with SCRAM on the SASL listener and are held to
+                    # the ACLs `logway apply` grants; the plain listener (loopback only) is the
+                    # platform's own, its anonymous principal a super user.
+                    "sasl.enabled.mechanisms=SCRAM-SHA-512",
+                    "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                    "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                    "super.users=User:ANONYMOUS",
+                    "allow.everyone.if.no.acl.found=false",
                     f"log.dirs={self.data_dir}",
                     "num.partitions=1",
                     "default.replication.factor=1",
@@ -423,6 +461,10 @@ class Elasticsearch(Server):
     @property
     def port(self) -> int:
         return self.config.es_port
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return self.config.es_port, self.config.es_transport_port
 
     @property
     def marker(self) -> str:

@@ -26,8 +26,10 @@ def retention(admin: AdminClient, topic: str) -> str:
     return str(future.result()["retention.ms"].value)
 
 
-def lines(output: str, action: str) -> list[str]:
-    return [line for line in output.splitlines() if f" {action}" in line]
+def lines(output: str, action: str, kind: str = "") -> list[str]:
+    return [
+        line for line in output.splitlines() if f" {action}" in line and line[2:].startswith(kind)
+    ]
 
 
 def test_apply_creates_everything_publishes_a_version_then_changes_nothing(
@@ -39,12 +41,15 @@ def test_apply_creates_everything_publishes_a_version_then_changes_nothing(
     admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
 
     planned = logway(endpoints, "plan", str(path)).stdout
-    assert len(lines(planned, "create")) == 4  # three topics and the index template
-    assert len(lines(planned, "publish")) == 1
+    assert len(lines(planned, "create", "topic ")) == 3
+    assert len(lines(planned, "create", "index template")) == 1
+    assert len(lines(planned, "create", "user")) == 1
+    assert len(lines(planned, "create", "acl")) == 5  # raw: write, describe; dlq: read,
+    assert len(lines(planned, "publish")) == 1  # describe; its consumer groups: read
     assert not any(t in admin.list_topics(timeout=10).topics for t in tenant_topics(name))
 
-    applied = logway(endpoints, "apply", str(path)).stdout
-    assert applied.count("[done]") == 5
+    applied = logway(endpoints, "apply", str(path), "--credentials-dir", str(tmp_path)).stdout
+    assert applied.count("[done]") == 11
     for topic in tenant_topics(name):
         assert partitions(admin, topic) == 2
     raw, _processed, dlq = tenant_topics(name)
@@ -58,9 +63,9 @@ def test_apply_creates_everything_publishes_a_version_then_changes_nothing(
     assert live.version == tenant_version(loaded.tenant)
     assert live.spec == loaded.tenant
 
-    again = logway(endpoints, "apply", str(path)).stdout
+    again = logway(endpoints, "apply", str(path), "--credentials-dir", str(tmp_path)).stdout
     assert "[done]" not in again
-    assert len(lines(again, "unchanged")) == 5
+    assert len(lines(again, "unchanged")) == 11
 
 
 def test_a_changed_setting_is_planned_as_an_update_and_a_new_version(

@@ -55,6 +55,7 @@ def test_a_busy_port_fails_clearly_and_stops_what_was_started(
         "LOGWAY_DIST": str(dist),
         "LOGWAY_DEV_KAFKA_PORT": str(kafka_port),
         "LOGWAY_DEV_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "LOGWAY_DEV_KAFKA_SASL_PORT": str(free_port()),
         "LOGWAY_DEV_ES_PORT": str(occupied_port),
         "LOGWAY_DEV_ES_TRANSPORT_PORT": str(free_port()),
     }
@@ -103,6 +104,7 @@ def test_clean_stops_the_servers_and_deletes_their_state(
         "LOGWAY_DIST": str(DevConfig.from_env().dist),
         "LOGWAY_DEV_KAFKA_PORT": str(free_port()),
         "LOGWAY_DEV_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "LOGWAY_DEV_KAFKA_SASL_PORT": str(free_port()),
         "LOGWAY_DEV_ES_PORT": str(free_port()),
         "LOGWAY_DEV_ES_TRANSPORT_PORT": str(free_port()),
     }

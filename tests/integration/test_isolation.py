@@ -1,0 +1,98 @@
+"""Isolation at the broker: a tenant writes only its raw topic and reads only its DLQ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer
+
+from logway.dev.servers import DevConfig
+from logway.settings import Endpoints
+from tests.integration.support import logway, tenant_yaml
+from topology.names import dlq_topic, processed_topic, raw_topic
+
+pytestmark = pytest.mark.integration
+
+
+def credentials(path: Path) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {key: value for key, value in pairs if not key.startswith("#")}
+
+
+def sasl_config(creds: dict[str, str]) -> dict[str, str | int]:
+    return {
+        "bootstrap.servers": DevConfig.from_env().kafka_sasl_bootstrap,
+        "security.protocol": creds["security.protocol"],
+        "sasl.mechanisms": creds["sasl.mechanism"],
+        "sasl.username": creds["sasl.username"],
+        "sasl.password": creds["sasl.password"],
+        "log_level": 0,
+    }
+
+
+def send(config: dict[str, str | int], topic: str) -> KafkaError | None:
+    producer = Producer({**config, "message.timeout.ms": 10_000})
+    results: list[KafkaError | None] = []
+    producer.produce(
+        topic, b'{"msg": "isolation"}', on_delivery=lambda err, _m: results.append(err)
+    )
+    producer.flush(20)
+    assert len(results) == 1
+    return results[0]
+
+
+def read_error(config: dict[str, str | int], topic: str, group: str) -> KafkaError | None:
+    consumer = Consumer({**config, "group.id": group, "auto.offset.reset": "earliest"})
+    try:
+        consumer.subscribe([topic])
+        for _ in range(20):
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is not None:
+                return message.error()
+        return None
+    finally:
+        consumer.close()
+
+
+def test_a_tenant_principal_is_fenced_into_its_own_topics(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    if endpoints.kafka_bootstrap != DevConfig.from_env().kafka_bootstrap:
+        pytest.skip("needs the dev runner's broker, which has the SCRAM listener and authorizer")
+    a, b = f"{tenant_prefix}-a", f"{tenant_prefix}-b"
+    (tmp_path / "a.yaml").write_text(tenant_yaml(a))
+    (tmp_path / "b.yaml").write_text(tenant_yaml(b))
+    logway(endpoints, "apply", str(tmp_path), "--credentials-dir", str(tmp_path / "creds"))
+    creds_file = tmp_path / "creds" / f"{a}.properties"
+    assert creds_file.stat().st_mode & 0o777 == 0o600
+    as_a = sasl_config(credentials(creds_file))
+
+    assert send(as_a, raw_topic(a)) is None
+    refused = send(as_a, raw_topic(b))
+    assert refused is not None
+    assert refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    for topic in (processed_topic(a), dlq_topic(a)):  # not even its own other topics
+        error = send(as_a, topic)
+        assert error is not None
+        assert error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+    assert read_error(as_a, dlq_topic(a), f"{a}-dlq-reader") is None
+    error = read_error(as_a, dlq_topic(b), f"{a}-snooping")
+    assert error is not None
+    assert error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_a_wrong_password_is_refused(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    if endpoints.kafka_bootstrap != DevConfig.from_env().kafka_bootstrap:
+        pytest.skip("needs the dev runner's broker, which has the SCRAM listener and authorizer")
+    name = f"{tenant_prefix}-pw"
+    (tmp_path / "t.yaml").write_text(tenant_yaml(name))
+    logway(endpoints, "apply", str(tmp_path), "--credentials-dir", str(tmp_path / "creds"))
+    creds = credentials(tmp_path / "creds" / f"{name}.properties")
+    creds["sasl.password"] = "not-" + creds["sasl.password"]
+    error = send(sasl_config(creds), raw_topic(name))
+    assert error is not None
+    assert error.code() in (KafkaError._MSG_TIMED_OUT, KafkaError.SASL_AUTHENTICATION_FAILED)
