@@ -27,8 +27,10 @@ dev_app = typer.Typer(
     no_args_is_help=True,
 )
 run_app = typer.Typer(help="Run pipeline processes.", no_args_is_help=True)
+render_app = typer.Typer(help="Render configuration for other systems.", no_args_is_help=True)
 app.add_typer(dev_app, name="dev")
 app.add_typer(run_app, name="run")
+app.add_typer(render_app, name="render")
 
 Paths = Annotated[
     list[Path],
@@ -281,6 +283,41 @@ def apply(paths: Paths, credentials_dir: CredentialsDir = Path(".logway/credenti
         raise _fail(f"not applied, left at their last good version: {', '.join(failed)}")
     if result.errors:
         raise typer.Exit(1)
+
+
+@render_app.command("forwarder")
+def render_forwarder(
+    paths: Paths,
+    output_format: Annotated[
+        str, typer.Option("--format", help="fluent-bit, or fluentd (fluent-plugin-kafka).")
+    ] = "fluent-bit",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Render the node forwarders' configuration: each tenant's namespaces to its raw topic,
+    keyed by source file (so a container stream stays in order), every other namespace to
+    _logway.unclaimed. Refuses while any tenant is rejected: leaving one out would send its
+    namespaces to _logway.unclaimed."""
+    from topology.forwarder import render
+    from topology.load import load_tenants
+
+    if output_format not in ("fluent-bit", "fluentd"):
+        raise _fail("--format is fluent-bit or fluentd", 2)
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise _fail(f"no such file or folder: {', '.join(missing)}", 2)
+    result = load_tenants(paths)
+    for error in result.errors:
+        typer.echo(str(error), err=True)
+    if not result.ok:
+        raise _fail("not rendered: fix the tenant files first (see the errors above)")
+    text = render([t.tenant for t in result.tenants], output_format)  # type: ignore[arg-type]
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        typer.echo(f"wrote {output} ({len(result.tenants)} tenants)", err=True)
 
 
 # -- run --------------------------------------------------------------------------------------

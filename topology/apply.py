@@ -34,6 +34,7 @@ from topology.access import (
     tenant_grants,
     tenant_principal,
 )
+from topology.forwarder import UNCLAIMED_TOPIC
 from topology.model import Tenant
 from topology.names import TENANTS_TOPIC, index_pattern, index_template_priority, tenant_topics
 from topology.publish import (
@@ -295,7 +296,7 @@ def _plan_versions(
 def apply(targets: Targets, tenants: Sequence[Tenant], changes: list[Change]) -> list[Change]:
     """Carry out the pending `changes`; return them all with their `result`."""
     by_name = {t.name: t for t in tenants}
-    _ensure_tenants_topic(targets)
+    _ensure_platform_topics(targets)
     replicas = _replicas(targets.es)
     done: list[Change] = []
     failed_tenants: set[str] = set()
@@ -375,11 +376,16 @@ def _settle(futures: dict[Any, Any]) -> None:
             raise
 
 
-def _ensure_tenants_topic(targets: Targets) -> None:
-    if TENANTS_TOPIC in targets.admin.list_topics(timeout=targets.timeout).topics:
-        return
-    topic = NewTopic(TENANTS_TOPIC, num_partitions=1, config=TENANTS_TOPIC_CONFIG)
-    _settle(targets.admin.create_topics([topic], request_timeout=targets.timeout))
+def _ensure_platform_topics(targets: Targets) -> None:
+    """`_logway.tenants` (compacted) and `_logway.unclaimed` (logs of no tenant's namespace)."""
+    existing = targets.admin.list_topics(timeout=targets.timeout).topics
+    wanted = [
+        NewTopic(TENANTS_TOPIC, num_partitions=1, config=TENANTS_TOPIC_CONFIG),
+        NewTopic(UNCLAIMED_TOPIC, num_partitions=3, config={"retention.ms": str(72 * 3_600_000)}),
+    ]
+    missing = [topic for topic in wanted if topic.topic not in existing]
+    if missing:
+        _settle(targets.admin.create_topics(missing, request_timeout=targets.timeout))
 
 
 def _producer(targets: Targets) -> Producer:

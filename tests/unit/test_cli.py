@@ -15,7 +15,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples" / "tenants"
 def test_help_names_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("dev", "validate", "schema", "plan", "apply", "run"):
+    for command in ("dev", "validate", "schema", "plan", "apply", "render", "run"):
         assert command in result.output
     for sub, names in (("dev", ("up", "down", "status")), ("run", ("processor", "sink", "all"))):
         output = runner.invoke(app, [sub, "--help"]).output
