@@ -159,11 +159,21 @@ def validate(
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of a tenant document (for editors and CI checks)."""
+def schema(
+    output_format: Annotated[
+        str, typer.Option("--format", help="json (JSON Schema), or markdown (docs/tenants.md).")
+    ] = "json",
+) -> None:
+    """Print the tenant document's JSON Schema (for editors and CI), or its reference page."""
     from topology.model import Tenant
+    from topology.reference import render_reference
 
-    typer.echo(json.dumps(Tenant.model_json_schema(), indent=2))
+    if output_format == "json":
+        typer.echo(json.dumps(Tenant.model_json_schema(), indent=2))
+    elif output_format == "markdown":
+        typer.echo(render_reference(), nl=False)
+    else:
+        raise _fail("--format is json or markdown", 2)
 
 
 SYMBOLS = {

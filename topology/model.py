@@ -170,8 +170,8 @@ class Limits(Frozen):
         1_048_576,
         ge=1024,
         le=104_857_600,
-        description="Broker quota on the tenant's producers, in bytes per second. Producers "
-        "over it are slowed down by the broker, not refused.",
+        description="Produce rate for the tenant's producers, in bytes per second; over it they "
+        "are to be slowed down by the broker, not refused. Validated, not yet enforced.",
         examples=[1_048_576],
     )
     records_per_s: StrictInt = Field(
@@ -192,7 +192,7 @@ class Tenant(Frozen):
     """
 
     name: TenantName
-    owners: Owners
+    owners: Owners = Field(description="Who owns the logs and hears about dead letters.")
     sources: Sources = Field(default_factory=Sources, description="Where the logs come from.")
     topics: TopicSettings = Field(
         default_factory=TopicSettings,

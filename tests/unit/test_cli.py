@@ -79,3 +79,11 @@ def test_bad_worker_settings_are_usage_errors_not_tracebacks() -> None:
         result = runner.invoke(app, ["run", component, "--tenants-matching", "(unclosed"])
         assert result.exit_code == 2, result.output
         assert "--tenants-matching: Value error, not a valid regular expression" in result.output
+
+
+def test_the_tenant_reference_page_is_generated_from_the_current_model() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "tenants.md").read_text()
+    result = runner.invoke(app, ["schema", "--format", "markdown"])
+    assert result.exit_code == 0
+    assert result.output == page, "regenerate: logway schema --format markdown > docs/tenants.md"
+    assert "| `sources.namespaces` | list of string |" in page
