@@ -126,10 +126,20 @@ def dev_status() -> None:
 def validate(
     paths: Paths,
     output: Annotated[str, typer.Option("--format", help="text, or json for machines.")] = "text",
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Also check against the live servers: Kafka answers and the plan can be made, "
+            "Elasticsearch accepts each index template (simulated, nothing installed), each "
+            "webhook secret exists.",
+        ),
+    ] = False,
 ) -> None:
-    """Check tenant files: YAML syntax, the schema, unique names. Exit 0 valid, 1 invalid,
-    2 usage error. Errors read `file:line:col: tenant.field: what is wrong`."""
-    from topology.load import load_tenants
+    """Check tenant files, level by level: static (YAML, schema), semantic (names, namespaces
+    and principals each claimed once), and with --online the live servers. Exit 0 valid, 1
+    invalid, 2 usage error. Errors read `file:line:col: tenant.field: what is wrong`."""
+    from topology.load import LEVELS, load_tenants
 
     if output not in ("text", "json"):
         raise _fail("--format is text or json", 2)
@@ -137,13 +147,23 @@ def validate(
     if missing:
         raise _fail(f"no such file or folder: {', '.join(missing)}", 2)
     result = load_tenants(paths)
+    problems: list[str] = []
+    if online and result.tenants:
+        problems = _check_online(result)
+    counts = {level: sum(e.level == level for e in result.errors) for level in LEVELS}
     if output == "json":
         typer.echo(
             json.dumps(
                 {
-                    "valid": result.ok,
+                    "valid": result.ok and not problems,
                     "tenants": [t.tenant.name for t in result.tenants],
+                    "rejected": result.rejected,
                     "errors": [e.__dict__ for e in result.errors],
+                    "levels": {
+                        level: counts[level] if level != "online" or online else None
+                        for level in LEVELS
+                    },
+                    "server_problems": problems,
                 },
                 indent=2,
             )
@@ -151,11 +171,42 @@ def validate(
     else:
         for error in result.errors:
             typer.echo(str(error), err=True)
-        if result.ok:
-            names = ", ".join(t.tenant.name for t in result.tenants) or "none"
-            typer.echo(f"valid: {len(result.tenants)} tenant(s): {names}")
-    if not result.ok:
+        for problem in problems:
+            typer.echo(f"online: {problem}", err=True)
+        summary = [
+            f"{level}: " + (f"{counts[level]} error(s)" if counts[level] else "ok")
+            for level in LEVELS
+            if level != "online" or online
+        ]
+        if not online:
+            summary.append("online: not checked (--online)")
+        typer.echo(" | ".join(summary) + ("" if not problems else " | servers unreachable"))
+        names = [t.tenant.name for t in result.tenants]
+        listed = ", ".join(names) if len(names) <= 10 else f"{', '.join(names[:10])}, ..."
+        typer.echo(f"{len(names)} valid tenant(s){': ' + listed if names else ''}")
+    if not result.ok or problems:
         raise typer.Exit(1)
+
+
+def _check_online(result: Any) -> list[str]:
+    """Add the online errors to `result`; return problems with the servers themselves."""
+    from confluent_kafka.admin import AdminClient
+    from elasticsearch import Elasticsearch
+
+    from topology.apply import Targets
+    from topology.online import check_online
+
+    endpoints = Endpoints.from_env()
+    targets = Targets(
+        admin=AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap, "log_level": 0}),
+        es=Elasticsearch(endpoints.es_url, request_timeout=15),
+        bootstrap=endpoints.kafka_bootstrap,
+    )
+    errors, problems = check_online(targets, result.tenants)
+    result.errors.extend(errors)
+    failed = {e.tenant for e in errors}
+    result.tenants = [t for t in result.tenants if t.tenant.name not in failed]
+    return problems
 
 
 @app.command()

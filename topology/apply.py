@@ -202,14 +202,14 @@ def _current_configs(targets: Targets, topics: list[str]) -> dict[str, dict[str,
     return found
 
 
-def _replicas(es: Elasticsearch) -> int:
+def default_replicas(es: Elasticsearch) -> int:
     """One replica, or none on a single-node cluster (where a replica can never be placed)."""
     data_nodes = int(es.cluster.health()["number_of_data_nodes"])
     return min(1, max(0, data_nodes - 1))
 
 
 def _plan_templates(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
-    replicas = _replicas(targets.es)
+    replicas = default_replicas(targets.es)
     changes = []
     for tenant in tenants:
         name = f"logs-{tenant.name}"
@@ -297,7 +297,7 @@ def apply(targets: Targets, tenants: Sequence[Tenant], changes: list[Change]) ->
     """Carry out the pending `changes`; return them all with their `result`."""
     by_name = {t.name: t for t in tenants}
     _ensure_platform_topics(targets)
-    replicas = _replicas(targets.es)
+    replicas = default_replicas(targets.es)
     done: list[Change] = []
     failed_tenants: set[str] = set()
     for change in changes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import ValidationError
@@ -21,6 +22,10 @@ MAX_DEPTH = 32
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
+Level = Literal["static", "semantic", "online"]
+LEVELS: tuple[Level, ...] = ("static", "semantic", "online")
+
+
 @dataclass(frozen=True)
 class ConfigError:
     """One problem in one place of a tenant file."""
@@ -31,6 +36,7 @@ class ConfigError:
     path: str
     message: str
     tenant: str | None = None  # the tenant this error rejects, when it is known
+    level: Level = "static"
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"
@@ -44,7 +50,9 @@ class LoadedTenant:
     line: int
     node: yaml.Node = field(repr=False, compare=False)
 
-    def error(self, loc: tuple[int | str, ...], message: str) -> ConfigError:
+    def error(
+        self, loc: tuple[int | str, ...], message: str, level: Level = "semantic"
+    ) -> ConfigError:
         """An error about this tenant at `loc` (a path into its document), pointing at the line."""
         at = _node_at(self.node, loc)
         path = ".".join(str(part) for part in (self.tenant.name, *loc))
@@ -55,6 +63,7 @@ class LoadedTenant:
             path,
             message,
             self.tenant.name,
+            level,
         )
 
 

@@ -48,14 +48,22 @@ def read_published(bootstrap: str, timeout: float = 30) -> dict[str, PublishedTe
     record (a bad publish) is skipped, so the version before it stays the latest.
     """
     latest: dict[str, PublishedTenant] = {}
+    unreadable: set[str] = set()  # tenants whose newest record is unreadable
     for key, value in _records_to_end(bootstrap, TENANTS_TOPIC, timeout):
+        unreadable.discard(key)
         if value is None:
             latest.pop(key, None)
             continue
         try:
             latest[key] = PublishedTenant.model_validate_json(value)
         except ValidationError:
-            log.warning("skipping an unreadable record for tenant %r in %s", key, TENANTS_TOPIC)
+            unreadable.add(key)
+    for key in sorted(unreadable):
+        log.warning(
+            "newest record of tenant %r in %s is unreadable; using the one before",
+            key,
+            TENANTS_TOPIC,
+        )
     return latest
 
 

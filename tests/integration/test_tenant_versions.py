@@ -126,3 +126,7 @@ def test_a_bad_publication_is_refused_and_the_previous_version_kept(
         assert read_published(endpoints.kafka_bootstrap)[name].version == good
     finally:
         registry.stop()
+        # A tombstone, so the bad record does not stay this tenant's latest in the topic.
+        cleanup = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+        cleanup.produce(TENANTS_TOPIC, key=name.encode(), value=None)
+        cleanup.flush(10)

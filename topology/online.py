@@ -1,0 +1,69 @@
+"""Online validation (`logway validate --online`): would these tenants apply here, now?
+
+Checks, without changing anything: Kafka answers and the plan can be made (topics, ACLs);
+Elasticsearch answers and accepts each index template (its simulate API installs nothing);
+each tenant's Slack webhook secret exists.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from confluent_kafka import KafkaException
+from elasticsearch import ApiError, TransportError
+
+from topology.apply import Targets, default_replicas, index_template, plan
+from topology.load import ConfigError, LoadedTenant
+from topology.publish import read_published
+
+
+def _reason(exc: ApiError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error")
+    if isinstance(error, dict) and error.get("reason"):
+        return str(error["reason"])
+    return str(exc)
+
+
+def check_online(
+    targets: Targets, loaded: list[LoadedTenant], environ: Mapping[str, str] = os.environ
+) -> tuple[list[ConfigError], list[str]]:
+    """(errors tied to tenants, problems with the servers themselves)."""
+    errors: list[ConfigError] = []
+    problems: list[str] = []
+    tenants = [item.tenant for item in loaded]
+    try:
+        plan(targets, tenants, read_published(targets.bootstrap))
+    except KafkaException as exc:
+        problems.append(f"Kafka at {targets.bootstrap}: {exc.args[0].str() if exc.args else exc}")
+    except (ApiError, TransportError) as exc:
+        problems.append(f"Elasticsearch: {exc}")
+    else:
+        replicas = default_replicas(targets.es)
+        for item in loaded:
+            body = index_template(item.tenant, replicas)
+            try:
+                # Named as apply would name it, so an installed version is simulated as replaced.
+                targets.es.indices.simulate_template(name=f"logs-{item.tenant.name}", **body)
+            except ApiError as exc:
+                errors.append(
+                    item.error(
+                        ("name",),
+                        f"Elasticsearch refuses the index template for logs-{item.tenant.name}-*:"
+                        f" {_reason(exc)}",
+                        "online",
+                    )
+                )
+    for item in loaded:
+        secret = item.tenant.owners.webhook_secret
+        if secret not in environ:
+            errors.append(
+                item.error(
+                    ("owners", "webhook_secret"),
+                    f"secret {secret!r} not found: set the environment variable {secret} (or "
+                    "mount the Kubernetes Secret of that name) with the Slack webhook URL",
+                    "online",
+                )
+            )
+    return errors, problems
