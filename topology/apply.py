@@ -43,8 +43,9 @@ from topology.publish import (
     publish,
     tenant_version,
 )
+from topology.quotas import QuotaClient, QuotaError
 
-Kind = Literal["topic", "topic config", "index template", "user", "acl", "tenant version"]
+Kind = Literal["topic", "topic config", "index template", "user", "acl", "quota", "tenant version"]
 Action = Literal[
     "create",
     "grow partitions",
@@ -124,6 +125,13 @@ class Targets:
     bootstrap: str
     credentials_dir: Path = Path(".logway/credentials")
     timeout: float = 15.0
+    _quotas: QuotaClient | None = field(default=None, repr=False)
+
+    @property
+    def quotas(self) -> QuotaClient:
+        if self._quotas is None:
+            self._quotas = QuotaClient(self.bootstrap, self.timeout)
+        return self._quotas
 
 
 # -- plan ----------------------------------------------------------------------------------------
@@ -267,6 +275,25 @@ def _plan_access(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
             changes.append(
                 Change(tenant.name, "acl", str(grant), "not declared", "kept; remove it by hand")
             )
+        changes.extend(_plan_quotas(targets, tenant, principals))
+    return changes
+
+
+def _plan_quotas(targets: Targets, tenant: Tenant, principals: list[str]) -> list[Change]:
+    """Each of the tenant's principals may produce `limits.produce_bytes_per_s` bytes/s."""
+    wanted = float(tenant.limits.produce_bytes_per_s)
+    changes = []
+    for principal in principals:
+        have = targets.quotas.producer_rate(principal.removeprefix("User:"))
+        if have == wanted:
+            changes.append(
+                Change(tenant.name, "quota", principal, "unchanged", f"{wanted:.0f} B/s")
+            )
+        else:
+            action: Action = "create" if have is None else "update"
+            was = "none" if have is None else f"{have:.0f}"
+            detail = f"producer_byte_rate {was} -> {wanted:.0f}"
+            changes.append(Change(tenant.name, "quota", principal, action, detail))
     return changes
 
 
@@ -359,9 +386,12 @@ def _carry_out(
             detail = f"credentials in {path}"
         elif change.kind == "acl" and change.grant is not None:
             create_grants(admin, [change.grant], timeout)
+        elif change.kind == "quota":
+            user = change.name.removeprefix("User:")
+            targets.quotas.set_producer_rate(user, tenant.limits.produce_bytes_per_s)
     except KafkaException as exc:
         return str(exc.args[0].str() if exc.args else exc), ""
-    except (ApiError, TransportError) as exc:
+    except (ApiError, TransportError, QuotaError) as exc:
         return str(exc), ""
     return None, detail
 

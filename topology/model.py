@@ -170,8 +170,8 @@ class Limits(Frozen):
         1_048_576,
         ge=1024,
         le=104_857_600,
-        description="Produce rate for the tenant's producers, in bytes per second; over it they "
-        "are to be slowed down by the broker, not refused. Validated, not yet enforced.",
+        description="Broker produce quota for each of the tenant's principals, in bytes per "
+        "second. Producers over it are slowed down (throttled) by the broker, not refused.",
         examples=[1_048_576],
     )
     records_per_s: StrictInt = Field(

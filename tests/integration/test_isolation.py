@@ -96,3 +96,41 @@ def test_a_wrong_password_is_refused(
     error = send(sasl_config(creds), raw_topic(name))
     assert error is not None
     assert error.code() in (KafkaError._MSG_TIMED_OUT, KafkaError.SASL_AUTHENTICATION_FAILED)
+
+
+def produce_throttles(config: dict[str, str | int], topic: str, requests: int) -> list[float]:
+    """Send `requests` separate 30 kB requests; return the throttle times the broker set."""
+    throttles: list[float] = []
+    producer = Producer(
+        {**config, "throttle_cb": lambda event: throttles.append(event.throttle_time)}
+    )
+    for _ in range(requests):
+        producer.produce(topic, b"x" * 30_000)
+        assert producer.flush(60) == 0
+    producer.poll(1)
+    return throttles
+
+
+def test_a_tenant_over_its_quota_is_throttled_while_another_is_not(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    if endpoints.kafka_bootstrap != DevConfig.from_env().kafka_bootstrap:
+        pytest.skip("needs the dev runner's broker, which has the SCRAM listener and authorizer")
+    slow, fast = f"{tenant_prefix}-slow", f"{tenant_prefix}-fast"
+    (tmp_path / "slow.yaml").write_text(
+        tenant_yaml(slow) + "limits:\n  produce_bytes_per_s: 4096\n"
+    )
+    (tmp_path / "fast.yaml").write_text(tenant_yaml(fast))
+    applied = logway(
+        endpoints, "apply", str(tmp_path), "--credentials-dir", str(tmp_path / "creds")
+    ).stdout
+    assert f"User:{slow}" in applied
+    assert "producer_byte_rate none -> 4096" in applied
+
+    as_slow = sasl_config(credentials(tmp_path / "creds" / f"{slow}.properties"))
+    as_fast = sasl_config(credentials(tmp_path / "creds" / f"{fast}.properties"))
+    # Kafka measures the rate over a window of about 11 s: 4 x 30 kB is ~3x A's quota.
+    slow_throttles = produce_throttles(as_slow, raw_topic(slow), 4)
+    fast_throttles = produce_throttles(as_fast, raw_topic(fast), 4)
+    assert any(t > 0 for t in slow_throttles), slow_throttles
+    assert not any(t > 0 for t in fast_throttles), fast_throttles
