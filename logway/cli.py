@@ -236,7 +236,33 @@ SYMBOLS = {
     "kept larger": "!",
     "not declared": "!",
     "unsupported": "!",
+    "delete": "-",
+    "keep data": "!",
 }
+
+Prune = Annotated[
+    bool,
+    typer.Option(
+        "--prune",
+        help="Also remove what is no longer declared: published tenants missing from PATHS "
+        "(their template, user, ACLs, quotas, empty topics) and ACLs nobody declares. PATHS must "
+        "then hold every tenant.",
+    ),
+]
+Scope = Annotated[
+    str,
+    typer.Option(
+        "--scope",
+        help="Only published tenants whose name fully matches this regular expression are "
+        "reported or removed as undeclared (default: all).",
+    ),
+]
+DeleteData = Annotated[
+    bool,
+    typer.Option(
+        "--delete-data", help="With --prune: also delete removed tenants' topics that hold data."
+    ),
+]
 
 
 CredentialsDir = Annotated[
@@ -249,7 +275,12 @@ CredentialsDir = Annotated[
 
 
 def _load_and_plan(
-    paths: list[Path], credentials_dir: Path = Path(".logway/credentials")
+    paths: list[Path],
+    credentials_dir: Path = Path(".logway/credentials"),
+    *,
+    prune: bool = False,
+    delete_data: bool = False,
+    scope: str = ".*",
 ) -> tuple[Any, Any, list[Any]]:
     """Load tenants (reporting rejected ones), then plan them against the live servers."""
     from confluent_kafka import KafkaException
@@ -257,12 +288,15 @@ def _load_and_plan(
     from elasticsearch import ApiError, Elasticsearch, TransportError
 
     from topology.apply import Targets, plan
+    from topology.discovery import tenant_matcher
     from topology.load import load_tenants
     from topology.publish import read_published
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise _fail(f"no such file or folder: {', '.join(missing)}", 2)
+    if delete_data and not prune:
+        raise _fail("--delete-data only makes sense with --prune", 2)
     result = load_tenants(paths)
     for error in result.errors:
         typer.echo(str(error), err=True)
@@ -285,7 +319,14 @@ def _load_and_plan(
     tenants = [t.tenant for t in result.tenants]
     try:
         published = read_published(endpoints.kafka_bootstrap)
-        changes = plan(targets, tenants, published)
+        changes = plan(
+            targets,
+            tenants,
+            published,
+            prune=prune,
+            delete_data=delete_data,
+            scope=tenant_matcher(scope),
+        )
     except KafkaException as exc:
         raise _fail(
             f"cannot reach Kafka at {endpoints.kafka_bootstrap} ({exc.args[0].str()}); "
@@ -309,11 +350,15 @@ def _show(change: Any) -> str:
 
 
 @app.command()
-def plan(paths: Paths) -> None:
+def plan(
+    paths: Paths, prune: Prune = False, delete_data: DeleteData = False, scope: Scope = ".*"
+) -> None:
     """Show what `apply` would change, like a diff: topics (create, grow partitions, settings),
     index templates, SCRAM users and ACLs, and tenant versions to publish. Changes nothing.
     Exit 1 if a tenant is rejected."""
-    result, _targets, changes = _load_and_plan(paths)
+    result, _targets, changes = _load_and_plan(
+        paths, prune=prune, delete_data=delete_data, scope=scope
+    )
     for change in changes:
         typer.echo(_show(change))
     pending = sum(c.pending for c in changes)
@@ -323,17 +368,26 @@ def plan(paths: Paths) -> None:
 
 
 @app.command()
-def apply(paths: Paths, credentials_dir: CredentialsDir = Path(".logway/credentials")) -> None:
+def apply(
+    paths: Paths,
+    credentials_dir: CredentialsDir = Path(".logway/credentials"),
+    prune: Prune = False,
+    delete_data: DeleteData = False,
+    scope: Scope = ".*",
+) -> None:
     """Validate tenant files, then make each valid tenant real: its raw, processed and DLQ
     topics, their settings, its index template, its Kafka principal and ACLs (it may write only
     its raw topic and read only its DLQ), and its published version in _logway.tenants.
 
     Each tenant is accepted or rejected on its own: a rejected one is reported and left at its
-    last good version while the others apply. Idempotent; nothing is ever deleted. Exit 1 if
-    any tenant was rejected or any change failed."""
+    last good version while the others apply. Idempotent; nothing is deleted without --prune,
+    and no topic holding data without --delete-data too. Exit 1 if any tenant was rejected or
+    any change failed."""
     from topology.apply import apply as carry_out
 
-    result, targets, changes = _load_and_plan(paths, credentials_dir)
+    result, targets, changes = _load_and_plan(
+        paths, credentials_dir, prune=prune, delete_data=delete_data, scope=scope
+    )
     outcome = carry_out(targets, [t.tenant for t in result.tenants], changes)
     for change in outcome:
         typer.echo(_show(change))

@@ -24,6 +24,7 @@ from confluent_kafka.admin import (
     ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
+    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 
@@ -153,4 +154,28 @@ def create_scram_user(
 def create_grants(admin: AdminClient, grants: list[Grant], timeout: float) -> None:
     futures = admin.create_acls([g.binding() for g in grants], request_timeout=timeout)
     for future in futures.values():
+        future.result()
+
+
+def delete_grants(admin: AdminClient, grants: list[Grant], timeout: float) -> None:
+    """Delete exactly these ALLOW grants."""
+    filters = [
+        AclBindingFilter(
+            ResourceType[g.resource_type],
+            g.resource,
+            ResourcePatternType[g.pattern],
+            g.principal,
+            "*",
+            AclOperation[g.operation],
+            AclPermissionType.ALLOW,
+        )
+        for g in grants
+    ]
+    for future in admin.delete_acls(filters, request_timeout=timeout).values():
+        future.result()
+
+
+def delete_scram_user(admin: AdminClient, user: str, timeout: float) -> None:
+    deletion = UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)
+    for future in admin.alter_user_scram_credentials([deletion], request_timeout=timeout).values():
         future.result()

@@ -9,17 +9,18 @@ ever deleted, and partitions only grow (Kafka cannot shrink them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
+    OffsetSpec,
 )
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 from elasticsearch import ApiError, Elasticsearch, TransportError
@@ -30,6 +31,8 @@ from topology.access import (
     broker_grants,
     create_grants,
     create_scram_user,
+    delete_grants,
+    delete_scram_user,
     scram_user_exists,
     tenant_grants,
     tenant_principal,
@@ -55,6 +58,8 @@ Action = Literal[
     "kept larger",
     "not declared",
     "unsupported",
+    "delete",
+    "keep data",
 ]
 Result = Literal["done", "failed", "skipped"]
 MANAGED_TOPIC_CONFIGS = ("retention.ms", "max.message.bytes")
@@ -74,7 +79,7 @@ class Change:
 
     @property
     def pending(self) -> bool:
-        return self.action in ("create", "grow partitions", "update", "publish")
+        return self.action in ("create", "grow partitions", "update", "publish", "delete")
 
 
 def topic_configs(tenant: Tenant, topic: str) -> dict[str, str]:
@@ -138,15 +143,90 @@ class Targets:
 
 
 def plan(
-    targets: Targets, tenants: Sequence[Tenant], published: dict[str, PublishedTenant]
+    targets: Targets,
+    tenants: Sequence[Tenant],
+    published: dict[str, PublishedTenant],
+    *,
+    prune: bool = False,
+    delete_data: bool = False,
+    scope: Callable[[str], bool] = lambda _name: True,
 ) -> list[Change]:
-    """Everything `apply` would do for `tenants`, in the order it would do it."""
-    return [
+    """Everything `apply` would do for `tenants`, in the order it would do it.
+
+    Without `prune`, nothing is ever deleted: published tenants no longer declared and grants
+    nobody declared are only reported. With `prune`, they are removed, except topics that hold
+    records, which need `delete_data` as well. Only published tenants for which `scope` is
+    true are considered (a platform may manage groups of tenants from separate places).
+    """
+    changes = [
         *_plan_topics(targets, tenants),
         *_plan_templates(targets, tenants),
         *_plan_access(targets, tenants),
         *_plan_versions(tenants, published),
     ]
+    if prune:
+        changes = [
+            replace(c, action="delete", detail="") if c.action == "not declared" else c
+            for c in changes
+        ]
+    declared = {t.name for t in tenants}
+    for name, live in sorted(published.items()):
+        if name not in declared and scope(name):
+            changes.extend(_plan_removal(targets, live, prune=prune, delete_data=delete_data))
+    return changes
+
+
+def _plan_removal(
+    targets: Targets, live: PublishedTenant, *, prune: bool, delete_data: bool
+) -> list[Change]:
+    """What removing a published tenant that is no longer declared takes.
+
+    All or nothing: while its topics hold records and `delete_data` is not given, nothing of
+    the tenant is removed.
+    """
+    name = live.name
+    if not prune:
+        return [
+            Change(name, "tenant version", name, "not declared", "published; --prune removes it")
+        ]
+    admin, timeout = targets.admin, targets.timeout
+    existing = admin.list_topics(timeout=timeout).topics
+    records = {t: _records_in(admin, t, timeout) for t in tenant_topics(name) if t in existing}
+    held_data = sum(records.values())
+    if held_data and not delete_data:
+        # All or nothing: a half-removed tenant could never be found again to finish the job.
+        detail = f"its topics hold {held_data} records; add --delete-data to remove it with them"
+        return [Change(name, "tenant version", name, "keep data", detail)]
+    changes = [
+        Change(name, "topic", topic, "delete", f"{count} records")
+        for topic, count in records.items()
+    ]
+    template = f"logs-{name}"
+    if targets.es.indices.exists_index_template(name=template):
+        changes.append(Change(name, "index template", template, "delete"))
+    if scram_user_exists(admin, name, timeout):
+        changes.append(Change(name, "user", name, "delete"))
+    principals = sorted({tenant_principal(live.spec), *live.spec.sources.producers})
+    try:
+        held = set().union(*(broker_grants(admin, p, timeout) for p in principals))
+    except NoAuthorizer:
+        held = set()
+    changes.extend(Change(name, "acl", str(g), "delete", grant=g) for g in sorted(held))
+    for principal in principals:
+        if targets.quotas.producer_rate(principal.removeprefix("User:")) is not None:
+            changes.append(Change(name, "quota", principal, "delete"))
+    changes.append(Change(name, "tenant version", name, "delete", f"was {live.version}"))
+    return changes
+
+
+def _records_in(admin: AdminClient, topic: str, timeout: float) -> int:
+    partitions = admin.list_topics(topic, timeout=timeout).topics[topic].partitions
+    tps = [TopicPartition(topic, p) for p in partitions]
+    first = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+    end = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    earliest = admin.list_offsets(dict.fromkeys(tps, first), request_timeout=timeout)
+    latest = admin.list_offsets(dict.fromkeys(tps, end), request_timeout=timeout)
+    return sum(latest[tp].result().offset - earliest[tp].result().offset for tp in tps)
 
 
 def _plan_topics(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
@@ -333,16 +413,27 @@ def apply(targets: Targets, tenants: Sequence[Tenant], changes: list[Change]) ->
             continue
         if change.kind == "tenant version":
             continue  # published last, only for tenants whose other changes all succeeded
-        tenant = by_name[change.tenant]
-        error, detail = _carry_out(targets, tenant, change, replicas)
+        tenant = by_name.get(change.tenant)
+        if change.action == "delete":
+            error, detail = _delete(targets, change)
+        else:
+            assert tenant is not None  # only declared tenants get non-delete changes
+            error, detail = _carry_out(targets, tenant, change, replicas)
         if error:
             failed_tenants.add(change.tenant)
             done.append(replace(change, result="failed", detail=error))
         else:
             done.append(replace(change, result="done", detail=detail or change.detail))
     versions = [c for c in changes if c.kind == "tenant version" and c.pending]
-    ready = [by_name[c.tenant] for c in versions if c.tenant not in failed_tenants]
-    refused = publish(_producer(targets), ready) if ready else {}
+    ready = [
+        by_name[c.tenant]
+        for c in versions
+        if c.action == "publish" and c.tenant not in failed_tenants
+    ]
+    removed = [
+        c.tenant for c in versions if c.action == "delete" and c.tenant not in failed_tenants
+    ]
+    refused = publish(_producer(targets), ready, removed) if ready or removed else {}
     for change in versions:
         if change.tenant in failed_tenants:
             done.append(replace(change, result="skipped", detail="an earlier change failed"))
@@ -394,6 +485,27 @@ def _carry_out(
     except (ApiError, TransportError, QuotaError) as exc:
         return str(exc), ""
     return None, detail
+
+
+def _delete(targets: Targets, change: Change) -> tuple[str | None, str]:
+    """Carry out one deletion (only ever planned with --prune)."""
+    admin, timeout = targets.admin, targets.timeout
+    try:
+        if change.kind == "topic":
+            _settle(admin.delete_topics([change.name], request_timeout=timeout))
+        elif change.kind == "index template":
+            targets.es.indices.delete_index_template(name=change.name)
+        elif change.kind == "user":
+            delete_scram_user(admin, change.name, timeout)
+        elif change.kind == "acl" and change.grant is not None:
+            delete_grants(admin, [change.grant], timeout)
+        elif change.kind == "quota":
+            targets.quotas.remove_producer_rate(change.name.removeprefix("User:"))
+    except KafkaException as exc:
+        return str(exc.args[0].str() if exc.args else exc), ""
+    except (ApiError, TransportError, QuotaError) as exc:
+        return str(exc), ""
+    return None, ""
 
 
 def _settle(futures: dict[Any, Any]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import orjson
@@ -111,8 +111,16 @@ def _records_to_end(
         consumer.close()
 
 
-def publish(producer: Producer, tenants: list[Tenant], timeout: float = 30) -> dict[str, str]:
-    """Publish `tenants` to `_logway.tenants`; return {name: error} for those Kafka refused."""
+def publish(
+    producer: Producer,
+    tenants: list[Tenant],
+    removed: Sequence[str] = (),
+    timeout: float = 30,
+) -> dict[str, str]:
+    """Publish `tenants` to `_logway.tenants`, and a tombstone for each name in `removed`.
+
+    Returns {name: error} for those Kafka refused.
+    """
     failed: dict[str, str] = {}
     now = datetime.now(UTC)
 
@@ -131,8 +139,10 @@ def publish(producer: Producer, tenants: list[Tenant], timeout: float = 30) -> d
             value=orjson.dumps(record.model_dump(mode="json")),
             on_delivery=delivered,
         )
+    for name in removed:
+        producer.produce(TENANTS_TOPIC, key=name.encode(), value=None, on_delivery=delivered)
     remaining = producer.flush(timeout)
     if remaining:
-        for tenant in tenants:
-            failed.setdefault(tenant.name, f"not acknowledged within {timeout}s")
+        for name in [t.name for t in tenants] + list(removed):
+            failed.setdefault(name, f"not acknowledged within {timeout}s")
     return failed

@@ -57,6 +57,21 @@ class QuotaClient:
                     return float(value.value)
         return None
 
+    def remove_producer_rate(self, user: str) -> None:
+        entry = AlterClientQuotasRequest.EntryData
+        request = AlterClientQuotasRequest(
+            entries=[
+                entry(
+                    entity=[entry.EntityData(entity_type="user", entity_name=user)],
+                    ops=[entry.OpData(key=PRODUCER_RATE, value=0.0, remove=True)],
+                )
+            ],
+            validate_only=False,
+        )
+        for result in self._send(request).entries:
+            if result.error_code:
+                raise QuotaError(f"removing the quota of {user}: {result.error_message}")
+
     def set_producer_rate(self, user: str, rate: float, settle_s: float = 5.0) -> None:
         """Set the user's produce quota and wait (briefly) until the broker reports it."""
         entry = AlterClientQuotasRequest.EntryData
