@@ -58,6 +58,13 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _require(paths: list[Path]) -> None:
+    """Exit 2 (usage error) naming every path that does not exist."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise _fail(f"no such file or folder: {', '.join(missing)}", 2)
+
+
 def _settings(model: type[ModelT], **values: object) -> ModelT:
     """Build a settings model from flags; a bad value is a usage error (exit 2), not a traceback."""
     try:
@@ -143,9 +150,7 @@ def validate(
 
     if output not in ("text", "json"):
         raise _fail("--format is text or json", 2)
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise _fail(f"no such file or folder: {', '.join(missing)}", 2)
+    _require(paths)
     result = load_tenants(paths)
     problems: list[str] = []
     if online and result.tenants:
@@ -292,9 +297,7 @@ def _load_and_plan(
     from topology.load import load_tenants
     from topology.publish import read_published
 
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise _fail(f"no such file or folder: {', '.join(missing)}", 2)
+    _require(paths)
     if delete_data and not prune:
         raise _fail("--delete-data only makes sense with --prune", 2)
     result = load_tenants(paths)
@@ -419,9 +422,7 @@ def render_forwarder(
 
     if output_format not in ("fluent-bit", "fluentd"):
         raise _fail("--format is fluent-bit or fluentd", 2)
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise _fail(f"no such file or folder: {', '.join(missing)}", 2)
+    _require(paths)
     result = load_tenants(paths)
     for error in result.errors:
         typer.echo(str(error), err=True)

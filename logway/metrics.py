@@ -103,6 +103,24 @@ def serve(port: int, component: Component, version: str) -> None:
         log.info("metrics on :%d/metrics", port)
 
 
+def observe(
+    *,
+    port: int,
+    component: Component,
+    bootstrap: str,
+    group: str,
+    kind: re.Pattern[str],
+    serves: Callable[[str], bool],
+) -> LagMonitor:
+    """What every worker starts with: /metrics on `port`, and its consumer lag measured."""
+    from logway import __version__
+
+    serve(port, component, __version__)
+    return LagMonitor(
+        bootstrap=bootstrap, group=group, component=component, kind=kind, serves=serves
+    ).start()
+
+
 class LagMonitor:
     """Computes `logway_consumer_lag_records` for a consumer group every `interval_s` seconds.
 

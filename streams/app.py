@@ -23,8 +23,7 @@ from typing import Any
 import faust
 from confluent_kafka.admin import AdminClient
 
-from logway import __version__
-from logway.metrics import STEP_SECONDS, LagMonitor, TenantMeters, serve
+from logway.metrics import STEP_SECONDS, TenantMeters, observe
 from streams.config import ProcessorConfig
 from streams.origin import Origin
 from streams.processing import process_record
@@ -146,14 +145,14 @@ def wait_for_topics(config: ProcessorConfig, stop_after_s: float | None = None) 
 
 def run_processor(config: ProcessorConfig) -> None:
     """Run a processor worker until it is stopped (SIGINT/SIGTERM)."""
-    serve(config.metrics_port, "processor", __version__)
-    LagMonitor(
+    observe(
+        port=config.metrics_port,
+        component="processor",
         bootstrap=config.kafka_bootstrap,
         group=config.app_id,
-        component="processor",
         kind=RAW_TOPIC_RE,
         serves=config.serves,
-    ).start()
+    )
     registry = TenantRegistry(config.kafka_bootstrap, "processor").start()
     topics = wait_for_topics(config)
     log.info("processing %d raw topic(s): %s", len(topics), ", ".join(topics))

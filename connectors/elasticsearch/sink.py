@@ -29,14 +29,12 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from connectors.elasticsearch.classify import RetryReason, Verdict, classify_item
 from connectors.elasticsearch.config import SinkConfig
-from logway import __version__
 from logway.metrics import (
     BULK_SECONDS,
     COMMIT_FAILURES,
     PAUSED_PARTITIONS,
-    LagMonitor,
     TenantMeters,
-    serve,
+    observe,
 )
 from streams.deadletter import DeadLetter, Reason, Stage
 from streams.origin import Origin
@@ -368,13 +366,13 @@ def run_sink(config: SinkConfig, stop: threading.Event | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     log.info("sink starting: Kafka %s -> Elasticsearch %s", config.kafka_bootstrap, config.es_url)
-    serve(config.metrics_port, "sink", __version__)
-    LagMonitor(
+    observe(
+        port=config.metrics_port,
+        component="sink",
         bootstrap=config.kafka_bootstrap,
         group=config.group_id,
-        component="sink",
         kind=PROCESSED_TOPIC_RE,
         serves=tenant_matcher(config.tenants_matching),
-    ).start()
+    )
     ElasticsearchSink(config).run(stop)
     log.info("sink stopped")

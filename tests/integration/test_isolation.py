@@ -15,6 +15,12 @@ from topology.names import dlq_topic, processed_topic, raw_topic
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(autouse=True)
+def scram_broker(endpoints: Endpoints) -> None:
+    if endpoints.kafka_bootstrap != DevConfig.from_env().kafka_bootstrap:
+        pytest.skip("needs the dev runner's broker, which has the SCRAM listener and authorizer")
+
+
 def credentials(path: Path) -> dict[str, str]:
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     return {key: value for key, value in pairs if not key.startswith("#")}
@@ -58,8 +64,6 @@ def read_error(config: dict[str, str | int], topic: str, group: str) -> KafkaErr
 def test_a_tenant_principal_is_fenced_into_its_own_topics(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:
-    if endpoints.kafka_bootstrap != DevConfig.from_env().kafka_bootstrap:
-        pytest.skip("needs the dev runner's broker, which has the SCRAM listener and authorizer")
     a, b = f"{tenant_prefix}-a", f"{tenant_prefix}-b"
     (tmp_path / "a.yaml").write_text(tenant_yaml(a))
     (tmp_path / "b.yaml").write_text(tenant_yaml(b))
@@ -86,8 +90,6 @@ def test_a_tenant_principal_is_fenced_into_its_own_topics(
 def test_a_wrong_password_is_refused(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:
-    if endpoints.kafka_bootstrap != DevConfig.from_env().kafka_bootstrap:
-        pytest.skip("needs the dev runner's broker, which has the SCRAM listener and authorizer")
     name = f"{tenant_prefix}-pw"
     (tmp_path / "t.yaml").write_text(tenant_yaml(name))
     logway(endpoints, "apply", str(tmp_path), "--credentials-dir", str(tmp_path / "creds"))
@@ -114,8 +116,6 @@ def produce_throttles(config: dict[str, str | int], topic: str, requests: int) -
 def test_a_tenant_over_its_quota_is_throttled_while_another_is_not(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:
-    if endpoints.kafka_bootstrap != DevConfig.from_env().kafka_bootstrap:
-        pytest.skip("needs the dev runner's broker, which has the SCRAM listener and authorizer")
     slow, fast = f"{tenant_prefix}-slow", f"{tenant_prefix}-fast"
     (tmp_path / "slow.yaml").write_text(
         tenant_yaml(slow) + "limits:\n  produce_bytes_per_s: 4096\n"
