@@ -84,6 +84,14 @@ class PipelineProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+        if self.metrics_port:
+            wait_for(
+                f"{self.args[0]}'s /metrics on port {self.metrics_port}",
+                lambda: _accepts(self.metrics_port),
+                bool,
+                60,
+                self.assert_running,
+            )
         return self
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 60) -> int:
@@ -106,6 +114,12 @@ class PipelineProcess:
                 f"{self.args[0]} exited with {self.process.returncode}:\n"
                 + self.log_path.read_text(errors="replace")[-4000:]
             )
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def free_port() -> int:

@@ -1,0 +1,162 @@
+"""The sink against real Elasticsearch refusals: retry what may pass later, dead-letter the rest.
+
+Faults are real server states, not fakes: a write block on the tenant's index (403
+cluster_block_exception, retried until lifted) and a mapping conflict (400, dead-lettered).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+from elasticsearch import Elasticsearch
+
+from logway.settings import Endpoints
+from streams.deadletter import DeadLetter, Reason, Stage
+from tests.integration.support import (
+    PipelineProcess,
+    free_port,
+    group_lag,
+    logway,
+    metric,
+    read_topic,
+    scrape,
+    tenant_yaml,
+    wait_for,
+)
+from topology.names import dlq_topic, index_name, processed_topic
+
+pytestmark = pytest.mark.integration
+
+
+def processed_record(tenant: str, n: int, **fields: object) -> bytes:
+    """A record as the processor writes it to logs.<tenant>.processed."""
+    origin = {"topic": f"logs.{tenant}.raw", "partition": 0, "offset": n, "index": 0}
+    document = {
+        "@timestamp": "2026-11-25T12:00:00+00:00",
+        "seq": n,
+        **fields,
+        "logway": {
+            "tenant": tenant,
+            "id": f"logs.{tenant}.raw:0:{n}:0",
+            "origin": origin,
+            "received_at": "2026-11-25T12:00:00+00:00",
+            "tenant_version": None,
+        },
+    }
+    return orjson.dumps(document)
+
+
+def produce(endpoints: Endpoints, topic: str, values: list[bytes]) -> None:
+    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+    for value in values:
+        producer.produce(topic, value)
+    assert producer.flush(10) == 0
+
+
+def count(es: Elasticsearch, tenant: str) -> int:
+    es.indices.refresh(index=f"logs-{tenant}-*", allow_no_indices=True, ignore_unavailable=True)
+    return int(
+        es.count(index=f"logs-{tenant}-*", ignore_unavailable=True, allow_no_indices=True)["count"]
+    )
+
+
+def start_sink(endpoints: Endpoints, tenant: str, folder: Path) -> PipelineProcess:
+    return PipelineProcess(
+        endpoints,
+        ["sink", "--tenants-matching", tenant, "--group-id", f"{tenant}-sink"],
+        folder / "sink.log",
+        metrics_port=free_port(),
+    ).start()
+
+
+def test_a_write_block_pauses_the_sink_and_nothing_is_lost_when_it_lifts(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    tenant = f"{tenant_prefix}-blocked"
+    (tmp_path / "t.yaml").write_text(tenant_yaml(tenant))
+    logway(endpoints, "apply", str(tmp_path))
+    es = Elasticsearch(endpoints.es_url)
+    index = index_name(tenant, datetime(2026, 11, 25, tzinfo=UTC).date())
+    es.indices.create(index=index)
+    es.indices.put_settings(index=index, settings={"index.blocks.write": True})
+    produce(endpoints, processed_topic(tenant), [processed_record(tenant, n) for n in range(200)])
+
+    sink = start_sink(endpoints, tenant, tmp_path)
+    labels = {"component": "sink", "tenant": tenant, "reason": "blocked"}
+    try:
+        wait_for(
+            "the sink to retry the blocked records",
+            lambda: metric(scrape(sink.metrics_port), "logway_retries_total", **labels),
+            lambda retried: retried >= 200,
+            60,
+            sink.assert_running,
+        )
+        seen = scrape(sink.metrics_port)
+        assert metric(seen, "logway_paused_partitions", component="sink") > 0
+        assert count(es, tenant) == 0
+        # Nothing was committed past what Elasticsearch accepted.
+        assert (
+            group_lag(endpoints.kafka_bootstrap, f"{tenant}-sink", [processed_topic(tenant)]) == 200
+        )
+
+        es.indices.put_settings(index=index, settings={"index.blocks.write": False})
+        wait_for(
+            "all 200 documents",
+            lambda: count(es, tenant),
+            lambda n: n == 200,
+            90,
+            sink.assert_running,
+        )
+        wait_for(
+            "the sink to commit everything",
+            lambda: group_lag(
+                endpoints.kafka_bootstrap, f"{tenant}-sink", [processed_topic(tenant)]
+            ),
+            lambda lag: lag == 0,
+            30,
+        )
+        assert metric(scrape(sink.metrics_port), "logway_paused_partitions", component="sink") == 0
+    finally:
+        sink.stop()
+    assert read_topic(endpoints.kafka_bootstrap, dlq_topic(tenant)) == []
+
+
+def test_a_mapping_conflict_is_dead_lettered_and_the_rest_is_indexed(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    tenant = f"{tenant_prefix}-mapping"
+    (tmp_path / "t.yaml").write_text(tenant_yaml(tenant))
+    logway(endpoints, "apply", str(tmp_path))
+    es = Elasticsearch(endpoints.es_url)
+    # The template maps logway.received_at as a date: a string that is no date cannot go in.
+    bad = orjson.loads(processed_record(tenant, 7))
+    bad["logway"]["received_at"] = "yesterday-ish"
+    values = [processed_record(tenant, n) for n in range(20) if n != 7]
+    values.insert(7, orjson.dumps(bad))
+    produce(endpoints, processed_topic(tenant), values)
+
+    sink = start_sink(endpoints, tenant, tmp_path)
+    try:
+        wait_for(
+            "19 documents", lambda: count(es, tenant), lambda n: n == 19, 60, sink.assert_running
+        )
+        wait_for(
+            "one dead letter",
+            lambda: read_topic(endpoints.kafka_bootstrap, dlq_topic(tenant)),
+            lambda letters: len(letters) == 1,
+            30,
+        )
+    finally:
+        sink.stop()
+    [(key, value)] = read_topic(endpoints.kafka_bootstrap, dlq_topic(tenant))
+    letter = DeadLetter.from_bytes(value)
+    assert key == f"logs.{tenant}.raw:0:7:0".encode()
+    assert letter.reason is Reason.MAPPING_CONFLICT
+    assert letter.stage is Stage.SINK
+    assert "received_at" in letter.error
+    assert orjson.loads(letter.original_bytes()) == bad  # the record, whole, for a replay
+    assert letter.source.topic == f"logs.{tenant}.raw"
