@@ -98,9 +98,16 @@ RELOAD_FAILURES = Counter(
 def serve(port: int, component: Component, version: str) -> None:
     """Serve /metrics on `port` (all interfaces) from a background thread; 0 disables it."""
     INFO.labels(component=component).info({"version": version})
-    if port:
+    if not port:
+        return
+    try:
         start_http_server(port)
-        log.info("metrics on :%d/metrics", port)
+    except OSError as exc:
+        raise SystemExit(
+            f"{component}: cannot serve /metrics on port {port} ({exc.strerror}); another "
+            f"process has it: choose another with --metrics-port, or 0 to turn it off"
+        ) from None
+    log.info("metrics on :%d/metrics", port)
 
 
 def observe(

@@ -58,3 +58,18 @@ def test_meters_count_in_and_out_per_tenant() -> None:
     assert sample("logway_records_out_total", {**out, "outcome": "indexed"}) == 1
     assert sample("logway_records_out_total", {**out, "outcome": "dead_lettered"}) == 2
     assert sample("logway_dead_letters_total", {**out, "reason": "mapping_conflict"}) == 2
+
+
+def test_a_busy_metrics_port_is_a_clear_error() -> None:
+    import socket
+
+    import pytest
+
+    from logway.metrics import serve
+
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit, match=f"cannot serve /metrics on port {port}"):
+            serve(port, "sink", "test")
