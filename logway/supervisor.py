@@ -27,7 +27,7 @@ from logway.counts import TenantCounts, counts_consumer, tenant_counts
 from logway.demo import send_demo
 from logway.settings import Endpoints
 from topology.discovery import served_topics, tenant_matcher
-from topology.names import RAW_TOPIC_RE
+from topology.names import RAW_TOPIC_RE, tenant_of_topic
 
 COMPONENTS = ("processor", "sink")
 RESTART_DELAY_S = 3.0
@@ -140,10 +140,8 @@ def run_all(
                     ):
                         child.restarts += 1
                         child.start()
-                tenants = [
-                    RAW_TOPIC_RE.match(t).group(1)  # type: ignore[union-attr]
-                    for t in served_topics(admin, RAW_TOPIC_RE, serves)
-                ]
+                topics = served_topics(admin, RAW_TOPIC_RE, serves)
+                tenants = [tenant for t in topics if (tenant := tenant_of_topic(t))]
                 if demo and tenants:
                     burst = 5 if sent_first_burst else 200
                     send_demo(producer, tenants, burst, seed=int(time.time()))

@@ -28,7 +28,7 @@ from streams.config import ProcessorConfig
 from streams.origin import Origin
 from streams.processing import process_record
 from topology.discovery import served_topics
-from topology.names import RAW_TOPIC_RE
+from topology.names import RAW_TOPIC_RE, tenant_of_topic
 from topology.registry import TenantRegistry
 
 log = logging.getLogger("logway.processor")
@@ -74,13 +74,16 @@ def build_app(
         return topic
 
     meters = TenantMeters("processor")
+    tenants: dict[str, str] = {}  # raw topic -> tenant, worked out once per topic
     parse_seconds = STEP_SECONDS.labels(component="processor", step="parse")
 
     @app.agent(raw, concurrency=1)
     async def process(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            tenant = RAW_TOPIC_RE.match(message.topic).group(1)  # type: ignore[union-attr]
+            tenant = tenants.get(message.topic)
+            if tenant is None:
+                tenant = tenants[message.topic] = tenant_of_topic(message.topic) or message.topic
             meters.read(tenant, len(event.value or b""))
             origin = Origin(topic=message.topic, partition=message.partition, offset=message.offset)
             timestamp_ms = int(message.timestamp * 1000) if message.timestamp else None
