@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from elasticsearch import Elasticsearch, TransportError
+from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from topology.names import dlq_topic, index_pattern, processed_topic, raw_topic
 
@@ -23,7 +23,7 @@ class TenantCounts:
     received: int
     processed: int
     dead_lettered: int
-    indexed: int
+    indexed: int | None  # None while Elasticsearch cannot say (e.g. a new index starting)
 
 
 def topic_size(consumer: Consumer, topic: str) -> int:
@@ -41,7 +41,8 @@ def topic_size(consumer: Consumer, topic: str) -> int:
     return total
 
 
-def indexed_count(es: Elasticsearch, tenant: str) -> int:
+def indexed_count(es: Elasticsearch, tenant: str) -> int | None:
+    """Documents of `tenant`, or None when Elasticsearch cannot count them right now."""
     try:
         response = es.count(
             index=index_pattern(tenant),
@@ -49,8 +50,8 @@ def indexed_count(es: Elasticsearch, tenant: str) -> int:
             ignore_unavailable=True,
             allow_no_indices=True,
         )
-    except TransportError:
-        return 0
+    except (TransportError, ApiError):
+        return None
     return int(response["count"])
 
 

@@ -74,7 +74,7 @@ def render(rows: list[TenantCounts], children: list[Child]) -> Table:
             row.tenant,
             str(row.received),
             str(row.processed),
-            str(row.indexed),
+            "-" if row.indexed is None else str(row.indexed),
             str(row.dead_lettered),
         )
     states = ", ".join(
@@ -91,7 +91,8 @@ def print_lines(console: Console, rows: list[TenantCounts]) -> None:
     for row in rows:
         console.print(
             f"{stamp} {row.tenant}: received {row.received}, processed {row.processed}, "
-            f"indexed {row.indexed}, dead-lettered {row.dead_lettered}",
+            f"indexed {'-' if row.indexed is None else row.indexed}, "
+            f"dead-lettered {row.dead_lettered}",
             highlight=False,
         )
 

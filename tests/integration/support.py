@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -49,11 +50,16 @@ def logway(
     )
 
 
+TEST_CREDENTIALS = Path(tempfile.gettempdir()) / "logway-test-credentials"
+
+
 def env_for(endpoints: Endpoints) -> dict[str, str]:
     return {
         **os.environ,
         "LOGWAY_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
         "LOGWAY_ES_URL": endpoints.es_url,
+        # Tenants applied by tests must not leave passwords in the checkout's .logway.
+        "LOGWAY_CREDENTIALS_DIR": str(TEST_CREDENTIALS),
     }
 
 
