@@ -4,7 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.logway-installed
 
-.PHONY: setup run test lint unit integration up down status clean bench chaos
+.PHONY: setup tools run test lint unit integration up down status clean bench chaos
+
+PROMTOOL := .logway/tools/promtool
+PROMTOOL_VERSION := v0.316.0
 
 setup: $(STAMP)
 
@@ -22,8 +25,15 @@ run: setup
 	$(BIN)/logway apply examples/tenants
 	$(BIN)/logway run all --demo
 
+## Tools the tests run: promtool (Prometheus rule tests), built with Go; first time ~4 min.
+tools: $(PROMTOOL)
+
+$(PROMTOOL):
+	@echo "==> building promtool $(PROMTOOL_VERSION) with go install (first time only)"
+	GOBIN=$(abspath .logway/tools) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
 ## Lint, type-check, then every test (unit + integration against the real servers).
-test: lint
+test: lint tools
 	$(BIN)/pytest
 
 lint: setup

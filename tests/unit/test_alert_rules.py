@@ -1,0 +1,51 @@
+"""The shipped Prometheus alert rules are valid and behave as their unit tests say (promtool)."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+RULES = ROOT / "prometheus"
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    local = ROOT / ".logway" / "tools" / "promtool"
+    found = str(local) if local.exists() else shutil.which("promtool")
+    assert found, "promtool is missing: `make tools` builds it (make test does so itself)"
+    return found
+
+
+def test_the_rules_file_is_valid(promtool: str) -> None:
+    result = subprocess.run(
+        [promtool, "check", "rules", "rules.yaml"],
+        cwd=RULES,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 7 rules found" in result.stdout
+
+
+def test_every_rule_fires_when_it_should_and_only_then(promtool: str) -> None:
+    result = subprocess.run(
+        [promtool, "test", "rules", "rules.test.yaml"],
+        cwd=RULES,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_test() -> None:
+    import yaml
+
+    rules = yaml.safe_load((RULES / "rules.yaml").read_text())
+    alerts = {r["alert"] for group in rules["groups"] for r in group["rules"]}
+    tests = yaml.safe_load((RULES / "rules.test.yaml").read_text())["tests"]
+    tested = {case["alertname"] for test in tests for case in test["alert_rule_test"]}
+    assert alerts == tested
