@@ -65,7 +65,7 @@ def build_app(
     )
     raw = app.topic(*initial_topics, key_serializer="raw", value_serializer="raw")
     outputs: dict[str, Any] = {}
-    admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap})
+    admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap, "log_level": 0})
 
     def output_topic(name: str) -> Any:
         topic = outputs.get(name)
@@ -124,7 +124,7 @@ def build_app(
 
 def wait_for_topics(config: ProcessorConfig, stop_after_s: float | None = None) -> list[str]:
     """Block until at least one served raw topic exists; return them."""
-    admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap})
+    admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap, "log_level": 0})
     started = time.monotonic()
     announced = False
     while True:

@@ -170,14 +170,25 @@ def plan(
             for c in changes
         ]
     declared = {t.name for t in tenants}
-    for name, live in sorted(published.items()):
-        if name not in declared and scope(name):
-            changes.extend(_plan_removal(targets, live, prune=prune, delete_data=delete_data))
+    undeclared = [
+        live for name, live in sorted(published.items()) if name not in declared and scope(name)
+    ]
+    if undeclared and prune:
+        existing = set(targets.admin.list_topics(timeout=targets.timeout).topics)
+    else:
+        existing = set()
+    for live in undeclared:
+        changes.extend(_plan_removal(targets, live, existing, prune=prune, delete_data=delete_data))
     return changes
 
 
 def _plan_removal(
-    targets: Targets, live: PublishedTenant, *, prune: bool, delete_data: bool
+    targets: Targets,
+    live: PublishedTenant,
+    existing: set[str],
+    *,
+    prune: bool,
+    delete_data: bool,
 ) -> list[Change]:
     """What removing a published tenant that is no longer declared takes.
 
@@ -190,7 +201,6 @@ def _plan_removal(
             Change(name, "tenant version", name, "not declared", "published; --prune removes it")
         ]
     admin, timeout = targets.admin, targets.timeout
-    existing = admin.list_topics(timeout=timeout).topics
     records = {t: _records_in(admin, t, timeout) for t in tenant_topics(name) if t in existing}
     held_data = sum(records.values())
     if held_data and not delete_data:

@@ -18,26 +18,18 @@ def promtool() -> str:
     return found
 
 
+def run(promtool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([promtool, *args], cwd=RULES, capture_output=True, text=True, check=False)
+
+
 def test_the_rules_file_is_valid(promtool: str) -> None:
-    result = subprocess.run(
-        [promtool, "check", "rules", "rules.yaml"],
-        cwd=RULES,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run(promtool, "check", "rules", "rules.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 7 rules found" in result.stdout
 
 
 def test_every_rule_fires_when_it_should_and_only_then(promtool: str) -> None:
-    result = subprocess.run(
-        [promtool, "test", "rules", "rules.test.yaml"],
-        cwd=RULES,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run(promtool, "test", "rules", "rules.test.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
