@@ -37,13 +37,20 @@ BYTES_IN = Counter(
 )
 RECORDS_OUT = Counter(
     "logway_records_out_total",
-    "Records a component finished with, by outcome: processor: processed | dead_lettered; "
-    "sink: indexed | dead_lettered.",
+    "Records a component finished with, by outcome: processor: processed | dead_lettered | "
+    "dropped (by the tenant's own rule) | joined (a piece of a split line, joined into the "
+    "record that completed it); sink: indexed | dead_lettered.",
     ["component", "tenant", "outcome"],
 )
 DEAD_LETTERS = Counter(
     "logway_dead_letters_total",
     "Records sent to a tenant's dead-letter topic, by reason (the DLQ envelope's reason).",
+    ["component", "tenant", "reason"],
+)
+DROPPED = Counter(
+    "logway_dropped_records_total",
+    "Records dropped on purpose by a tenant's own pipeline, by reason: rule (drop/keep), "
+    "sampled, rate_limited (a limit step set to drop).",
     ["component", "tenant", "reason"],
 )
 STEP_SECONDS = Histogram(
@@ -220,6 +227,10 @@ class TenantMeters:
 
     def finished(self, tenant: str, outcome: str, count: int = 1) -> None:
         self._child(RECORDS_OUT, tenant, outcome).inc(count)
+
+    def dropped(self, tenant: str, reason: str, count: int = 1) -> None:
+        self._child(RECORDS_OUT, tenant, "dropped").inc(count)
+        self._child(DROPPED, tenant, reason).inc(count)
 
     def dead_lettered(self, tenant: str, reason: str, count: int = 1) -> None:
         self._child(RECORDS_OUT, tenant, "dead_lettered").inc(count)

@@ -1,9 +1,16 @@
 """The processor's Faust app: one agent over every served tenant's `logs.<tenant>.raw`.
 
+Faust does what it is good at here: group membership, partition assignment, rebalancing,
+offset bookkeeping. The records themselves are handled in batches (`take_events`), run through
+each tenant's compiled pipeline (`streams.pipeline`) and produced with one confluent-kafka
+producer (acks=all, idempotent), which is where the per-record cost of Faust's `send` went.
+
 Delivery (at-least-once, nothing lost on `kill -9`):
-- the outputs of a record are attached to its offset (`stream_publish_on_commit`) and Faust
-  commits an offset only after every record attached to it is acknowledged by Kafka (acks=all);
-  a failed send crashes the worker instead of committing past it;
+- a batch's events are acked to Faust (so their offsets may be committed) only after every
+  record produced from the batch is acknowledged by Kafka; a failed or timed-out delivery ends
+  the process at once (exit 70), before any ack, so the batch is read again after the restart;
+- a piece of a split line is held: its message keeps an extra reference, so Faust commits no
+  offset at or past it until the line is complete and produced (see `streams.steps.reassemble`);
 - one agent, concurrency 1 (faust-streaming #606: concurrency > 1 can commit past an in-flight
   record);
 - outputs are keyed by the event id, which the sink uses as `_id`, so records processed again
@@ -17,21 +24,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import faust
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from logway.metrics import STEP_SECONDS, TenantMeters, observe
+from logway.metrics import TenantMeters, observe
 from streams.config import ProcessorConfig
-from streams.origin import Origin
-from streams.processing import process_record
+from streams.pipeline import Outcome, Output
+from streams.steps.base import Record
+from streams.tenants import TenantPipelines
 from topology.discovery import served_topics
 from topology.names import RAW_TOPIC_RE, tenant_of_topic
 from topology.registry import TenantRegistry
 
 log = logging.getLogger("logway.processor")
+EXIT_DELIVERY_FAILED = 70
+HeldKey = tuple[str, int, int]  # topic, partition, offset
 
 
 def served_raw_topics(admin: AdminClient, config: ProcessorConfig) -> list[str]:
@@ -39,12 +52,121 @@ def served_raw_topics(admin: AdminClient, config: ProcessorConfig) -> list[str]:
     return served_topics(admin, RAW_TOPIC_RE, config.serves)
 
 
+class BatchProcessor:
+    """Runs batches of raw events through their tenants' pipelines and produces the outcomes.
+
+    Contract of `handle` and `expire`: when they return, every output they produced is
+    acknowledged by Kafka, and the events whose offsets may now be committed have been acked
+    (`ack`); a delivery failure never returns (the process exits, nothing is acked).
+    """
+
+    def __init__(self, pipelines: TenantPipelines, producer: Producer, ack: Any) -> None:
+        self.pipelines = pipelines
+        self.producer = producer
+        self.ack = ack
+        self.meters = TenantMeters("processor")
+        self.held: dict[HeldKey, Any] = {}
+        self._tenants: dict[str, str] = {}  # raw topic -> tenant
+        self._failed: list[str] = []
+        self._lock = asyncio.Lock()
+
+    def _tenant(self, topic: str) -> str:
+        tenant = self._tenants.get(topic)
+        if tenant is None:
+            tenant = self._tenants[topic] = tenant_of_topic(topic) or topic
+        return tenant
+
+    async def handle(self, events: Iterable[Any]) -> None:
+        async with self._lock:
+            released: list[HeldKey] = []
+            for event in events:
+                message = event.message
+                tenant = self._tenant(message.topic)
+                value = event.value
+                self.meters.read(tenant, len(value) if value else 0)
+                record = Record(
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    int(message.timestamp * 1000) if message.timestamp else 0,
+                )
+                outcome = self.pipelines.get(tenant).process(value, record)
+                if outcome.held:
+                    message.incref()  # not committable until its line is produced
+                    self.held[(message.topic, message.partition, message.offset)] = event
+                    continue
+                self._finish(tenant, outcome, message.topic, message.partition, released)
+            await self._flushed_then_release(released)
+
+    async def expire(self) -> None:
+        """Finish the lines whose last piece did not come in time."""
+        async with self._lock:
+            released: list[HeldKey] = []
+            for pipeline in self.pipelines.all():
+                for record, outcome in pipeline.expire():
+                    self._finish(pipeline.tenant, outcome, record.topic, record.partition, released)
+            if released:
+                await self._flushed_then_release(released)
+
+    def forget(self, topic: str, partition: int) -> None:
+        """The partition was revoked: its held pieces will be read again by the next owner."""
+        for pipeline in self.pipelines.all():
+            pipeline.forget(topic, partition)
+        for key in [k for k in self.held if k[0] == topic and k[1] == partition]:
+            del self.held[key]
+
+    def _finish(
+        self, tenant: str, outcome: Outcome, topic: str, partition: int, released: list[HeldKey]
+    ) -> None:
+        output = outcome.output
+        if output is not None:
+            self._produce(output)
+            if output.reason is None:
+                self.meters.finished(tenant, "processed")
+            else:
+                self.meters.dead_lettered(tenant, output.reason)
+        elif outcome.dropped is not None:
+            self.meters.dropped(tenant, outcome.dropped)
+        if outcome.released:
+            self.meters.finished(tenant, "joined", len(outcome.released))
+            released.extend((topic, partition, offset) for offset in outcome.released)
+
+    def _produce(self, output: Output) -> None:
+        while True:
+            try:
+                self.producer.produce(
+                    output.topic, output.value, output.key, on_delivery=self._delivered
+                )
+                return
+            except BufferError:
+                self.producer.poll(0.05)  # the local queue is full: let deliveries drain
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self._failed.append(str(err))
+
+    async def _flushed_then_release(self, released: list[HeldKey]) -> None:
+        loop = asyncio.get_running_loop()
+        remaining = await loop.run_in_executor(None, self.producer.flush, 60.0)
+        if remaining or self._failed:
+            why = self._failed[0] if self._failed else f"{remaining} records still unacknowledged"
+            log.critical("delivery to Kafka failed (%s); exiting so the batch is read again", why)
+            logging.shutdown()
+            os._exit(EXIT_DELIVERY_FAILED)
+        for key in released:
+            event = self.held.pop(key, None)
+            if event is not None:
+                await self.ack(event)
+
+
 def build_app(
     config: ProcessorConfig, initial_topics: list[str], registry: TenantRegistry
 ) -> faust.App:
     """The Faust app, subscribed to `initial_topics` and watching for more.
 
-    `registry` gives each tenant's live config version, stamped on every output.
+    `registry` gives each tenant's live config version: its pipeline and the version stamped on
+    every output.
     """
     if not initial_topics:
         raise ValueError("a processor needs at least one raw topic to subscribe to")
@@ -56,46 +178,46 @@ def build_app(
         web_enabled=False,
         topic_disable_leader=True,
         topic_allow_declare=False,
-        stream_publish_on_commit=True,
-        producer_acks=-1,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
+        stream_buffer_maxsize=config.batch_max * 4,
         datadir=str(config.data_dir),
     )
     raw = app.topic(*initial_topics, key_serializer="raw", value_serializer="raw")
-    outputs: dict[str, Any] = {}
     admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap, "log_level": 0})
+    producer = Producer(
+        {
+            "bootstrap.servers": config.kafka_bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "compression.type": "lz4",
+            "log_level": 0,
+        }
+    )
+    streams: list[Any] = []
 
-    def output_topic(name: str) -> Any:
-        topic = outputs.get(name)
-        if topic is None:
-            topic = outputs[name] = app.topic(name, key_serializer="raw", value_serializer="raw")
-        return topic
+    async def ack(event: Any) -> None:
+        await streams[0].ack(event)
 
-    meters = TenantMeters("processor")
-    tenants: dict[str, str] = {}  # raw topic -> tenant, worked out once per topic
-    parse_seconds = STEP_SECONDS.labels(component="processor", step="parse")
+    batches = BatchProcessor(TenantPipelines(registry), producer, ack)
 
     @app.agent(raw, concurrency=1)
     async def process(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            tenant = tenants.get(message.topic)
-            if tenant is None:
-                tenant = tenants[message.topic] = tenant_of_topic(message.topic) or message.topic
-            meters.read(tenant, len(event.value or b""))
-            origin = Origin(topic=message.topic, partition=message.partition, offset=message.offset)
-            timestamp_ms = int(message.timestamp * 1000) if message.timestamp else None
-            started = time.perf_counter()
-            version = registry.version_of(tenant)
-            output = process_record(tenant, origin, event.value, timestamp_ms, version)
-            parse_seconds.observe(time.perf_counter() - started)
-            await output_topic(output.topic).send(key=output.key, value=output.value)
-            if output.reason is None:
-                meters.finished(tenant, "processed")
-            else:
-                meters.dead_lettered(tenant, output.reason)
+        streams[:] = [stream]
+        async for events in stream.take_events(config.batch_max, within=config.batch_within_s):
+            await batches.handle(events)
+
+    @app.timer(interval=0.5)  # type: ignore[untyped-decorator]
+    async def expire_partial_lines() -> None:
+        if streams:
+            await batches.expire()
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def partitions_revoked(_app: Any, revoked: Any, **_: Any) -> None:
+        for tp in revoked:
+            batches.forget(tp.topic, tp.partition)
 
     @app.timer(interval=config.discovery_interval_s)  # type: ignore[untyped-decorator]
     async def discover_tenants() -> None:

@@ -28,6 +28,18 @@ class ProcessorConfig(BaseModel):
         description="How often the worker looks for new tenants' raw topics. A new tenant is "
         "consumed within this interval plus Faust's resubscription delay (45 s).",
     )
+    batch_max: int = Field(
+        2000,
+        ge=1,
+        le=100_000,
+        description="Most raw records handled as one batch: produced together, then acked.",
+    )
+    batch_within_s: float = Field(
+        0.05,
+        gt=0,
+        le=10,
+        description="Longest wait to fill a batch, in seconds: the latency a quiet tenant pays.",
+    )
     data_dir: Path = Field(Path(".logway/processor"), description="Faust's local state folder.")
     metrics_port: int = Field(
         9641, ge=0, le=65535, description="Port of the /metrics endpoint; 0 turns it off."

@@ -39,7 +39,7 @@ from topology.access import (
 )
 from topology.forwarder import UNCLAIMED_TOPIC
 from topology.model import Tenant
-from topology.names import TENANTS_TOPIC, index_pattern, index_template_priority, tenant_topics
+from topology.names import TENANTS_TOPIC, index_patterns, index_template_priority, tenant_topics
 from topology.publish import (
     TENANTS_TOPIC_CONFIG,
     PublishedTenant,
@@ -92,7 +92,7 @@ def topic_configs(tenant: Tenant, topic: str) -> dict[str, str]:
 
 def index_template(tenant: Tenant, replicas: int) -> dict[str, Any]:
     return {
-        "index_patterns": [index_pattern(tenant.name)],
+        "index_patterns": index_patterns(tenant.name),
         "priority": index_template_priority(tenant.name),
         "template": {
             "settings": {"number_of_shards": 1, "number_of_replicas": replicas},
@@ -104,6 +104,10 @@ def index_template(tenant: Tenant, replicas: int) -> dict[str, Any]:
                             "tenant": {"type": "keyword"},
                             "id": {"type": "keyword"},
                             "received_at": {"type": "date"},
+                            "route": {"type": "keyword"},
+                            "tenant_version": {"type": "keyword"},
+                            "partial": {"type": "boolean"},
+                            "timestamp_fallback": {"type": "boolean"},
                             "origin": {
                                 "properties": {
                                     "topic": {"type": "keyword"},

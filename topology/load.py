@@ -14,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import ValidationError
 
+from topology.dryrun import dry_run
 from topology.model import Tenant
 
 MAX_FILE_BYTES = 1_048_576
@@ -22,8 +23,8 @@ MAX_DEPTH = 32
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-Level = Literal["static", "semantic", "online"]
-LEVELS: tuple[Level, ...] = ("static", "semantic", "online")
+Level = Literal["static", "semantic", "dry-run", "online"]
+LEVELS: tuple[Level, ...] = ("static", "semantic", "dry-run", "online")
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,21 @@ def load_tenants(paths: Iterable[Path]) -> LoadResult:
     for file in tenant_files(paths):
         _load_file(file, result)
     _check_claims(result)
+    _dry_run(result)
     return result
+
+
+def _dry_run(result: LoadResult) -> None:
+    """Compile each accepted tenant's pipeline and run its samples; a failing one is rejected."""
+    passed = []
+    for loaded in result.tenants:
+        problems = [
+            loaded.error(loc, message, level="dry-run") for loc, message in dry_run(loaded.tenant)
+        ]
+        result.errors += problems
+        if not problems:
+            passed.append(loaded)
+    result.tenants = passed
 
 
 def _load_file(file: Path, result: LoadResult) -> None:
@@ -219,6 +234,7 @@ def _validate_document(file: str, node: yaml.Node, data: object, result: LoadRes
                     path,
                     _explain(err),
                     name if isinstance(name, str) and name else None,
+                    "semantic" if err["type"] == "semantic" else "static",
                 )
             )
         return

@@ -8,9 +8,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
-from topology.names import TENANT_NAME
+from streams.deadletter import Reason
+from streams.steps import DEFAULT_PIPELINE, AnyStep
+from streams.steps.base import semantic_error
+from streams.steps.parse import ParseStep
+from streams.steps.reassemble import ReassembleStep
+from streams.steps.route import DEFAULT_ROUTES, Route
+from topology.names import DEFAULT_ROUTE, TENANT_NAME
 
 TenantName = Annotated[
     str,
@@ -183,6 +197,47 @@ class Limits(Frozen):
     )
 
 
+class Sample(Frozen):
+    """An example input and what the pipeline must make of it, checked by `logway validate`.
+
+    Exactly one expectation: `output` (the document, without the `logway` block; `@timestamp`
+    is compared only when given), `dead_letter` (the reason) or `dropped: true`.
+    """
+
+    input: str | tuple[str, ...] = Field(
+        description="A raw record as the forwarder sends it, or several records of one "
+        "container stream in order (for split lines).",
+        examples=['{"level": "info", "msg": "paid", "amount": 12}'],
+    )
+    output: dict[str, JsonValue] | None = Field(
+        None, description="The document expected in Elasticsearch, without `logway`."
+    )
+    route: str = Field(
+        DEFAULT_ROUTE, description="The route the output must take.", examples=["audit"]
+    )
+    dead_letter: Reason | None = Field(
+        None, description="The dead-letter reason expected instead of a document."
+    )
+    dropped: bool = Field(False, description="The record is expected to be dropped.")
+
+    @field_validator("input")
+    @classmethod
+    def _bounded_input(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        pieces = (value,) if isinstance(value, str) else value
+        if not pieces or len(pieces) > 64 or sum(len(p) for p in pieces) > 262_144:
+            raise ValueError("a sample is 1-64 records and at most 256 KiB")
+        return value
+
+    @model_validator(mode="after")
+    def _one_expectation(self) -> Sample:
+        given = [self.output is not None, self.dead_letter is not None, self.dropped]
+        if sum(given) != 1:
+            raise semantic_error(
+                "a sample expects exactly one of `output`, `dead_letter` or `dropped: true`"
+            )
+        return self
+
+
 class Tenant(Frozen):
     """One tenant: an application team's logs, from source to index.
 
@@ -202,3 +257,70 @@ class Tenant(Frozen):
         default_factory=DeadLetterSettings, description="Dead letters and their notices."
     )
     limits: Limits = Field(default_factory=Limits, description="What the tenant may send.")
+    pipeline: tuple[AnyStep, ...] = Field(
+        DEFAULT_PIPELINE,
+        max_length=50,
+        description="Processing steps, in order, applied to each raw record. A record starts "
+        "as `{message: <the raw line>}`. Without a pipeline each line is parsed as JSON.",
+        examples=[[{"step": "parse", "format": "json"}, {"step": "timestamp", "field": "ts"}]],
+    )
+    routes: tuple[Route, ...] = Field(
+        DEFAULT_ROUTES,
+        min_length=1,
+        max_length=32,
+        description="Where records go: tried in order, the first matching route wins; the last "
+        "route has no `when` and takes the rest.",
+        examples=[[{"index": "audit", "when": 'kind == "audit"'}, {"index": "default"}]],
+    )
+    samples: tuple[Sample, ...] = Field(
+        (),
+        max_length=100,
+        description="Example records with their expected results; `logway validate` runs them "
+        "through the pipeline (the dry-run level).",
+    )
+
+    @field_validator("routes")
+    @classmethod
+    def _default_route_last(cls, routes: tuple[Route, ...]) -> tuple[Route, ...]:
+        *rules, default = routes
+        if default.when is not None:
+            raise semantic_error(
+                "the last route is the default and takes every record left: remove its `when`"
+            )
+        unconditional = [route.index for route in rules if route.when is None]
+        if unconditional:
+            raise semantic_error(
+                f"route {unconditional[0]!r} has no `when` but is not last; only the last "
+                "route (the default) may have none"
+            )
+        indices = [route.index for route in routes]
+        repeated = sorted({index for index in indices if indices.count(index) > 1})
+        if repeated:
+            raise semantic_error(f"routes send to {repeated[0]!r} more than once; merge them")
+        return routes
+
+    @field_validator("pipeline")
+    @classmethod
+    def _reassembly_after_runtime_parse(cls, pipeline: tuple[AnyStep, ...]) -> tuple[AnyStep, ...]:
+        at = [i for i, step in enumerate(pipeline) if isinstance(step, ReassembleStep)]
+        if len(at) > 1:
+            raise semantic_error("the pipeline reassembles twice; keep one `reassemble` step")
+        if at and not any(
+            isinstance(step, ParseStep) and step.format in ("docker", "cri")
+            for step in pipeline[: at[0]]
+        ):
+            raise semantic_error(
+                "`reassemble` needs a `parse` step with format `docker` or `cri` before it: "
+                "that is what marks the pieces of a split line"
+            )
+        return pipeline
+
+    @model_validator(mode="after")
+    def _samples_take_declared_routes(self) -> Tenant:
+        indices = {route.index for route in self.routes}
+        for sample in self.samples:
+            if sample.route not in indices:
+                raise semantic_error(
+                    f"a sample expects route {sample.route!r}, which is not declared"
+                )
+        return self

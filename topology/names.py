@@ -15,6 +15,9 @@ RAW_TOPIC_RE = re.compile(rf"^logs\.({TENANT_NAME})\.raw$")
 PROCESSED_TOPIC_RE = re.compile(rf"^logs\.({TENANT_NAME})\.processed$")
 DLQ_TOPIC_RE = re.compile(rf"^logs\.({TENANT_NAME})\.dlq$")
 TENANTS_TOPIC = "_logway.tenants"
+ROUTE_NAME = r"[a-z][a-z0-9_]{0,31}"
+ROUTE_NAME_RE = re.compile(rf"^{ROUTE_NAME}$")
+DEFAULT_ROUTE = "default"
 
 
 def raw_topic(tenant: str) -> str:
@@ -43,18 +46,29 @@ def tenant_of_topic(topic: str) -> str | None:
     return None
 
 
-def index_name(tenant: str, day: date) -> str:
-    """The default route's daily index: `logs-<tenant>-<yyyy.mm.dd>`."""
-    return f"logs-{tenant}-{day:%Y.%m.%d}"
+def index_name(tenant: str, day: date, route: str = DEFAULT_ROUTE) -> str:
+    """A route's daily index: `logs-<tenant>-<yyyy.mm.dd>` for the default route,
+    `logs-<tenant>.<route>-<yyyy.mm.dd>` for the others.
+
+    Tenant names cannot contain '.', so no tenant's route index can be another tenant's index.
+    """
+    if route == DEFAULT_ROUTE:
+        return f"logs-{tenant}-{day:%Y.%m.%d}"
+    return f"logs-{tenant}.{route}-{day:%Y.%m.%d}"
+
+
+def index_patterns(tenant: str) -> list[str]:
+    """Wildcards over a tenant's indices: the default route's and the other routes'.
+
+    Tenant names may contain hyphens, so `logs-acme-*` also matches the indices of a tenant
+    `acme-pay`; whoever reads through these patterns must also filter on `logway.tenant`.
+    """
+    return [f"logs-{tenant}-*", f"logs-{tenant}.*"]
 
 
 def index_pattern(tenant: str) -> str:
-    """Wildcard over a tenant's indices.
-
-    Tenant names may contain hyphens, so `logs-acme-*` also matches the indices of a tenant
-    `acme-pay`; whoever reads through this pattern must also filter on `logway.tenant`.
-    """
-    return f"logs-{tenant}-*"
+    """All of a tenant's indices, as one comma-separated search target."""
+    return ",".join(index_patterns(tenant))
 
 
 def index_template_priority(tenant: str) -> int:

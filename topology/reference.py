@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, get_args, get_origin
+from enum import Enum
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from annotated_types import Ge, Le, MaxLen, MinLen
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from pydantic_core import PydanticUndefined, to_jsonable_python
 
+import streams.conditions
+from streams.steps import STEP_TYPES
 from topology.model import Tenant
 
 INTRO = """\
@@ -24,18 +28,30 @@ Unknown keys are errors. Every field below can be checked with `logway validate`
 """
 
 
-def _type_name(annotation: Any) -> str:
+def _type_name(annotation: Any) -> str:  # noqa: PLR0911 - one case per kind of type
     origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        optional = len(options) < len(get_args(annotation))
+        return " or ".join(_type_name(a) for a in options) + (" or null" if optional else "")
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return " \\| ".join(json.dumps(member.value) for member in annotation)
+    if origin is dict:
+        return "mapping"
     if origin is Annotated:
         return _type_name(get_args(annotation)[0])
     if origin is tuple:
-        return f"list of {_type_name(get_args(annotation)[0])}"
+        item = get_args(annotation)[0]
+        if get_origin(item) is Annotated and "discriminator" in repr(get_args(item)[1:]):
+            return "list of steps"
+        return f"list of {_type_name(item)}"
     if origin is not None and str(origin).endswith("Literal"):
         return " \\| ".join(json.dumps(a) for a in get_args(annotation))
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "mapping"
     name = getattr(annotation, "__name__", str(annotation))
-    return {"str": "string", "int": "integer", "StrictInt": "integer"}.get(name, name)
+    names = {"str": "string", "int": "integer", "StrictInt": "integer", "bool": "boolean"}
+    return {**names, "float": "number", "JsonValue": "any JSON value"}.get(name, name)
 
 
 def _item_rules(annotation: Any) -> list[str]:
@@ -74,8 +90,8 @@ def _default(info: FieldInfo) -> str:
     if info.is_required():
         return "required"
     if info.default is not PydanticUndefined:
-        value = info.default
-        return f"`{json.dumps(list(value) if isinstance(value, tuple) else value)}`"
+        value = to_jsonable_python(info.default, exclude_none=True)
+        return f"`{json.dumps(value)}`".replace("|", "\\|")
     return "see below"
 
 
@@ -91,9 +107,34 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
         )
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.extend(_rows(annotation, f"{path}."))
+        item = get_args(annotation)[0] if get_origin(annotation) is tuple else None
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            rows.extend(_rows(item, f"{path}[]."))
     return rows
+
+
+def _steps() -> str:
+    sections = []
+    for step in STEP_TYPES:
+        module = __import__(step.__module__, fromlist=["__doc__"])
+        rows = "\n".join(_rows(step, ""))
+        sections.append(
+            f"### `{step.name}`\n\n{(step.__doc__ or '').strip()}\n\n"
+            f"| field | type | default | rules | meaning |\n| --- | --- | --- | --- | --- |\n"
+            f"{rows}\n\nFrom `{step.__module__}`:\n\n{(module.__doc__ or '').strip()}\n"
+        )
+    return "\n".join(sections)
 
 
 def render_reference() -> str:
     doc = (Tenant.__doc__ or "").strip()
-    return INTRO + "\n".join(_rows(Tenant, "")) + "\n\n## The tenant\n\n" + doc + "\n"
+    conditions = (streams.conditions.__doc__ or "").strip()
+    return (
+        INTRO
+        + "\n".join(_rows(Tenant, ""))
+        + "\n\n## The tenant\n\n"
+        + doc
+        + "\n\n## Pipeline steps\n\nEach item of `pipeline` is one step, chosen by `step`. "
+        "Every step also takes `when` (a condition, below): it then runs only for matching "
+        "records.\n\n" + _steps() + "\n## Conditions\n\n" + conditions + "\n"
+    )

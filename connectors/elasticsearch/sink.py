@@ -39,7 +39,13 @@ from logway.metrics import (
 from streams.deadletter import DeadLetter, Reason, Stage
 from streams.origin import Origin
 from topology.discovery import served_topics, tenant_matcher
-from topology.names import PROCESSED_TOPIC_RE, dlq_topic, index_name
+from topology.names import (
+    DEFAULT_ROUTE,
+    PROCESSED_TOPIC_RE,
+    ROUTE_NAME_RE,
+    dlq_topic,
+    index_name,
+)
 
 log = logging.getLogger("logway.sink")
 
@@ -72,12 +78,22 @@ class BatchOutcome:
 
 
 def document_index(tenant: str, document: dict[str, Any]) -> str:
-    """The daily index of a document: the day of its `@timestamp`, else of its arrival."""
-    for field in (document.get("@timestamp"), document.get("logway", {}).get("received_at")):
+    """The daily index of a document's route: the day of its `@timestamp`, else of its arrival.
+
+    The route is the one the processor chose (`logway.route`); a name that is not a route name
+    falls back to the default route, so no record can create an index outside the tenant's
+    templates.
+    """
+    meta = document.get("logway")
+    meta = meta if isinstance(meta, dict) else {}
+    route = meta.get("route")
+    if not isinstance(route, str) or not ROUTE_NAME_RE.match(route):
+        route = DEFAULT_ROUTE
+    for field in (document.get("@timestamp"), meta.get("received_at")):
         day = _day_of(field)
         if day is not None:
-            return index_name(tenant, day)
-    return index_name(tenant, datetime.now(UTC).date())
+            return index_name(tenant, day, route)
+    return index_name(tenant, datetime.now(UTC).date(), route)
 
 
 def _day_of(value: object) -> date | None:

@@ -23,7 +23,8 @@ from logway.settings import Endpoints
 T = TypeVar("T")
 
 
-def tenant_yaml(name: str, partitions: int = 2) -> str:
+def tenant_yaml(name: str, partitions: int = 2, extra: str = "") -> str:
+    """A valid tenant document; `extra` is appended YAML (a pipeline, routes, limits)."""
     return (
         f"name: {name}\n"
         "owners:\n"
@@ -33,6 +34,7 @@ def tenant_yaml(name: str, partitions: int = 2) -> str:
         "topics:\n"
         f"  partitions: {partitions}\n"
         "  retention_hours: 24\n"
+        f"{extra}"
     )
 
 

@@ -57,7 +57,10 @@ def test_apply_creates_everything_publishes_a_version_then_changes_nothing(
     assert retention(admin, raw) == str(24 * 3_600_000)
     assert retention(admin, dlq) == str(168 * 3_600_000)
     template = Elasticsearch(endpoints.es_url).indices.get_index_template(name=f"logs-{name}")
-    assert template["index_templates"][0]["index_template"]["index_patterns"] == [f"logs-{name}-*"]
+    assert template["index_templates"][0]["index_template"]["index_patterns"] == [
+        f"logs-{name}-*",
+        f"logs-{name}.*",
+    ]
 
     [loaded] = load_tenants([path]).tenants
     live = read_published(endpoints.kafka_bootstrap)[name]

@@ -33,6 +33,16 @@ from topology.names import dlq_topic, processed_topic, raw_topic
 
 pytestmark = pytest.mark.integration
 
+# JSON lines, some wrapped by Docker's json-file driver: the second parse unwraps those.
+PIPELINE = """\
+pipeline:
+  - step: parse
+    format: json
+  - step: parse
+    format: json
+    field: log
+    when: exists log
+"""
 RECORDS = 1000
 BROKEN_EVERY = 20  # 5%: every 20th record is broken, alternating the two kinds
 
@@ -177,8 +187,8 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
     first, second = f"{tenant_prefix}-a", f"{tenant_prefix}-b"
     tenants = (first, second)
     (tmp_path / "first").mkdir()
-    (tmp_path / "first" / f"{first}.yaml").write_text(tenant_yaml(first))
-    (tmp_path / "second.yaml").write_text(tenant_yaml(second, partitions=3))
+    (tmp_path / "first" / f"{first}.yaml").write_text(tenant_yaml(first, extra=PIPELINE))
+    (tmp_path / "second.yaml").write_text(tenant_yaml(second, partitions=3, extra=PIPELINE))
     logway(endpoints, "apply", str(tmp_path / "first"))
 
     processor, sink = start_workers(endpoints, tenant_prefix, 1, tmp_path)

@@ -1,0 +1,203 @@
+"""A tenant's pipeline, compiled once per tenant version: raw records in, outcomes out.
+
+This is the whole per-record contract of the processor, kept free of Faust so that `logway
+validate` (the dry-run level), the tests and the benchmark run exactly what the worker runs.
+
+For each raw record:
+1. its bytes are decoded as UTF-8 (else: dead letter `invalid_utf8`) into `{message: <line>}`;
+2. the tenant's steps run in order (see `streams.steps`); a step fails the record (dead letter,
+   with the step's name and reason), drops it (counted by reason), holds it (a piece of a split
+   line) or hands the document on;
+3. the routes choose the index family; `@timestamp` defaults to the Kafka record's time;
+4. the document gets its `logway` block (tenant, event id, origin, route, tenant version, flags),
+   replacing any `logway` field the tenant's record had.
+
+`process` never raises: an unexpected exception inside a step dead-letters the record with
+`internal_error` and the next record is processed as usual.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from streams.deadletter import DeadLetter, Reason, Stage
+from streams.origin import Origin
+from streams.steps import DEFAULT_PIPELINE, AnyStep
+from streams.steps.base import HELD, CompiledStep, Document, Dropped, Failure, Record
+from streams.steps.reassemble import Reassembler
+from streams.steps.route import DEFAULT_ROUTES, Route, compile_routes
+from streams.steps.timestamp import kafka_time
+from topology.names import dlq_topic, processed_topic
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """A record to produce: where, with which key, and whether it is a dead letter."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    reason: Reason | None = None  # set exactly when this is a dead letter
+    step: str | None = None  # the step that failed, for dead letters
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one raw record (or of one line cut by the reassembly timeout).
+
+    Exactly one of: `output` (a document or a dead letter), `dropped` (a bounded reason) or
+    `held` (a piece of a line still being assembled; its offset must stay uncommitted).
+    `released` lists the offsets, in the same topic partition, of held pieces this outcome
+    completes: they may be committed once `output` is acknowledged.
+    """
+
+    output: Output | None = None
+    dropped: str | None = None
+    held: bool = False
+    released: tuple[int, ...] = ()
+
+
+HELD_OUTCOME = Outcome(held=True)
+StepTimer = Callable[[str, float], None]
+TIME_EVERY = 64  # one record in this many has each of its steps timed
+
+
+class TenantPipeline:
+    """One tenant's compiled steps and routes, at one config version."""
+
+    def __init__(
+        self,
+        tenant: str,
+        steps: Sequence[AnyStep] = DEFAULT_PIPELINE,
+        routes: Sequence[Route] = DEFAULT_ROUTES,
+        version: str | None = None,
+        step_timer: StepTimer | None = None,
+    ) -> None:
+        """`step_timer(step, seconds)`, when given, gets the time of each step of one record in
+        `TIME_EVERY`."""
+        self.tenant = tenant
+        self.step_timer = step_timer
+        self._count = 0
+        self.version = version
+        self.step_names = tuple(step.step for step in steps)
+        self.steps: tuple[CompiledStep, ...] = tuple(step.compile() for step in steps)
+        self.choose_route = compile_routes(routes)
+        self._processed = processed_topic(tenant)
+        self._dlq = dlq_topic(tenant)
+        self.reassembler: Reassembler | None = None
+        self._after_reassembly = 0
+        for index, compiled in enumerate(self.steps):
+            if isinstance(compiled, Reassembler):
+                self.reassembler, self._after_reassembly = compiled, index + 1
+
+    def process(self, value: bytes | None, record: Record) -> Outcome:
+        """The outcome of the raw record `value` read at `record`."""
+        raw = value or b""
+        record.raw = raw
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            error = f"invalid UTF-8 at byte {exc.start}: {raw[exc.start : exc.start + 4]!r}"
+            return self._dead_letter(record, "decode", Reason.INVALID_UTF8, error)
+        return self._run({"message": text}, record, 0)
+
+    def expire(self, now: float | None = None) -> Iterator[tuple[Record, Outcome]]:
+        """Lines whose last piece did not come in time, cut and taken through the rest."""
+        if self.reassembler is None:
+            return
+        for record, result in self.reassembler.expire(now):
+            if isinstance(result, Failure):
+                letter = self._dead_letter(record, "reassemble", result.reason, result.error)
+                yield record, Outcome(output=letter.output, released=tuple(record.released or ()))
+            else:
+                assert isinstance(result, dict)
+                yield record, self._run(result, record, self._after_reassembly)
+
+    def forget(self, topic: str, partition: int) -> None:
+        """Drop half-assembled lines of a partition this worker lost; the next owner re-reads."""
+        if self.reassembler is not None:
+            self.reassembler.forget(topic, partition)
+
+    def _run(self, doc: Document, record: Record, start: int) -> Outcome:
+        steps = self.steps
+        index = start
+        self._count += 1
+        timer = self.step_timer if self._count % TIME_EVERY == 0 else None
+        try:
+            while index < len(steps):
+                if timer is None:
+                    result: Any = steps[index](doc, record)
+                else:
+                    started = time.perf_counter()
+                    result = steps[index](doc, record)
+                    timer(self.step_names[index], time.perf_counter() - started)
+                if type(result) is dict:
+                    doc = result
+                    index += 1
+                    continue
+                if result is HELD:
+                    return HELD_OUTCOME
+                released = tuple(record.released or ())
+                if isinstance(result, Failure):
+                    outcome = self._dead_letter(
+                        record, self.step_names[index], result.reason, result.error
+                    )
+                    return Outcome(output=outcome.output, released=released)
+                if isinstance(result, Dropped):
+                    return Outcome(dropped=result.why, released=released)
+                raise TypeError(f"step returned {type(result).__name__}")
+            route = self.choose_route(doc)
+            return Outcome(
+                output=self._document(doc, record, route), released=tuple(record.released or ())
+            )
+        except Exception as exc:
+            step = self.step_names[index] if index < len(steps) else "route"
+            error = f"{type(exc).__name__}: {exc}"
+            outcome = self._dead_letter(record, step, Reason.INTERNAL_ERROR, error)
+            return Outcome(output=outcome.output, released=tuple(record.released or ()))
+
+    def _document(self, doc: Document, record: Record, route: str) -> Output:
+        event_id = f"{record.topic}:{record.partition}:{record.offset}:0"
+        received = kafka_time(record.timestamp_ms)
+        if "@timestamp" not in doc:
+            doc["@timestamp"] = received
+        meta: Document = {
+            "tenant": self.tenant,
+            "id": event_id,
+            "origin": {
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "index": 0,
+            },
+            "received_at": received,
+            "route": route,
+            "tenant_version": self.version,
+        }
+        if record.flags:
+            for flag in record.flags:
+                meta[flag] = True
+        doc["logway"] = meta
+        return Output(self._processed, event_id.encode(), orjson.dumps(doc))
+
+    def _dead_letter(self, record: Record, step: str, reason: Reason, error: str) -> Outcome:
+        origin = Origin(topic=record.topic, partition=record.partition, offset=record.offset)
+        letter = DeadLetter.build(
+            tenant=self.tenant,
+            stage=Stage.PROCESSOR,
+            step=step,
+            reason=reason,
+            error=error,
+            original=record.raw,
+            source=origin,
+            record_time=datetime.fromtimestamp(record.timestamp_ms / 1000, UTC),
+            tenant_version=self.version,
+        )
+        key = origin.event_id.encode()
+        return Outcome(output=Output(self._dlq, key, letter.to_bytes(), reason, step))

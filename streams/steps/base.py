@@ -1,0 +1,142 @@
+"""What every processing step shares: its config base, its runtime signature and its results.
+
+A step is declared in a tenant's `pipeline` as `{step: <name>, ...}`, validated by its config
+model (so `logway validate` catches every mistake), and compiled once per tenant version into a
+`CompiledStep`: a plain function called for each record. A compiled step never raises for bad
+input; it returns one of:
+- the document (possibly changed in place): go on to the next step;
+- a `Failure` with a bounded `Reason`: the record goes to the tenant's dead-letter topic;
+- a `Dropped`: the record is dropped on purpose (counted, by reason, never silent);
+- `HELD`: the record is part of a line still being reassembled (see `reassemble`).
+An unexpected exception inside a step is caught by the pipeline and dead-letters the record
+with `internal_error`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Final
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from streams.conditions import ConditionError, Predicate, compile_condition
+from streams.deadletter import Reason
+from streams.fields import FIELD_PATH
+
+Document = dict[str, Any]
+
+
+class Record:
+    """The raw record being processed: where it came from, and what steps noted about it.
+
+    `offset` is the origin of the event id; reassembly moves it to the line's first piece and
+    lists in `released` the offsets of the held pieces it completes. `flags` become
+    `logway.<flag>: true` on the document (`partial`, `timestamp_fallback`).
+    """
+
+    __slots__ = ("flags", "key", "offset", "partition", "raw", "released", "timestamp_ms", "topic")
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        timestamp_ms: int,
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.timestamp_ms = timestamp_ms
+        self.raw = b""  # the record's bytes, or the joined line: a dead letter's original
+        self.flags: list[str] | None = None
+        self.released: list[int] | None = None
+
+    def flag(self, name: str) -> None:
+        if self.flags is None:
+            self.flags = [name]
+        elif name not in self.flags:
+            self.flags.append(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The record cannot be processed: it becomes a dead letter with this reason."""
+
+    reason: Reason
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """The record was dropped on purpose, by the tenant's own rule."""
+
+    why: str  # a bounded label: "rule", "sampled", "rate_limited"
+
+
+class _Held:
+    def __repr__(self) -> str:
+        return "HELD"
+
+
+HELD: Final = _Held()
+StepResult = Document | Failure | Dropped | _Held
+CompiledStep = Callable[[Document, Record], StepResult]
+
+FieldRef = Annotated[
+    str,
+    Field(
+        pattern=f"^{FIELD_PATH}$",
+        description="A field, as a dotted path into the record: `message`, `http.status`.",
+        examples=["message", "http.status"],
+    ),
+]
+
+
+def semantic_error(message: str) -> PydanticCustomError:
+    """A rule beyond the schema (a regex RE2 refuses, a condition that does not compile, fields
+    that contradict each other); `logway validate` reports it at the `semantic` level."""
+    return PydanticCustomError("semantic", "{reason}", {"reason": message})
+
+
+class StepConfig(BaseModel):
+    """Fields every step has. Subclasses set `step` to their registered name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    name: ClassVar[str]
+
+    when: str | None = Field(
+        None,
+        description="Run the step only for records matching this condition (see the condition "
+        "language); others pass through unchanged.",
+        examples=['level == "error"'],
+    )
+
+    @field_validator("when")
+    @classmethod
+    def _condition_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                compile_condition(value)
+            except ConditionError as exc:
+                raise semantic_error(f"condition {value!r}: {exc}") from None
+        return value
+
+    def compile(self) -> CompiledStep:
+        """The runtime of this step, with its `when` applied."""
+        run = self.build()
+        if self.when is None:
+            return run
+        applies: Predicate = compile_condition(self.when)
+
+        def guarded(doc: Document, record: Record) -> StepResult:
+            return run(doc, record) if applies(doc) else doc
+
+        return guarded
+
+    def build(self) -> CompiledStep:
+        """The step's own runtime, without `when`. Each step implements it."""
+        raise NotImplementedError

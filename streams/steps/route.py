@@ -1,0 +1,68 @@
+"""`routes`: which index family each record goes to.
+
+Routes are tried in order; the first whose `when` matches wins, and the last route, the default,
+has no `when` and takes the rest. A route's `index` names an index family of the tenant:
+`default` is `logs-<tenant>-<yyyy.mm.dd>`, any other name `logs-<tenant>.<name>-<yyyy.mm.dd>`
+(see `topology.names.route_index`). The processor writes the chosen name to `logway.route`; the
+sink turns it into the index, so no record can reach an index that apply did not set up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from streams.conditions import ConditionError, compile_condition
+from streams.steps.base import Document, semantic_error
+from topology.names import DEFAULT_ROUTE, ROUTE_NAME
+
+RouteChooser = Callable[[Document], str]
+
+
+class Route(BaseModel):
+    """One route: a condition and the index family it sends to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    index: str = Field(
+        pattern=f"^{ROUTE_NAME}$",
+        description="Index family within the tenant: `default`, or a name of lower case letters, "
+        "digits and '_' that becomes `logs-<tenant>.<index>-<yyyy.mm.dd>`.",
+        examples=["default", "audit"],
+    )
+    when: str | None = Field(
+        None,
+        description="Condition a record must match to take this route. The last route has "
+        "none: it is the default.",
+        examples=['level == "error" or http.status >= 500'],
+    )
+
+    @field_validator("when")
+    @classmethod
+    def _condition_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                compile_condition(value)
+            except ConditionError as exc:
+                raise semantic_error(f"condition {value!r}: {exc}") from None
+        return value
+
+
+DEFAULT_ROUTES = (Route(index=DEFAULT_ROUTE),)
+
+
+def compile_routes(routes: Sequence[Route]) -> RouteChooser:
+    """The route chooser; `routes` is validated (the last one, only, has no `when`)."""
+    rules = [(compile_condition(route.when), route.index) for route in routes if route.when]
+    fallback = routes[-1].index
+    if not rules:
+        return lambda doc: fallback
+
+    def choose(doc: Document) -> str:
+        for matches, index in rules:
+            if matches(doc):
+                return index
+        return fallback
+
+    return choose

@@ -1,0 +1,146 @@
+"""`timestamp`: read the event's time from a field into `@timestamp`.
+
+Formats are tried in order: `iso8601` (RFC 3339 and ISO 8601 with or without offset), `unix`
+(seconds, number or text), `unix_ms`, or a `strptime` pattern (anything with a `%`). A time
+without an offset is read in `timezone`. When no format reads the field (or it is missing), the
+record keeps going with the Kafka record's time and `logway.timestamp_fallback: true`: a bad
+timestamp is worth a flag, not a lost log line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+
+from streams.fields import MISSING, compile_path
+from streams.steps.base import CompiledStep, Document, FieldRef, Record, StepConfig, StepResult
+
+Reader = Callable[[object, tzinfo], datetime | None]
+
+
+def format_time(moment: datetime) -> str:
+    """The form `@timestamp` is written in: UTC, milliseconds, `Z`."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def kafka_time(timestamp_ms: int) -> str:
+    return format_time(datetime.fromtimestamp(timestamp_ms / 1000, UTC))
+
+
+class TimestampStep(StepConfig):
+    """Set `@timestamp` from a field."""
+
+    name = "timestamp"
+    step: Literal["timestamp"] = Field(description="The step's name.")
+    field: FieldRef = Field("time", description="The field holding the event's time.")
+    formats: tuple[str, ...] = Field(
+        ("iso8601",),
+        min_length=1,
+        max_length=8,
+        description="Formats to try in order: `iso8601`, `unix`, `unix_ms`, or a strptime "
+        "pattern such as `%d/%b/%Y:%H:%M:%S %z`.",
+        examples=[["iso8601", "%d/%b/%Y:%H:%M:%S %z"]],
+    )
+    timezone: str = Field(
+        "UTC",
+        description="IANA time zone for times written without an offset.",
+        examples=["Europe/Berlin"],
+    )
+    target: FieldRef = Field("@timestamp", description="Where the time is written.")
+    remove_source: bool = Field(False, description="Remove the source field once read.")
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, formats: tuple[str, ...]) -> tuple[str, ...]:
+        for fmt in formats:
+            if fmt not in ("iso8601", "unix", "unix_ms") and "%" not in fmt:
+                raise ValueError(
+                    f"unknown format {fmt!r}: use iso8601, unix, unix_ms or a strptime "
+                    "pattern containing '%'"
+                )
+        return formats
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {zone!r}; use an IANA name") from None
+        return zone
+
+    def build(self) -> CompiledStep:
+        source = compile_path(self.field)
+        target = compile_path(self.target)
+        readers = [_reader(fmt) for fmt in self.formats]
+        zone = ZoneInfo(self.timezone)
+        remove = self.remove_source
+
+        def timestamp(doc: Document, record: Record) -> StepResult:
+            value = source.get(doc)
+            moment = None
+            if value is not MISSING:
+                for read in readers:
+                    moment = read(value, zone)
+                    if moment is not None:
+                        break
+            if moment is None:
+                target.set(doc, kafka_time(record.timestamp_ms))
+                record.flag("timestamp_fallback")
+                return doc
+            if remove:
+                source.pop(doc)
+            target.set(doc, format_time(moment))
+            return doc
+
+        return timestamp
+
+
+def _reader(fmt: str) -> Reader:
+    if fmt == "iso8601":
+        return _iso8601
+    if fmt == "unix":
+        return lambda value, _zone: _epoch(value, 1)
+    if fmt == "unix_ms":
+        return lambda value, _zone: _epoch(value, 1000)
+
+    def strptime(value: object, zone: tzinfo) -> datetime | None:
+        if not isinstance(value, str):
+            return None
+        try:
+            moment = datetime.strptime(value, fmt)
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+    return strptime
+
+
+def _iso8601(value: object, zone: tzinfo) -> datetime | None:
+    if not isinstance(value, str) or not 10 <= len(value) <= 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def _epoch(value: object, per_second: int) -> datetime | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value / per_second, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

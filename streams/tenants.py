@@ -1,0 +1,78 @@
+"""The compiled pipeline of every tenant, following the versions published in `_logway.tenants`.
+
+A tenant's pipeline is compiled when its version is first needed and again only when the
+registry shows a new version. A version that does not compile (it passed validation, so this is
+a bug or a newer logway's config) is counted as a reload failure and the tenant keeps its previous
+pipeline: a bad config never takes the worker down. A tenant never published uses the default
+pipeline (parse JSON, default route).
+
+A replaced pipeline is kept while it still holds half-assembled lines, so `expire` finishes them
+instead of losing them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from logway.metrics import RELOAD_FAILURES, STEP_SECONDS
+from streams.pipeline import TenantPipeline
+from topology.registry import TenantRegistry
+
+log = logging.getLogger("logway.processor")
+
+
+def _time_step(step: str, seconds: float) -> None:
+    STEP_SECONDS.labels(component="processor", step=step).observe(seconds)
+
+
+class TenantPipelines:
+    """Tenant name -> its live `TenantPipeline`."""
+
+    def __init__(self, registry: TenantRegistry | None) -> None:
+        self.registry = registry
+        self._live: dict[str, TenantPipeline] = {}
+        self._retiring: list[TenantPipeline] = []
+        self._refused: dict[str, str] = {}  # tenant -> version that failed to compile
+
+    def get(self, tenant: str) -> TenantPipeline:
+        published = self.registry.get(tenant) if self.registry else None
+        version = published.version if published else None
+        current = self._live.get(tenant)
+        if current is not None and (
+            current.version == version or self._refused.get(tenant) == version
+        ):
+            return current
+        if published is None:
+            pipeline = TenantPipeline(tenant, step_timer=_time_step)
+        else:
+            try:
+                pipeline = TenantPipeline(
+                    tenant,
+                    published.spec.pipeline,
+                    published.spec.routes,
+                    version,
+                    step_timer=_time_step,
+                )
+            except Exception:
+                RELOAD_FAILURES.labels(component="processor").inc()
+                log.exception(
+                    "tenant %r version %s does not compile; keeping the previous one",
+                    tenant,
+                    version,
+                )
+                self._refused[tenant] = version or ""
+                if current is None:
+                    current = self._live[tenant] = TenantPipeline(tenant, step_timer=_time_step)
+                return current
+        if current is not None and current.reassembler is not None and len(current.reassembler):
+            self._retiring.append(current)
+        self._live[tenant] = pipeline
+        self._refused.pop(tenant, None)
+        return pipeline
+
+    def all(self) -> Iterator[TenantPipeline]:
+        """Live and retiring pipelines: those that may hold half-assembled lines."""
+        self._retiring = [p for p in self._retiring if p.reassembler and len(p.reassembler)]
+        yield from self._retiring
+        yield from self._live.values()

@@ -1,0 +1,255 @@
+"""A tenant pipeline end to end, without Kafka: raw bytes in, outcomes out."""
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.deadletter import DeadLetter, Reason, Stage
+from streams.pipeline import Outcome, TenantPipeline
+from streams.steps.base import Record
+from topology.model import Tenant
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "lines"
+KAFKA_TIME = 1_764_064_800_000  # 2025-11-25T10:00:00Z
+
+
+def tenant(**fields: Any) -> Tenant:
+    owners = {"team": "t", "slack_channel": "#t", "webhook_secret": "T_HOOK"}
+    return Tenant.model_validate({"name": "acme", "owners": owners, **fields})
+
+
+def pipeline(**fields: Any) -> TenantPipeline:
+    spec = tenant(**fields)
+    return TenantPipeline(spec.name, spec.pipeline, spec.routes, version="v1")
+
+
+def record(offset: int = 0, key: bytes | None = b"pod-a") -> Record:
+    return Record("logs.acme.raw", 0, offset, key, KAFKA_TIME)
+
+
+def document(outcome: Outcome) -> dict[str, Any]:
+    assert outcome.output is not None
+    assert outcome.output.reason is None, outcome
+    value: dict[str, Any] = orjson.loads(outcome.output.value)
+    return value
+
+
+def dead_letter(outcome: Outcome) -> DeadLetter:
+    assert outcome.output is not None
+    assert outcome.output.reason is not None, outcome
+    return DeadLetter.from_bytes(outcome.output.value)
+
+
+def test_default_pipeline_parses_json_and_stamps_the_origin() -> None:
+    out = pipeline().process(b'{"level": "info", "msg": "hi"}', record(7))
+    assert out.output is not None
+    assert out.output.topic == "logs.acme.processed"
+    assert out.output.key == b"logs.acme.raw:0:7:0"
+    assert document(out) == {
+        "level": "info",
+        "msg": "hi",
+        "@timestamp": "2025-11-25T10:00:00.000Z",
+        "logway": {
+            "tenant": "acme",
+            "id": "logs.acme.raw:0:7:0",
+            "origin": {"topic": "logs.acme.raw", "partition": 0, "offset": 7, "index": 0},
+            "received_at": "2025-11-25T10:00:00.000Z",
+            "route": "default",
+            "tenant_version": "v1",
+        },
+    }
+
+
+def test_a_tenant_cannot_forge_the_logway_block() -> None:
+    doc = document(pipeline().process(b'{"logway": {"tenant": "someone-else"}}', record()))
+    assert doc["logway"]["tenant"] == "acme"
+
+
+def test_parse_failure_goes_to_the_tenant_dlq_with_everything_to_replay_it() -> None:
+    raw = b'{"seq": 3, "msg": "cut off'
+    out = pipeline().process(raw, record(3))
+    assert out.output is not None
+    assert out.output.topic == "logs.acme.dlq"
+    assert out.output.key == b"logs.acme.raw:0:3:0"
+    letter = dead_letter(out)
+    assert (letter.tenant, letter.stage, letter.step, letter.reason) == (
+        "acme",
+        Stage.PROCESSOR,
+        "parse",
+        Reason.INVALID_JSON,
+    )
+    assert letter.original_bytes() == raw
+    assert (letter.source.topic, letter.source.partition, letter.source.offset) == (
+        "logs.acme.raw",
+        0,
+        3,
+    )
+    assert letter.tenant_version == "v1"
+    assert letter.record_time is not None
+
+
+def test_invalid_utf8_is_kept_as_base64() -> None:
+    raw = b'{"msg": "caf\xc3\x28"}'
+    letter = dead_letter(pipeline().process(raw, record()))
+    assert (letter.step, letter.reason, letter.original_encoding) == (
+        "decode",
+        Reason.INVALID_UTF8,
+        "base64",
+    )
+    assert letter.original_bytes() == raw
+
+
+def test_an_exception_inside_a_step_dead_letters_only_that_record() -> None:
+    p = pipeline()
+
+    def broken(doc: dict[str, Any], rec: Record) -> Any:
+        if doc.get("boom"):
+            raise KeyError("surprise")
+        return doc
+
+    p.steps = (*p.steps, broken)
+    p.step_names = (*p.step_names, "broken")
+    letter = dead_letter(p.process(b'{"boom": true}', record(1)))
+    assert (letter.step, letter.reason) == ("broken", Reason.INTERNAL_ERROR)
+    assert "KeyError" in letter.error
+    assert document(p.process(b'{"boom": false}', record(2)))["boom"] is False
+
+
+def test_routes_first_match_wins_and_default_takes_the_rest() -> None:
+    p = pipeline(
+        routes=[
+            {"index": "audit", "when": 'kind == "audit"'},
+            {"index": "errors", "when": 'level == "error"'},
+            {"index": "default"},
+        ]
+    )
+    route = lambda raw: document(p.process(raw, record()))["logway"]["route"]  # noqa: E731
+    assert route(b'{"kind": "audit", "level": "error"}') == "audit"
+    assert route(b'{"level": "error"}') == "errors"
+    assert route(b'{"level": "info"}') == "default"
+
+
+def test_a_full_pipeline() -> None:
+    p = pipeline(
+        pipeline=[
+            {"step": "parse", "format": "json"},
+            {"step": "timestamp", "field": "ts", "remove_source": True},
+            {"step": "rename", "field": "msg", "to": "message"},
+            {"step": "mask", "pattern": r"card=\d+"},
+            {"step": "drop", "when": 'level == "debug"'},
+            {"step": "sample", "rate": 1.0, "when": 'level == "info"'},
+        ],
+    )
+    raw = b'{"ts": "2026-11-25T11:00:00+01:00", "level": "warn", "msg": "paid card=4111"}'
+    doc = document(p.process(raw, record()))
+    assert doc["@timestamp"] == "2026-11-25T10:00:00.000Z"
+    assert doc["message"] == "paid [masked]"
+    assert "ts" not in doc
+    dropped = p.process(b'{"level": "debug"}', record())
+    assert dropped == Outcome(dropped="rule")
+
+
+def test_reassembles_the_recorded_docker_split_line() -> None:
+    p = pipeline(
+        pipeline=[
+            {"step": "parse", "format": "docker"},
+            {"step": "reassemble"},
+            {"step": "parse", "format": "json"},
+        ]
+    )
+    lines = (FIXTURES / "docker-split.jsonl").read_bytes().splitlines()
+    outcomes = [p.process(line, record(offset)) for offset, line in enumerate(lines)]
+    *pieces, last_piece, ordinary = outcomes
+    assert all(o.held for o in pieces)
+    assert last_piece.released == tuple(range(len(pieces)))
+    doc = document(last_piece)
+    assert doc["stack_trace"].count("\n\tat com.example.payments.Ledger") == 1000
+    assert doc["logway"]["id"] == "logs.acme.raw:0:0:0"  # the first piece names the line
+    assert doc["stream"] == "stderr"
+    assert document(ordinary)["message"] == "next request"
+
+
+def test_reassembles_the_recorded_cri_partial_line() -> None:
+    p = pipeline(
+        pipeline=[
+            {"step": "parse", "format": "cri"},
+            {"step": "reassemble"},
+            {"step": "parse", "format": "json"},
+        ]
+    )
+    lines = (FIXTURES / "cri-partial.log").read_bytes().splitlines()
+    outcomes = [p.process(line, record(offset)) for offset, line in enumerate(lines)]
+    assert [o.held for o in outcomes] == [True] * 4 + [False, False]
+    assert document(outcomes[4])["level"] == "ERROR"
+    assert document(outcomes[5])["level"] == "INFO"
+
+
+def test_a_reassembled_line_that_does_not_parse_is_dead_lettered_whole() -> None:
+    p = pipeline(
+        pipeline=[
+            {"step": "parse", "format": "cri"},
+            {"step": "reassemble"},
+            {"step": "parse", "format": "json"},
+        ]
+    )
+    assert p.process(b"2026-11-25T10:00:00Z stdout P {not", record(0)).held
+    out = p.process(b"2026-11-25T10:00:00Z stdout F  json}", record(1))
+    letter = dead_letter(out)
+    assert letter.original_bytes() == b"{not json}"
+    assert letter.event_id == "logs.acme.raw:0:0:0"
+    assert out.released == (0,)
+
+
+@pytest.mark.parametrize(
+    ("on_cut", "expected"), [("emit_partial", None), ("dead_letter", Reason.PARTIAL_TIMEOUT)]
+)
+def test_a_line_whose_end_never_comes_is_cut_after_the_timeout(
+    on_cut: str, expected: Reason | None
+) -> None:
+    p = pipeline(
+        pipeline=[
+            {"step": "parse", "format": "cri"},
+            {"step": "reassemble", "timeout_s": 1, "on_cut": on_cut},
+        ]
+    )
+    assert p.reassembler is not None
+    now = [100.0]
+    p.reassembler.clock = lambda: now[0]
+    assert p.process(b"2026-11-25T10:00:00Z stdout P first ", record(0)).held
+    assert p.process(b"2026-11-25T10:00:00Z stdout P second", record(1)).held
+    assert list(p.expire()) == []
+    now[0] = 101.5
+    [(_rec, out)] = list(p.expire())
+    assert out.released == (0, 1)
+    if expected is None:
+        doc = document(out)
+        assert doc["message"] == "first second"
+        assert doc["logway"]["partial"] is True
+    else:
+        assert dead_letter(out).reason is expected
+    assert len(p.reassembler) == 0
+
+
+def test_an_oversized_line_is_cut_at_max_bytes() -> None:
+    p = pipeline(
+        pipeline=[
+            {"step": "parse", "format": "cri"},
+            {"step": "reassemble", "max_bytes": 16_384, "on_cut": "dead_letter"},
+        ]
+    )
+    piece = "x" * 10_000
+    assert p.process(f"T stdout P {piece}".encode(), record(0)).held
+    out = p.process(f"T stdout P {piece}".encode(), record(1))
+    assert dead_letter(out).reason is Reason.TOO_LARGE
+    assert out.released == (0,)
+
+
+def test_forgetting_a_revoked_partition_drops_its_buffers_only() -> None:
+    p = pipeline(pipeline=[{"step": "parse", "format": "cri"}, {"step": "reassemble"}])
+    assert p.reassembler is not None
+    p.process(b"T stdout P a", Record("logs.acme.raw", 0, 0, b"k", KAFKA_TIME))
+    p.process(b"T stdout P b", Record("logs.acme.raw", 1, 0, b"k", KAFKA_TIME))
+    p.forget("logs.acme.raw", 0)
+    assert len(p.reassembler) == 1
