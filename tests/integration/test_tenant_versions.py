@@ -1,9 +1,11 @@
-"""Workers follow `_logway.tenants`: a new version is used at once; a bad one is refused."""
+"""Workers follow `_logway.tenants`: a new version (a changed pipeline) is used at once; a bad
+one is refused."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -25,6 +27,12 @@ from topology.publish import read_published, tenant_version
 from topology.registry import TenantRegistry
 
 pytestmark = pytest.mark.integration
+CHANGED_PIPELINE = """\
+pipeline:
+  - {step: parse, format: json}
+  - {step: rename, field: msg, to: message}
+  - {step: set, field: stage, value: after}
+"""
 
 
 def version_in(path: Path) -> str:
@@ -56,11 +64,14 @@ def test_a_running_processor_uses_a_new_tenant_version_without_restart(
     ).start()
     producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
 
-    def versions_seen() -> list[str]:
+    def documents() -> list[dict[str, Any]]:
         return [
-            orjson.loads(value)["logway"]["tenant_version"]
+            orjson.loads(value)
             for _key, value in read_topic(endpoints.kafka_bootstrap, processed_topic(name))
         ]
+
+    def versions_seen() -> list[str]:
+        return [doc["logway"]["tenant_version"] for doc in documents()]
 
     try:
         producer.produce(raw_topic(name), b'{"msg": "before"}')
@@ -73,7 +84,7 @@ def test_a_running_processor_uses_a_new_tenant_version_without_restart(
             processor.assert_running,
         )
 
-        path.write_text(tenant_yaml(name).replace("retention_hours: 24", "retention_hours: 36"))
+        path.write_text(tenant_yaml(name, extra=CHANGED_PIPELINE))
         logway(endpoints, "apply", str(path))
         applied_at = time.monotonic()
         second = version_in(path)
@@ -92,8 +103,12 @@ def test_a_running_processor_uses_a_new_tenant_version_without_restart(
             processor.assert_running,
         )
         latency = time.monotonic() - applied_at
+        after = [doc for doc in documents() if doc["logway"]["tenant_version"] == second]
+        before = [doc for doc in documents() if doc["logway"]["tenant_version"] == first]
     finally:
         processor.stop()
+    assert all(doc["stage"] == "after" and doc["message"] == "after" for doc in after)
+    assert before == [doc for doc in before if "stage" not in doc and doc["msg"] == "before"]
     record_property("apply_to_use_seconds", round(latency, 2))
     print(f"apply -> processor uses the new version: {latency:.2f}s")
     assert latency < 10

@@ -39,7 +39,7 @@ def test_online_validation_passes_when_everything_is_in_place(
     result = validate(endpoints, path, **{secret: "https://hooks.example.invalid/x"})
     report = json.loads(result.stdout)
     assert result.returncode == 0, report
-    assert report["levels"] == {"static": 0, "semantic": 0, "online": 0}
+    assert report["levels"] == {"static": 0, "semantic": 0, "dry-run": 0, "online": 0}
 
 
 def test_a_missing_secret_is_an_online_error_at_its_line(

@@ -177,3 +177,18 @@ def test_a_namespace_listed_twice_in_one_tenant(tmp_path: Path) -> None:
     errors = load_tenants([write(tmp_path, with_sources("acme", namespaces=["a1", "a1"]))]).errors
     assert len(errors) == 1
     assert "listed more than once: a1" in errors[0].message
+
+
+def test_the_pipeline_examples_are_valid() -> None:
+    result = load_tenants([EXAMPLES.parent / "pipelines"])
+    assert result.errors == []
+    assert result.tenants
+
+
+def test_the_readme_pipeline_example_is_valid(tmp_path: Path) -> None:
+    readme = (EXAMPLES.parents[1] / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in readme.split("```yaml\n")[1:]]
+    with_pipeline = [b for b in blocks if "pipeline:" in b and "samples:" in b]
+    assert with_pipeline
+    result = load_tenants([write(tmp_path, with_pipeline[0])])
+    assert result.errors == []

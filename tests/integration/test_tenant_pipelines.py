@@ -1,0 +1,176 @@
+"""Three tenants on one processor, each with its own pipeline, through the real processes.
+
+- `good`: parses JSON, reads its timestamp, masks e-mail addresses, routes errors to their own
+  index family;
+- `docker`: Docker json-file records with lines split in pieces, reassembled;
+- `broken`: a pipeline that fails on every record (its regex never matches).
+
+Every record of `broken` must end in its DLQ with the step and reason, and the two others must
+be untouched by it: every record indexed, in the right index, nothing in their DLQs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+from elasticsearch import Elasticsearch
+from elasticsearch.helpers import scan
+
+from logway.settings import Endpoints
+from streams.deadletter import DeadLetter, Reason
+from tests.integration.support import (
+    PipelineProcess,
+    free_port,
+    logway,
+    metric,
+    read_topic,
+    scrape,
+    tenant_yaml,
+    wait_for,
+)
+from topology.names import dlq_topic, index_pattern, raw_topic
+
+pytestmark = pytest.mark.integration
+
+RECORDS = 600
+GOOD_PIPELINE = """\
+pipeline:
+  - {step: parse, format: json}
+  - {step: timestamp, field: ts, remove_source: true}
+  - {step: mask, fields: [msg], pattern: '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+'}
+routes:
+  - {index: errors, when: 'level == "error"'}
+  - {index: default}
+"""
+DOCKER_PIPELINE = """\
+pipeline:
+  - {step: parse, format: docker}
+  - {step: reassemble, timeout_s: 30}
+  - {step: parse, format: json}
+"""
+BROKEN_PIPELINE = """\
+pipeline:
+  - {step: parse, format: regex, pattern: '^NEVER (?P<x>\\d+)$'}
+"""
+
+
+def good_record(n: int) -> bytes:
+    level = "error" if n % 4 == 0 else "info"
+    return orjson.dumps(
+        {"seq": n, "level": level, "ts": "2026-11-25T10:00:00Z", "msg": f"mail u{n}@example.com"}
+    )
+
+
+def docker_records(n: int) -> list[tuple[bytes, bytes]]:
+    """Record n as Docker writes it: every 5th line split into 3 pieces. Keyed by pod."""
+    line = orjson.dumps({"seq": n, "pad": "x" * (n % 50)}).decode() + "\n"
+    key = f"pod-{n % 4}".encode()
+    cuts = [line] if n % 5 else [line[:4], line[4:9], line[9:]]
+    return [(key, orjson.dumps({"log": c, "stream": "stdout", "time": "t"})) for c in cuts]
+
+
+def indexed(es: Elasticsearch, tenant: str) -> list[dict[str, object]]:
+    target = index_pattern(tenant)
+    es.indices.refresh(index=target, allow_no_indices=True, ignore_unavailable=True)
+    return [
+        {**hit["_source"], "_index": hit["_index"]}
+        for hit in scan(es, index=target, query={"query": {"term": {"logway.tenant": tenant}}})
+    ]
+
+
+def test_one_tenants_failing_pipeline_leaves_the_others_untouched(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    good, docker, broken = (f"{tenant_prefix}-{t}" for t in ("good", "dock", "broken"))
+    (tmp_path / "good.yaml").write_text(tenant_yaml(good, extra=GOOD_PIPELINE))
+    (tmp_path / "docker.yaml").write_text(tenant_yaml(docker, extra=DOCKER_PIPELINE))
+    (tmp_path / "broken.yaml").write_text(tenant_yaml(broken, extra=BROKEN_PIPELINE))
+    logway(endpoints, "apply", str(tmp_path))
+
+    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+    for n in range(RECORDS):  # interleaved, as a shared worker sees them
+        producer.produce(raw_topic(good), good_record(n))
+        for key, value in docker_records(n):
+            producer.produce(raw_topic(docker), value, key)
+        producer.produce(raw_topic(broken), orjson.dumps({"seq": n}))
+    assert producer.flush(30) == 0
+
+    port = free_port()
+    matching = f"{tenant_prefix}-(good|dock|broken)"
+    processor = PipelineProcess(
+        endpoints,
+        [
+            "processor",
+            "--tenants-matching",
+            matching,
+            "--app-id",
+            f"{tenant_prefix}-tp",
+            "--data-dir",
+            str(tmp_path / "faust"),
+        ],
+        tmp_path / "processor.log",
+        metrics_port=port,
+    ).start()
+    sink = PipelineProcess(
+        endpoints,
+        ["sink", "--tenants-matching", matching, "--group-id", f"{tenant_prefix}-tp-sink"],
+        tmp_path / "sink.log",
+    ).start()
+    es = Elasticsearch(endpoints.es_url)
+    try:
+        wait_for(
+            "both healthy tenants fully indexed",
+            lambda: (len(indexed(es, good)), len(indexed(es, docker))),
+            lambda n: n == (RECORDS, RECORDS),
+            180,
+            lambda: (processor.assert_running(), sink.assert_running()),
+        )
+        letters = wait_for(
+            "every broken record dead-lettered",
+            lambda: read_topic(endpoints.kafka_bootstrap, dlq_topic(broken)),
+            lambda found: len(found) >= RECORDS,
+            60,
+            processor.assert_running,
+        )
+        metrics = scrape(port)
+    finally:
+        processor.stop()
+        sink.stop()
+
+    good_docs = indexed(es, good)
+    assert sorted(d["seq"] for d in good_docs) == list(range(RECORDS))  # type: ignore[type-var]
+    by_index = Counter(str(d["_index"]).split("-2026")[0] for d in good_docs)
+    assert by_index == {f"logs-{good}.errors": RECORDS // 4, f"logs-{good}": RECORDS * 3 // 4}
+    assert all(d["@timestamp"] == "2026-11-25T10:00:00.000Z" for d in good_docs)
+    assert all("@" not in str(d["msg"]) for d in good_docs)
+
+    docker_docs = indexed(es, docker)
+    assert sorted(d["seq"] for d in docker_docs) == list(range(RECORDS))  # type: ignore[type-var]
+    split = [d for d in docker_docs if d["seq"] % 5 == 0]  # type: ignore[operator]
+    assert len(split) == RECORDS // 5
+    assert all(d["pad"] == "x" * (d["seq"] % 50) for d in docker_docs)  # type: ignore[operator]
+
+    for healthy in (good, docker):
+        assert read_topic(endpoints.kafka_bootstrap, dlq_topic(healthy), timeout=5) == []
+    dead = [DeadLetter.from_bytes(value) for _key, value in letters]
+    assert len({d.event_id for d in dead}) == RECORDS
+    assert {(d.step, d.reason, d.tenant) for d in dead} == {
+        ("parse", Reason.PATTERN_MISMATCH, broken)
+    }
+    assert metric(
+        metrics, "logway_records_out_total", component="processor", tenant=docker, outcome="joined"
+    ) == (RECORDS // 5 * 2)
+    assert (
+        metric(
+            metrics,
+            "logway_dead_letters_total",
+            component="processor",
+            tenant=broken,
+            reason="pattern_mismatch",
+        )
+        == RECORDS
+    )
