@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.logway-installed
 
-.PHONY: setup tools run test lint unit integration up down status clean bench chaos
+.PHONY: setup tools run test lint unit integration up down status clean bench
 
 PROMTOOL := .logway/tools/promtool
 PROMTOOL_VERSION := v0.316.0
@@ -43,6 +43,12 @@ lint: setup
 
 unit: setup
 	$(BIN)/pytest tests/unit
+
+## Benchmarks are programs, not tests: each prints a table and writes bench/results/*.json.
+## For now: the processor against the raw Kafka clients, measured in the same run.
+bench: setup
+	$(BIN)/logway dev up
+	$(BIN)/python -m bench.processor
 
 up: setup
 	$(BIN)/logway dev up

@@ -1,18 +1,19 @@
 """The processor's Faust app: one agent over every served tenant's `logs.<tenant>.raw`.
 
 Faust does what it is good at here: group membership, partition assignment, rebalancing,
-offset bookkeeping. The records themselves are handled in batches (`take_events`), run through
+flow control and offset bookkeeping. The records themselves are handed over a fetch at a time
+(`streams.transport`: Faust's per-record delivery was the processor's main cost), run through
 each tenant's compiled pipeline (`streams.pipeline`) and produced with one confluent-kafka
-producer (acks=all, idempotent), which is where the per-record cost of Faust's `send` went.
+producer (acks=all, idempotent).
 
 Delivery (at-least-once, nothing lost on `kill -9`):
-- a batch's events are acked to Faust (so their offsets may be committed) only after every
+- a batch's messages are acked to Faust (so their offsets may be committed) only after every
   record produced from the batch is acknowledged by Kafka; a failed or timed-out delivery ends
   the process at once (exit 70), before any ack, so the batch is read again after the restart;
-- a piece of a split line is held: its message keeps an extra reference, so Faust commits no
-  offset at or past it until the line is complete and produced (see `streams.steps.reassemble`);
-- one agent, concurrency 1 (faust-streaming #606: concurrency > 1 can commit past an in-flight
-  record);
+- a piece of a split line is held: its message is not acked, so Faust commits no offset at or
+  past it until the line is complete and produced (see `streams.steps.reassemble`);
+- one batch at a time per worker, in offset order per partition (faust-streaming #606:
+  concurrent agents can commit past an in-flight record);
 - outputs are keyed by the event id, which the sink uses as `_id`, so records processed again
   after a crash overwrite their earlier copies downstream.
 
@@ -26,7 +27,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import faust
@@ -38,6 +39,7 @@ from streams.config import ProcessorConfig
 from streams.pipeline import Outcome, Output
 from streams.steps.base import Record
 from streams.tenants import TenantPipelines
+from streams.transport import BatchConsumer, BatchTransport
 from topology.discovery import served_topics
 from topology.names import RAW_TOPIC_RE, tenant_of_topic
 from topology.registry import TenantRegistry
@@ -60,7 +62,9 @@ class BatchProcessor:
     (`ack`); a delivery failure never returns (the process exits, nothing is acked).
     """
 
-    def __init__(self, pipelines: TenantPipelines, producer: Producer, ack: Any) -> None:
+    def __init__(
+        self, pipelines: TenantPipelines, producer: Producer, ack: Callable[[Any], Any]
+    ) -> None:
         self.pipelines = pipelines
         self.producer = producer
         self.ack = ack
@@ -76,13 +80,14 @@ class BatchProcessor:
             tenant = self._tenants[topic] = tenant_of_topic(topic) or topic
         return tenant
 
-    async def handle(self, events: Iterable[Any]) -> None:
+    async def handle(self, messages: Iterable[Any]) -> None:
+        """Process fetched Faust messages (value and key are the raw bytes)."""
         async with self._lock:
             released: list[HeldKey] = []
-            for event in events:
-                message = event.message
+            done: list[Any] = []
+            for message in messages:
                 tenant = self._tenant(message.topic)
-                value = event.value
+                value = message.value
                 self.meters.read(tenant, len(value) if value else 0)
                 record = Record(
                     message.topic,
@@ -92,12 +97,12 @@ class BatchProcessor:
                     int(message.timestamp * 1000) if message.timestamp else 0,
                 )
                 outcome = self.pipelines.get(tenant).process(value, record)
-                if outcome.held:
-                    message.incref()  # not committable until its line is produced
-                    self.held[(message.topic, message.partition, message.offset)] = event
+                if outcome.held:  # not committable until its line is produced
+                    self.held[(message.topic, message.partition, message.offset)] = message
                     continue
+                done.append(message)
                 self._finish(tenant, outcome, message.topic, message.partition, released)
-            await self._flushed_then_release(released)
+            await self._flushed_then_release(released, done)
 
     async def expire(self) -> None:
         """Finish the lines whose last piece did not come in time."""
@@ -146,7 +151,9 @@ class BatchProcessor:
         if err is not None:
             self._failed.append(str(err))
 
-    async def _flushed_then_release(self, released: list[HeldKey]) -> None:
+    async def _flushed_then_release(
+        self, released: list[HeldKey], done: list[Any] | None = None
+    ) -> None:
         loop = asyncio.get_running_loop()
         remaining = await loop.run_in_executor(None, self.producer.flush, 60.0)
         if remaining or self._failed:
@@ -154,10 +161,19 @@ class BatchProcessor:
             log.critical("delivery to Kafka failed (%s); exiting so the batch is read again", why)
             logging.shutdown()
             os._exit(EXIT_DELIVERY_FAILED)
+        for message in done or ():
+            self.ack(message)
         for key in released:
-            event = self.held.pop(key, None)
-            if event is not None:
-                await self.ack(event)
+            held = self.held.pop(key, None)
+            if held is not None:
+                self.ack(held)
+
+
+class ProcessorApp(faust.App):
+    """A Faust app whose consumer hands fetched records over in batches."""
+
+    def _new_transport(self) -> Any:
+        return BatchTransport(self.conf.broker_consumer, self)
 
 
 def build_app(
@@ -170,7 +186,7 @@ def build_app(
     """
     if not initial_topics:
         raise ValueError("a processor needs at least one raw topic to subscribe to")
-    app = faust.App(
+    app = ProcessorApp(
         config.app_id,
         broker=[f"kafka://{host}" for host in config.kafka_bootstrap.split(",")],
         key_serializer="raw",
@@ -179,12 +195,13 @@ def build_app(
         topic_disable_leader=True,
         topic_allow_declare=False,
         broker_commit_interval=1.0,
+        broker_max_poll_records=config.batch_max,
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
-        stream_buffer_maxsize=config.batch_max * 4,
         datadir=str(config.data_dir),
     )
     raw = app.topic(*initial_topics, key_serializer="raw", value_serializer="raw")
+    app.topics.add(raw)  # subscribed by the conductor; records arrive through BatchConsumer
     admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap, "log_level": 0})
     producer = Producer(
         {
@@ -196,23 +213,14 @@ def build_app(
             "log_level": 0,
         }
     )
-    streams: list[Any] = []
-
-    async def ack(event: Any) -> None:
-        await streams[0].ack(event)
-
-    batches = BatchProcessor(TenantPipelines(registry), producer, ack)
-
-    @app.agent(raw, concurrency=1)
-    async def process(stream: Any) -> None:
-        streams[:] = [stream]
-        async for events in stream.take_events(config.batch_max, within=config.batch_within_s):
-            await batches.handle(events)
+    consumer = app.consumer
+    assert isinstance(consumer, BatchConsumer)
+    batches = BatchProcessor(TenantPipelines(registry), producer, consumer.ack)
+    consumer.batch_handler = batches.handle
 
     @app.timer(interval=0.5)  # type: ignore[untyped-decorator]
     async def expire_partial_lines() -> None:
-        if streams:
-            await batches.expire()
+        await batches.expire()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def partitions_revoked(_app: Any, revoked: Any, **_: Any) -> None:
@@ -232,14 +240,9 @@ def build_app(
         if not new:
             return
         log.info("new tenant topics, resubscribing: %s", ", ".join(new))
-        wanted = sorted(current | set(new))
-        # The agent reads a clone of `raw`, and that clone is what the conductor subscribes.
-        for channel in list(app.topics):
-            if set(getattr(channel, "topics", ())) == current:
-                channel.topics = wanted
-                app.topics.discard(channel)
-                app.topics.add(channel)
-        raw.topics = wanted
+        raw.topics = sorted(current | set(new))
+        app.topics.discard(raw)
+        app.topics.add(raw)
 
     return app
 

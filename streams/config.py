@@ -32,13 +32,8 @@ class ProcessorConfig(BaseModel):
         2000,
         ge=1,
         le=100_000,
-        description="Most raw records handled as one batch: produced together, then acked.",
-    )
-    batch_within_s: float = Field(
-        0.05,
-        gt=0,
-        le=10,
-        description="Longest wait to fill a batch, in seconds: the latency a quiet tenant pays.",
+        description="Most raw records fetched and handled as one batch: produced together, "
+        "then acked.",
     )
     data_dir: Path = Field(Path(".logway/processor"), description="Faust's local state folder.")
     metrics_port: int = Field(

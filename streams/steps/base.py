@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Final
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from streams.conditions import ConditionError, Predicate, compile_condition
@@ -102,28 +102,30 @@ def semantic_error(message: str) -> PydanticCustomError:
     return PydanticCustomError("semantic", "{reason}", {"reason": message})
 
 
+def _condition_compiles(value: str) -> str:
+    try:
+        compile_condition(value)
+    except ConditionError as exc:
+        raise semantic_error(f"condition {value!r}: {exc}") from None
+    return value
+
+
+Condition = Annotated[str, AfterValidator(_condition_compiles)]
+"""A condition in the condition language (`streams.conditions`), checked when validated."""
+
+
 class StepConfig(BaseModel):
     """Fields every step has. Subclasses set `step` to their registered name."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
     name: ClassVar[str]
 
-    when: str | None = Field(
+    when: Condition | None = Field(
         None,
         description="Run the step only for records matching this condition (see the condition "
         "language); others pass through unchanged.",
         examples=['level == "error"'],
     )
-
-    @field_validator("when")
-    @classmethod
-    def _condition_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                compile_condition(value)
-            except ConditionError as exc:
-                raise semantic_error(f"condition {value!r}: {exc}") from None
-        return value
 
     def compile(self) -> CompiledStep:
         """The runtime of this step, with its `when` applied."""

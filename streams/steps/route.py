@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from streams.conditions import ConditionError, compile_condition
-from streams.steps.base import Document, semantic_error
+from streams.conditions import compile_condition
+from streams.steps.base import Condition, Document
 from topology.names import DEFAULT_ROUTE, ROUTE_NAME
 
 RouteChooser = Callable[[Document], str]
@@ -31,22 +31,12 @@ class Route(BaseModel):
         "digits and '_' that becomes `logs-<tenant>.<index>-<yyyy.mm.dd>`.",
         examples=["default", "audit"],
     )
-    when: str | None = Field(
+    when: Condition | None = Field(
         None,
         description="Condition a record must match to take this route. The last route has "
         "none: it is the default.",
         examples=['level == "error" or http.status >= 500'],
     )
-
-    @field_validator("when")
-    @classmethod
-    def _condition_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                compile_condition(value)
-            except ConditionError as exc:
-                raise semantic_error(f"condition {value!r}: {exc}") from None
-        return value
 
 
 DEFAULT_ROUTES = (Route(index=DEFAULT_ROUTE),)

@@ -17,6 +17,7 @@ from streams.conditions import compile_condition
 from streams.deadletter import Reason
 from streams.steps.base import (
     CompiledStep,
+    Condition,
     Document,
     Dropped,
     Failure,
@@ -35,7 +36,7 @@ class DropStep(StepConfig):
 
     name = "drop"
     step: Literal["drop"] = Field(description="The step's name.")
-    when: str = Field(
+    when: Condition = Field(
         description="Records matching this are dropped.", examples=['level == "debug"']
     )
 
@@ -53,7 +54,7 @@ class KeepStep(StepConfig):
 
     name = "keep"
     step: Literal["keep"] = Field(description="The step's name.")
-    when: str = Field(
+    when: Condition = Field(
         description="Only records matching this are kept.", examples=["exists trace_id"]
     )
 

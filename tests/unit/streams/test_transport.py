@@ -1,0 +1,31 @@
+"""BatchConsumer replaces one private method of faust-streaming's consumer and relies on a few
+private names around it. If an upgrade moves them, this fails before a worker silently stops
+receiving records."""
+
+import inspect
+
+import faust
+from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams.app import ProcessorApp
+from streams.transport import BatchConsumer, BatchTransport
+
+
+def test_the_faust_internals_batch_delivery_relies_on_are_there() -> None:
+    base = faust_consumer.Consumer
+    assert inspect.iscoroutinefunction(base._drain_messages)
+    assert inspect.iscoroutinefunction(base._add_gap)
+    assert "getmany" in vars(base)
+    assert list(inspect.signature(base.ack).parameters) == ["self", "message"]
+    source = inspect.getsource(base.__init__)
+    assert "self._read_offset" in source
+    assert "consumer_stopped_errors" in dir(faust_aiokafka.Consumer)
+    assert inspect.signature(faust.App._new_transport).parameters.keys() == {"self"}
+
+
+def test_the_processor_app_consumes_through_the_batch_consumer() -> None:
+    assert BatchTransport.Consumer is BatchConsumer
+    assert issubclass(BatchConsumer, faust_aiokafka.Consumer)
+    app = ProcessorApp("logway-test-transport", broker="kafka://127.0.0.1:1")
+    assert isinstance(app.transport, BatchTransport)
