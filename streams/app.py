@@ -34,7 +34,7 @@ import faust
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from logway.metrics import TenantMeters, observe
+from logway.metrics import MeterBatch, TenantMeters, observe
 from streams.config import ProcessorConfig
 from streams.pipeline import Outcome, Output
 from streams.steps.base import Record
@@ -85,10 +85,11 @@ class BatchProcessor:
         async with self._lock:
             released: list[HeldKey] = []
             done: list[Any] = []
+            meters = self.meters.batch()
             for message in messages:
                 tenant = self._tenant(message.topic)
                 value = message.value
-                self.meters.read(tenant, len(value) if value else 0)
+                meters.read(tenant, len(value) if value else 0)
                 record = Record(
                     message.topic,
                     message.partition,
@@ -101,18 +102,35 @@ class BatchProcessor:
                     self.held[(message.topic, message.partition, message.offset)] = message
                     continue
                 done.append(message)
-                self._finish(tenant, outcome, message.topic, message.partition, released)
+                self._finish(
+                    meters,
+                    tenant,
+                    outcome,
+                    topic=message.topic,
+                    partition=message.partition,
+                    released=released,
+                )
             await self._flushed_then_release(released, done)
+            meters.apply()
 
     async def expire(self) -> None:
         """Finish the lines whose last piece did not come in time."""
         async with self._lock:
             released: list[HeldKey] = []
+            meters = self.meters.batch()
             for pipeline in self.pipelines.all():
                 for record, outcome in pipeline.expire():
-                    self._finish(pipeline.tenant, outcome, record.topic, record.partition, released)
+                    self._finish(
+                        meters,
+                        pipeline.tenant,
+                        outcome,
+                        topic=record.topic,
+                        partition=record.partition,
+                        released=released,
+                    )
             if released:
                 await self._flushed_then_release(released)
+                meters.apply()
 
     def forget(self, topic: str, partition: int) -> None:
         """The partition was revoked: its held pieces will be read again by the next owner."""
@@ -122,19 +140,26 @@ class BatchProcessor:
             del self.held[key]
 
     def _finish(
-        self, tenant: str, outcome: Outcome, topic: str, partition: int, released: list[HeldKey]
+        self,
+        meters: MeterBatch,
+        tenant: str,
+        outcome: Outcome,
+        *,
+        topic: str,
+        partition: int,
+        released: list[HeldKey],
     ) -> None:
         output = outcome.output
         if output is not None:
             self._produce(output)
             if output.reason is None:
-                self.meters.finished(tenant, "processed")
+                meters.finished(tenant, "processed")
             else:
-                self.meters.dead_lettered(tenant, output.reason)
+                meters.dead_lettered(tenant, output.reason)
         elif outcome.dropped is not None:
-            self.meters.dropped(tenant, outcome.dropped)
+            meters.dropped(tenant, outcome.dropped)
         if outcome.released:
-            self.meters.finished(tenant, "joined", len(outcome.released))
+            meters.finished(tenant, "joined", len(outcome.released))
             released.extend((topic, partition, offset) for offset in outcome.released)
 
     def _produce(self, output: Output) -> None:

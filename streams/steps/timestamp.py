@@ -27,8 +27,19 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_KAFKA_TIMES: dict[int, str] = {}
+
+
 def kafka_time(timestamp_ms: int) -> str:
-    return format_time(datetime.fromtimestamp(timestamp_ms / 1000, UTC))
+    """`format_time` of a Kafka timestamp; records of one batch often share the millisecond."""
+    text = _KAFKA_TIMES.get(timestamp_ms)
+    if text is None:
+        if len(_KAFKA_TIMES) >= 4096:
+            _KAFKA_TIMES.clear()
+        text = _KAFKA_TIMES[timestamp_ms] = format_time(
+            datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+        )
+    return text
 
 
 class TimestampStep(StepConfig):
@@ -79,22 +90,30 @@ class TimestampStep(StepConfig):
         readers = [_reader(fmt) for fmt in self.formats]
         zone = ZoneInfo(self.timezone)
         remove = self.remove_source
+        seen: dict[object, str] = {}  # lines of one second share their time text
 
         def timestamp(doc: Document, record: Record) -> StepResult:
             value = source.get(doc)
-            moment = None
-            if value is not MISSING:
-                for read in readers:
-                    moment = read(value, zone)
-                    if moment is not None:
-                        break
-            if moment is None:
-                target.set(doc, kafka_time(record.timestamp_ms))
-                record.flag("timestamp_fallback")
-                return doc
+            text = seen.get(value) if isinstance(value, str | int) else None
+            if text is None:
+                moment = None
+                if value is not MISSING:
+                    for read in readers:
+                        moment = read(value, zone)
+                        if moment is not None:
+                            break
+                if moment is None:
+                    target.set(doc, kafka_time(record.timestamp_ms))
+                    record.flag("timestamp_fallback")
+                    return doc
+                text = format_time(moment)
+                if isinstance(value, str | int):
+                    if len(seen) >= 4096:
+                        seen.clear()
+                    seen[value] = text
             if remove:
                 source.pop(doc)
-            target.set(doc, format_time(moment))
+            target.set(doc, text)
             return doc
 
         return timestamp

@@ -85,6 +85,7 @@ def test_a_running_processor_uses_a_new_tenant_version_without_restart(
         )
 
         path.write_text(tenant_yaml(name, extra=CHANGED_PIPELINE))
+        started = time.monotonic()
         logway(endpoints, "apply", str(path))
         applied_at = time.monotonic()
         second = version_in(path)
@@ -103,6 +104,7 @@ def test_a_running_processor_uses_a_new_tenant_version_without_restart(
             processor.assert_running,
         )
         latency = time.monotonic() - applied_at
+        since_start = time.monotonic() - started
         after = [doc for doc in documents() if doc["logway"]["tenant_version"] == second]
         before = [doc for doc in documents() if doc["logway"]["tenant_version"] == first]
     finally:
@@ -110,7 +112,10 @@ def test_a_running_processor_uses_a_new_tenant_version_without_restart(
     assert all(doc["stage"] == "after" and doc["message"] == "after" for doc in after)
     assert before == [doc for doc in before if "stage" not in doc and doc["msg"] == "before"]
     record_property("apply_to_use_seconds", round(latency, 2))
-    print(f"apply -> processor uses the new version: {latency:.2f}s")
+    print(
+        f"apply ran {applied_at - started:.2f}s; the processor used the changed pipeline "
+        f"{latency:.2f}s after it returned ({since_start:.2f}s after it started)"
+    )
     assert latency < 10
 
 
