@@ -498,6 +498,65 @@ def run_sink(
     run(config)
 
 
+@run_app.command("gateway")
+def run_gateway(
+    *,
+    host: Annotated[
+        str, typer.Option(envvar="LOGWAY_GATEWAY_HOST", help="Address to listen on.")
+    ] = "0.0.0.0",  # noqa: S104 - a server for clients outside the cluster
+    port: Annotated[
+        int, typer.Option(envvar="LOGWAY_GATEWAY_PORT", help="TCP port for forward clients.")
+    ] = 24224,
+    max_frame_bytes: Annotated[
+        int,
+        typer.Option(
+            envvar="LOGWAY_GATEWAY_MAX_FRAME_BYTES", help="Largest frame; bigger closes the line."
+        ),
+    ] = 8 * 1024 * 1024,
+    max_connections: Annotated[
+        int, typer.Option(envvar="LOGWAY_GATEWAY_MAX_CONNECTIONS", help="Open connections at most.")
+    ] = 1000,
+    idle_timeout_s: Annotated[
+        float,
+        typer.Option(
+            envvar="LOGWAY_GATEWAY_IDLE_TIMEOUT_S", help="Close a connection silent this long."
+        ),
+    ] = 300.0,
+    tls_cert: Annotated[
+        Path | None, typer.Option(envvar="LOGWAY_GATEWAY_TLS_CERT", help="PEM certificate: TLS.")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(envvar="LOGWAY_GATEWAY_TLS_KEY", help="PEM key of the cert.")
+    ] = None,
+    metrics_port: Annotated[
+        int,
+        typer.Option(envvar="LOGWAY_GATEWAY_METRICS_PORT", help="/metrics port; 0 turns it off."),
+    ] = 9643,
+) -> None:
+    """Run a Fluentd forward-protocol gateway: fluent-logger clients (and Fluentd / Fluent Bit
+    `forward` outputs) send with tags `<tenant>.<anything>`; each event goes to
+    logs.<tenant>.raw, and a chunk is acked only after Kafka stored all of it. A tenant opts in
+    with `sources.forward` (a shared key for the handshake, or trusted unauthenticated
+    clients)."""
+    from connectors.gateway.config import GatewayConfig
+    from connectors.gateway.server import run_gateway as run
+
+    config = _settings(
+        GatewayConfig,
+        kafka_bootstrap=Endpoints.from_env().kafka_bootstrap,
+        host=host,
+        port=port,
+        max_frame_bytes=max_frame_bytes,
+        max_connections=max_connections,
+        idle_timeout_s=idle_timeout_s,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        metrics_port=metrics_port,
+    )
+    _logging()
+    run(config)
+
+
 @run_app.command("all")
 def run_all(
     tenants_matching: TenantsMatching = ".*",

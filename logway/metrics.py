@@ -19,14 +19,15 @@ from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
 from topology.discovery import served_topics
 
-Component = Literal["processor", "sink"]
+Component = Literal["processor", "sink", "gateway"]
 log = logging.getLogger("logway.metrics")
 
 INFO = Info("logway", "Version and component of this process.", ["component"])
 
 RECORDS_IN = Counter(
     "logway_records_in_total",
-    "Records read from a tenant's input topic (raw for the processor, processed for the sink), "
+    "Records read from a tenant's input (forward-protocol events for the gateway, the raw topic "
+    "for the processor, the processed topic for the sink), "
     "including records read again after a restart or rebalance.",
     ["component", "tenant"],
 )
@@ -37,7 +38,8 @@ BYTES_IN = Counter(
 )
 RECORDS_OUT = Counter(
     "logway_records_out_total",
-    "Records a component finished with, by outcome: processor: processed | dead_lettered | "
+    "Records a component finished with, by outcome: gateway: produced | processor: processed | "
+    "dead_lettered | "
     "dropped (by the tenant's own rule) | joined (a piece of a split line, joined into the "
     "record that completed it); sink: indexed | dead_lettered.",
     ["component", "tenant", "outcome"],
@@ -89,6 +91,27 @@ CONSUMER_LAG = Gauge(
     ["component", "tenant"],
 )
 
+GATEWAY_CONNECTIONS = Gauge(
+    "logway_gateway_connections",
+    "Forward-protocol client connections open now.",
+    ["component"],
+)
+GATEWAY_FRAMES = Counter(
+    "logway_gateway_frames_total",
+    "Forward-protocol frames accepted (messages, forward and packed-forward batches, PINGs).",
+    ["component"],
+)
+GATEWAY_ACKS = Counter(
+    "logway_gateway_acks_total",
+    "Chunks acknowledged to clients, each after Kafka acknowledged all of its events.",
+    ["component"],
+)
+GATEWAY_REFUSALS = Counter(
+    "logway_gateway_refusals_total",
+    "Connections the gateway closed, by reason: malformed, oversized, unsupported_compression, "
+    "unknown_tenant, wrong_tenant, auth_failed, auth_required, idle, too_many_connections.",
+    ["component", "reason"],
+)
 CONFIG_PUBLISHED_AT = Gauge(
     "logway_config_published_timestamp_seconds",
     "When the tenant version this process uses was published (Unix time); compare with the "
@@ -221,8 +244,8 @@ class TenantMeters:
             child = self._children[key] = metric.labels(**labels)
         return child
 
-    def read(self, tenant: str, size: int) -> None:
-        self._child(RECORDS_IN, tenant).inc()
+    def read(self, tenant: str, size: int, count: int = 1) -> None:
+        self._child(RECORDS_IN, tenant).inc(count)
         self._child(BYTES_IN, tenant).inc(size)
 
     def finished(self, tenant: str, outcome: str, count: int = 1) -> None:

@@ -118,6 +118,36 @@ KafkaPrincipal = Annotated[
 ]
 
 
+class ForwardSource(Frozen):
+    """Clients that send through the forward-protocol gateway (`logway run gateway`): the
+    fluent-logger libraries, or Fluentd / Fluent Bit `forward` outputs, with tags
+    `<tenant>.<anything>`."""
+
+    shared_key_secret: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,252}$",
+        description="Name of the environment variable or Kubernetes Secret holding the shared "
+        "key clients sign the handshake with. A connection signed with it may write this "
+        "tenant's tags, and only those.",
+        examples=["PAYMENTS_FORWARD_KEY"],
+    )
+    allow_unauthenticated: bool = Field(
+        False,
+        description="Also accept clients that skip the handshake (the Python fluent-logger has "
+        "none). Anyone who can reach the gateway can then write this tenant's tags: only for "
+        "clients inside a network you trust.",
+    )
+
+    @model_validator(mode="after")
+    def _some_way_in(self) -> ForwardSource:
+        if self.shared_key_secret is None and not self.allow_unauthenticated:
+            raise semantic_error(
+                "name a `shared_key_secret`, or set `allow_unauthenticated: true`; "
+                "otherwise no client can use the gateway"
+            )
+        return self
+
+
 class Sources(Frozen):
     """Where the tenant's logs come from. Each namespace and principal belongs to one tenant."""
 
@@ -134,6 +164,11 @@ class Sources(Frozen):
         description="Kafka principals of producers outside the cluster allowed to write the "
         "tenant's raw topic directly.",
         examples=[["User:payments-batch"]],
+    )
+    forward: ForwardSource | None = Field(
+        None,
+        description="Clients allowed to send through the forward-protocol gateway. Without it "
+        "the gateway refuses this tenant's tags.",
     )
 
     @field_validator("namespaces", "producers")

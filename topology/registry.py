@@ -16,6 +16,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from pydantic import ValidationError
 
 from logway.metrics import CONFIG_PUBLISHED_AT, RELOAD_FAILURES, Component
+from topology.model import Tenant
 from topology.names import TENANTS_TOPIC
 from topology.publish import PublishedTenant
 
@@ -31,6 +32,7 @@ class TenantRegistry:
         self._tenants: dict[str, PublishedTenant] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self.caught_up = threading.Event()  # set once every published version has been read
         self._thread: threading.Thread | None = None
 
     def start(self) -> TenantRegistry:
@@ -47,6 +49,11 @@ class TenantRegistry:
         with self._lock:
             return self._tenants.get(tenant)
 
+    def specs(self) -> dict[str, Tenant]:
+        """Every live tenant's declaration, at its live version."""
+        with self._lock:
+            return {name: published.spec for name, published in self._tenants.items()}
+
     def version_of(self, tenant: str) -> str | None:
         published = self.get(tenant)
         return published.version if published else None
@@ -57,12 +64,14 @@ class TenantRegistry:
                 "bootstrap.servers": self.bootstrap,
                 "group.id": f"logway-registry-{self.component}",
                 "enable.auto.commit": False,
+                "enable.partition.eof": True,
                 "log_level": 0,
             }
         )
         try:
-            while not self._stop.is_set() and not self._assign(consumer):
+            while not self._stop.is_set() and not (partitions := self._assign(consumer)):
                 self._stop.wait(5)
+            at_end: set[int] = set()
             while not self._stop.is_set():
                 message = consumer.poll(0.5)
                 if message is None:
@@ -71,20 +80,25 @@ class TenantRegistry:
                 if error is not None:
                     if error.code() != KafkaError._PARTITION_EOF:
                         log.warning("reading %s: %s", TENANTS_TOPIC, error)
+                    elif not self.caught_up.is_set():
+                        at_end.add(message.partition() or 0)
+                        if at_end >= partitions:
+                            self.caught_up.set()
                     continue
                 self._take((message.key() or b"").decode(), message.value())
         finally:
             consumer.close()
 
-    def _assign(self, consumer: Consumer) -> bool:
+    def _assign(self, consumer: Consumer) -> set[int]:
+        """The partitions of the control topic, assigned from their beginning; none yet: {}."""
         metadata = consumer.list_topics(TENANTS_TOPIC, timeout=10).topics.get(TENANTS_TOPIC)
         if metadata is None or metadata.error is not None:
             log.info("%s does not exist yet (no tenant applied); waiting", TENANTS_TOPIC)
-            return False
+            return set()
         consumer.assign(
             [TopicPartition(TENANTS_TOPIC, p, OFFSET_BEGINNING) for p in metadata.partitions]
         )
-        return True
+        return set(metadata.partitions)
 
     def _take(self, tenant: str, value: bytes | None) -> None:
         if value is None:

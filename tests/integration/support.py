@@ -73,6 +73,7 @@ class PipelineProcess:
     args: list[str]
     log_path: Path
     metrics_port: int = 0
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -88,14 +89,14 @@ class PipelineProcess:
                 "--metrics-port",
                 str(self.metrics_port),
             ],
-            env=env_for(self.endpoints),
+            env={**env_for(self.endpoints), **self.extra_env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
         if self.metrics_port:
             wait_for(
                 f"{self.args[0]}'s /metrics on port {self.metrics_port}",
-                lambda: _accepts(self.metrics_port),
+                lambda: accepts(self.metrics_port),
                 bool,
                 60,
                 self.assert_running,
@@ -124,7 +125,7 @@ class PipelineProcess:
             )
 
 
-def _accepts(port: int) -> bool:
+def accepts(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0

@@ -1,0 +1,43 @@
+"""Settings of a forward-protocol gateway."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class GatewayConfig(BaseModel):
+    """How one gateway listens, what it bounds, and where it writes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kafka_bootstrap: str = Field(description="Kafka bootstrap servers, comma-separated.")
+    host: str = Field("0.0.0.0", description="Address to listen on.")  # noqa: S104 - a server
+    port: int = Field(24224, ge=0, le=65535, description="TCP port (24224 is forward's own).")
+    max_frame_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="Largest frame accepted; a bigger one closes the connection (`oversized`).",
+    )
+    max_connections: int = Field(1000, ge=1, le=100_000, description="Open connections at most.")
+    idle_timeout_s: float = Field(
+        300, gt=0, le=86_400, description="A connection that sends nothing this long is closed."
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate: serve TLS with it.")
+    tls_key: Path | None = Field(None, description="PEM private key of `tls_cert`.")
+    server_hostname: str = Field(
+        default_factory=socket.gethostname,
+        description="The name the gateway gives in the handshake's PONG.",
+    )
+    metrics_port: int = Field(
+        9643, ge=0, le=65535, description="Port of the /metrics endpoint; 0 turns it off."
+    )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> GatewayConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both a certificate and its key")
+        return self
