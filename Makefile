@@ -45,10 +45,11 @@ unit: setup
 	$(BIN)/pytest tests/unit
 
 ## Benchmarks are programs, not tests: each prints a table and writes bench/results/*.json.
-## For now: the processor against the raw Kafka clients, measured in the same run.
+## The processor against the raw Kafka clients, the gateway against Kafka's ProducerPerformance.
 bench: setup
 	$(BIN)/logway dev up
 	$(BIN)/python -m bench.processor
+	$(BIN)/python -m bench.gateway
 
 up: setup
 	$(BIN)/logway dev up
