@@ -562,6 +562,42 @@ def run_gateway(
     run(config)
 
 
+@run_app.command("notifier")
+def run_notifier(
+    tenants_matching: TenantsMatching = ".*",
+    group_id: Annotated[
+        str, typer.Option(envvar="LOGWAY_NOTIFIER_GROUP_ID", help="Kafka consumer group.")
+    ] = "logway-notifier",
+    digest_interval_s: Annotated[
+        float | None,
+        typer.Option(
+            envvar="LOGWAY_NOTIFIER_DIGEST_INTERVAL_S",
+            help="Override every tenant's digest interval (trying it out, tests).",
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int,
+        typer.Option(envvar="LOGWAY_NOTIFIER_METRICS_PORT", help="/metrics port; 0 turns it off."),
+    ] = 9644,
+) -> None:
+    """Run a notifier: each tenant's dead letters, summed up every `dlq.notify.digest_minutes`,
+    posted to the Slack webhook named by `owners.webhook_secret` (read from the environment).
+    Offsets are committed after Slack accepted the digest."""
+    from connectors.notifier.config import NotifierConfig
+    from connectors.notifier.notifier import run_notifier as run
+
+    config = _settings(
+        NotifierConfig,
+        kafka_bootstrap=Endpoints.from_env().kafka_bootstrap,
+        group_id=group_id,
+        tenants_matching=tenants_matching,
+        digest_interval_s=digest_interval_s,
+        metrics_port=metrics_port,
+    )
+    _logging()
+    run(config)
+
+
 @run_app.command("all")
 def run_all(
     tenants_matching: TenantsMatching = ".*",

@@ -19,7 +19,7 @@ from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
 from topology.discovery import served_topics
 
-Component = Literal["processor", "sink", "gateway"]
+Component = Literal["processor", "sink", "gateway", "notifier"]
 log = logging.getLogger("logway.metrics")
 
 INFO = Info("logway", "Version and component of this process.", ["component"])
@@ -27,7 +27,7 @@ INFO = Info("logway", "Version and component of this process.", ["component"])
 RECORDS_IN = Counter(
     "logway_records_in_total",
     "Records read from a tenant's input (forward-protocol events for the gateway, the raw topic "
-    "for the processor, the processed topic for the sink), "
+    "for the processor, the processed topic for the sink, the DLQ for the notifier), "
     "including records read again after a restart or rebalance.",
     ["component", "tenant"],
 )
@@ -38,7 +38,8 @@ BYTES_IN = Counter(
 )
 RECORDS_OUT = Counter(
     "logway_records_out_total",
-    "Records a component finished with, by outcome: gateway: produced | processor: processed | "
+    "Records a component finished with, by outcome: gateway: produced | notifier: posted | "
+    "quiet | too_old | processor: processed | "
     "dead_lettered | "
     "dropped (by the tenant's own rule) | joined (a piece of a split line, joined into the "
     "record that completed it); sink: indexed | dead_lettered.",
@@ -111,6 +112,13 @@ GATEWAY_REFUSALS = Counter(
     "Connections the gateway closed, by reason: malformed, oversized, unsupported_compression, "
     "unknown_tenant, wrong_tenant, auth_failed, auth_required, idle, too_many_connections.",
     ["component", "reason"],
+)
+NOTIFIER_POSTS = Counter(
+    "logway_notifier_posts_total",
+    "Digests of dead letters, by outcome: posted (Slack accepted it), quiet (below the tenant's "
+    "min_severity: committed, not posted), rate_limited, failed (5xx or no answer), refused "
+    "(other 4xx), no_webhook (the secret is not set); all but posted and quiet are retried.",
+    ["component", "outcome"],
 )
 CONFIG_PUBLISHED_AT = Gauge(
     "logway_config_published_timestamp_seconds",

@@ -66,7 +66,7 @@ def test_every_logway_service_runs_a_real_command(compose: dict[str, Any]) -> No
         for name, service in compose["services"].items()
         if service.get("image") == "logway:dev"
     }
-    assert set(ours) == {"apply", "processor", "sink", "gateway"}
+    assert set(ours) == {"apply", "processor", "sink", "gateway", "notifier"}
     runner = CliRunner()
     for name, service in ours.items():
         result = runner.invoke(app, [*service["command"], "--help"])
