@@ -274,7 +274,8 @@ def _explain(err: object) -> str:
 
 
 def _check_claims(result: LoadResult) -> None:
-    """Names, namespaces and producer principals each belong to one tenant: the first to claim.
+    """Names, namespaces, producer principals and forward shared keys each belong to one tenant:
+    the first to claim.
 
     A later claimant is rejected, with an error at the claim that names the first owner.
     """
@@ -293,6 +294,15 @@ def _check_claims(result: LoadResult) -> None:
             ("producer principal", principal, ("sources", "producers", i))
             for i, principal in enumerate(tenant.sources.producers)
         ]
+        forward = tenant.sources.forward
+        if forward is not None and forward.shared_key_secret is not None:
+            claims.append(
+                (
+                    "forward shared key secret",
+                    forward.shared_key_secret,
+                    ("sources", "forward", "shared_key_secret"),
+                )
+            )
         for kind, value, loc in claims:
             first = owners.setdefault((kind, value), loaded)
             if first is loaded:

@@ -279,12 +279,18 @@ class ElasticsearchSink:
     def _attempt(
         self, pending: list[Pending], outcome: BatchOutcome, letters: list[DeadLetter]
     ) -> tuple[list[Pending], str]:
-        """One bulk request: count what was indexed, collect dead letters, return what to retry."""
+        """One bulk request: count what was indexed, collect dead letters, return what to retry.
+
+        A request Elasticsearch finds too large (413) is split in halves, each sent on its own;
+        a single document too large for any request is dead-lettered as `too_large`.
+        """
         started = time.perf_counter()
         try:
             # Pre-serialised NDJSON lines: the processed record is indexed byte for byte.
             response = self.es.bulk(operations=_bulk_body(pending))  # type: ignore[arg-type]
         except (TransportError, ApiError) as exc:
+            if isinstance(exc, ApiError) and exc.meta.status == 413:
+                return self._split(pending, outcome, letters)
             overloaded = isinstance(exc, ApiError) and exc.meta.status == 429
             why = RetryReason.OVERLOADED if overloaded else RetryReason.UNAVAILABLE
             for item in pending:
@@ -306,6 +312,26 @@ class ElasticsearchSink:
             else:
                 letters.append(self._refused(item, verdict.reason, verdict.error))
         return retry, error
+
+    def _split(
+        self, pending: list[Pending], outcome: BatchOutcome, letters: list[DeadLetter]
+    ) -> tuple[list[Pending], str]:
+        if len(pending) == 1:
+            size = len(pending[0].document)
+            letters.append(
+                self._refused(
+                    pending[0],
+                    Reason.TOO_LARGE,
+                    f"a {size}-byte document is over Elasticsearch's request size limit "
+                    "(http.max_content_length)",
+                )
+            )
+            return [], ""
+        half = len(pending) // 2
+        log.info("Elasticsearch found a bulk of %d too large (413); splitting it", len(pending))
+        first, first_error = self._attempt(pending[:half], outcome, letters)
+        second, second_error = self._attempt(pending[half:], outcome, letters)
+        return first + second, first_error or second_error
 
     def _wait(self, delay: float) -> None:
         """Sleep with jitter while keeping the consumer's group membership alive."""

@@ -80,7 +80,7 @@ def _settle(future: asyncio.Future[bool], ok: bool) -> None:
 class Access:
     """What one connection may write."""
 
-    tenant: str | None = None  # set by a successful handshake
+    tenants: frozenset[str] = frozenset()  # set by a successful handshake
     acks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -183,15 +183,21 @@ class Gateway:
         self, ping: Ping, nonce: bytes, writer: asyncio.StreamWriter, access: Access
     ) -> Refusal | None:
         hostname = self.config.server_hostname
-        for tenant, key in self._shared_keys():
-            if protocol.digest(ping.salt, ping.hostname, nonce, key) == ping.digest:
-                access.tenant = tenant
-                signature = protocol.digest(ping.salt, hostname, nonce, key)
-                writer.write(protocol.pong(True, "", hostname, signature))
-                log.info("client %r authenticated for tenant %r", ping.hostname, tenant)
-                return None
-        writer.write(protocol.pong(False, "shared key mismatch", hostname, ""))
-        return Refusal(RefusalReason.AUTH_FAILED, f"client {ping.hostname!r}: no tenant's key")
+        matched = [
+            (tenant, key)
+            for tenant, key in self._shared_keys()
+            if protocol.digest(ping.salt, ping.hostname, nonce, key) == ping.digest
+        ]
+        if not matched:
+            writer.write(protocol.pong(False, "shared key mismatch", hostname, ""))
+            return Refusal(RefusalReason.AUTH_FAILED, f"client {ping.hostname!r}: no tenant's key")
+        access.tenants = frozenset(tenant for tenant, _key in matched)
+        if len(matched) > 1:  # the same key in two secrets: whoever holds it may write both
+            log.warning("tenants %s share one shared key", ", ".join(sorted(access.tenants)))
+        signature = protocol.digest(ping.salt, hostname, nonce, matched[0][1])
+        writer.write(protocol.pong(True, "", hostname, signature))
+        log.info("client %r authenticated for %s", ping.hostname, ", ".join(sorted(access.tenants)))
+        return None
 
     def _shared_keys(self) -> list[tuple[str, str]]:
         keys = []
@@ -212,11 +218,12 @@ class Gateway:
                 RefusalReason.UNKNOWN_TENANT,
                 f"tenant {tenant!r} is not applied or does not accept forwarded logs",
             )
-        if access.tenant is not None:
-            if access.tenant != tenant:
+        if access.tenants:
+            if tenant not in access.tenants:
                 return Refusal(
                     RefusalReason.WRONG_TENANT,
-                    f"authenticated for {access.tenant!r}, sent a tag of {tenant!r}",
+                    f"authenticated for {', '.join(sorted(access.tenants))}, "
+                    f"sent a tag of {tenant!r}",
                 )
             return None
         if not forward.allow_unauthenticated:

@@ -78,7 +78,8 @@ def test_real_forward_clients_through_the_gateway(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:
     fwd, locked = f"{tenant_prefix}-fwd", f"{tenant_prefix}-locked"
-    fwd_key, locked_key = "FWD_TEST_KEY", "LOCKED_TEST_KEY"
+    # Secret names of their own: tenants of earlier runs are still published with theirs.
+    fwd_key, locked_key = (f"{t.upper().replace('-', '_')}_FORWARD_KEY" for t in (fwd, locked))
     (tmp_path / "fwd.yaml").write_text(tenant_yaml(fwd, extra=forward_source(fwd_key, True)))
     (tmp_path / "locked.yaml").write_text(
         tenant_yaml(locked, extra=forward_source(locked_key, False))

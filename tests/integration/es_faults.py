@@ -1,0 +1,116 @@
+"""A fault-injecting HTTP proxy in front of the real Elasticsearch.
+
+Everything is forwarded to the real server, which stays the only thing tests count against;
+the proxy only makes some answers worse, the way a busy cluster would:
+- `refuse_every`: every n-th bulk item (each at most once) is not forwarded and answered with a
+  per-item 429, as a cluster with full write queues answers;
+- `max_bulk_bytes`: a bulk request body over this size is answered 413 without forwarding, as
+  `http.max_content_length` does.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+
+class ElasticsearchFaults:
+    def __init__(self, upstream: str, refuse_every: int = 0, max_bulk_bytes: int = 0) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.refuse_every = refuse_every
+        self.max_bulk_bytes = max_bulk_bytes
+        self.seen_items = 0
+        self.refused: set[str] = set()
+        self.too_large = 0
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _relay(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if self.path.split("?")[0].endswith("/_bulk") and self.command in ("POST", "PUT"):
+                    status, answer = proxy.bulk(body, self.headers)
+                else:
+                    status, answer = proxy.forward(self.command, self.path, body, self.headers)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-Elastic-Product", "Elasticsearch")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay  # noqa: N815 - http.server names
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+    def forward(self, method: str, path: str, body: bytes, headers: object) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            self.upstream + path,
+            data=body or None,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def bulk(self, body: bytes, headers: Any) -> tuple[int, bytes]:
+        if self.max_bulk_bytes and len(body) > self.max_bulk_bytes:
+            with self._lock:
+                self.too_large += 1
+            return 413, b'{"error": "request entity too large", "status": 413}'
+        lines = [line for line in body.split(b"\n") if line]
+        pairs = list(zip(lines[0::2], lines[1::2], strict=True))
+        keep: list[bytes] = []
+        refused_at: dict[int, dict[str, object]] = {}
+        with self._lock:
+            for position, (action, document) in enumerate(pairs):
+                meta = orjson.loads(action)["index"]
+                self.seen_items += 1
+                first_time = meta["_id"] not in self.refused
+                if self.refuse_every and self.seen_items % self.refuse_every == 0 and first_time:
+                    self.refused.add(meta["_id"])
+                    refused_at[position] = {
+                        "index": {
+                            "_index": meta["_index"],
+                            "_id": meta["_id"],
+                            "status": 429,
+                            "error": {
+                                "type": "es_rejected_execution_exception",
+                                "reason": "injected by the test proxy",
+                            },
+                        }
+                    }
+                else:
+                    keep += [action, document]
+        if not keep:
+            items = [refused_at[p] for p in sorted(refused_at)]
+            return 200, orjson.dumps({"errors": True, "took": 0, "items": items})
+        status, answer = self.forward("POST", "/_bulk", b"\n".join(keep) + b"\n", headers)
+        if status != 200 or not refused_at:
+            return status, answer
+        result = orjson.loads(answer)
+        forwarded = iter(result["items"])
+        result["items"] = [
+            refused_at[p] if p in refused_at else next(forwarded) for p in range(len(pairs))
+        ]
+        result["errors"] = True
+        return 200, orjson.dumps(result)
