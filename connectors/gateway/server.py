@@ -117,7 +117,13 @@ class Gateway:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
         return await asyncio.start_server(
-            self.connection, self.config.host, self.config.port, ssl=context, limit=READ_BYTES
+            self.connection,
+            self.config.host,
+            self.config.port,
+            ssl=context,
+            # A TLS client that never finishes its handshake is dropped like an idle one.
+            ssl_handshake_timeout=min(self.config.idle_timeout_s, 60) if context else None,
+            limit=READ_BYTES,
         )
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

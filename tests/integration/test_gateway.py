@@ -9,10 +9,12 @@ frames the gateway is still up and still serves a good client.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections import Counter
@@ -182,3 +184,112 @@ def fuzz(port: int, seed: int, connections: int) -> None:
             while sock.recv(65536):
                 pass  # HELO, maybe a PONG: read until the server closes
         assert time.monotonic() - started < 8, "the gateway kept a broken connection open"
+
+
+def test_tls_connection_limits_and_idle_timeout(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    tenant = f"{tenant_prefix}-tls"
+    (tmp_path / "t.yaml").write_text(
+        tenant_yaml(tenant, extra="sources:\n  forward:\n    allow_unauthenticated: true\n")
+    )
+    logway(endpoints, "apply", str(tmp_path))
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port, metrics_port = free_port(), free_port()
+    gateway = PipelineProcess(
+        endpoints,
+        [
+            "gateway",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+            "--max-connections",
+            "2",
+            "--idle-timeout-s",
+            "2",
+        ],
+        tmp_path / "gateway.log",
+        metrics_port=metrics_port,
+    ).start()
+    context = ssl.create_default_context(cafile=str(cert))
+
+    def tls_connection() -> ssl.SSLSocket:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        return context.wrap_socket(raw, server_hostname="127.0.0.1")
+
+    try:
+        wait_for("the gateway to listen", lambda: accepts(port), bool, 90, gateway.assert_running)
+        with tls_connection() as tls:
+            unpacker = msgpack.Unpacker(raw=False)
+            frame = [f"{tenant}.app", int(time.time()), {"msg": "over TLS"}, {"chunk": "t1"}]
+            tls.sendall(msgpack.packb(frame))
+            replies: list[object] = []
+            while {"ack": "t1"} not in replies:
+                unpacker.feed(tls.recv(4096))
+                replies += list(unpacker)
+        assert replies[0][0] == "HELO"  # type: ignore[index]
+        assert [orjson.loads(v)["msg"] for v in _values(endpoints, tenant)] == ["over TLS"]
+
+        idle = [tls_connection() for _ in range(2)]
+        time.sleep(0.5)
+        with tls_connection() as third:
+            received = b""
+            with contextlib.suppress(ssl.SSLError, ConnectionError):
+                received = third.recv(4096)
+            assert received == b""  # over --max-connections: closed at once, not even a HELO
+        started = time.monotonic()
+        for sock in idle:
+            with sock, contextlib.suppress(ssl.SSLError, ConnectionError):
+                while sock.recv(4096):
+                    pass  # HELO, then nothing: the server closes them after --idle-timeout-s
+        waited = time.monotonic() - started
+        # A TCP client that never starts TLS is dropped after the same bound.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as plain:
+            started = time.monotonic()
+            assert plain.recv(4096) == b""
+            handshake_waited = time.monotonic() - started
+        metrics = scrape(metrics_port)
+    finally:
+        gateway.stop()
+    assert waited < 6
+    assert handshake_waited < 6
+    assert (
+        metric(
+            metrics,
+            "logway_gateway_refusals_total",
+            component="gateway",
+            reason="too_many_connections",
+        )
+        == 1
+    )
+
+
+def _values(endpoints: Endpoints, tenant: str) -> list[bytes]:
+    return [v for _k, v in read_topic(endpoints.kafka_bootstrap, raw_topic(tenant))]
