@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.logway-installed
 
-.PHONY: setup tools run test lint unit integration up down status clean bench
+.PHONY: setup tools chromium run test lint unit integration up down status clean bench
 
 PROMTOOL := .logway/tools/promtool
 PROMTOOL_VERSION := v0.316.0
@@ -25,8 +25,16 @@ run: setup
 	$(BIN)/logway apply examples/tenants
 	$(BIN)/logway run all --demo
 
-## Tools the tests run: promtool (Prometheus rule tests), built with Go; first time ~4 min.
-tools: $(PROMTOOL)
+## Tools the tests run: promtool (Prometheus rule tests), built with Go, first time ~4 min;
+## Debian's chromium (the status page is checked in headless Chromium), first time ~1 min.
+tools: $(PROMTOOL) chromium
+
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "==> installing Debian's chromium (headless browser for the status-page test)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
 $(PROMTOOL):
 	@echo "==> building promtool $(PROMTOOL_VERSION) with go install (first time only)"

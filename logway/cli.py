@@ -621,6 +621,49 @@ def main() -> None:
     app()
 
 
+@app.command("status")
+def status(
+    *,
+    tenant: Annotated[
+        list[str] | None, typer.Option("--tenant", "-t", help="Only this tenant (repeatable).")
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    serve: Annotated[
+        int | None,
+        typer.Option(help="Serve a read-only status page on this port instead of printing."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address the status page listens on.")] = "127.0.0.1",
+    processor_group: Annotated[
+        str, typer.Option(envvar="LOGWAY_PROCESSOR_APP_ID", help="The processors' group.")
+    ] = "logway-processor",
+    sink_group: Annotated[
+        str, typer.Option(envvar="LOGWAY_SINK_GROUP_ID", help="The sinks' group.")
+    ] = "logway-sink",
+) -> None:
+    """Per tenant: the config version live, records/s in and out, processor and sink lag,
+    dead letters of the last hour by reason and the last error, all read from Kafka."""
+    from logway import status as tenant_status
+
+    bootstrap = Endpoints.from_env().kafka_bootstrap
+
+    def collect() -> list[Any]:
+        return tenant_status.collect(
+            bootstrap, tenant, processor_group=processor_group, sink_group=sink_group
+        )
+
+    if serve is not None:
+        from logway.status_page import serve_page
+
+        typer.echo(f"status page on http://{host}:{serve}/ (Ctrl-C stops it)")
+        serve_page(host, serve, collect)
+        return
+    statuses = collect()
+    if output == "json":
+        typer.echo(json.dumps(tenant_status.as_json(statuses)))
+    else:
+        typer.echo(tenant_status.table(statuses))
+
+
 DlqTenant = Annotated[str, typer.Option("--tenant", "-t", help="The tenant whose dead letters.")]
 DlqReason = Annotated[
     str | None,

@@ -1,0 +1,263 @@
+"""Per-tenant status for people: `logway status` and its read-only page.
+
+Everything comes from Kafka itself, so it is true whichever workers run and wherever:
+- the live config version: the tenant's latest record in `_logway.tenants`;
+- records/s in (raw topic) and out (processed + dead-letter topics): end offsets sampled twice,
+  `window_s` apart;
+- lag: records the processor group has not committed on the raw topic, and the sink group on
+  the processed topic;
+- dead letters of the last hour by reason, and the newest one's error: read from the DLQ topic
+  from the offsets Kafka gives for one hour ago.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from pydantic import ValidationError
+
+from streams.deadletter import DeadLetter
+from topology.names import dlq_topic, processed_topic, raw_topic
+from topology.publish import read_published
+
+
+@dataclass
+class TenantStatus:
+    tenant: str
+    version: str | None
+    published_at: str | None
+    in_per_s: float
+    out_per_s: float
+    processor_lag: int | None
+    sink_lag: int | None
+    dead_letters_last_hour: dict[str, int] = field(default_factory=dict)
+    last_error: dict[str, str] | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return not self.dead_letters_last_hour and (self.processor_lag or 0) < 10_000
+
+
+def _partitions(consumer: Consumer, topic: str) -> list[TopicPartition]:
+    metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    if metadata is None or metadata.error is not None:
+        return []
+    return [TopicPartition(topic, p) for p in metadata.partitions]
+
+
+def _end(consumer: Consumer, topic: str) -> int:
+    return sum(
+        consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in _partitions(consumer, topic)
+    )
+
+
+def _lag(bootstrap: str, group: str, topic: str) -> int | None:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
+    try:
+        partitions = _partitions(consumer, topic)
+        if not partitions:
+            return None
+        committed = consumer.committed(partitions, timeout=10)
+        if all(tp.offset < 0 for tp in committed):
+            return None  # the group never committed here: no such worker yet
+        return sum(
+            consumer.get_watermark_offsets(tp, timeout=10)[1] - max(tp.offset, 0)
+            for tp in committed
+        )
+    finally:
+        consumer.close()
+
+
+def _dead_letters_since(consumer: Consumer, topic: str, since: datetime) -> list[DeadLetter]:
+    partitions = _partitions(consumer, topic)
+    if not partitions:
+        return []
+    wanted = [
+        TopicPartition(tp.topic, tp.partition, int(since.timestamp() * 1000)) for tp in partitions
+    ]
+    starts = consumer.offsets_for_times(wanted, timeout=10)
+    ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
+    assign = [tp for tp in starts if tp.offset >= 0 and tp.offset < ends[tp.partition]]
+    if not assign:
+        return []
+    consumer.assign(assign)
+    pending = {tp.partition for tp in assign}
+    letters: list[DeadLetter] = []
+    deadline = time.monotonic() + 15
+    while pending and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is None:
+            continue
+        if message.error() is not None:
+            if message.error().code() == KafkaError._PARTITION_EOF:  # type: ignore[union-attr]
+                pending.discard(message.partition() or 0)
+            continue
+        partition = message.partition() or 0
+        if (message.offset() or 0) + 1 >= ends[partition]:
+            pending.discard(partition)
+        try:
+            letters.append(DeadLetter.from_bytes(message.value() or b""))
+        except ValidationError:
+            continue
+    consumer.unassign()
+    return letters
+
+
+def collect(
+    bootstrap: str,
+    tenants: Iterable[str] | None = None,
+    *,
+    processor_group: str = "logway-processor",
+    sink_group: str = "logway-sink",
+    window_s: float = 2.0,
+) -> list[TenantStatus]:
+    """The status of `tenants` (default: every published tenant), sorted by name."""
+    published = read_published(bootstrap)
+    names = sorted(tenants if tenants is not None else published)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "logway-status",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "log_level": 0,
+        }
+    )
+    try:
+
+        def ends() -> dict[str, tuple[int, int]]:
+            return {
+                t: (
+                    _end(consumer, raw_topic(t)),
+                    _end(consumer, processed_topic(t)) + _end(consumer, dlq_topic(t)),
+                )
+                for t in names
+            }
+
+        first, started = ends(), time.monotonic()
+        time.sleep(window_s)
+        second, elapsed = ends(), time.monotonic() - started
+        since = datetime.now(UTC) - timedelta(hours=1)
+        statuses = []
+        for tenant in names:
+            letters = _dead_letters_since(consumer, dlq_topic(tenant), since)
+            newest = max(letters, key=lambda d: d.failed_at, default=None)
+            live = published.get(tenant)
+            statuses.append(
+                TenantStatus(
+                    tenant=tenant,
+                    version=live.version if live else None,
+                    published_at=live.published_at.isoformat(timespec="seconds") if live else None,
+                    in_per_s=(second[tenant][0] - first[tenant][0]) / elapsed,
+                    out_per_s=(second[tenant][1] - first[tenant][1]) / elapsed,
+                    processor_lag=_lag(bootstrap, processor_group, raw_topic(tenant)),
+                    sink_lag=_lag(bootstrap, sink_group, processed_topic(tenant)),
+                    dead_letters_last_hour=dict(
+                        Counter(str(d.reason) for d in letters).most_common()
+                    ),
+                    last_error=None
+                    if newest is None
+                    else {
+                        "at": newest.failed_at.isoformat(timespec="seconds"),
+                        "reason": str(newest.reason),
+                        "step": f"{newest.stage}/{newest.step}",
+                        "error": newest.error[:300],
+                    },
+                )
+            )
+        return statuses
+    finally:
+        consumer.close()
+
+
+def as_json(statuses: list[TenantStatus]) -> list[dict[str, Any]]:
+    return [asdict(s) for s in statuses]
+
+
+def _lag_text(lag: int | None) -> str:
+    return "-" if lag is None else f"{lag:,}"
+
+
+def table(statuses: list[TenantStatus]) -> str:
+    header = (
+        f"{'tenant':20}{'version':14}{'in/s':>9}{'out/s':>9}{'proc lag':>10}{'sink lag':>10}"
+        "  dead letters (1 h)"
+    )
+    rows = [header]
+    for s in statuses:
+        dead = ", ".join(f"{r} {n}" for r, n in s.dead_letters_last_hour.items()) or "none"
+        rows.append(
+            f"{s.tenant:20}{s.version or '-':14}{s.in_per_s:>9.1f}{s.out_per_s:>9.1f}"
+            f"{_lag_text(s.processor_lag):>10}{_lag_text(s.sink_lag):>10}  {dead}"
+        )
+        if s.last_error:
+            e = s.last_error
+            rows.append(
+                f"{'':20}last error {e['at']} {e['step']} {e['reason']}: {e['error'][:120]}"
+            )
+    return "\n".join(rows)
+
+
+def page(statuses: list[TenantStatus], refreshed: datetime) -> str:
+    """The read-only status page: one row per tenant, reloading itself every 10 s."""
+    rows = []
+    for s in statuses:
+        dead = (
+            "".join(
+                f"<li><code>{html.escape(r)}</code> {n}</li>"
+                for r, n in s.dead_letters_last_hour.items()
+            )
+            or "<li>none</li>"
+        )
+        error = (
+            f"<div class='error'>{html.escape(s.last_error['at'])} "
+            f"{html.escape(s.last_error['step'])} "
+            f"<code>{html.escape(s.last_error['reason'])}</code>: "
+            f"{html.escape(s.last_error['error'])}</div>"
+            if s.last_error
+            else ""
+        )
+        state = "ok" if s.healthy else "attention"
+        rows.append(
+            f"<tr class='{state}' data-tenant='{html.escape(s.tenant)}'>"
+            f"<th>{html.escape(s.tenant)}</th><td>{html.escape(s.version or '-')}</td>"
+            f"<td class='num'>{s.in_per_s:.1f}</td><td class='num'>{s.out_per_s:.1f}</td>"
+            f"<td class='num'>{_lag_text(s.processor_lag)}</td>"
+            f"<td class='num'>{_lag_text(s.sink_lag)}</td>"
+            f"<td><ul>{dead}</ul>{error}</td></tr>"
+        )
+    refreshed_text = f"{refreshed:%Y-%m-%d %H:%M:%S} UTC"
+    return (
+        "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta http-equiv='refresh' content='10'><title>logway status</title>"
+        f"<style>{STYLE}</style></head><body>\n<h1>logway: tenant status</h1>\n"
+        "<table><thead><tr><th>tenant</th><th>config version</th><th>in/s</th><th>out/s</th>"
+        "<th>processor lag</th><th>sink lag</th><th>dead letters, last hour</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>\n"
+        f"<footer>Read from Kafka at {refreshed_text}; reloads every 10 s. "
+        "JSON: <a href='status.json'>status.json</a></footer>\n</body></html>\n"
+    )
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #1b1f24; }
+h1 { font-size: 1.4rem; }
+table { border-collapse: collapse; width: 100%; }
+th, td {
+  text-align: left; padding: .5rem .75rem; border-bottom: 1px solid #d0d7de; vertical-align: top;
+}
+thead th { background: #f6f8fa; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.ok th { border-left: 6px solid #2da44e; }
+tr.attention th { border-left: 6px solid #d1242f; }
+ul { margin: 0; padding-left: 1rem; }
+.error { color: #a40e26; font-size: .85rem; margin-top: .3rem; }
+footer { margin-top: 1rem; color: #57606a; font-size: .85rem; }
+"""

@@ -1,0 +1,141 @@
+"""`logway status` and its page, against the real servers, the page checked in headless Chromium.
+
+One tenant with 50 good and 5 broken records, processed and indexed: status must show its live
+version, no lag, the 5 dead letters of the last hour by reason and the last error. The page must
+render in Chromium, with the tenant's row marked for attention.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+from PIL import Image
+
+from logway.settings import Endpoints
+from tests.integration.support import (
+    PipelineProcess,
+    accepts,
+    env_for,
+    free_port,
+    group_lag,
+    logway,
+    tenant_yaml,
+    wait_for,
+)
+from topology.names import processed_topic, raw_topic
+from topology.publish import read_published
+
+pytestmark = pytest.mark.integration
+ATTENTION_RED = (209, 36, 47)  # #d1242f, the border of a row that needs attention
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found, "headless Chromium is needed: `make tools` installs Debian's chromium"
+    return found
+
+
+def test_status_and_its_page(endpoints: Endpoints, tenant_prefix: str, tmp_path: Path) -> None:
+    tenant = f"{tenant_prefix}-status"
+    (tmp_path / "t.yaml").write_text(tenant_yaml(tenant))
+    logway(endpoints, "apply", str(tmp_path))
+    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+    for n in range(50):
+        producer.produce(raw_topic(tenant), json.dumps({"seq": n}).encode())
+    for _ in range(5):
+        producer.produce(raw_topic(tenant), b'{"cut": ')
+    assert producer.flush(30) == 0
+    groups = ["--app-id", f"{tenant}-proc"], ["--group-id", f"{tenant}-sink"]
+    processor = PipelineProcess(
+        endpoints,
+        [
+            "processor",
+            "--tenants-matching",
+            tenant,
+            *groups[0],
+            "--data-dir",
+            str(tmp_path / "faust"),
+        ],
+        tmp_path / "processor.log",
+    ).start()
+    sink = PipelineProcess(
+        endpoints, ["sink", "--tenants-matching", tenant, *groups[1]], tmp_path / "sink.log"
+    ).start()
+    try:
+        wait_for(
+            "everything processed and indexed",
+            lambda: (
+                group_lag(endpoints.kafka_bootstrap, f"{tenant}-sink", [processed_topic(tenant)])
+                + group_lag(endpoints.kafka_bootstrap, f"{tenant}-proc", [raw_topic(tenant)])
+            ),
+            lambda lag: lag == 0,
+            120,
+            lambda: (processor.assert_running(), sink.assert_running()),
+        )
+    finally:
+        processor.stop()
+        sink.stop()
+
+    status_args = [
+        "status",
+        "--tenant",
+        tenant,
+        "--processor-group",
+        f"{tenant}-proc",
+        "--sink-group",
+        f"{tenant}-sink",
+    ]
+    [row] = json.loads(logway(endpoints, *status_args, "--format", "json").stdout)
+    assert row["version"] == read_published(endpoints.kafka_bootstrap)[tenant].version
+    assert (row["processor_lag"], row["sink_lag"]) == (0, 0)
+    assert row["dead_letters_last_hour"] == {"invalid_json": 5}
+    assert row["last_error"]["reason"] == "invalid_json"
+    assert row["last_error"]["step"] == "processor/parse"
+    text = logway(endpoints, *status_args).stdout
+    assert tenant in text
+    assert "invalid_json 5" in text
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "logway", *status_args, "--serve", str(port)],
+        env=env_for(endpoints),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for("the status page", lambda: accepts(port), bool, 30)
+        url = f"http://127.0.0.1:{port}/"
+        with urllib.request.urlopen(url + "status.json", timeout=30) as response:
+            assert json.loads(response.read())[0]["tenant"] == tenant
+        browser = [
+            chromium(),
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1280,720",
+        ]
+        dom = subprocess.run(
+            [*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
+        ).stdout
+        shot = tmp_path / "status.png"
+        subprocess.run(
+            [*browser, f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert f'data-tenant="{tenant}"' in dom
+    assert 'class="attention"' in dom
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1280, 720)
+    colors = image.getcolors(maxcolors=1_000_000) or []
+    assert len(colors) > 50, "the screenshot is (nearly) blank"
+    assert any(color == ATTENTION_RED for _count, color in colors), "no attention marker drawn"
