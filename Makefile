@@ -8,6 +8,11 @@ STAMP := $(VENV)/.logway-installed
 
 PROMTOOL := .logway/tools/promtool
 PROMTOOL_VERSION := v0.316.0
+HELM := .logway/tools/helm
+HELM_VERSION := v3.22.0
+KUBECONFORM := .logway/tools/kubeconform
+KUBECONFORM_VERSION := v0.8.0
+K8S_SCHEMAS := .logway/tools/k8s-schemas
 
 setup: $(STAMP)
 
@@ -25,9 +30,21 @@ run: setup
 	$(BIN)/logway apply examples/tenants
 	$(BIN)/logway run all --demo
 
-## Tools the tests run: promtool (Prometheus rule tests), built with Go, first time ~4 min;
-## Debian's chromium (the status page is checked in headless Chromium), first time ~1 min.
-tools: $(PROMTOOL) chromium
+## Tools the tests run: promtool (Prometheus rule tests), helm and kubeconform (the chart),
+## built with Go, first time ~6 min together; Kubernetes schemas for kubeconform, generated from
+## the Go module proxy's sources; Debian's chromium (the status page test), first time ~1 min.
+tools: $(PROMTOOL) $(HELM) $(KUBECONFORM) $(K8S_SCHEMAS) chromium
+
+$(HELM):
+	@echo "==> building helm $(HELM_VERSION) with go install (first time only)"
+	GOBIN=$(abspath .logway/tools) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+$(KUBECONFORM):
+	@echo "==> building kubeconform $(KUBECONFORM_VERSION) with go install (first time only)"
+	GOBIN=$(abspath .logway/tools) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+
+$(K8S_SCHEMAS): helm/schemas.sh helm/k8s_schemas.py | setup
+	bash helm/schemas.sh $@ $(BIN)/python
 
 chromium:
 	@command -v chromium >/dev/null || { \

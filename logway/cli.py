@@ -292,6 +292,8 @@ def _load_and_plan(
     delete_data: bool = False,
     scope: str = ".*",
 ) -> tuple[Any, Any, list[Any]]:
+    import os
+
     """Load tenants (reporting rejected ones), then plan them against the live servers."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
@@ -318,11 +320,22 @@ def _load_and_plan(
         raise _fail("no valid tenants to plan", 1 if result.errors else 2)
     endpoints = Endpoints.from_env()
     # librdkafka would log every failed connection attempt; the error below says it once.
+    try:
+        replication = int(os.environ.get("LOGWAY_TOPIC_REPLICATION_FACTOR", "-1"))
+        min_insync = int(os.environ.get("LOGWAY_TOPIC_MIN_INSYNC_REPLICAS", "0"))
+    except ValueError:
+        raise _fail(
+            "LOGWAY_TOPIC_REPLICATION_FACTOR and LOGWAY_TOPIC_MIN_INSYNC_REPLICAS are whole "
+            "numbers (-1 and 0: the broker's defaults)",
+            2,
+        ) from None
     targets = Targets(
         admin=AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap, "log_level": 0}),
         es=Elasticsearch(endpoints.es_url),
         bootstrap=endpoints.kafka_bootstrap,
         credentials_dir=credentials_dir,
+        replication_factor=replication,
+        min_insync_replicas=min_insync,
     )
     tenants = [t.tenant for t in result.tenants]
     try:

@@ -62,7 +62,7 @@ Action = Literal[
     "keep data",
 ]
 Result = Literal["done", "failed", "skipped"]
-MANAGED_TOPIC_CONFIGS = ("retention.ms", "max.message.bytes")
+MANAGED_TOPIC_CONFIGS = ("retention.ms", "max.message.bytes", "min.insync.replicas")
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,16 @@ class Change:
         return self.action in ("create", "grow partitions", "update", "publish", "delete")
 
 
-def topic_configs(tenant: Tenant, topic: str) -> dict[str, str]:
+def topic_configs(tenant: Tenant, topic: str, min_insync_replicas: int = 0) -> dict[str, str]:
+    """The topic configs apply keeps as declared; `min_insync_replicas` 0: the broker's own."""
     hours = tenant.dlq.retention_hours if topic.endswith(".dlq") else tenant.topics.retention_hours
-    return {
+    configs = {
         "retention.ms": str(hours * 3_600_000),
         "max.message.bytes": str(tenant.topics.max_record_bytes),
     }
+    if min_insync_replicas:
+        configs["min.insync.replicas"] = str(min_insync_replicas)
+    return configs
 
 
 def index_template(tenant: Tenant, replicas: int) -> dict[str, Any]:
@@ -134,6 +138,8 @@ class Targets:
     bootstrap: str
     credentials_dir: Path = Path(".logway/credentials")
     timeout: float = 15.0
+    replication_factor: int = -1  # of new topics; -1: the broker's default.replication.factor
+    min_insync_replicas: int = 0  # kept on every tenant topic; 0: the broker's default
     _quotas: QuotaClient | None = field(default=None, repr=False)
 
     @property
@@ -276,7 +282,7 @@ def _plan_topics(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
                 changes.append(Change(tenant.name, "topic", topic, "unchanged"))
             differs = {
                 key: f"{current.get(topic, {}).get(key)} -> {value}"
-                for key, value in topic_configs(tenant, topic).items()
+                for key, value in topic_configs(tenant, topic, targets.min_insync_replicas).items()
                 if current.get(topic, {}).get(key) != value
             }
             if differs:
@@ -469,7 +475,8 @@ def _carry_out(
             topic = NewTopic(
                 change.name,
                 num_partitions=tenant.topics.partitions,
-                config=topic_configs(tenant, change.name),
+                replication_factor=targets.replication_factor,
+                config=topic_configs(tenant, change.name, targets.min_insync_replicas),
             )
             _settle(admin.create_topics([topic], request_timeout=timeout))
         elif change.kind == "topic":
@@ -478,7 +485,9 @@ def _carry_out(
         elif change.kind == "topic config":
             entries = [
                 ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
-                for key, value in topic_configs(tenant, change.name).items()
+                for key, value in topic_configs(
+                    tenant, change.name, targets.min_insync_replicas
+                ).items()
             ]
             resource = ConfigResource("topic", change.name, incremental_configs=entries)
             _settle(admin.incremental_alter_configs([resource], request_timeout=timeout))

@@ -1,0 +1,175 @@
+"""The Helm chart: `helm lint`, `helm template`, every object valid for Kubernetes 1.34
+(kubeconform -strict, schemas made offline by helm/schemas.sh), and the chart's contents pinned:
+the forwarder routes are the tenants', the PrometheusRule is prometheus/rules.yaml."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from logway.cli import app
+
+ROOT = Path(__file__).parents[2]
+CHART = ROOT / "helm" / "logway"
+TOOLS = ROOT / ".logway" / "tools"
+HELM, KUBECONFORM, SCHEMAS = TOOLS / "helm", TOOLS / "kubeconform", TOOLS / "k8s-schemas"
+TENANTS = ROOT / "examples" / "tenants"
+KUBERNETES = "1.34.2"  # the schemas helm/schemas.sh makes
+
+
+def tool(path: Path) -> str:
+    assert path.exists(), f"{path.name} is missing: `make tools` builds it"
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def values_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    forwarder = tmp_path_factory.mktemp("chart") / "fluent-bit.conf"
+    result = CliRunner().invoke(app, ["render", "forwarder", str(TENANTS), "-o", str(forwarder)])
+    assert result.exit_code == 0, result.output
+    args = ["--set-file", f"forwarder.config={forwarder}"]
+    for tenant in sorted(TENANTS.glob("*.yaml")):
+        args += ["--set-file", f"tenants.{tenant.stem}\\.yaml={tenant}"]
+    return [
+        *args,
+        "--set",
+        "gateway.tlsSecret=gateway-tls",
+        "--set",
+        "notifier.webhooksSecret=slack-webhooks",
+        "--set",
+        "gateway.keysSecret=forward-keys",
+    ]
+
+
+@pytest.fixture(scope="module")
+def manifest(values_args: list[str]) -> str:
+    result = subprocess.run(
+        [
+            tool(HELM),
+            "template",
+            "logway",
+            str(CHART),
+            "--namespace",
+            "logging",
+            "--kube-version",
+            KUBERNETES,
+            *values_args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def objects(manifest: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(manifest) if doc]
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str, suffix: str = "") -> dict[str, Any]:
+    [found] = [o for o in objects if o["kind"] == kind and o["metadata"]["name"].endswith(suffix)]
+    return found
+
+
+def test_helm_lint_passes(values_args: list[str]) -> None:
+    result = subprocess.run(
+        [tool(HELM), "lint", "--strict", "--kube-version", KUBERNETES, str(CHART), *values_args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_rendered_object_is_valid_for_kubernetes(manifest: str, tmp_path: Path) -> None:
+    assert SCHEMAS.exists(), "the kubeconform schemas are missing: `make tools` makes them"
+    rendered = tmp_path / "manifest.yaml"
+    rendered.write_text(manifest)
+    result = subprocess.run(
+        [
+            tool(KUBECONFORM),
+            "-strict",
+            "-summary",
+            "-kubernetes-version",
+            "1.34.2",
+            "-schema-location",
+            f"{SCHEMAS}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json",
+            str(rendered),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Invalid: 0, Errors: 0, Skipped: 0" in result.stdout, result.stdout
+
+
+def test_the_chart_installs_every_component(objects: list[dict[str, Any]]) -> None:
+    kinds = {(o["kind"], o["metadata"]["name"].removeprefix("logway-logway-")) for o in objects}
+    for component in ("processor", "sink", "gateway", "notifier"):
+        assert ("Deployment", component) in kinds
+        assert ("Service", component) in kinds
+    for component in ("processor", "sink", "gateway"):
+        assert ("PodDisruptionBudget", component) in kinds
+    assert ("HorizontalPodAutoscaler", "processor") in kinds
+    assert ("DaemonSet", "forwarder") in kinds
+    assert ("Job", "apply-1") in kinds
+    assert {("ServiceMonitor", "logway-logway"), ("PrometheusRule", "logway-logway")} <= {
+        (o["kind"], o["metadata"]["name"]) for o in objects
+    }
+
+
+def test_the_forwarder_routes_are_the_tenants(objects: list[dict[str, Any]]) -> None:
+    config = by_kind(objects, "ConfigMap", "-forwarder")["data"]["fluent-bit.conf"]
+    expected = (ROOT / "tests" / "golden" / "forwarder" / "fluent-bit.conf").read_text()
+    assert config.strip() == expected.strip()
+    for tenant in ("payments", "search-api", "checkout"):
+        assert f"Topics                        logs.{tenant}.raw" in config
+
+
+def test_the_prometheus_rule_is_the_shipped_rules_file(objects: list[dict[str, Any]]) -> None:
+    shipped = (ROOT / "prometheus" / "rules.yaml").read_text()
+    assert (CHART / "files" / "rules.yaml").read_text() == shipped
+    assert by_kind(objects, "PrometheusRule")["spec"] == yaml.safe_load(shipped)
+
+
+def test_apply_creates_replicated_topics(objects: list[dict[str, Any]]) -> None:
+    job = by_kind(objects, "Job")
+    env = {
+        e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["LOGWAY_TOPIC_REPLICATION_FACTOR"] == "3"
+    assert env["LOGWAY_TOPIC_MIN_INSYNC_REPLICAS"] == "2"
+    tenants = by_kind(objects, "ConfigMap", "-tenants")["data"]
+    assert sorted(tenants) == ["checkout.yaml", "payments.yaml", "search-api.yaml"]
+
+
+def test_values_schema_refuses_a_misspelled_value() -> None:
+    result = subprocess.run(
+        [
+            tool(HELM),
+            "template",
+            "logway",
+            str(CHART),
+            "--kube-version",
+            KUBERNETES,
+            "--set",
+            "procesor.replicas=2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "procesor" in result.stderr
