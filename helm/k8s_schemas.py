@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 LOOSE = {
-    "io.k8s.apimachinery.pkg.api.resource.Quantity": {"oneOf": [{"type": "string"}, {"type": "number"}]},
+    "io.k8s.apimachinery.pkg.api.resource.Quantity": {
+        "oneOf": [{"type": "string"}, {"type": "number"}]
+    },
     "io.k8s.apimachinery.pkg.util.intstr.IntOrString": {
         "oneOf": [{"type": "string"}, {"type": "integer"}]
     },
