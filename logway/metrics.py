@@ -10,11 +10,18 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Literal
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, ConfigResource
 from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
 from topology.discovery import served_topics
@@ -120,6 +127,18 @@ NOTIFIER_POSTS = Counter(
     "(other 4xx), no_webhook (the secret is not set); all but posted and quiet are retried.",
     ["component", "outcome"],
 )
+CONSUMER_LAG_SECONDS = Gauge(
+    "logway_consumer_lag_seconds",
+    "Age of the oldest record in a tenant's input topic that the component's group has not "
+    "committed (Kafka time of the record at the committed offset; 0 when caught up).",
+    ["component", "tenant"],
+)
+TOPIC_RETENTION_SECONDS = Gauge(
+    "logway_topic_retention_seconds",
+    "Retention of a tenant's input topic, as the broker has it: a backlog older than this is "
+    "deleted, read or not.",
+    ["component", "tenant"],
+)
 CONFIG_PUBLISHED_AT = Gauge(
     "logway_config_published_timestamp_seconds",
     "When the tenant version this process uses was published (Unix time); compare with the "
@@ -202,17 +221,29 @@ class LagMonitor:
         consumer = Consumer(
             {"bootstrap.servers": self.bootstrap, "group.id": self.group, "log_level": 0}
         )
+        peek = Consumer(  # reads one record at a committed offset; never joins a group
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"{self.group}-lag-peek",
+                "enable.auto.commit": False,
+                "log_level": 0,
+            }
+        )
         try:
             while not self._stop.wait(self.interval_s):
                 try:
-                    self.measure(admin, consumer)
+                    self.measure(admin, consumer, peek)
                 except KafkaException as exc:
                     log.warning("measuring consumer lag failed, will retry: %s", exc)
         finally:
             consumer.close()
+            peek.close()
 
-    def measure(self, admin: AdminClient, consumer: Consumer) -> dict[str, int]:
-        """One round: lag per served tenant, set on the gauge and returned."""
+    def measure(
+        self, admin: AdminClient, consumer: Consumer, peek: Consumer | None = None
+    ) -> dict[str, int]:
+        """One round: lag per served tenant (records, and with `peek` seconds and retention),
+        set on the gauges; the records are returned."""
         topics = served_topics(admin, self.kind, self.serves)
         lags: dict[str, int] = {}
         for topic in topics:
@@ -223,10 +254,44 @@ class LagMonitor:
             committed = consumer.committed(
                 [TopicPartition(topic, p) for p in partitions], timeout=10
             )
-            lags[tenant] = sum(_lag(consumer, tp) for tp in committed)
+            behind = [(tp, _lag(consumer, tp)) for tp in committed]
+            lags[tenant] = sum(lag for _tp, lag in behind)
+            if peek is not None:
+                oldest = [_record_time(peek, tp) for tp, lag in behind if lag > 0]
+                known = [t for t in oldest if t is not None]
+                age = max(0.0, time.time() - min(known)) if known else 0.0
+                CONSUMER_LAG_SECONDS.labels(component=self.component, tenant=tenant).set(age)
+                retention = _retention_s(admin, topic)
+                if retention is not None:
+                    TOPIC_RETENTION_SECONDS.labels(component=self.component, tenant=tenant).set(
+                        retention
+                    )
         for tenant, lag in lags.items():
             CONSUMER_LAG.labels(component=self.component, tenant=tenant).set(lag)
         return lags
+
+
+def _record_time(peek: Consumer, tp: TopicPartition) -> float | None:
+    """Kafka time (Unix seconds) of the record at `tp`'s committed offset (the oldest unread)."""
+    start = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+    peek.assign([TopicPartition(tp.topic, tp.partition, start)])
+    try:
+        message = peek.poll(5)
+        if message is None or message.error() is not None:
+            return None
+        kind, stamp = message.timestamp()
+        return stamp / 1000 if kind != TIMESTAMP_NOT_AVAILABLE and stamp > 0 else None
+    finally:
+        peek.unassign()
+
+
+def _retention_s(admin: AdminClient, topic: str) -> float | None:
+    futures = admin.describe_configs([ConfigResource("topic", topic)], request_timeout=10)
+    for future in futures.values():
+        value = future.result().get("retention.ms")
+        if value is not None and value.value is not None and int(value.value) > 0:
+            return int(value.value) / 1000
+    return None
 
 
 def _lag(consumer: Consumer, tp: TopicPartition) -> int:

@@ -1,0 +1,54 @@
+"""The backlog's age and the topic's retention, as the workers export them for the
+`LogwayBacklogNearRetention` alert, measured against the real broker."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+from prometheus_client import REGISTRY
+
+from logway.metrics import LagMonitor
+from logway.settings import Endpoints
+from tests.integration.support import logway, tenant_yaml
+from topology.names import RAW_TOPIC_RE, raw_topic
+
+pytestmark = pytest.mark.integration
+
+
+def test_lag_age_is_the_oldest_unread_records_age(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    tenant = f"{tenant_prefix}-age"
+    (tmp_path / "t.yaml").write_text(tenant_yaml(tenant, partitions=2))
+    logway(endpoints, "apply", str(tmp_path))
+    ten_minutes_ago = int((time.time() - 600) * 1000)
+    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+    for n in range(10):
+        producer.produce(raw_topic(tenant), b"{}", timestamp=ten_minutes_ago + n * 1000)
+    assert producer.flush(30) == 0
+
+    group = f"{tenant}-nobody-reads"
+    monitor = LagMonitor(
+        bootstrap=endpoints.kafka_bootstrap,
+        group=group,
+        component="processor",
+        kind=RAW_TOPIC_RE,
+        serves=lambda name: name == tenant,
+    )
+    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
+    consumer = Consumer({"bootstrap.servers": endpoints.kafka_bootstrap, "group.id": group})
+    peek = Consumer({"bootstrap.servers": endpoints.kafka_bootstrap, "group.id": f"{group}-p"})
+    try:
+        assert monitor.measure(admin, consumer, peek) == {tenant: 10}
+    finally:
+        consumer.close()
+        peek.close()
+    labels = {"component": "processor", "tenant": tenant}
+    age = REGISTRY.get_sample_value("logway_consumer_lag_seconds", labels)
+    assert age is not None
+    assert 595 <= age < 700  # the first record's age, not the newest one's
+    assert REGISTRY.get_sample_value("logway_topic_retention_seconds", labels) == 24 * 3600
