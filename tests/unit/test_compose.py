@@ -66,7 +66,7 @@ def test_every_logway_service_runs_a_real_command(compose: dict[str, Any]) -> No
         for name, service in compose["services"].items()
         if service.get("image") == "logway:dev"
     }
-    assert set(ours) == {"apply", "processor", "sink", "gateway", "notifier"}
+    assert set(ours) == {"apply", "processor", "sink", "gateway", "notifier", "render-forwarder"}
     runner = CliRunner()
     for name, service in ours.items():
         result = runner.invoke(app, [*service["command"], "--help"])
@@ -80,3 +80,33 @@ def test_dockerfile_installs_every_package() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("logway", "streams", "topology", "connectors"):
         assert f"COPY {package} ./{package}" in dockerfile
+
+
+def test_prometheus_scrapes_every_component_and_loads_the_rules(compose: dict[str, Any]) -> None:
+    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for sc in job["static_configs"]
+        for target in sc["targets"]
+    }
+    assert targets == {"processor:9641", "sink:9642", "gateway:9643", "notifier:9644"}
+    assert {service.split(":")[0] for service in targets} <= set(compose["services"])
+    mounts = compose["services"]["prometheus"]["volumes"]
+    assert "./prometheus/rules.yaml:/etc/prometheus/rules.yaml:ro" in mounts
+    assert config["rule_files"] == ["/etc/prometheus/rules.yaml"]
+
+
+def test_ordering_only_names_services_that_exist(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        needs = service.get("depends_on", {})
+        assert set(needs) <= set(services), f"{name} depends on a missing service"
+
+
+def test_the_forwarder_tails_a_real_docker_log_of_a_declared_namespace() -> None:
+    [log] = (ROOT / "examples" / "demo-logs").glob("*.log")
+    _pod, namespace, _container = log.name.split("_")
+    assert namespace == "payments"  # a namespace examples/tenants/payments.yaml claims
+    first = yaml.safe_load(log.read_text().splitlines()[0])
+    assert set(first) == {"log", "stream", "time"}
