@@ -1,0 +1,508 @@
+"""The whole pipeline against its own limits, in one run on the dev runner's servers.
+
+    python -m bench.pipeline [--lines 150000]
+
+Load: three tenants with different volumes and formats (60% JSON lines, 30% Docker json-file
+records with every 10th line split in pieces, 10% logfmt text), 300-2,000-byte lines, 5% broken,
+each line carrying a unique event id (`eid`) and its send time (`sent_at`).
+
+Measured:
+1. throughput: the lines are written first, then a processor and a sink start; the clock runs
+   until every line is indexed or dead-lettered (checked: indexed + dlq = sent, no duplicate
+   ids), with each process's CPU seconds per 1,000 lines and peak memory;
+2. latency at half that rate: lines sent at a steady pace for 20 s while the pipeline runs;
+   Elasticsearch's count is polled every 100 ms and the k-th line to become searchable is
+   matched with the k-th line sent (first in, first out), giving p50 and p99;
+3. baselines on the same servers: Kafka's ProducerPerformance and ConsumerPerformance with the
+   same record count and mean size, and a direct bulk load of the same final documents into
+   Elasticsearch (helpers.streaming_bulk, 1,000 per request);
+4. ratios: pipeline / direct bulk, processor / raw consumer.
+Writes bench/results/<date>-<commit>.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from elasticsearch import Elasticsearch
+from elasticsearch.helpers import streaming_bulk
+
+from bench.processor import RESULTS, cpu_seconds
+from logway.dev.servers import DevConfig, Kafka, require_java
+from logway.settings import Endpoints
+from topology.names import dlq_topic, index_pattern, processed_topic, raw_topic
+
+SHARES = {"json": 0.6, "docker": 0.3, "text": 0.1}
+PIPELINES = {
+    "json": "pipeline:\n  - {step: parse, format: json}\n"
+    "  - {step: timestamp, field: ts, remove_source: true}\n",
+    "docker": "pipeline:\n  - {step: parse, format: docker}\n  - {step: reassemble}\n"
+    "  - {step: parse, format: json}\n",
+    "text": "pipeline:\n  - {step: parse, format: logfmt}\n",
+}
+BROKEN_EVERY = 20  # 5%
+
+
+def body(rng: random.Random) -> str:
+    return "".join(rng.choices("abcdefghijklmnopqrstuvwxyz ", k=rng.randint(250, 1900)))
+
+
+def records(kind: str, n: int, eid: str, rng: random.Random) -> list[tuple[bytes, bytes]]:
+    """The Kafka records (key, value) of line n of a `kind` tenant."""
+    sent = int(time.time() * 1000)
+    key = f"pod-{n % 16}".encode()
+    broken = n % BROKEN_EVERY == BROKEN_EVERY - 1
+    if kind == "text":
+        line = (
+            "no pairs here at all"
+            if broken
+            else f"eid={eid} sent_at={sent} msg={body(rng)[:200]!r}"
+        )
+        return [(key, line.encode())]
+    document = {
+        "eid": eid,
+        "sent_at": sent,
+        "ts": "2026-11-25T10:00:00Z",
+        "level": "info",
+        "msg": body(rng),
+    }
+    text = orjson.dumps(document).decode()
+    if broken:
+        text = text[: len(text) // 2]  # cut off: invalid JSON
+    if kind == "json":
+        return [(key, text.encode())]
+    line = text + "\n"
+    if n % 10 == 0:  # a line Docker split in three pieces
+        a, b = len(line) // 3, 2 * len(line) // 3
+        pieces = [line[:a], line[a:b], line[b:]]
+    else:
+        pieces = [line]
+    return [(key, orjson.dumps({"log": p, "stream": "stdout", "time": "t"})) for p in pieces]
+
+
+class Load:
+    """Writes lines to the tenants' raw topics and remembers how many of each kind."""
+
+    def __init__(self, bootstrap: str, tenants: dict[str, str]) -> None:
+        self.tenants = tenants
+        self.producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "linger.ms": 20,
+                "acks": "all",
+                "compression.type": "lz4",
+                "queue.buffering.max.messages": 1_000_000,
+            }
+        )
+        self.sent = dict.fromkeys(tenants, 0)
+        self.broken = dict.fromkeys(tenants, 0)
+        self.records = 0
+        self.bytes = 0
+        self.rng = random.Random(7)  # noqa: S311 - test data, not secrets
+
+    def send(self, kind: str, prefix: str) -> None:
+        n = self.sent[kind]
+        for key, value in records(kind, n, f"{prefix}-{kind}-{n}", self.rng):
+            while True:
+                try:
+                    self.producer.produce(raw_topic(self.tenants[kind]), value, key)
+                    break
+                except BufferError:
+                    self.producer.poll(0.05)
+            self.records += 1
+            self.bytes += len(value)
+        self.sent[kind] += 1
+        self.broken[kind] += n % BROKEN_EVERY == BROKEN_EVERY - 1
+
+    def flush(self) -> None:
+        if self.producer.flush(120):
+            raise SystemExit("Kafka did not take the benchmark's records")
+
+
+def kinds_for(count: int) -> list[str]:
+    rng = random.Random(11)  # noqa: S311 - test data, not secrets
+    return rng.choices(list(SHARES), weights=list(SHARES.values()), k=count)
+
+
+def start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "logway", "run", *args, "--metrics-port", "0"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def peak_memory_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def topic_records(consumer: Consumer, topic: str) -> int:
+    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+    return sum(
+        consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+        for p in metadata.partitions
+    )
+
+
+def searchable(
+    es: Elasticsearch, tenants: dict[str, str], field_filter: dict[str, Any] | None = None
+) -> int:
+    target = ",".join(index_pattern(t) for t in tenants.values())
+    es.indices.refresh(index=target, allow_no_indices=True, ignore_unavailable=True)
+    query = field_filter or {"match_all": {}}
+    return int(
+        es.count(index=target, query=query, ignore_unavailable=True, allow_no_indices=True)["count"]
+    )
+
+
+def kafka_perf(bootstrap: str, count: int, size: int) -> dict[str, float]:
+    """Kafka's own producer and consumer perf tools, with `count` records of `size` bytes."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topic = f"_logway.bench.{uuid.uuid4().hex[:8]}"
+    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(30)
+    libs = Kafka(DevConfig.from_env()).dist / "libs" / "*"
+    java = [
+        require_java(17, "LOGWAY_KAFKA_JAVA_HOME", "Kafka's perf tools need Java 17"),
+        "-Xmx512m",
+        "-cp",
+        str(libs),
+    ]
+    try:
+        produced = subprocess.run(
+            [
+                *java,
+                "org.apache.kafka.tools.ProducerPerformance",
+                "--topic",
+                topic,
+                "--num-records",
+                str(count),
+                "--record-size",
+                str(size),
+                "--throughput",
+                "-1",
+                "--producer-props",
+                f"bootstrap.servers={bootstrap}",
+                "acks=all",
+                "linger.ms=20",
+                "compression.type=lz4",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        ).stdout
+        consumed = subprocess.run(
+            [
+                *java,
+                "org.apache.kafka.tools.ConsumerPerformance",
+                "--bootstrap-server",
+                bootstrap,
+                "--topic",
+                topic,
+                "--messages",
+                str(count),
+                "--timeout",
+                "60000",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        ).stdout
+    finally:
+        admin.delete_topics([topic])
+    last = [line for line in produced.splitlines() if "records sent" in line][-1]
+    produce_rate = float(re.search(r"([\d.]+) records/sec", last).group(1))  # type: ignore[union-attr]
+    row = consumed.strip().splitlines()[-1].split(",")
+    return {"produce_records_per_s": produce_rate, "consume_records_per_s": float(row[5])}
+
+
+def direct_bulk(es: Elasticsearch, bootstrap: str, tenants: dict[str, str]) -> dict[str, float]:
+    """The pipeline's own final documents, bulk-loaded straight into a scratch index."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    topics = [processed_topic(t) for t in tenants.values()]
+    wanted = sum(topic_records(consumer, t) for t in topics)
+    consumer.subscribe(topics)
+    documents: list[bytes] = []
+    while len(documents) < wanted:
+        for message in consumer.consume(5000, 1.0):
+            if message.error() is None:
+                documents.append(message.value() or b"")
+    consumer.close()
+    index = f"bench-direct-{uuid.uuid4().hex[:8]}"
+    es.indices.create(
+        index=index,
+        settings={"number_of_shards": 1, "number_of_replicas": 0},
+        mappings={"dynamic": True},
+    )
+    actions = (
+        {"_index": index, "_id": str(i), "_source": orjson.loads(d)}
+        for i, d in enumerate(documents)
+    )
+    started = time.perf_counter()
+    ok = sum(
+        1 for good, _ in streaming_bulk(es, actions, chunk_size=1000, raise_on_error=False) if good
+    )
+    es.indices.refresh(index=index)
+    seconds = time.perf_counter() - started
+    es.indices.delete(index=index)
+    return {"documents": ok, "documents_per_s": ok / seconds, "seconds": seconds}
+
+
+def main() -> None:  # noqa: PLR0915 - one run, its steps in order
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=150_000)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    endpoints = Endpoints.from_env()
+    run_id = uuid.uuid4().hex[:6]
+    tenants = {kind: f"bench-{kind}-{run_id}" for kind in SHARES}
+    work = Path(tempfile.mkdtemp(prefix="logway-bench-"))
+    for kind, tenant in tenants.items():
+        (work / f"{kind}.yaml").write_text(
+            f'name: {tenant}\nowners: {{team: bench, slack_channel: "#bench", '
+            f"webhook_secret: BENCH_HOOK}}\ntopics: {{partitions: 3}}\n{PIPELINES[kind]}"
+        )
+    env = {
+        **os.environ,
+        "LOGWAY_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
+        "LOGWAY_ES_URL": endpoints.es_url,
+        "LOGWAY_CREDENTIALS_DIR": str(work),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "logway", "apply", str(work)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    es = Elasticsearch(endpoints.es_url, request_timeout=60)
+    counter = Consumer({"bootstrap.servers": endpoints.kafka_bootstrap, "group.id": "bench-count"})
+
+    print(f"writing {args.lines:,} lines for 3 tenants ...", flush=True)
+    load = Load(endpoints.kafka_bootstrap, tenants)
+    for kind in kinds_for(args.lines):
+        load.send(kind, "t")
+    load.flush()
+    sent, broken = sum(load.sent.values()), sum(load.broken.values())
+    mean_size = load.bytes // load.records
+
+    print("pipeline: processor + sink draining them ...", flush=True)
+    matching = f"bench-(json|docker|text)-{run_id}"
+    processor = start(
+        [
+            "processor",
+            "--tenants-matching",
+            matching,
+            "--app-id",
+            f"bench-{run_id}-proc",
+            "--data-dir",
+            str(work / "faust"),
+        ],
+        work / "processor.log",
+        env,
+    )
+    sink = start(
+        ["sink", "--tenants-matching", matching, "--group-id", f"bench-{run_id}-sink"],
+        work / "sink.log",
+        env,
+    )
+    started = time.perf_counter()
+    cpu0 = {"processor": cpu_seconds(processor.pid), "sink": cpu_seconds(sink.pid)}
+    processed_at = None
+    while True:
+        time.sleep(0.5)
+        for proc in (processor, sink):
+            if proc.poll() is not None:
+                raise SystemExit(f"a worker stopped; see {work}")
+        dead = sum(topic_records(counter, dlq_topic(t)) for t in tenants.values())
+        out = sum(topic_records(counter, processed_topic(t)) for t in tenants.values())
+        if processed_at is None and out + dead >= sent:
+            processed_at = time.perf_counter() - started
+        if out + dead >= sent and searchable(es, tenants) >= sent - broken:
+            break
+        if time.perf_counter() - started > 900:
+            raise SystemExit("the pipeline did not finish within 15 minutes")
+    elapsed = time.perf_counter() - started
+    cpu = {
+        "processor": cpu_seconds(processor.pid) - cpu0["processor"],
+        "sink": cpu_seconds(sink.pid) - cpu0["sink"],
+    }
+    indexed = searchable(es, tenants)
+    dead = sum(topic_records(counter, dlq_topic(t)) for t in tenants.values())
+    ids = _distinct_eids(es, tenants)
+    throughput = {
+        "lines": sent,
+        "records": load.records,
+        "mean_record_bytes": mean_size,
+        "indexed": indexed,
+        "dead_lettered": dead,
+        "expected_dead": broken,
+        "duplicates": indexed - len(ids),
+        "lost": sent - indexed - dead,
+        "seconds": elapsed,
+        "lines_per_s": sent / elapsed,
+        "processor_lines_per_s": sent / (processed_at or elapsed),
+        "cpu_s_per_1000": {k: v / sent * 1000 for k, v in cpu.items()},
+        "peak_memory_mb": {
+            "processor": peak_memory_mb(processor.pid),
+            "sink": peak_memory_mb(sink.pid),
+        },
+    }
+
+    rate = throughput["lines_per_s"] / 2
+    print(f"latency: {rate:,.0f} lines/s for {args.latency_seconds:.0f} s ...", flush=True)
+    latency = measure_latency(load, es, tenants, rate, args.latency_seconds)
+    processor.terminate()
+    sink.terminate()
+    processor.wait(60)
+    sink.wait(60)
+
+    print("baselines: Kafka's perf tools, direct bulk load ...", flush=True)
+    kafka = kafka_perf(endpoints.kafka_bootstrap, sent, mean_size)
+    bulk = direct_bulk(es, endpoints.kafka_bootstrap, tenants)
+    result = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip(),
+        "throughput": throughput,
+        "latency": latency,
+        "kafka": kafka,
+        "direct_bulk": bulk,
+        "ratio_pipeline_to_direct_bulk": throughput["lines_per_s"] / bulk["documents_per_s"],
+        "ratio_processor_to_raw_consumer": throughput["processor_lines_per_s"]
+        / kafka["consume_records_per_s"],
+    }
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{result['date'][:10]}-{result['commit']}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result) + f"\n-> {out}")
+
+
+def _distinct_eids(es: Elasticsearch, tenants: dict[str, str]) -> set[str]:
+    from elasticsearch.helpers import scan
+
+    target = ",".join(index_pattern(t) for t in tenants.values())
+    found = set()
+    for hit in scan(es, index=target, query={"_source": ["eid", "logway.id"]}, size=5000):
+        source = hit["_source"]
+        found.add(str(source.get("eid") or source["logway"]["id"]))
+    return found
+
+
+def measure_latency(
+    load: Load, es: Elasticsearch, tenants: dict[str, str], rate: float, seconds: float
+) -> dict[str, float]:
+    """Send at `rate` lines/s; pair the k-th line sent with the k-th to become searchable."""
+    query = {"prefix": {"eid.keyword": {"value": "l-"}}}
+    base = searchable(es, tenants, query)
+    sent_times: list[float] = []
+    seen: list[tuple[float, int]] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            seen.append((time.time(), searchable(es, tenants, query) - base))
+            time.sleep(0.1)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    kinds = kinds_for(int(rate * seconds))
+    started = time.perf_counter()
+    for i, kind in enumerate(kinds):
+        due = started + i / rate
+        while (left := due - time.perf_counter()) > 0:
+            load.producer.poll(min(left, 0.01))
+        n = load.sent[kind]
+        if n % BROKEN_EVERY == BROKEN_EVERY - 1:
+            load.sent[kind] += 1  # skip broken ones here: they are never searchable
+            n += 1
+        load.send(kind, "l")
+        sent_times.append(time.time())
+    load.flush()
+    deadline = time.time() + 60
+    while (seen[-1][1] if seen else 0) < len(sent_times) and time.time() < deadline:
+        time.sleep(0.2)
+    done.set()
+    poller.join()
+    latencies = []
+    k = 0
+    for at, count in seen:
+        while k < min(count, len(sent_times)):
+            latencies.append(at - sent_times[k])
+            k += 1
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return (
+            latencies[min(len(latencies) - 1, int(p * len(latencies)))]
+            if latencies
+            else float("nan")
+        )
+
+    return {
+        "rate_lines_per_s": rate,
+        "lines": len(sent_times),
+        "searchable": k,
+        "p50_s": pct(0.5),
+        "p99_s": pct(0.99),
+    }
+
+
+def table(r: dict[str, Any]) -> str:
+    t, lat, k, b = r["throughput"], r["latency"], r["kafka"], r["direct_bulk"]
+    cpu, memory = t["cpu_s_per_1000"], t["peak_memory_mb"]
+    ledger = (
+        f"{t['lines']:,} = {t['indexed']:,} + {t['dead_lettered']:,} "
+        f"(lost {t['lost']}, duplicates {t['duplicates']})"
+    )
+    rows = [
+        ("pipeline, end to end (lines/s, nothing lost)", f"{t['lines_per_s']:,.0f}"),
+        ("sent = indexed + dead-lettered", ledger),
+        (
+            f"latency send -> searchable at {lat['rate_lines_per_s']:,.0f} lines/s: p50 / p99",
+            f"{lat['p50_s']:.2f} s / {lat['p99_s']:.2f} s",
+        ),
+        ("processor alone (lines/s)", f"{t['processor_lines_per_s']:,.0f}"),
+        ("CPU s per 1,000 lines: processor / sink", f"{cpu['processor']:.3f} / {cpu['sink']:.3f}"),
+        ("peak memory MB: processor / sink", f"{memory['processor']:.0f} / {memory['sink']:.0f}"),
+        (
+            "Kafka ProducerPerformance / ConsumerPerformance (records/s)",
+            f"{k['produce_records_per_s']:,.0f} / {k['consume_records_per_s']:,.0f}",
+        ),
+        ("direct bulk load of the same documents (docs/s)", f"{b['documents_per_s']:,.0f}"),
+        ("ratio pipeline / direct bulk", f"{r['ratio_pipeline_to_direct_bulk']:.2f}"),
+        ("ratio processor / raw consumer", f"{r['ratio_processor_to_raw_consumer']:.2f}"),
+    ]
+    return "\n".join(["| | figure |", "| --- | ---: |", *(f"| {a} | {b} |" for a, b in rows)])
+
+
+if __name__ == "__main__":
+    main()
