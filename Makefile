@@ -70,9 +70,12 @@ unit: setup
 	$(BIN)/pytest tests/unit
 
 ## Benchmarks are programs, not tests: each prints a table and writes bench/results/*.json.
-## The processor against the raw Kafka clients, the gateway against Kafka's ProducerPerformance.
+## The whole pipeline against Kafka's perf tools and a direct bulk load (bench/results/<date>-
+## <commit>.json); the processor against the raw Kafka clients; the gateway against
+## Kafka's ProducerPerformance. About 10 minutes.
 bench: setup
 	$(BIN)/logway dev up
+	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.processor
 	$(BIN)/python -m bench.gateway
 
