@@ -248,6 +248,7 @@ SYMBOLS = {
     "unsupported": "!",
     "delete": "-",
     "keep data": "!",
+    "re-render": "~",
 }
 
 Prune = Annotated[

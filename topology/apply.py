@@ -48,7 +48,16 @@ from topology.publish import (
 )
 from topology.quotas import QuotaClient, QuotaError
 
-Kind = Literal["topic", "topic config", "index template", "user", "acl", "quota", "tenant version"]
+Kind = Literal[
+    "topic",
+    "topic config",
+    "index template",
+    "user",
+    "acl",
+    "quota",
+    "forwarder route",
+    "tenant version",
+]
 Action = Literal[
     "create",
     "grow partitions",
@@ -60,6 +69,7 @@ Action = Literal[
     "unsupported",
     "delete",
     "keep data",
+    "re-render",
 ]
 Result = Literal["done", "failed", "skipped"]
 MANAGED_TOPIC_CONFIGS = ("retention.ms", "max.message.bytes", "min.insync.replicas")
@@ -172,6 +182,7 @@ def plan(
         *_plan_topics(targets, tenants),
         *_plan_templates(targets, tenants),
         *_plan_access(targets, tenants),
+        *_plan_forwarder(tenants, published),
         *_plan_versions(tenants, published),
     ]
     if prune:
@@ -394,6 +405,29 @@ def _plan_quotas(targets: Targets, tenant: Tenant, principals: list[str]) -> lis
             was = "none" if have is None else f"{have:.0f}"
             detail = f"producer_byte_rate {was} -> {wanted:.0f}"
             changes.append(Change(tenant.name, "quota", principal, action, detail))
+    return changes
+
+
+def _plan_forwarder(
+    tenants: Sequence[Tenant], published: dict[str, PublishedTenant]
+) -> list[Change]:
+    """The node forwarders' routing, namespace -> raw topic, against the published version.
+
+    `apply` does not roll out forwarders: a changed route is `re-render`, for
+    `logway render forwarder` and the forwarder DaemonSet's rollout (the Helm chart does both).
+    """
+    changes = []
+    for tenant in tenants:
+        want = set(tenant.sources.namespaces)
+        live = published.get(tenant.name)
+        have = set(live.spec.sources.namespaces) if live else set()
+        name = f"{', '.join(sorted(want)) or '(no namespace)'} -> logs.{tenant.name}.raw"
+        if want == have:
+            changes.append(Change(tenant.name, "forwarder route", name, "unchanged"))
+            continue
+        added, removed = sorted(want - have), sorted(have - want)
+        detail = ", ".join([*(f"+{ns}" for ns in added), *(f"-{ns}" for ns in removed)])
+        changes.append(Change(tenant.name, "forwarder route", name, "re-render", detail))
     return changes
 
 

@@ -69,7 +69,7 @@ def test_apply_creates_everything_publishes_a_version_then_changes_nothing(
 
     again = logway(endpoints, "apply", str(path), "--credentials-dir", str(tmp_path)).stdout
     assert "[done]" not in again
-    assert len(lines(again, "unchanged")) == 12
+    assert len(lines(again, "unchanged")) == 13
 
 
 def test_a_changed_setting_is_planned_as_an_update_and_a_new_version(
