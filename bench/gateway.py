@@ -22,18 +22,15 @@ import re
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import msgpack
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bench.processor import RESULTS, cpu_seconds
+from bench.common import bench_tenants, cpu_seconds, run_id, write_result
 from logway.dev.servers import DevConfig, Kafka, require_java
 from logway.settings import Endpoints
 
@@ -177,25 +174,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     args = parser.parse_args()
     endpoints = Endpoints.from_env()
-    tenant = f"bench-{uuid.uuid4().hex[:6]}"
-    workdir = Path(tempfile.mkdtemp(prefix="logway-bench-"))
-    (workdir / "tenant.yaml").write_text(
-        f'name: {tenant}\nowners: {{team: bench, slack_channel: "#bench", '
-        "webhook_secret: BENCH_HOOK}\ntopics: {partitions: 3}\n"
-        "sources: {forward: {allow_unauthenticated: true}}\n"
-    )
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "logway",
-            "apply",
-            str(workdir / "tenant.yaml"),
-            "--credentials-dir",
-            str(workdir),
-        ],
-        check=True,
-        capture_output=True,
+    tenant = f"bench-{run_id()}"
+    workdir = bench_tenants(
+        endpoints, {tenant: "sources: {forward: {allow_unauthenticated: true}}\n"}
     )
     size = len(json.dumps({**RECORD, "n": 1, "@timestamp": "2026-11-25T10:00:00.000Z"}))
     print(
@@ -205,20 +186,16 @@ def main() -> None:
     baseline = broker_baseline(endpoints.kafka_bootstrap, args.events, size)
     print("logway gateway: PackedForward, chunks of 1,000 acked after Kafka ...", flush=True)
     gateway = gateway_run(endpoints, tenant, args.events, workdir)
-    result: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip(),
-        "events": args.events,
-        "event_bytes": size,
-        "broker_producer_perf": baseline,
-        "gateway": gateway,
-        "ratio_gateway_to_broker": gateway["events_per_s"] / baseline["events_per_s"],
-    }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"gateway-{result['date'][:10]}-{result['commit']}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    result, out = write_result(
+        "gateway-",
+        {
+            "events": args.events,
+            "event_bytes": size,
+            "broker_producer_perf": baseline,
+            "gateway": gateway,
+            "ratio_gateway_to_broker": gateway["events_per_s"] / baseline["events_per_s"],
+        },
+    )
     print(f"\n{'':34}{'events/s':>12}{'CPU µs/event':>15}")
     print(f"{'Kafka ProducerPerformance (acks=all)':34}{baseline['events_per_s']:>12,.0f}{'':>15}")
     print(

@@ -23,17 +23,14 @@ Writes bench/results/<date>-<commit>.json and prints a table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +40,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import streaming_bulk
 
-from bench.processor import RESULTS, cpu_seconds
+from bench.common import (
+    bench_tenants,
+    cpu_seconds,
+    logway_env,
+    peak_memory_mb,
+    run_id,
+    write_result,
+)
 from logway.dev.servers import DevConfig, Kafka, require_java
 from logway.settings import Endpoints
 from topology.names import dlq_topic, index_pattern, processed_topic, raw_topic
@@ -147,13 +151,6 @@ def start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[b
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-
-
-def peak_memory_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def topic_records(consumer: Consumer, topic: str) -> int:
@@ -288,26 +285,10 @@ def main() -> None:  # noqa: PLR0915 - one run, its steps in order
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     args = parser.parse_args()
     endpoints = Endpoints.from_env()
-    run_id = uuid.uuid4().hex[:6]
-    tenants = {kind: f"bench-{kind}-{run_id}" for kind in SHARES}
-    work = Path(tempfile.mkdtemp(prefix="logway-bench-"))
-    for kind, tenant in tenants.items():
-        (work / f"{kind}.yaml").write_text(
-            f'name: {tenant}\nowners: {{team: bench, slack_channel: "#bench", '
-            f"webhook_secret: BENCH_HOOK}}\ntopics: {{partitions: 3}}\n{PIPELINES[kind]}"
-        )
-    env = {
-        **os.environ,
-        "LOGWAY_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
-        "LOGWAY_ES_URL": endpoints.es_url,
-        "LOGWAY_CREDENTIALS_DIR": str(work),
-    }
-    subprocess.run(
-        [sys.executable, "-m", "logway", "apply", str(work)],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    run = run_id()
+    tenants = {kind: f"bench-{kind}-{run}" for kind in SHARES}
+    work = bench_tenants(endpoints, {tenants[kind]: PIPELINES[kind] for kind in SHARES})
+    env = {**os.environ, **logway_env(endpoints)}
     es = Elasticsearch(endpoints.es_url, request_timeout=60)
     counter = Consumer({"bootstrap.servers": endpoints.kafka_bootstrap, "group.id": "bench-count"})
 
@@ -320,14 +301,14 @@ def main() -> None:  # noqa: PLR0915 - one run, its steps in order
     mean_size = load.bytes // load.records
 
     print("pipeline: processor + sink draining them ...", flush=True)
-    matching = f"bench-(json|docker|text)-{run_id}"
+    matching = f"bench-(json|docker|text)-{run}"
     processor = start(
         [
             "processor",
             "--tenants-matching",
             matching,
             "--app-id",
-            f"bench-{run_id}-proc",
+            f"bench-{run}-proc",
             "--data-dir",
             str(work / "faust"),
         ],
@@ -335,7 +316,7 @@ def main() -> None:  # noqa: PLR0915 - one run, its steps in order
         env,
     )
     sink = start(
-        ["sink", "--tenants-matching", matching, "--group-id", f"bench-{run_id}-sink"],
+        ["sink", "--tenants-matching", matching, "--group-id", f"bench-{run}-sink"],
         work / "sink.log",
         env,
     )
@@ -393,22 +374,18 @@ def main() -> None:  # noqa: PLR0915 - one run, its steps in order
     print("baselines: Kafka's perf tools, direct bulk load ...", flush=True)
     kafka = kafka_perf(endpoints.kafka_bootstrap, sent, mean_size)
     bulk = direct_bulk(es, endpoints.kafka_bootstrap, tenants)
-    result = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip(),
-        "throughput": throughput,
-        "latency": latency,
-        "kafka": kafka,
-        "direct_bulk": bulk,
-        "ratio_pipeline_to_direct_bulk": throughput["lines_per_s"] / bulk["documents_per_s"],
-        "ratio_processor_to_raw_consumer": throughput["processor_lines_per_s"]
-        / kafka["consume_records_per_s"],
-    }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{result['date'][:10]}-{result['commit']}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    result, out = write_result(
+        "",
+        {
+            "throughput": throughput,
+            "latency": latency,
+            "kafka": kafka,
+            "direct_bulk": bulk,
+            "ratio_pipeline_to_direct_bulk": throughput["lines_per_s"] / bulk["documents_per_s"],
+            "ratio_processor_to_raw_consumer": throughput["processor_lines_per_s"]
+            / kafka["consume_records_per_s"],
+        },
+    )
     print(table(result) + f"\n-> {out}")
 
 

@@ -18,21 +18,18 @@ Needs the dev servers (`logway dev up`) or LOGWAY_KAFKA_BOOTSTRAP / LOGWAY_ES_UR
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench.common import bench_tenants, cpu_seconds, run_id, write_result
 from logway.settings import Endpoints
 from topology.names import processed_topic, raw_topic
 
@@ -48,7 +45,6 @@ routes:
   - {index: errors, when: 'level == "error"'}
   - {index: default}
 """
-RESULTS = Path(__file__).parent / "results"
 
 
 def line(n: int) -> bytes:
@@ -82,11 +78,6 @@ def produce(bootstrap: str, topic: str, count: int) -> float:
     if producer.flush(120):
         raise SystemExit("could not write the bench records to Kafka")
     return time.perf_counter() - started
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def end_offsets(consumer: Consumer, topic: str) -> int:
@@ -211,46 +202,25 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=300_000)
     args = parser.parse_args()
     endpoints = Endpoints.from_env()
-    tenant = f"bench-{uuid.uuid4().hex[:6]}"
-    workdir = Path(tempfile.mkdtemp(prefix="logway-bench-"))
-    (workdir / "tenant.yaml").write_text(
-        f'name: {tenant}\nowners: {{team: bench, slack_channel: "#bench", '
-        f"webhook_secret: BENCH_HOOK}}\ntopics: {{partitions: {PARTITIONS}}}\n{PIPELINE}"
-    )
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "logway",
-            "apply",
-            str(workdir / "tenant.yaml"),
-            "--credentials-dir",
-            str(workdir),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    tenant = f"bench-{run_id()}"
+    workdir = bench_tenants(endpoints, {tenant: PIPELINE}, PARTITIONS)
     print(f"writing {args.records:,} records of 500 bytes to {raw_topic(tenant)} ...", flush=True)
     produce(endpoints.kafka_bootstrap, raw_topic(tenant), args.records)
     print("raw-client baseline (consume, parse, produce) ...", flush=True)
     baseline = raw_baseline(endpoints.kafka_bootstrap, raw_topic(tenant), args.records)
     print("logway processor ...", flush=True)
     processor = processor_run(endpoints, tenant, args.records, workdir)
-    result: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip(),
-        "records": args.records,
-        "record_bytes": 500,
-        "pipeline": "parse json, timestamp, rename, set, remove, route",
-        "raw_client": baseline,
-        "processor": processor,
-        "ratio_processor_to_raw": processor["records_per_s"] / baseline["records_per_s"],
-    }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"processor-{result['date'][:10]}-{result['commit']}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    result, out = write_result(
+        "processor-",
+        {
+            "records": args.records,
+            "record_bytes": 500,
+            "pipeline": "parse json, timestamp, rename, set, remove, route",
+            "raw_client": baseline,
+            "processor": processor,
+            "ratio_processor_to_raw": processor["records_per_s"] / baseline["records_per_s"],
+        },
+    )
     print(f"\n{'':24}{'records/s':>12}{'CPU µs/record':>16}")
     for name, figures in (("raw clients (baseline)", baseline), ("logway processor", processor)):
         print(f"{name:24}{figures['records_per_s']:>12,.0f}{figures['cpu_us_per_record']:>16.1f}")

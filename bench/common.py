@@ -1,0 +1,68 @@
+"""What every benchmark program shares: tenants to measure with, CPU and memory of a process,
+and writing a result where the README's tables come from."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from logway.settings import Endpoints
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def bench_tenants(endpoints: Endpoints, extras: dict[str, str], partitions: int = 3) -> Path:
+    """Apply one tenant per `extras` item (name -> extra YAML); returns their work folder."""
+    work = Path(tempfile.mkdtemp(prefix="logway-bench-"))
+    for name, extra in extras.items():
+        (work / f"{name}.yaml").write_text(
+            f'name: {name}\nowners: {{team: bench, slack_channel: "#bench", '
+            f"webhook_secret: BENCH_HOOK}}\ntopics: {{partitions: {partitions}}}\n{extra}"
+        )
+    subprocess.run(
+        [sys.executable, "-m", "logway", "apply", str(work), "--credentials-dir", str(work)],
+        env={**os.environ, **logway_env(endpoints)},
+        check=True,
+        capture_output=True,
+    )
+    return work
+
+
+def logway_env(endpoints: Endpoints) -> dict[str, str]:
+    return {"LOGWAY_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap, "LOGWAY_ES_URL": endpoints.es_url}
+
+
+def run_id() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_memory_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def write_result(prefix: str, figures: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+    """Stamp `figures` with the date and commit and write bench/results/<prefix><date>-<commit>."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    result = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit, **figures}
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{prefix}{result['date'][:10]}-{commit}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return result, out
