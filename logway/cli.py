@@ -498,6 +498,13 @@ def run_sink(
     metrics_port: Annotated[
         int, typer.Option(envvar="LOGWAY_SINK_METRICS_PORT", help="/metrics port; 0 turns it off.")
     ] = 9642,
+    batch_max_wait_s: Annotated[
+        float,
+        typer.Option(
+            envvar="LOGWAY_SINK_BATCH_MAX_WAIT_S",
+            help="Longest wait to fill a bulk request before sending what there is.",
+        ),
+    ] = 0.5,
 ) -> None:
     """Run an Elasticsearch sink worker: logs.<tenant>.processed -> logs-<tenant>-<date>,
     offsets committed only after Elasticsearch accepted (or the DLQ took) each record."""
@@ -512,6 +519,7 @@ def run_sink(
         group_id=group_id,
         tenants_matching=tenants_matching,
         metrics_port=metrics_port,
+        batch_max_wait_s=batch_max_wait_s,
     )
     _logging()
     run(config)
