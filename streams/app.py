@@ -36,6 +36,7 @@ from confluent_kafka.admin import AdminClient
 
 from logway.metrics import MeterBatch, TenantMeters, observe
 from streams.config import ProcessorConfig
+from streams.origin import event_id_header
 from streams.pipeline import Outcome, Output
 from streams.steps.base import Record
 from streams.tenants import TenantPipelines
@@ -97,6 +98,8 @@ class BatchProcessor:
                     message.key,
                     int(message.timestamp * 1000) if message.timestamp else 0,
                 )
+                if message.headers:
+                    record.event_id = event_id_header(message.headers)
                 outcome = self.pipelines.get(tenant).process(value, record)
                 if outcome.held:  # not committable until its line is produced
                     self.held[(message.topic, message.partition, message.offset)] = message

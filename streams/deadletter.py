@@ -73,6 +73,7 @@ class DeadLetter(BaseModel):
         source: Origin,
         record_time: datetime | None = None,
         tenant_version: str | None = None,
+        event_id: str | None = None,
     ) -> DeadLetter:
         try:
             text, encoding = original.decode("utf-8"), "utf-8"
@@ -87,7 +88,7 @@ class DeadLetter(BaseModel):
             original=text,
             original_encoding=encoding,
             source=source,
-            event_id=source.event_id,
+            event_id=event_id or source.event_id,
             tenant_version=tenant_version,
             record_time=record_time,
             failed_at=datetime.now(UTC),

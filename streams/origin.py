@@ -6,7 +6,13 @@ crash, a rebalance or a replay) overwrites itself instead of turning into a dupl
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pydantic import BaseModel, ConfigDict, Field
+
+# A raw record may carry its event id in this header (the gateway names forwarded events by
+# their chunk), so that an event sent twice keeps one id; without it the id is the origin's.
+EVENT_ID_HEADER = "logway-event-id"
 
 
 class Origin(BaseModel):
@@ -22,3 +28,11 @@ class Origin(BaseModel):
     @property
     def event_id(self) -> str:
         return f"{self.topic}:{self.partition}:{self.offset}:{self.index}"
+
+
+def event_id_header(headers: Iterable[tuple[str, bytes | None]]) -> str | None:
+    """The event id a producer gave the record in `EVENT_ID_HEADER`, if any."""
+    for name, value in headers:
+        if name == EVENT_ID_HEADER and value:
+            return value.decode("utf-8", "replace")[:300]
+    return None

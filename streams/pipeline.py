@@ -163,7 +163,7 @@ class TenantPipeline:
             return Outcome(output=outcome.output, released=tuple(record.released or ()))
 
     def _document(self, doc: Document, record: Record, route: str) -> Output:
-        event_id = f"{record.topic}:{record.partition}:{record.offset}:0"
+        event_id = record.event_id or f"{record.topic}:{record.partition}:{record.offset}:0"
         received = kafka_time(record.timestamp_ms)
         if "@timestamp" not in doc:
             doc["@timestamp"] = received
@@ -198,6 +198,7 @@ class TenantPipeline:
             source=origin,
             record_time=datetime.fromtimestamp(record.timestamp_ms / 1000, UTC),
             tenant_version=self.version,
+            event_id=record.event_id,
         )
-        key = origin.event_id.encode()
+        key = letter.event_id.encode()
         return Outcome(output=Output(self._dlq, key, letter.to_bytes(), reason, step))

@@ -159,6 +159,8 @@ def replay(bootstrap: str, selection: Selection, dry_run: bool = False) -> Repla
         source = letter.source
         record_ms = int(letter.record_time.timestamp() * 1000) if letter.record_time else 0
         record = Record(source.topic, source.partition, source.offset, None, record_ms)
+        if letter.event_id != source.event_id:  # the producer named it (forwarded events)
+            record.event_id = letter.event_id
         outcome = pipeline.process(letter.original_bytes(), record)
         _count(outcome, report, outputs)
     for _record, outcome in pipeline.expire(now=math.inf):  # split lines never finished

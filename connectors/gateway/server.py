@@ -46,6 +46,7 @@ from logway.metrics import (
     TenantMeters,
     serve,
 )
+from streams.origin import EVENT_ID_HEADER
 from streams.steps.timestamp import format_time
 from topology.names import TENANT_NAME_RE, raw_topic
 from topology.registry import TenantRegistry
@@ -252,12 +253,25 @@ class Gateway:
         callback = chunk.delivered if chunk else self._delivered
         produce = self.producer.produce
         size = 0
-        for moment, record in entries.events:
+        # A chunk a client sends again (no ack came) keeps its id, so its events keep theirs:
+        # the sink overwrites them instead of indexing them twice.
+        named = f"fwd:{tenant}:{entries.chunk}:" if entries.chunk else None
+        for index, (moment, record) in enumerate(entries.events):
             value = _encode(moment, record)
             size += len(value)
+            headers: list[tuple[str, str | bytes | None]] | None = (
+                [(EVENT_ID_HEADER, f"{named}{index}".encode())] if named else None
+            )
             while True:
                 try:
-                    produce(topic, value, key, on_delivery=callback, timestamp=int(moment * 1000))
+                    produce(
+                        topic,
+                        value,
+                        key,
+                        on_delivery=callback,
+                        timestamp=int(moment * 1000),
+                        headers=headers,
+                    )
                     break
                 except BufferError:
                     await asyncio.sleep(0.005)  # Kafka's queue is full: stop reading meanwhile

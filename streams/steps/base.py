@@ -31,12 +31,23 @@ Document = dict[str, Any]
 class Record:
     """The raw record being processed: where it came from, and what steps noted about it.
 
-    `offset` is the origin of the event id; reassembly moves it to the line's first piece and
+    `offset` is the origin of the event id (unless `event_id` names it); reassembly moves it to
+    the line's first piece and
     lists in `released` the offsets of the held pieces it completes. `flags` become
     `logway.<flag>: true` on the document (`partial`, `timestamp_fallback`).
     """
 
-    __slots__ = ("flags", "key", "offset", "partition", "raw", "released", "timestamp_ms", "topic")
+    __slots__ = (
+        "event_id",
+        "flags",
+        "key",
+        "offset",
+        "partition",
+        "raw",
+        "released",
+        "timestamp_ms",
+        "topic",
+    )
 
     def __init__(
         self,
@@ -54,6 +65,9 @@ class Record:
         self.raw = b""  # the record's bytes, or the joined line: a dead letter's original
         self.flags: list[str] | None = None
         self.released: list[int] | None = None
+        # Set when the producer named the event (the gateway does, from the forward chunk), so
+        # an event sent again lands on the same id; else the id comes from the origin.
+        self.event_id: str | None = None
 
     def flag(self, name: str) -> None:
         if self.flags is None:

@@ -253,3 +253,19 @@ def test_forgetting_a_revoked_partition_drops_its_buffers_only() -> None:
     p.process(b"T stdout P b", Record("logs.acme.raw", 1, 0, b"k", KAFKA_TIME))
     p.forget("logs.acme.raw", 0)
     assert len(p.reassembler) == 1
+
+
+def test_an_event_named_by_its_producer_keeps_that_id_wherever_it_lands() -> None:
+    p = pipeline()
+    named = record(40)
+    named.event_id = "fwd:acme:chunk-1:3"
+    out = p.process(b'{"msg": "hi"}', named)
+    assert out.output is not None
+    assert out.output.key == b"fwd:acme:chunk-1:3"
+    assert document(out)["logway"]["id"] == "fwd:acme:chunk-1:3"
+    assert document(out)["logway"]["origin"]["offset"] == 40  # where it was read stays known
+    again = record(41)
+    again.event_id = "fwd:acme:chunk-1:4"
+    letter = dead_letter(p.process(b"{cut", again))
+    assert letter.event_id == "fwd:acme:chunk-1:4"
+    assert letter.source.offset == 41
