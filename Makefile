@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.logway-installed
 
-.PHONY: setup tools chromium run test lint unit integration up down status clean bench
+.PHONY: setup tools chromium run test lint unit integration up down status clean bench chaos
 
 PROMTOOL := .logway/tools/promtool
 PROMTOOL_VERSION := v0.316.0
@@ -78,6 +78,11 @@ bench: setup
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.processor
 	$(BIN)/python -m bench.gateway
+
+## The long fault scenarios (each process killed 5 times under load); writes the ledger to
+## bench/results/chaos-<date>-<commit>.json. About 15 minutes.
+chaos: setup
+	$(BIN)/pytest -m chaos tests/fault -s
 
 up: setup
 	$(BIN)/logway dev up
