@@ -86,7 +86,7 @@ class Sender(threading.Thread):
                 self.resends += 1
                 time.sleep(0.3)
             self.acked_events.update(str(e[1]["eid"]) for e in events)
-            time.sleep(0.05)
+            time.sleep(0.25)  # about 15 s of sending: the kills land while chunks are in flight
 
     def _deliver(self, frame: bytes, chunk: str) -> bool:
         try:
