@@ -66,3 +66,69 @@ def write_result(prefix: str, figures: dict[str, Any]) -> tuple[dict[str, Any], 
     out = RESULTS / f"{prefix}{result['date'][:10]}-{commit}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     return result, out
+
+
+def kafka_perf(bootstrap: str, count: int, size: int, consume: bool = True) -> dict[str, float]:
+    """Kafka's own ProducerPerformance (acks=all, lz4) and, with `consume`, ConsumerPerformance:
+    `count` records of `size` bytes through a scratch topic of 3 partitions, deleted after."""
+    import re
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from logway.dev.servers import DevConfig, Kafka, require_java
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topic = f"_logway.bench.{uuid.uuid4().hex[:8]}"
+    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(30)
+    java = [
+        require_java(17, "LOGWAY_KAFKA_JAVA_HOME", "Kafka's perf tools need Java 17"),
+        "-Xmx512m",
+        "-cp",
+        str(Kafka(DevConfig.from_env()).dist / "libs" / "*"),
+    ]
+
+    def tool(*args: str) -> str:
+        return subprocess.run(
+            [*java, *args], capture_output=True, text=True, check=True, timeout=600
+        ).stdout
+
+    try:
+        produced = tool(
+            "org.apache.kafka.tools.ProducerPerformance",
+            "--topic",
+            topic,
+            "--num-records",
+            str(count),
+            "--record-size",
+            str(size),
+            "--throughput",
+            "-1",
+            "--producer-props",
+            f"bootstrap.servers={bootstrap}",
+            "acks=all",
+            "linger.ms=5",
+            "compression.type=lz4",
+        )
+        consumed = (
+            tool(
+                "org.apache.kafka.tools.ConsumerPerformance",
+                "--bootstrap-server",
+                bootstrap,
+                "--topic",
+                topic,
+                "--messages",
+                str(count),
+                "--timeout",
+                "60000",
+            )
+            if consume
+            else ""
+        )
+    finally:
+        admin.delete_topics([topic])
+    last = [line for line in produced.splitlines() if "records sent" in line][-1]
+    rate = re.search(r"([\d.]+) records/sec", last)
+    figures = {"produce_records_per_s": float(rate.group(1)) if rate else float("nan")}
+    if consumed:
+        figures["consume_records_per_s"] = float(consumed.strip().splitlines()[-1].split(",")[5])
+    return figures

@@ -18,20 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import msgpack
-from confluent_kafka.admin import AdminClient, NewTopic
 
-from bench.common import bench_tenants, cpu_seconds, run_id, write_result
-from logway.dev.servers import DevConfig, Kafka, require_java
+from bench.common import bench_tenants, cpu_seconds, kafka_perf, run_id, write_result
 from logway.settings import Endpoints
 
 EVENTS_PER_CHUNK = 1000
@@ -41,43 +37,8 @@ RECORD = {"level": "info", "msg": "request served", "path": "/api/orders/12345",
 
 
 def broker_baseline(bootstrap: str, events: int, size: int) -> dict[str, float]:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    topic = f"_logway.bench.{uuid.uuid4().hex[:8]}"
-    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(30)
-    kafka = Kafka(DevConfig.from_env())
-    java = require_java(17, "LOGWAY_KAFKA_JAVA_HOME", "Kafka's perf tool needs Java 17")
-    try:
-        out = subprocess.run(
-            [
-                java,
-                "-Xmx512m",
-                "-cp",
-                str(kafka.dist / "libs" / "*"),
-                "org.apache.kafka.tools.ProducerPerformance",
-                "--topic",
-                topic,
-                "--num-records",
-                str(events),
-                "--record-size",
-                str(size),
-                "--throughput",
-                "-1",
-                "--producer-props",
-                f"bootstrap.servers={bootstrap}",
-                "acks=all",
-                "linger.ms=5",
-                "compression.type=lz4",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=600,
-        ).stdout
-    finally:
-        admin.delete_topics([topic])
-    last = [line for line in out.splitlines() if "records sent" in line][-1]
-    rate = float(re.search(r"([\d.]+) records/sec", last).group(1))  # type: ignore[union-attr]
-    return {"events_per_s": rate, "summary": last.strip()}  # type: ignore[dict-item]
+    perf = kafka_perf(bootstrap, events, size, consume=False)
+    return {"events_per_s": perf["produce_records_per_s"]}
 
 
 def client(port: int, tag: str, chunks: int, done: list[int]) -> None:

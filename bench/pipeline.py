@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import subprocess
 import sys
 import threading
@@ -36,19 +35,18 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import streaming_bulk
 
 from bench.common import (
     bench_tenants,
     cpu_seconds,
+    kafka_perf,
     logway_env,
     peak_memory_mb,
     run_id,
     write_result,
 )
-from logway.dev.servers import DevConfig, Kafka, require_java
 from logway.settings import Endpoints
 from topology.names import dlq_topic, index_pattern, processed_topic, raw_topic
 
@@ -176,68 +174,6 @@ def searchable(
     return int(
         es.count(index=target, query=query, ignore_unavailable=True, allow_no_indices=True)["count"]
     )
-
-
-def kafka_perf(bootstrap: str, count: int, size: int) -> dict[str, float]:
-    """Kafka's own producer and consumer perf tools, with `count` records of `size` bytes."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    topic = f"_logway.bench.{uuid.uuid4().hex[:8]}"
-    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(30)
-    libs = Kafka(DevConfig.from_env()).dist / "libs" / "*"
-    java = [
-        require_java(17, "LOGWAY_KAFKA_JAVA_HOME", "Kafka's perf tools need Java 17"),
-        "-Xmx512m",
-        "-cp",
-        str(libs),
-    ]
-    try:
-        produced = subprocess.run(
-            [
-                *java,
-                "org.apache.kafka.tools.ProducerPerformance",
-                "--topic",
-                topic,
-                "--num-records",
-                str(count),
-                "--record-size",
-                str(size),
-                "--throughput",
-                "-1",
-                "--producer-props",
-                f"bootstrap.servers={bootstrap}",
-                "acks=all",
-                "linger.ms=20",
-                "compression.type=lz4",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=600,
-        ).stdout
-        consumed = subprocess.run(
-            [
-                *java,
-                "org.apache.kafka.tools.ConsumerPerformance",
-                "--bootstrap-server",
-                bootstrap,
-                "--topic",
-                topic,
-                "--messages",
-                str(count),
-                "--timeout",
-                "60000",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=600,
-        ).stdout
-    finally:
-        admin.delete_topics([topic])
-    last = [line for line in produced.splitlines() if "records sent" in line][-1]
-    produce_rate = float(re.search(r"([\d.]+) records/sec", last).group(1))  # type: ignore[union-attr]
-    row = consumed.strip().splitlines()[-1].split(",")
-    return {"produce_records_per_s": produce_rate, "consume_records_per_s": float(row[5])}
 
 
 def direct_bulk(es: Elasticsearch, bootstrap: str, tenants: dict[str, str]) -> dict[str, float]:
