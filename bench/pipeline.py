@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import streaming_bulk
 
@@ -47,6 +47,7 @@ from bench.common import (
     run_id,
     write_result,
 )
+from logway.counts import end_offset
 from logway.settings import Endpoints
 from topology.names import dlq_topic, index_pattern, processed_topic, raw_topic
 
@@ -151,14 +152,6 @@ def start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[b
     )
 
 
-def topic_records(consumer: Consumer, topic: str) -> int:
-    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-    return sum(
-        consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-        for p in metadata.partitions
-    )
-
-
 def searchable(
     es: Elasticsearch,
     tenants: dict[str, str],
@@ -187,7 +180,7 @@ def direct_bulk(es: Elasticsearch, bootstrap: str, tenants: dict[str, str]) -> d
         }
     )
     topics = [processed_topic(t) for t in tenants.values()]
-    wanted = sum(topic_records(consumer, t) for t in topics)
+    wanted = sum(end_offset(consumer, t) for t in topics)
     consumer.subscribe(topics)
     documents: list[bytes] = []
     while len(documents) < wanted:
@@ -264,8 +257,8 @@ def main() -> None:  # noqa: PLR0915 - one run, its steps in order
         for proc in (processor, sink):
             if proc.poll() is not None:
                 raise SystemExit(f"a worker stopped; see {work}")
-        dead = sum(topic_records(counter, dlq_topic(t)) for t in tenants.values())
-        out = sum(topic_records(counter, processed_topic(t)) for t in tenants.values())
+        dead = sum(end_offset(counter, dlq_topic(t)) for t in tenants.values())
+        out = sum(end_offset(counter, processed_topic(t)) for t in tenants.values())
         if processed_at is None and out + dead >= sent:
             processed_at = time.perf_counter() - started
         if processed_at is not None and searchable(es, tenants) + dead >= sent:
@@ -278,7 +271,7 @@ def main() -> None:  # noqa: PLR0915 - one run, its steps in order
         "sink": cpu_seconds(sink.pid) - cpu0["sink"],
     }
     indexed = searchable(es, tenants)
-    dead = sum(topic_records(counter, dlq_topic(t)) for t in tenants.values())
+    dead = sum(end_offset(counter, dlq_topic(t)) for t in tenants.values())
     ids = _distinct_eids(es, tenants)
     throughput = {
         "lines": sent,

@@ -26,10 +26,11 @@ import uuid
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.common import bench_tenants, cpu_seconds, run_id, write_result
+from logway.counts import end_offset
 from logway.settings import Endpoints
 from topology.names import processed_topic, raw_topic
 
@@ -78,15 +79,6 @@ def produce(bootstrap: str, topic: str, count: int) -> float:
     if producer.flush(120):
         raise SystemExit("could not write the bench records to Kafka")
     return time.perf_counter() - started
-
-
-def end_offsets(consumer: Consumer, topic: str) -> int:
-    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-    total = 0
-    for partition in metadata.partitions:
-        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        total += high
-    return total
 
 
 def raw_baseline(bootstrap: str, topic: str, count: int) -> dict[str, float]:
@@ -175,7 +167,7 @@ def processor_run(endpoints: Endpoints, tenant: str, count: int, workdir: Path) 
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise SystemExit(f"the processor stopped; see {workdir / 'processor.log'}")
-            done = end_offsets(consumer, topic)
+            done = end_offset(consumer, topic)
             if done and not first_wall:
                 first_wall, first_cpu = time.perf_counter(), cpu_seconds(process.pid)
                 first_done = done

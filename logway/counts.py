@@ -41,6 +41,20 @@ def topic_size(consumer: Consumer, topic: str) -> int:
     return total
 
 
+def end_offset(consumer: Consumer, topic: str) -> int:
+    """Sum over `topic`'s partitions of their end offsets (records ever written); 0 if absent."""
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    except KafkaException:
+        return 0
+    if metadata is None or metadata.error is not None:
+        return 0
+    return sum(
+        consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+        for p in metadata.partitions
+    )
+
+
 def indexed_count(es: Elasticsearch, tenant: str) -> int | None:
     """Documents of `tenant`, or None when Elasticsearch cannot count them right now."""
     try:

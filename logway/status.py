@@ -17,13 +17,13 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
-from pydantic import ValidationError
+from confluent_kafka import Consumer, TopicPartition
 
-from streams.deadletter import DeadLetter
+from connectors.dlq.replay import Selection, read_dead_letters
+from logway.counts import end_offset
 from topology.names import dlq_topic, processed_topic, raw_topic
 from topology.publish import read_published
 
@@ -52,12 +52,6 @@ def _partitions(consumer: Consumer, topic: str) -> list[TopicPartition]:
     return [TopicPartition(topic, p) for p in metadata.partitions]
 
 
-def _end(consumer: Consumer, topic: str) -> int:
-    return sum(
-        consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in _partitions(consumer, topic)
-    )
-
-
 def _lag(bootstrap: str, group: str, topic: str) -> int | None:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
     try:
@@ -73,41 +67,6 @@ def _lag(bootstrap: str, group: str, topic: str) -> int | None:
         )
     finally:
         consumer.close()
-
-
-def _dead_letters_since(consumer: Consumer, topic: str, since: datetime) -> list[DeadLetter]:
-    partitions = _partitions(consumer, topic)
-    if not partitions:
-        return []
-    wanted = [
-        TopicPartition(tp.topic, tp.partition, int(since.timestamp() * 1000)) for tp in partitions
-    ]
-    starts = consumer.offsets_for_times(wanted, timeout=10)
-    ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
-    assign = [tp for tp in starts if tp.offset >= 0 and tp.offset < ends[tp.partition]]
-    if not assign:
-        return []
-    consumer.assign(assign)
-    pending = {tp.partition for tp in assign}
-    letters: list[DeadLetter] = []
-    deadline = time.monotonic() + 15
-    while pending and time.monotonic() < deadline:
-        message = consumer.poll(0.5)
-        if message is None:
-            continue
-        if message.error() is not None:
-            if message.error().code() == KafkaError._PARTITION_EOF:  # type: ignore[union-attr]
-                pending.discard(message.partition() or 0)
-            continue
-        partition = message.partition() or 0
-        if (message.offset() or 0) + 1 >= ends[partition]:
-            pending.discard(partition)
-        try:
-            letters.append(DeadLetter.from_bytes(message.value() or b""))
-        except ValidationError:
-            continue
-    consumer.unassign()
-    return letters
 
 
 def collect(
@@ -135,8 +94,8 @@ def collect(
         def ends() -> dict[str, tuple[int, int]]:
             return {
                 t: (
-                    _end(consumer, raw_topic(t)),
-                    _end(consumer, processed_topic(t)) + _end(consumer, dlq_topic(t)),
+                    end_offset(consumer, raw_topic(t)),
+                    end_offset(consumer, processed_topic(t)) + end_offset(consumer, dlq_topic(t)),
                 )
                 for t in names
             }
@@ -144,10 +103,11 @@ def collect(
         first, started = ends(), time.monotonic()
         time.sleep(window_s)
         second, elapsed = ends(), time.monotonic() - started
-        since = datetime.now(UTC) - timedelta(hours=1)
         statuses = []
         for tenant in names:
-            letters = _dead_letters_since(consumer, dlq_topic(tenant), since)
+            letters = list(
+                read_dead_letters(bootstrap, Selection(tenant, since=timedelta(hours=1)))
+            )
             newest = max(letters, key=lambda d: d.failed_at, default=None)
             live = published.get(tenant)
             statuses.append(

@@ -66,7 +66,10 @@ class Unreadable:
 def read_dead_letters(
     bootstrap: str, selection: Selection, unreadable: Unreadable | None = None, timeout: float = 30
 ) -> Iterator[DeadLetter]:
-    """The selected dead letters of a tenant, oldest first per partition."""
+    """The selected dead letters of a tenant, oldest first per partition.
+
+    With `selection.since`, reading starts at the offsets Kafka gives for that time, so a long
+    retention is not read from its beginning to find the last hour."""
     topic = dlq_topic(selection.tenant)
     consumer = Consumer(
         {
@@ -86,7 +89,14 @@ def read_dead_letters(
         for tp in partitions:
             _low, high = consumer.get_watermark_offsets(tp, timeout=10)
             ends[tp.partition] = high
-        pending = {p for p, end in ends.items() if end > 0}
+        if selection.since is not None:
+            since_ms = int((datetime.now(UTC) - selection.since).timestamp() * 1000)
+            wanted = [TopicPartition(topic, tp.partition, since_ms) for tp in partitions]
+            partitions = [
+                tp if tp.offset >= 0 else TopicPartition(topic, tp.partition, ends[tp.partition])
+                for tp in consumer.offsets_for_times(wanted, timeout=10)
+            ]
+        pending = {tp.partition for tp in partitions if tp.offset < ends[tp.partition]}
         consumer.assign(partitions)
         deadline = datetime.now(UTC) + timedelta(seconds=timeout)
         while pending and datetime.now(UTC) < deadline:
