@@ -87,6 +87,7 @@ class BatchProcessor:
             released: list[HeldKey] = []
             done: list[Any] = []
             meters = self.meters.batch()
+            pipelines: dict[str, Any] = {}  # looked up once per tenant and batch, not per record
             for message in messages:
                 tenant = self._tenant(message.topic)
                 value = message.value
@@ -100,7 +101,10 @@ class BatchProcessor:
                 )
                 if message.headers:
                     record.event_id = event_id_header(message.headers)
-                outcome = self.pipelines.get(tenant).process(value, record)
+                pipeline = pipelines.get(tenant)
+                if pipeline is None:
+                    pipeline = pipelines[tenant] = self.pipelines.get(tenant)
+                outcome = pipeline.process(value, record)
                 if outcome.held:  # not committable until its line is produced
                     self.held[(message.topic, message.partition, message.offset)] = message
                     continue
