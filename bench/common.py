@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
 
 RESULTS = Path(__file__).parent / "results"
@@ -36,7 +37,7 @@ def bench_tenants(endpoints: Endpoints, extras: dict[str, str], partitions: int 
 
 
 def logway_env(endpoints: Endpoints) -> dict[str, str]:
-    return {"LOGWAY_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap, "LOGWAY_ES_URL": endpoints.es_url}
+    return {**endpoints.kafka.environment(), "LOGWAY_ES_URL": endpoints.es_url}
 
 
 def run_id() -> str:
@@ -68,7 +69,9 @@ def write_result(prefix: str, figures: dict[str, Any]) -> tuple[dict[str, Any], 
     return result, out
 
 
-def kafka_perf(bootstrap: str, count: int, size: int, consume: bool = True) -> dict[str, float]:
+def kafka_perf(
+    kafka: KafkaConnection, count: int, size: int, consume: bool = True
+) -> dict[str, float]:
     """Kafka's own ProducerPerformance (acks=all, lz4) and, with `consume`, ConsumerPerformance:
     `count` records of `size` bytes through a scratch topic of 3 partitions, deleted after."""
     import re
@@ -77,7 +80,7 @@ def kafka_perf(bootstrap: str, count: int, size: int, consume: bool = True) -> d
 
     from logway.dev.servers import DevConfig, Kafka, require_java
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka.client())
     topic = f"_logway.bench.{uuid.uuid4().hex[:8]}"
     admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(30)
     java = [
@@ -104,7 +107,7 @@ def kafka_perf(bootstrap: str, count: int, size: int, consume: bool = True) -> d
             "--throughput",
             "-1",
             "--producer-props",
-            f"bootstrap.servers={bootstrap}",
+            f"bootstrap.servers={kafka.bootstrap}",
             "acks=all",
             "linger.ms=5",
             "compression.type=lz4",
@@ -113,7 +116,7 @@ def kafka_perf(bootstrap: str, count: int, size: int, consume: bool = True) -> d
             tool(
                 "org.apache.kafka.tools.ConsumerPerformance",
                 "--bootstrap-server",
-                bootstrap,
+                kafka.bootstrap,
                 "--topic",
                 topic,
                 "--messages",

@@ -28,6 +28,7 @@ from pathlib import Path
 import msgpack
 
 from bench.common import bench_tenants, cpu_seconds, kafka_perf, run_id, write_result
+from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
 
 EVENTS_PER_CHUNK = 1000
@@ -36,8 +37,8 @@ IN_FLIGHT = 4
 RECORD = {"level": "info", "msg": "request served", "path": "/api/orders/12345", "pad": "x" * 200}
 
 
-def broker_baseline(bootstrap: str, events: int, size: int) -> dict[str, float]:
-    perf = kafka_perf(bootstrap, events, size, consume=False)
+def broker_baseline(kafka: KafkaConnection, events: int, size: int) -> dict[str, float]:
+    perf = kafka_perf(kafka, events, size, consume=False)
     return {"events_per_s": perf["produce_records_per_s"]}
 
 
@@ -73,7 +74,7 @@ def client(port: int, tag: str, chunks: int, done: list[int]) -> None:
 
 def gateway_run(endpoints: Endpoints, tenant: str, events: int, workdir: Path) -> dict[str, float]:
     port = _free_port()
-    env = {**os.environ, "LOGWAY_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap}
+    env = {**os.environ, **endpoints.kafka.environment()}
     log = (workdir / "gateway.log").open("wb")
     process = subprocess.Popen(
         [
@@ -144,7 +145,7 @@ def main() -> None:
         f"broker baseline: kafka ProducerPerformance, {args.events:,} x {size} bytes ...",
         flush=True,
     )
-    baseline = broker_baseline(endpoints.kafka_bootstrap, args.events, size)
+    baseline = broker_baseline(endpoints.kafka, args.events, size)
     print("logway gateway: PackedForward, chunks of 1,000 acked after Kafka ...", flush=True)
     gateway = gateway_run(endpoints, tenant, args.events, workdir)
     result, out = write_result(

@@ -105,13 +105,14 @@ class Load:
     def __init__(self, bootstrap: str, tenants: dict[str, str]) -> None:
         self.tenants = tenants
         self.producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "linger.ms": 20,
-                "acks": "all",
-                "compression.type": "lz4",
-                "queue.buffering.max.messages": 1_000_000,
-            }
+            bootstrap.client(
+                {
+                    "linger.ms": 20,
+                    "acks": "all",
+                    "compression.type": "lz4",
+                    "queue.buffering.max.messages": 1_000_000,
+                }
+            )
         )
         self.sent = dict.fromkeys(tenants, 0)
         self.broken = dict.fromkeys(tenants, 0)
@@ -172,12 +173,13 @@ def searchable(
 def direct_bulk(es: Elasticsearch, bootstrap: str, tenants: dict[str, str]) -> dict[str, float]:
     """The pipeline's own final documents, bulk-loaded straight into a scratch index."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        bootstrap.client(
+            {
+                "group.id": f"bench-{uuid.uuid4()}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
     )
     topics = [processed_topic(t) for t in tenants.values()]
     wanted = sum(end_offset(consumer, t) for t in topics)
@@ -219,10 +221,10 @@ def main() -> None:  # noqa: PLR0915 - one run, its steps in order
     work = bench_tenants(endpoints, {tenants[kind]: PIPELINES[kind] for kind in SHARES})
     env = {**os.environ, **logway_env(endpoints)}
     es = Elasticsearch(endpoints.es_url, request_timeout=60)
-    counter = Consumer({"bootstrap.servers": endpoints.kafka_bootstrap, "group.id": "bench-count"})
+    counter = Consumer(endpoints.kafka.client({"group.id": "bench-count"}))
 
     print(f"writing {args.lines:,} lines for 3 tenants ...", flush=True)
-    load = Load(endpoints.kafka_bootstrap, tenants)
+    load = Load(endpoints.kafka, tenants)
     for kind in kinds_for(args.lines):
         load.send(kind, "t")
     load.flush()
@@ -301,8 +303,8 @@ def main() -> None:  # noqa: PLR0915 - one run, its steps in order
     sink.wait(60)
 
     print("baselines: Kafka's perf tools, direct bulk load ...", flush=True)
-    kafka = kafka_perf(endpoints.kafka_bootstrap, sent, mean_size)
-    bulk = direct_bulk(es, endpoints.kafka_bootstrap, tenants)
+    kafka = kafka_perf(endpoints.kafka, sent, mean_size)
+    bulk = direct_bulk(es, endpoints.kafka, tenants)
     result, out = write_result(
         "",
         {

@@ -31,6 +31,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.common import bench_tenants, cpu_seconds, run_id, write_result
 from logway.counts import end_offset
+from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
 from topology.names import processed_topic, raw_topic
 
@@ -62,10 +63,8 @@ def line(n: int) -> bytes:
     return value + b" " * max(0, 500 - len(value))
 
 
-def produce(bootstrap: str, topic: str, count: int) -> float:
-    producer = Producer(
-        {"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 1_000_000, "acks": "all"}
-    )
+def produce(kafka: KafkaConnection, topic: str, count: int) -> float:
+    producer = Producer(kafka.client({"linger.ms": 20, "batch.size": 1_000_000, "acks": "all"}))
     started = time.perf_counter()
     for n in range(count):
         while True:
@@ -81,27 +80,29 @@ def produce(bootstrap: str, topic: str, count: int) -> float:
     return time.perf_counter() - started
 
 
-def raw_baseline(bootstrap: str, topic: str, count: int) -> dict[str, float]:
+def raw_baseline(kafka: KafkaConnection, topic: str, count: int) -> dict[str, float]:
     """Consume, parse, produce with acks=all: the raw clients doing the processor's minimum."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka.client())
     scratch = f"_logway.bench.{uuid.uuid4().hex[:8]}"
     admin.create_topics([NewTopic(scratch, PARTITIONS, 1)])[scratch].result(30)
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-raw-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        kafka.client(
+            {
+                "group.id": f"bench-raw-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
     )
     producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "acks": "all",
-            "enable.idempotence": True,
-            "linger.ms": 5,
-            "compression.type": "lz4",
-        }
+        kafka.client(
+            {
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "compression.type": "lz4",
+            }
+        )
     )
     consumer.subscribe([topic])
     seen = 0
@@ -135,7 +136,7 @@ def raw_baseline(bootstrap: str, topic: str, count: int) -> dict[str, float]:
 def processor_run(endpoints: Endpoints, tenant: str, count: int, workdir: Path) -> dict[str, float]:
     env = {
         **os.environ,
-        "LOGWAY_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
+        **endpoints.kafka.environment(),
         "LOGWAY_ES_URL": endpoints.es_url,
     }
     log = (workdir / "processor.log").open("wb")
@@ -159,7 +160,7 @@ def processor_run(endpoints: Endpoints, tenant: str, count: int, workdir: Path) 
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    consumer = Consumer({"bootstrap.servers": endpoints.kafka_bootstrap, "group.id": "bench-watch"})
+    consumer = Consumer(endpoints.kafka.client({"group.id": "bench-watch"}))
     topic = processed_topic(tenant)
     try:
         deadline = time.monotonic() + 600
@@ -197,9 +198,9 @@ def main() -> None:
     tenant = f"bench-{run_id()}"
     workdir = bench_tenants(endpoints, {tenant: PIPELINE}, PARTITIONS)
     print(f"writing {args.records:,} records of 500 bytes to {raw_topic(tenant)} ...", flush=True)
-    produce(endpoints.kafka_bootstrap, raw_topic(tenant), args.records)
+    produce(endpoints.kafka, raw_topic(tenant), args.records)
     print("raw-client baseline (consume, parse, produce) ...", flush=True)
-    baseline = raw_baseline(endpoints.kafka_bootstrap, raw_topic(tenant), args.records)
+    baseline = raw_baseline(endpoints.kafka, raw_topic(tenant), args.records)
     print("logway processor ...", flush=True)
     processor = processor_run(endpoints, tenant, args.records, workdir)
     result, out = write_result(

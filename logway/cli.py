@@ -58,6 +58,27 @@ def _logging() -> None:
     )
 
 
+def _endpoints() -> Endpoints:
+    """The servers from the environment; a bad Kafka login setting ends the command (exit 2)."""
+    from logway.kafka import KafkaSettingsError
+
+    try:
+        return Endpoints.from_env()
+    except KafkaSettingsError as exc:
+        raise _fail(f"Kafka settings: {exc}", code=2) from None
+
+
+def _worker_endpoints() -> Endpoints:
+    """`_endpoints()` for a long-running worker: a Kafka that refuses our login or certificate
+    ends it now (exit 2) with the reason, instead of a worker that waits for ever. A Kafka that
+    is merely down is waited for by the worker itself."""
+    endpoints = _endpoints()
+    problem = endpoints.kafka.diagnose()
+    if problem is not None and problem.refused:
+        raise _fail(f"Kafka at {endpoints.kafka} refused us: {problem}", code=2)
+    return endpoints
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(message, err=True, fg=typer.colors.RED)
     return typer.Exit(code)
@@ -89,7 +110,9 @@ def _settings(model: type[ModelT], **values: object) -> ModelT:
 def dev_up() -> None:
     """Fetch (first time only, with Maven) and start Kafka and Elasticsearch; wait until both
     answer. Ports: LOGWAY_DEV_KAFKA_PORT (9092, the platform's), LOGWAY_DEV_KAFKA_SASL_PORT
-    (9094, SCRAM logins of tenants), LOGWAY_DEV_KAFKA_CONTROLLER_PORT (9093), LOGWAY_DEV_ES_PORT
+    (9094, SCRAM logins of tenants), LOGWAY_DEV_KAFKA_TLS_PORT (9095, SCRAM over TLS, with a
+    dev CA and the platform user logway-platform), LOGWAY_DEV_KAFKA_CONTROLLER_PORT (9093),
+    LOGWAY_DEV_ES_PORT
     (9200), LOGWAY_DEV_ES_TRANSPORT_PORT (9300); state in LOGWAY_HOME (.logway)."""
     from logway.dev import servers
 
@@ -206,11 +229,11 @@ def _check_online(result: Any) -> list[str]:
     from topology.apply import Targets
     from topology.online import check_online
 
-    endpoints = Endpoints.from_env()
+    endpoints = _endpoints()
     targets = Targets(
-        admin=AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap, "log_level": 0}),
+        admin=AdminClient(endpoints.kafka.client({"log_level": 0})),
         es=Elasticsearch(endpoints.es_url, request_timeout=15),
-        bootstrap=endpoints.kafka_bootstrap,
+        kafka=endpoints.kafka,
     )
     errors, problems = check_online(targets, result.tenants)
     result.errors.extend(errors)
@@ -319,7 +342,7 @@ def _load_and_plan(
         )
     if not result.tenants:
         raise _fail("no valid tenants to plan", 1 if result.errors else 2)
-    endpoints = Endpoints.from_env()
+    endpoints = _endpoints()
     # librdkafka would log every failed connection attempt; the error below says it once.
     try:
         replication = int(os.environ.get("LOGWAY_TOPIC_REPLICATION_FACTOR", "-1"))
@@ -331,16 +354,16 @@ def _load_and_plan(
             2,
         ) from None
     targets = Targets(
-        admin=AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap, "log_level": 0}),
+        admin=AdminClient(endpoints.kafka.client({"log_level": 0})),
         es=Elasticsearch(endpoints.es_url),
-        bootstrap=endpoints.kafka_bootstrap,
+        kafka=endpoints.kafka,
         credentials_dir=credentials_dir,
         replication_factor=replication,
         min_insync_replicas=min_insync,
     )
     tenants = [t.tenant for t in result.tenants]
     try:
-        published = read_published(endpoints.kafka_bootstrap)
+        published = read_published(endpoints.kafka)
         changes = plan(
             targets,
             tenants,
@@ -351,7 +374,8 @@ def _load_and_plan(
         )
     except KafkaException as exc:
         raise _fail(
-            f"cannot reach Kafka at {endpoints.kafka_bootstrap} ({exc.args[0].str()}); "
+            f"cannot reach Kafka at {endpoints.kafka}: "
+            f"{endpoints.kafka.diagnose() or exc.args[0].str()}; "
             "is it up (`logway dev status`) and LOGWAY_KAFKA_BOOTSTRAP right?"
         ) from None
     except (TransportError, ApiError) as exc:
@@ -479,7 +503,7 @@ def run_processor(
 
     config = _settings(
         ProcessorConfig,
-        kafka_bootstrap=Endpoints.from_env().kafka_bootstrap,
+        kafka=_worker_endpoints().kafka,
         app_id=app_id,
         tenants_matching=tenants_matching,
         data_dir=data_dir,
@@ -511,10 +535,10 @@ def run_sink(
     from connectors.elasticsearch.config import SinkConfig
     from connectors.elasticsearch.sink import run_sink as run
 
-    endpoints = Endpoints.from_env()
+    endpoints = _worker_endpoints()
     config = _settings(
         SinkConfig,
-        kafka_bootstrap=endpoints.kafka_bootstrap,
+        kafka=endpoints.kafka,
         es_url=endpoints.es_url,
         group_id=group_id,
         tenants_matching=tenants_matching,
@@ -570,7 +594,7 @@ def run_gateway(
 
     config = _settings(
         GatewayConfig,
-        kafka_bootstrap=Endpoints.from_env().kafka_bootstrap,
+        kafka=_worker_endpoints().kafka,
         host=host,
         port=port,
         max_frame_bytes=max_frame_bytes,
@@ -610,7 +634,7 @@ def run_notifier(
 
     config = _settings(
         NotifierConfig,
-        kafka_bootstrap=Endpoints.from_env().kafka_bootstrap,
+        kafka=_worker_endpoints().kafka,
         group_id=group_id,
         tenants_matching=tenants_matching,
         digest_interval_s=digest_interval_s,
@@ -632,7 +656,7 @@ def run_all(
     from logway.supervisor import run_all as run
 
     run(
-        Endpoints.from_env(),
+        _worker_endpoints(),
         tenants_matching=tenants_matching,
         demo=demo,
         log_dir=Path(".logway/run/logs"),
@@ -666,11 +690,11 @@ def status(
     dead letters of the last hour by reason and the last error, all read from Kafka."""
     from logway import status as tenant_status
 
-    bootstrap = Endpoints.from_env().kafka_bootstrap
+    kafka = _endpoints().kafka
 
     def collect() -> list[Any]:
         return tenant_status.collect(
-            bootstrap, tenant, processor_group=processor_group, sink_group=sink_group
+            kafka, tenant, processor_group=processor_group, sink_group=sink_group
         )
 
     if serve is not None:
@@ -718,7 +742,7 @@ def _letters(tenant: str, reason: str | None, since: str | None) -> list[Any]:
 
     selection = _selection(tenant, reason, since)
     try:
-        return list(read_dead_letters(Endpoints.from_env().kafka_bootstrap, selection))
+        return list(read_dead_letters(_endpoints().kafka, selection))
     except LookupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -806,7 +830,7 @@ def dlq_replay(
 
     selection = _selection(tenant, reason, since)
     try:
-        report = replay(Endpoints.from_env().kafka_bootstrap, selection, dry_run=dry_run)
+        report = replay(_endpoints().kafka, selection, dry_run=dry_run)
     except LookupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

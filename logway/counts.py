@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
+from logway.kafka import KafkaConnection
 from topology.names import dlq_topic, index_pattern, processed_topic, raw_topic
 
 
@@ -84,6 +85,6 @@ def tenant_counts(
     ]
 
 
-def counts_consumer(bootstrap: str) -> Consumer:
+def counts_consumer(kafka: KafkaConnection) -> Consumer:
     """A consumer used only for metadata and watermarks; it never joins a group."""
-    return Consumer({"bootstrap.servers": bootstrap, "group.id": "logway-counts", "log_level": 0})
+    return Consumer(kafka.client({"group.id": "logway-counts", "log_level": 0}))

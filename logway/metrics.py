@@ -24,6 +24,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, ConfigResource
 from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
+from logway.kafka import KafkaConnection
 from topology.discovery import served_topics
 
 Component = Literal["processor", "sink", "gateway", "notifier"]
@@ -171,7 +172,7 @@ def observe(
     *,
     port: int,
     component: Component,
-    bootstrap: str,
+    kafka: KafkaConnection,
     group: str,
     kind: re.Pattern[str],
     serves: Callable[[str], bool],
@@ -181,7 +182,7 @@ def observe(
 
     serve(port, component, __version__)
     return LagMonitor(
-        bootstrap=bootstrap, group=group, component=component, kind=kind, serves=serves
+        kafka=kafka, group=group, component=component, kind=kind, serves=serves
     ).start()
 
 
@@ -194,14 +195,14 @@ class LagMonitor:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        kafka: KafkaConnection,
         group: str,
         component: Component,
         kind: re.Pattern[str],
         serves: Callable[[str], bool],
         interval_s: float = 15.0,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.group = group
         self.component = component
         self.kind = kind
@@ -217,17 +218,16 @@ class LagMonitor:
         self._stop.set()
 
     def _run(self) -> None:
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
-        consumer = Consumer(
-            {"bootstrap.servers": self.bootstrap, "group.id": self.group, "log_level": 0}
-        )
+        admin = AdminClient(self.kafka.client({"log_level": 0}))
+        consumer = Consumer(self.kafka.client({"group.id": self.group, "log_level": 0}))
         peek = Consumer(  # reads one record at a committed offset; never joins a group
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"{self.group}-lag-peek",
-                "enable.auto.commit": False,
-                "log_level": 0,
-            }
+            self.kafka.client(
+                {
+                    "group.id": f"{self.group}-lag-peek",
+                    "enable.auto.commit": False,
+                    "log_level": 0,
+                }
+            )
         )
         try:
             while not self._stop.wait(self.interval_s):

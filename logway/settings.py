@@ -6,7 +6,8 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field
 
-DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+from logway.kafka import KafkaConnection
+
 DEFAULT_ES_URL = "http://127.0.0.1:9200"
 
 
@@ -15,10 +16,9 @@ class Endpoints(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kafka_bootstrap: str = Field(
-        DEFAULT_KAFKA_BOOTSTRAP,
-        description="Kafka bootstrap servers, comma-separated host:port (LOGWAY_KAFKA_BOOTSTRAP).",
-        examples=["127.0.0.1:9092", "kafka-0.kafka:9092,kafka-1.kafka:9092"],
+    kafka: KafkaConnection = Field(
+        default_factory=KafkaConnection,
+        description="Kafka's servers and the process's login (LOGWAY_KAFKA_*, see logway.kafka).",
     )
     es_url: str = Field(
         DEFAULT_ES_URL,
@@ -28,7 +28,8 @@ class Endpoints(BaseModel):
 
     @classmethod
     def from_env(cls) -> Endpoints:
+        """Raises `logway.kafka.KafkaSettingsError` when the Kafka settings do not add up."""
         return cls(
-            kafka_bootstrap=os.environ.get("LOGWAY_KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP),
+            kafka=KafkaConnection.from_env(),
             es_url=os.environ.get("LOGWAY_ES_URL", DEFAULT_ES_URL),
         )

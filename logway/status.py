@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from connectors.dlq.replay import Selection, read_dead_letters
 from logway.counts import end_offset
+from logway.kafka import KafkaConnection
 from topology.names import dlq_topic, processed_topic, raw_topic
 from topology.publish import read_published
 
@@ -52,8 +53,8 @@ def _partitions(consumer: Consumer, topic: str) -> list[TopicPartition]:
     return [TopicPartition(topic, p) for p in metadata.partitions]
 
 
-def _lag(bootstrap: str, group: str, topic: str) -> int | None:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
+def _lag(kafka: KafkaConnection, group: str, topic: str) -> int | None:
+    consumer = Consumer(kafka.client({"group.id": group, "log_level": 0}))
     try:
         partitions = _partitions(consumer, topic)
         if not partitions:
@@ -70,7 +71,7 @@ def _lag(bootstrap: str, group: str, topic: str) -> int | None:
 
 
 def collect(
-    bootstrap: str,
+    kafka: KafkaConnection,
     tenants: Iterable[str] | None = None,
     *,
     processor_group: str = "logway-processor",
@@ -78,16 +79,17 @@ def collect(
     window_s: float = 2.0,
 ) -> list[TenantStatus]:
     """The status of `tenants` (default: every published tenant), sorted by name."""
-    published = read_published(bootstrap)
+    published = read_published(kafka)
     names = sorted(tenants if tenants is not None else published)
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "logway-status",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "log_level": 0,
-        }
+        kafka.client(
+            {
+                "group.id": "logway-status",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "log_level": 0,
+            }
+        )
     )
     try:
 
@@ -105,9 +107,7 @@ def collect(
         second, elapsed = ends(), time.monotonic() - started
         statuses = []
         for tenant in names:
-            letters = list(
-                read_dead_letters(bootstrap, Selection(tenant, since=timedelta(hours=1)))
-            )
+            letters = list(read_dead_letters(kafka, Selection(tenant, since=timedelta(hours=1))))
             newest = max(letters, key=lambda d: d.failed_at, default=None)
             live = published.get(tenant)
             statuses.append(
@@ -117,8 +117,8 @@ def collect(
                     published_at=live.published_at.isoformat(timespec="seconds") if live else None,
                     in_per_s=(second[tenant][0] - first[tenant][0]) / elapsed,
                     out_per_s=(second[tenant][1] - first[tenant][1]) / elapsed,
-                    processor_lag=_lag(bootstrap, processor_group, raw_topic(tenant)),
-                    sink_lag=_lag(bootstrap, sink_group, processed_topic(tenant)),
+                    processor_lag=_lag(kafka, processor_group, raw_topic(tenant)),
+                    sink_lag=_lag(kafka, sink_group, processed_topic(tenant)),
                     dead_letters_last_hour=dict(
                         Counter(str(d.reason) for d in letters).most_common()
                     ),

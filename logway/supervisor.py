@@ -117,10 +117,10 @@ def run_all(
         )
         for name in COMPONENTS
     ]
-    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
-    consumer = counts_consumer(endpoints.kafka_bootstrap)
+    admin = AdminClient(endpoints.kafka.client())
+    consumer = counts_consumer(endpoints.kafka)
     es = Elasticsearch(endpoints.es_url)
-    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+    producer = Producer(endpoints.kafka.client({"acks": "all"}))
     serves = tenant_matcher(tenants_matching)
     for child in children:
         child.start()

@@ -220,7 +220,8 @@ def build_app(
         raise ValueError("a processor needs at least one raw topic to subscribe to")
     app = ProcessorApp(
         config.app_id,
-        broker=[f"kafka://{host}" for host in config.kafka_bootstrap.split(",")],
+        broker=[f"kafka://{host}" for host in config.kafka.bootstrap.split(",")],
+        broker_credentials=config.kafka.faust_credentials(),
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,
@@ -234,16 +235,17 @@ def build_app(
     )
     raw = app.topic(*initial_topics, key_serializer="raw", value_serializer="raw")
     app.topics.add(raw)  # subscribed by the conductor; records arrive through BatchConsumer
-    admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap, "log_level": 0})
+    admin = AdminClient(config.kafka.client({"log_level": 0}))
     producer = Producer(
-        {
-            "bootstrap.servers": config.kafka_bootstrap,
-            "acks": "all",
-            "enable.idempotence": True,
-            "linger.ms": 5,
-            "compression.type": "lz4",
-            "log_level": 0,
-        }
+        config.kafka.client(
+            {
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                "log_level": 0,
+            }
+        )
     )
     consumer = app.consumer
     assert isinstance(consumer, BatchConsumer)
@@ -281,14 +283,16 @@ def build_app(
 
 def wait_for_topics(config: ProcessorConfig, stop_after_s: float | None = None) -> list[str]:
     """Block until at least one served raw topic exists; return them."""
-    admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap, "log_level": 0})
+    admin = AdminClient(config.kafka.client({"log_level": 0}))
     started = time.monotonic()
     announced = False
     while True:
         try:
             topics = served_raw_topics(admin, config)
         except Exception as exc:
-            log.warning("Kafka at %s not answering yet: %s", config.kafka_bootstrap, exc)
+            log.warning(
+                "Kafka at %s not answering yet: %s", config.kafka, config.kafka.diagnose() or exc
+            )
             topics = []
         if topics:
             return topics
@@ -308,12 +312,12 @@ def run_processor(config: ProcessorConfig) -> None:
     observe(
         port=config.metrics_port,
         component="processor",
-        bootstrap=config.kafka_bootstrap,
+        kafka=config.kafka,
         group=config.app_id,
         kind=RAW_TOPIC_RE,
         serves=config.serves,
     )
-    registry = TenantRegistry(config.kafka_bootstrap, "processor").start()
+    registry = TenantRegistry(config.kafka, "processor").start()
     topics = wait_for_topics(config)
     log.info("processing %d raw topic(s): %s", len(topics), ", ".join(topics))
     app = build_app(config, topics, registry)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from logway.kafka import KafkaConnection
 from topology.discovery import TenantsMatching, tenant_matcher
 
 
@@ -14,7 +15,7 @@ class ProcessorConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kafka_bootstrap: str = Field(description="Kafka bootstrap servers, comma-separated.")
+    kafka: KafkaConnection = Field(description="Kafka's servers and this worker's login.")
     app_id: str = Field(
         "logway-processor",
         pattern=r"^[A-Za-z0-9._-]{1,100}$",

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
 
 
@@ -45,7 +46,9 @@ def endpoints() -> Iterator[Endpoints]:
     before = {s.name for s in servers.status(config) if s.running}
     servers.up(config, say=lambda line: print(f"[dev] {line}"))
     try:
-        yield Endpoints(kafka_bootstrap=config.kafka_bootstrap, es_url=config.es_url)
+        yield Endpoints(
+            kafka=KafkaConnection(bootstrap=config.kafka_bootstrap), es_url=config.es_url
+        )
     finally:
         for server in servers.servers(config):
             if server.name not in before:

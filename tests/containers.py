@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
 
 KAFKA_IMAGE = "confluentinc/cp-kafka:8.0.0"
@@ -30,5 +31,6 @@ def container_endpoints() -> Iterator[Endpoints]:
     with kafka, elastic:
         host, port = elastic.get_container_host_ip(), elastic.get_exposed_port(9200)
         yield Endpoints(
-            kafka_bootstrap=kafka.get_bootstrap_server(), es_url=f"http://{host}:{port}"
+            kafka=KafkaConnection(bootstrap=kafka.get_bootstrap_server()),
+            es_url=f"http://{host}:{port}",
         )

@@ -25,6 +25,7 @@ from confluent_kafka.admin import (
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
+from logway.kafka import KafkaConnection
 from topology.access import (
     Grant,
     NoAuthorizer,
@@ -145,7 +146,7 @@ class Targets:
 
     admin: AdminClient
     es: Elasticsearch
-    bootstrap: str
+    kafka: KafkaConnection
     credentials_dir: Path = Path(".logway/credentials")
     timeout: float = 15.0
     replication_factor: int = -1  # of new topics; -1: the broker's default.replication.factor
@@ -155,7 +156,7 @@ class Targets:
     @property
     def quotas(self) -> QuotaClient:
         if self._quotas is None:
-            self._quotas = QuotaClient(self.bootstrap, self.timeout)
+            self._quotas = QuotaClient(self.kafka, self.timeout)
         return self._quotas
 
 
@@ -589,10 +590,11 @@ def _ensure_platform_topics(targets: Targets) -> None:
 
 def _producer(targets: Targets) -> Producer:
     return Producer(
-        {
-            "bootstrap.servers": targets.bootstrap,
-            "acks": "all",
-            "enable.idempotence": True,
-            "log_level": 0,
-        }
+        targets.kafka.client(
+            {
+                "acks": "all",
+                "enable.idempotence": True,
+                "log_level": 0,
+            }
+        )
     )

@@ -34,9 +34,9 @@ def check_online(
     problems: list[str] = []
     tenants = [item.tenant for item in loaded]
     try:
-        plan(targets, tenants, read_published(targets.bootstrap))
+        plan(targets, tenants, read_published(targets.kafka))
     except KafkaException as exc:
-        problems.append(f"Kafka at {targets.bootstrap}: {exc.args[0].str() if exc.args else exc}")
+        problems.append(f"Kafka at {targets.kafka}: {exc.args[0].str() if exc.args else exc}")
     except (ApiError, TransportError) as exc:
         problems.append(f"Elasticsearch: {exc}")
     else:

@@ -17,6 +17,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from logway.kafka import KafkaConnection
 from topology.model import Tenant
 from topology.names import TENANTS_TOPIC
 
@@ -41,7 +42,7 @@ def tenant_version(tenant: Tenant) -> str:
     return hashlib.sha256(canonical).hexdigest()[:12]
 
 
-def read_published(bootstrap: str, timeout: float = 30) -> dict[str, PublishedTenant]:
+def read_published(kafka: KafkaConnection, timeout: float = 30) -> dict[str, PublishedTenant]:
     """The latest published version of every tenant: `_logway.tenants` read to its end.
 
     An absent topic means nothing was published yet. Tombstones remove a tenant; an unreadable
@@ -49,7 +50,7 @@ def read_published(bootstrap: str, timeout: float = 30) -> dict[str, PublishedTe
     """
     latest: dict[str, PublishedTenant] = {}
     unreadable: set[str] = set()  # tenants whose newest record is unreadable
-    for key, value in _records_to_end(bootstrap, TENANTS_TOPIC, timeout):
+    for key, value in _records_to_end(kafka, TENANTS_TOPIC, timeout):
         unreadable.discard(key)
         if value is None:
             latest.pop(key, None)
@@ -68,16 +69,17 @@ def read_published(bootstrap: str, timeout: float = 30) -> dict[str, PublishedTe
 
 
 def _records_to_end(
-    bootstrap: str, topic: str, timeout: float
+    kafka: KafkaConnection, topic: str, timeout: float
 ) -> Iterator[tuple[str, bytes | None]]:
     """(key, value) of every record now in `topic`, in order per partition, without a group."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "logway-topic-reader",
-            "enable.auto.commit": False,
-            "log_level": 0,
-        }
+        kafka.client(
+            {
+                "group.id": "logway-topic-reader",
+                "enable.auto.commit": False,
+                "log_level": 0,
+            }
+        )
     )
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)

@@ -16,6 +16,8 @@ from kafka.protocol.admin.client_quotas import (
     DescribeClientQuotasRequest,
 )
 
+from logway.kafka import KafkaConnection
+
 PRODUCER_RATE = "producer_byte_rate"
 EXACT = 0  # DescribeClientQuotas match_type: the entity name given
 
@@ -27,9 +29,9 @@ class QuotaError(RuntimeError):
 class QuotaClient:
     """Reads and sets `producer_byte_rate` for user principals."""
 
-    def __init__(self, bootstrap: str, timeout_s: float = 15.0) -> None:
+    def __init__(self, kafka: KafkaConnection, timeout_s: float = 15.0) -> None:
         self._admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap.split(","),
+            **kafka.kafka_python(),
             client_id="logway-quotas",
             request_timeout_ms=int(timeout_s * 1000),
         )

@@ -15,6 +15,7 @@ import time
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from pydantic import ValidationError
 
+from logway.kafka import KafkaConnection
 from logway.metrics import CONFIG_PUBLISHED_AT, RELOAD_FAILURES, Component
 from topology.model import Tenant
 from topology.names import TENANTS_TOPIC
@@ -26,8 +27,8 @@ log = logging.getLogger("logway.registry")
 class TenantRegistry:
     """Thread-safe map of tenant name to its live `PublishedTenant`."""
 
-    def __init__(self, bootstrap: str, component: Component) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaConnection, component: Component) -> None:
+        self.kafka = kafka
         self.component = component
         self._tenants: dict[str, PublishedTenant] = {}
         self._lock = threading.Lock()
@@ -60,13 +61,14 @@ class TenantRegistry:
 
     def _follow(self) -> None:
         consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"logway-registry-{self.component}",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "log_level": 0,
-            }
+            self.kafka.client(
+                {
+                    "group.id": f"logway-registry-{self.component}",
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                    "log_level": 0,
+                }
+            )
         )
         try:
             while not self._stop.is_set() and not (partitions := self._assign(consumer)):

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from pydantic import ValidationError
 
+from logway.kafka import KafkaConnection
 from streams.deadletter import DeadLetter, Reason, Stage
 from streams.pipeline import Outcome, TenantPipeline
 from streams.steps.base import Record
@@ -64,7 +65,10 @@ class Unreadable:
 
 
 def read_dead_letters(
-    bootstrap: str, selection: Selection, unreadable: Unreadable | None = None, timeout: float = 30
+    kafka: KafkaConnection,
+    selection: Selection,
+    unreadable: Unreadable | None = None,
+    timeout: float = 30,
 ) -> Iterator[DeadLetter]:
     """The selected dead letters of a tenant, oldest first per partition.
 
@@ -72,13 +76,14 @@ def read_dead_letters(
     retention is not read from its beginning to find the last hour."""
     topic = dlq_topic(selection.tenant)
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "logway-dlq-reader",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "log_level": 0,
-        }
+        kafka.client(
+            {
+                "group.id": "logway-dlq-reader",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "log_level": 0,
+            }
+        )
     )
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
@@ -150,9 +155,9 @@ class ReplayReport:
         return out
 
 
-def replay(bootstrap: str, selection: Selection, dry_run: bool = False) -> ReplayReport:
+def replay(kafka: KafkaConnection, selection: Selection, dry_run: bool = False) -> ReplayReport:
     """Run the selected dead letters through the tenant's live config; see the module doc."""
-    published = read_published(bootstrap).get(selection.tenant)
+    published = read_published(kafka).get(selection.tenant)
     if published is None:
         pipeline = TenantPipeline(selection.tenant)
     else:
@@ -160,7 +165,7 @@ def replay(bootstrap: str, selection: Selection, dry_run: bool = False) -> Repla
         pipeline = TenantPipeline(spec.name, spec.pipeline, spec.routes, published.version)
     report = ReplayReport(version=pipeline.version)
     outputs: list[tuple[bytes, bytes]] = []
-    for letter in read_dead_letters(bootstrap, selection):
+    for letter in read_dead_letters(kafka, selection):
         report.selected += 1
         if letter.stage is Stage.SINK:
             outputs.append((letter.event_id.encode(), letter.original_bytes()))
@@ -176,7 +181,7 @@ def replay(bootstrap: str, selection: Selection, dry_run: bool = False) -> Repla
     for _record, outcome in pipeline.expire(now=math.inf):  # split lines never finished
         _count(outcome, report, outputs)
     if outputs and not dry_run:
-        _produce(bootstrap, processed_topic(selection.tenant), outputs)
+        _produce(kafka, processed_topic(selection.tenant), outputs)
     return report
 
 
@@ -193,11 +198,9 @@ def _count(outcome: Outcome, report: ReplayReport, outputs: list[tuple[bytes, by
     report.passed += 1
 
 
-def _produce(bootstrap: str, topic: str, outputs: list[tuple[bytes, bytes]]) -> None:
+def _produce(kafka: KafkaConnection, topic: str, outputs: list[tuple[bytes, bytes]]) -> None:
     failed: list[str] = []
-    producer = Producer(
-        {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "log_level": 0}
-    )
+    producer = Producer(kafka.client({"acks": "all", "enable.idempotence": True, "log_level": 0}))
 
     def delivered(err: object, _msg: object) -> None:
         if err is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from logway.kafka import KafkaConnection
 from topology.discovery import TenantsMatching
 
 
@@ -12,7 +13,7 @@ class SinkConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kafka_bootstrap: str = Field(description="Kafka bootstrap servers, comma-separated.")
+    kafka: KafkaConnection = Field(description="Kafka's servers and this worker's login.")
     es_url: str = Field(description="Elasticsearch URL.")
     group_id: str = Field(
         "logway-sink",

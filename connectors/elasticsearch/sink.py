@@ -124,23 +124,25 @@ class ElasticsearchSink:
         self.es = es or Elasticsearch(config.es_url, request_timeout=60)
         self._sleep = sleep
         self._serves = tenant_matcher(config.tenants_matching)
-        self._admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap})
+        self._admin = AdminClient(config.kafka.client())
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": config.kafka_bootstrap,
-                "group.id": config.group_id,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "enable.partition.eof": False,
-            }
+            config.kafka.client(
+                {
+                    "group.id": config.group_id,
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "enable.partition.eof": False,
+                }
+            )
         )
         self.producer = Producer(
-            {
-                "bootstrap.servers": config.kafka_bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 20,
-            }
+            config.kafka.client(
+                {
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 20,
+                }
+            )
         )
         self._subscribed: list[str] = []
         self._next_discovery = 0.0
@@ -407,11 +409,11 @@ def run_sink(config: SinkConfig, stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    log.info("sink starting: Kafka %s -> Elasticsearch %s", config.kafka_bootstrap, config.es_url)
+    log.info("sink starting: Kafka %s -> Elasticsearch %s", config.kafka, config.es_url)
     observe(
         port=config.metrics_port,
         component="sink",
-        bootstrap=config.kafka_bootstrap,
+        kafka=config.kafka,
         group=config.group_id,
         kind=PROCESSED_TOPIC_RE,
         serves=tenant_matcher(config.tenants_matching),

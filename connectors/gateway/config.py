@@ -7,13 +7,15 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from logway.kafka import KafkaConnection
+
 
 class GatewayConfig(BaseModel):
     """How one gateway listens, what it bounds, and where it writes."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kafka_bootstrap: str = Field(description="Kafka bootstrap servers, comma-separated.")
+    kafka: KafkaConnection = Field(description="Kafka's servers and this worker's login.")
     host: str = Field("0.0.0.0", description="Address to listen on.")  # noqa: S104 - a server
     port: int = Field(24224, ge=0, le=65535, description="TCP port (24224 is forward's own).")
     max_frame_bytes: int = Field(

@@ -142,8 +142,10 @@ class Gateway:
                 self._refuse(peer, refusal)
             if access.acks:
                 await asyncio.gather(*access.acks, return_exceptions=True)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            # Events of this connection not yet read are gone with it; a client that asked for
+            # acks sends them again, one that did not (fire and forget) has lost them.
+            log.info("connection from %s ended abruptly: %r", peer, exc)
         finally:
             self.connections -= 1
             GATEWAY_CONNECTIONS.labels(component="gateway").dec()
@@ -328,21 +330,22 @@ def format_time_s(moment: float) -> str:
 
 
 async def _serve_forever(config: GatewayConfig) -> None:
-    registry = TenantRegistry(config.kafka_bootstrap, "gateway").start()
+    registry = TenantRegistry(config.kafka, "gateway").start()
     loop = asyncio.get_running_loop()
     if not await loop.run_in_executor(None, registry.caught_up.wait, 60):
         log.warning("the tenants published in Kafka are not all read yet; serving anyway")
     producer = Producer(
-        {
-            "bootstrap.servers": config.kafka_bootstrap,
-            "acks": "all",
-            "enable.idempotence": True,
-            "linger.ms": 5,
-            "batch.size": 1_000_000,
-            "compression.type": "lz4",
-            "queue.buffering.max.messages": 500_000,
-            "log_level": 0,
-        }
+        config.kafka.client(
+            {
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "batch.size": 1_000_000,
+                "compression.type": "lz4",
+                "queue.buffering.max.messages": 500_000,
+                "log_level": 0,
+            }
+        )
     )
     gateway = Gateway(config, registry, producer)
     gateway.start_polling()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from logway.kafka import KafkaConnection
 from topology.discovery import TenantsMatching
 
 
@@ -12,7 +13,7 @@ class NotifierConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kafka_bootstrap: str = Field(description="Kafka bootstrap servers, comma-separated.")
+    kafka: KafkaConnection = Field(description="Kafka's servers and this worker's login.")
     group_id: str = Field(
         "logway-notifier",
         pattern=r"^[A-Za-z0-9._-]{1,100}$",

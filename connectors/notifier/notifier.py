@@ -95,15 +95,16 @@ class Notifier:
         self.next_attempt: dict[str, float] = {}
         self.failures: dict[str, int] = {}
         self._serves = tenant_matcher(config.tenants_matching)
-        self._admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap, "log_level": 0})
+        self._admin = AdminClient(config.kafka.client({"log_level": 0}))
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": config.kafka_bootstrap,
-                "group.id": config.group_id,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "log_level": 0,
-            }
+            config.kafka.client(
+                {
+                    "group.id": config.group_id,
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "log_level": 0,
+                }
+            )
         )
         self._subscribed: list[str] = []
         self._next_discovery = 0.0
@@ -219,7 +220,7 @@ def run_notifier(config: NotifierConfig) -> None:
     import signal
 
     serve(config.metrics_port, "notifier", __version__)
-    registry = TenantRegistry(config.kafka_bootstrap, "notifier").start()
+    registry = TenantRegistry(config.kafka, "notifier").start()
     registry.caught_up.wait(60)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

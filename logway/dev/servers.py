@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -29,13 +30,16 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from logway.kafka import KafkaConnection
 
 KAFKA_VERSION = "4.0.2"
 # The newest 9.x integ-test distribution served on Maven Central when this was written; 9.3+
 # are not published there. The Python client is pinned to the same major.minor (9.2).
 ES_VERSION = "9.2.0"
 ES_ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
+PLATFORM_USER = "logway-platform"
 NOBODY_UID = 65534
 NOBODY_GID = 65534
 
@@ -63,6 +67,13 @@ class DevConfig(BaseModel):
     kafka_sasl_port: int = Field(
         9094, ge=1, le=65535, description="SASL/SCRAM listener, for tenants' own producers."
     )
+    kafka_tls_port: int = Field(
+        9095,
+        ge=1,
+        le=65535,
+        description="SASL/SCRAM over TLS: how a production cluster is reached; the platform's "
+        "own user (logway-platform) and tenants log in here.",
+    )
     es_port: int = Field(9200, ge=1, le=65535)
     es_transport_port: int = Field(9300, ge=1, le=65535)
     kafka_heap: str = "1g"
@@ -81,6 +92,7 @@ class DevConfig(BaseModel):
             "kafka_port",
             "kafka_controller_port",
             "kafka_sasl_port",
+            "kafka_tls_port",
             "es_port",
             "es_transport_port",
         ):
@@ -100,6 +112,10 @@ class DevConfig(BaseModel):
     @property
     def kafka_sasl_bootstrap(self) -> str:
         return f"127.0.0.1:{self.kafka_sasl_port}"
+
+    @property
+    def kafka_tls_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_tls_port}"
 
     @property
     def es_url(self) -> str:
@@ -175,6 +191,9 @@ class Server:
     def answers(self) -> bool:
         raise NotImplementedError
 
+    def ready(self, say: Say) -> None:
+        """What the server needs once it answers, before anyone uses it (nothing by default)."""
+
     # -- shared --
     def pid(self) -> int | None:
         """The pid of our running server, or None (a stale pid file is removed)."""
@@ -231,12 +250,13 @@ class Server:
             f"the end of {self.log_file}:\n" + tail(self.log_file)
         )
 
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Stop our server: SIGTERM to its process group, SIGKILL after `timeout`."""
+    def stop(self, timeout: float = 30.0, *, hard: bool = False) -> bool:
+        """Stop our server: SIGTERM to its process group, SIGKILL after `timeout`; with `hard`,
+        SIGKILL at once (the fault tests' crash)."""
         pid = self.process.pid if self.process is not None else self.pid()
         if pid is None:
             return False
-        _signal_group(pid, signal.SIGTERM)
+        _signal_group(pid, signal.SIGKILL if hard else signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self._running(pid):
             time.sleep(0.2)
@@ -274,7 +294,119 @@ class Kafka(Server):
     @property
     def ports(self) -> tuple[int, ...]:
         c = self.config
-        return c.kafka_port, c.kafka_controller_port, c.kafka_sasl_port
+        return c.kafka_port, c.kafka_controller_port, c.kafka_sasl_port, c.kafka_tls_port
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.run_dir / "tls"
+
+    @property
+    def ca_file(self) -> Path:
+        """The PEM certificate of the dev CA that signed the broker's TLS certificate."""
+        return self.tls_dir / "ca.crt"
+
+    @property
+    def platform_password_file(self) -> Path:
+        return self.run_dir / "platform.password"
+
+    def platform_connection(self) -> KafkaConnection:
+        """How logway's own workers log in on a secured cluster: SCRAM over TLS as the platform
+        user, a super user like the operator-created user of a Strimzi cluster."""
+        return KafkaConnection(
+            bootstrap=self.config.kafka_tls_bootstrap,
+            security_protocol="SASL_SSL",
+            sasl_mechanism="SCRAM-SHA-512",
+            username=PLATFORM_USER,
+            password=SecretStr(self.platform_password_file.read_text().strip()),
+            ca_file=self.ca_file,
+        )
+
+    def ready(self, say: Say) -> None:
+        """Give the platform user its SCRAM credential (again: idempotent, and cheap)."""
+        from confluent_kafka.admin import (
+            AdminClient,
+            ScramCredentialInfo,
+            ScramMechanism,
+            UserScramCredentialUpsertion,
+        )
+
+        if not self.platform_password_file.exists():
+            self.platform_password_file.write_text(secrets.token_urlsafe(24) + "\n")
+            self.platform_password_file.chmod(0o600)
+        password = self.platform_password_file.read_text().strip().encode()
+        admin = AdminClient({"bootstrap.servers": self.address, "log_level": 0})
+        upsert = UserScramCredentialUpsertion(
+            PLATFORM_USER, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), password
+        )
+        for future in admin.alter_user_scram_credentials([upsert], request_timeout=30).values():
+            future.result()
+
+    def _write_certificates(self) -> None:
+        """A dev CA and a broker certificate for 127.0.0.1/localhost, made once with openssl."""
+        if self.ca_file.exists() and (self.tls_dir / "broker.pem").exists():
+            return
+        openssl = require_tool(
+            "openssl", "the TLS listener's certificates: apt-get install openssl"
+        )
+        self.tls_dir.mkdir(parents=True, exist_ok=True)
+        d = self.tls_dir
+
+        def run(*args: str) -> None:
+            result = subprocess.run([openssl, *args], capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise DevError(f"openssl {args[0]} failed: {result.stderr.strip()}")
+
+        run(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=logway dev CA",
+            "-keyout",
+            str(d / "ca.key"),
+            "-out",
+            str(d / "ca.crt"),
+        )
+        run(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(d / "broker.key"),
+            "-out",
+            str(d / "broker.csr"),
+        )
+        (d / "broker.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        run(
+            "x509",
+            "-req",
+            "-in",
+            str(d / "broker.csr"),
+            "-CA",
+            str(d / "ca.crt"),
+            "-CAkey",
+            str(d / "ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "3650",
+            "-extfile",
+            str(d / "broker.ext"),
+            "-out",
+            str(d / "broker.crt"),
+        )
+        # Kafka's PEM key store: the unencrypted PKCS#8 key, then the certificate chain.
+        (d / "broker.pem").write_text(
+            (d / "broker.key").read_text()
+            + (d / "broker.crt").read_text()
+            + self.ca_file.read_text()
+        )
 
     @property
     def properties(self) -> Path:
@@ -331,12 +463,14 @@ class Kafka(Server):
                     f"controller.quorum.voters=1@127.0.0.1:{c.kafka_controller_port}",
                     f"listeners=PLAINTEXT://127.0.0.1:{c.kafka_port},"
                     f"CONTROLLER://127.0.0.1:{c.kafka_controller_port},"
-                    f"SASL_PLAINTEXT://127.0.0.1:{c.kafka_sasl_port}",
+                    f"SASL_PLAINTEXT://127.0.0.1:{c.kafka_sasl_port},"
+                    f"SASL_SSL://127.0.0.1:{c.kafka_tls_port}",
                     f"advertised.listeners=PLAINTEXT://127.0.0.1:{c.kafka_port},"
-                    f"SASL_PLAINTEXT://127.0.0.1:{c.kafka_sasl_port}",
+                    f"SASL_PLAINTEXT://127.0.0.1:{c.kafka_sasl_port},"
+                    f"SASL_SSL://127.0.0.1:{c.kafka_tls_port}",
                     "controller.listener.names=CONTROLLER",
                     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
-                    "SASL_PLAINTEXT:SASL_PLAINTEXT",
+                    "SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
                     "inter.broker.listener.name=PLAINTEXT",
                     # Tenants' producers log in with SCRAM on the SASL listener and are held to
                     # the ACLs `logway apply` grants; the plain listener (loopback only) is the
@@ -345,7 +479,13 @@ class Kafka(Server):
                     "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
                     "org.apache.kafka.common.security.scram.ScramLoginModule required;",
                     "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-                    "super.users=User:ANONYMOUS",
+                    "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                    "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+                    f"listener.name.sasl_ssl.ssl.keystore.location={self.tls_dir / 'broker.pem'}",
+                    # The TLS listener is how production clusters are reached; logway's own
+                    # workers log in there as the platform user, a super user as on Strimzi.
+                    f"super.users=User:ANONYMOUS;User:{PLATFORM_USER}",
                     "allow.everyone.if.no.acl.found=false",
                     f"log.dirs={self.data_dir}",
                     "num.partitions=1",
@@ -391,6 +531,7 @@ class Kafka(Server):
         ]
 
     def launch(self) -> subprocess.Popen[bytes]:
+        self._write_certificates()
         self._write_config()
         if not (self.data_dir / "meta.properties").exists():
             cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -604,6 +745,7 @@ def up(config: DevConfig, say: Say = print) -> list[ServerStatus]:
                 say(f"{server.name}: starting at {server.address}")
         for server in all_servers:
             server.wait_until_answering(config.start_timeout_s)
+            server.ready(say)
     except BaseException:
         for server in started:
             server.stop()
@@ -614,6 +756,13 @@ def up(config: DevConfig, say: Say = print) -> list[ServerStatus]:
         say(f"  {status.describe()}")
         say(f"      data {status.data}")
     say(f"  export LOGWAY_KAFKA_BOOTSTRAP={config.kafka_bootstrap} LOGWAY_ES_URL={config.es_url}")
+    secured = Kafka(config).platform_connection()
+    say(
+        f"  or, over SCRAM and TLS: export LOGWAY_KAFKA_BOOTSTRAP={secured.bootstrap} "
+        f"LOGWAY_KAFKA_SECURITY_PROTOCOL=SASL_SSL LOGWAY_KAFKA_USERNAME={PLATFORM_USER} "
+        f"LOGWAY_KAFKA_PASSWORD_FILE={Kafka(config).platform_password_file.absolute()} "
+        f"LOGWAY_KAFKA_CA_FILE={secured.ca_file and secured.ca_file.absolute()}"
+    )
     return statuses
 
 

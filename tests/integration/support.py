@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
+import msgpack
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
 
 T = TypeVar("T")
@@ -58,7 +60,7 @@ TEST_CREDENTIALS = Path(tempfile.gettempdir()) / "logway-test-credentials"
 def env_for(endpoints: Endpoints) -> dict[str, str]:
     return {
         **os.environ,
-        "LOGWAY_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
+        **endpoints.kafka.environment(),
         "LOGWAY_ES_URL": endpoints.es_url,
         # Tenants applied by tests must not leave passwords in the checkout's .logway.
         "LOGWAY_CREDENTIALS_DIR": str(TEST_CREDENTIALS),
@@ -125,6 +127,25 @@ class PipelineProcess:
             )
 
 
+def forward_chunk(port: int, tag: str, records: list[dict[str, object]], chunk: str) -> bool:
+    """Send `records` as one PackedForward chunk that asks for an ack; True once it came."""
+    entries = b"".join(msgpack.packb((int(time.time()), record)) for record in records)
+    frame = msgpack.packb([tag, entries, {"chunk": chunk, "size": len(records)}])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(frame)
+            unpacker = msgpack.Unpacker(raw=False)
+            while True:
+                data = sock.recv(4096)
+                if not data:
+                    return False
+                unpacker.feed(data)
+                if {"ack": chunk} in list(unpacker):
+                    return True
+    except OSError:
+        return False
+
+
 def accepts(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -177,14 +198,17 @@ def wait_for(
     return value
 
 
-def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list[tuple[bytes | None, bytes]]:
+def read_topic(
+    kafka: KafkaConnection, topic: str, timeout: float = 30
+) -> list[tuple[bytes | None, bytes]]:
     """Every record currently in `topic`, as (key, value), read without a consumer group."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "logway-tests-reader",
-            "enable.auto.commit": False,
-        }
+        kafka.client(
+            {
+                "group.id": "logway-tests-reader",
+                "enable.auto.commit": False,
+            }
+        )
     )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -215,9 +239,9 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list[tuple[by
         consumer.close()
 
 
-def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
+def group_lag(kafka: KafkaConnection, group: str, topics: list[str]) -> int:
     """Records in `topics` not yet committed by consumer group `group` (without joining it)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    consumer = Consumer(kafka.client({"group.id": group}))
     try:
         partitions = [
             TopicPartition(topic, p)

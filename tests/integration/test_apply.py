@@ -38,7 +38,7 @@ def test_apply_creates_everything_publishes_a_version_then_changes_nothing(
     name = f"{tenant_prefix}-apply"
     path = tmp_path / "tenant.yaml"
     path.write_text(tenant_yaml(name, partitions=2))
-    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
+    admin = AdminClient(endpoints.kafka.client())
 
     planned = logway(endpoints, "plan", str(path)).stdout
     assert len(lines(planned, "create", "topic ")) == 3
@@ -63,7 +63,7 @@ def test_apply_creates_everything_publishes_a_version_then_changes_nothing(
     ]
 
     [loaded] = load_tenants([path]).tenants
-    live = read_published(endpoints.kafka_bootstrap)[name]
+    live = read_published(endpoints.kafka)[name]
     assert live.version == tenant_version(loaded.tenant)
     assert live.spec == loaded.tenant
 
@@ -79,7 +79,7 @@ def test_a_changed_setting_is_planned_as_an_update_and_a_new_version(
     path = tmp_path / "tenant.yaml"
     path.write_text(tenant_yaml(name))
     logway(endpoints, "apply", str(path))
-    before = read_published(endpoints.kafka_bootstrap)[name].version
+    before = read_published(endpoints.kafka)[name].version
 
     path.write_text(tenant_yaml(name).replace("retention_hours: 24", "retention_hours: 48"))
     planned = logway(endpoints, "plan", str(path)).stdout
@@ -91,9 +91,9 @@ def test_a_changed_setting_is_planned_as_an_update_and_a_new_version(
     assert f"{before} -> " in publish
 
     logway(endpoints, "apply", str(path))
-    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
+    admin = AdminClient(endpoints.kafka.client())
     assert retention(admin, f"logs.{name}.raw") == str(48 * 3_600_000)
-    assert read_published(endpoints.kafka_bootstrap)[name].version != before
+    assert read_published(endpoints.kafka)[name].version != before
 
 
 def test_apply_grows_partitions_but_never_shrinks_them(
@@ -101,7 +101,7 @@ def test_apply_grows_partitions_but_never_shrinks_them(
 ) -> None:
     name = f"{tenant_prefix}-grow"
     path = tmp_path / "tenant.yaml"
-    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
+    admin = AdminClient(endpoints.kafka.client())
     path.write_text(tenant_yaml(name, partitions=2))
     logway(endpoints, "apply", str(path))
 
@@ -126,10 +126,10 @@ def test_a_rejected_tenant_is_reported_while_the_others_apply(
     assert result.returncode == 1
     assert f"{bad}.topics.partitions" in result.stderr
     assert f"rejected, left at their last good version: {bad}" in result.stderr
-    topics = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap}).list_topics(timeout=10)
+    topics = AdminClient(endpoints.kafka.client()).list_topics(timeout=10)
     assert all(t in topics.topics for t in tenant_topics(good))
     assert not any(t in topics.topics for t in tenant_topics(bad))
-    published = read_published(endpoints.kafka_bootstrap)
+    published = read_published(endpoints.kafka)
     assert good in published
     assert bad not in published
 
@@ -156,6 +156,6 @@ def test_a_tenant_whose_change_fails_keeps_its_last_version_and_others_go_ahead(
     [template_line] = [line for line in result.stdout.splitlines() if f"logs-{blocked} " in line]
     assert "[failed]" in template_line
     assert "same priority" in template_line
-    published = read_published(endpoints.kafka_bootstrap)
+    published = read_published(endpoints.kafka)
     assert fine in published
     assert blocked not in published

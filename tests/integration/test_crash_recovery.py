@@ -55,16 +55,14 @@ def test_kill_9_of_processor_twice_and_sink_loses_and_duplicates_nothing(
     tenant = f"{tenant_prefix}-crash"
     (tmp_path / "t.yaml").write_text(tenant_yaml(tenant, partitions=3, extra=PIPELINE))
     logway(endpoints, "apply", str(tmp_path))
-    producer = Producer(
-        {"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all", "linger.ms": 20}
-    )
+    producer = Producer(endpoints.kafka.client({"acks": "all", "linger.ms": 20}))
     for n in range(RECORDS):
         for key, value in docker_pieces(n):
             producer.produce(raw_topic(tenant), value, key)
         if n % 1000 == 0:
             producer.poll(0)
     assert producer.flush(30) == 0
-    counter = counts_consumer(endpoints.kafka_bootstrap)
+    counter = counts_consumer(endpoints.kafka)
     es = Elasticsearch(endpoints.es_url)
 
     def processor(run: int) -> PipelineProcess:

@@ -56,6 +56,7 @@ def test_a_busy_port_fails_clearly_and_stops_what_was_started(
         "LOGWAY_DEV_KAFKA_PORT": str(kafka_port),
         "LOGWAY_DEV_KAFKA_CONTROLLER_PORT": str(free_port()),
         "LOGWAY_DEV_KAFKA_SASL_PORT": str(free_port()),
+        "LOGWAY_DEV_KAFKA_TLS_PORT": str(free_port()),
         "LOGWAY_DEV_ES_PORT": str(occupied_port),
         "LOGWAY_DEV_ES_TRANSPORT_PORT": str(free_port()),
     }
@@ -80,7 +81,7 @@ def test_a_busy_port_fails_clearly_and_stops_what_was_started(
 
 def test_status_reports_the_running_servers(endpoints: Endpoints) -> None:
     config = DevConfig.from_env()
-    if endpoints.kafka_bootstrap != config.kafka_bootstrap:
+    if endpoints.kafka.bootstrap != config.kafka_bootstrap:
         pytest.skip("servers come from the environment or containers, not the dev runner")
     result = subprocess.run(
         [sys.executable, "-m", "logway", "dev", "status"],
@@ -105,6 +106,7 @@ def test_clean_stops_the_servers_and_deletes_their_state(
         "LOGWAY_DEV_KAFKA_PORT": str(free_port()),
         "LOGWAY_DEV_KAFKA_CONTROLLER_PORT": str(free_port()),
         "LOGWAY_DEV_KAFKA_SASL_PORT": str(free_port()),
+        "LOGWAY_DEV_KAFKA_TLS_PORT": str(free_port()),
         "LOGWAY_DEV_ES_PORT": str(free_port()),
         "LOGWAY_DEV_ES_TRANSPORT_PORT": str(free_port()),
     }

@@ -38,13 +38,13 @@ def test_replay_after_a_fix_indexes_what_passes_once(
     path = tmp_path / "tenant.yaml"
     path.write_text(tenant_yaml(tenant, extra="pipeline:\n  - {step: parse, format: json}\n"))
     logway(endpoints, "apply", str(path), "--credentials-dir", str(tmp_path))
-    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+    producer = Producer(endpoints.kafka.client({"acks": "all"}))
     for n in range(GOOD):
         producer.produce(raw_topic(tenant), f'level=info seq={n} msg="paid order {n}"'.encode())
     for _ in range(BROKEN):
         producer.produce(raw_topic(tenant), b"   ")
     assert producer.flush(30) == 0
-    counter = counts_consumer(endpoints.kafka_bootstrap)
+    counter = counts_consumer(endpoints.kafka)
 
     processor = PipelineProcess(
         endpoints,
@@ -137,4 +137,4 @@ def test_replay_after_a_fix_indexes_what_passes_once(
 def _lag(endpoints: Endpoints, tenant: str) -> int:
     from tests.integration.support import group_lag
 
-    return group_lag(endpoints.kafka_bootstrap, f"{tenant}-sink", [processed_topic(tenant)])
+    return group_lag(endpoints.kafka, f"{tenant}-sink", [processed_topic(tenant)])

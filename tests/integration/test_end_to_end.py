@@ -16,6 +16,7 @@ import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
+from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
 from streams.deadletter import DeadLetter, Reason
 from tests.integration.support import (
@@ -64,7 +65,7 @@ def record(tenant: str, n: int) -> bytes:
     return orjson.dumps(line)
 
 
-def produce(bootstrap: str, tenant: str) -> dict[int, bytes]:
+def produce(kafka: KafkaConnection, tenant: str) -> dict[int, bytes]:
     sent = {n: record(tenant, n) for n in range(RECORDS)}
     acked = 0
 
@@ -72,7 +73,7 @@ def produce(bootstrap: str, tenant: str) -> dict[int, bytes]:
         nonlocal acked
         acked += err is None
 
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
+    producer = Producer(kafka.client({"acks": "all", "enable.idempotence": True}))
     for value in sent.values():
         producer.produce(raw_topic(tenant), value=value, on_delivery=delivered)
         producer.poll(0)
@@ -98,10 +99,8 @@ def indexed_seqs(es: Elasticsearch, tenant: str) -> list[int]:
     return [hit["_source"]["seq"] for hit in hits]
 
 
-def dead_letters(bootstrap: str, tenant: str) -> list[DeadLetter]:
-    return [
-        DeadLetter.from_bytes(value) for _key, value in read_topic(bootstrap, dlq_topic(tenant))
-    ]
+def dead_letters(kafka: KafkaConnection, tenant: str) -> list[DeadLetter]:
+    return [DeadLetter.from_bytes(value) for _key, value in read_topic(kafka, dlq_topic(tenant))]
 
 
 def start_workers(
@@ -193,7 +192,7 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
 
     processor, sink = start_workers(endpoints, tenant_prefix, 1, tmp_path)
     es = Elasticsearch(endpoints.es_url)
-    bootstrap = endpoints.kafka_bootstrap
+    kafka = endpoints.kafka
 
     def both_alive() -> None:
         processor.assert_running()
@@ -209,12 +208,12 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
             both_alive,
         )
         logway(endpoints, "apply", str(tmp_path / "second.yaml"))
-        sent = {tenant: produce(bootstrap, tenant) for tenant in tenants}
+        sent = {tenant: produce(kafka, tenant) for tenant in tenants}
 
         for tenant in tenants:
             wait_for(
                 f"{tenant}: 950 documents indexed and 50 dead letters",
-                lambda t=tenant: (len(indexed_seqs(es, t)), len(dead_letters(bootstrap, t))),
+                lambda t=tenant: (len(indexed_seqs(es, t)), len(dead_letters(kafka, t))),
                 lambda counts: counts == (950, 50),
                 240,
                 both_alive,
@@ -228,7 +227,7 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
         broken = {n for n in sent[tenant] if n % BROKEN_EVERY == BROKEN_EVERY - 1}
         assert sorted(indexed_seqs(es, tenant)) == sorted(set(range(RECORDS)) - broken)
 
-        letters = dead_letters(bootstrap, tenant)
+        letters = dead_letters(kafka, tenant)
         assert Counter(letter.reason for letter in letters) == {
             Reason.INVALID_JSON: 25,
             Reason.INVALID_UTF8: 25,
@@ -246,8 +245,8 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
             wait_for(
                 f"{tenant}: the processor to re-read all {RECORDS} raw records",
                 lambda t=tenant: (
-                    len(read_topic(bootstrap, processed_topic(t)))
-                    + len(read_topic(bootstrap, dlq_topic(t)))
+                    len(read_topic(kafka, processed_topic(t)))
+                    + len(read_topic(kafka, dlq_topic(t)))
                 ),
                 lambda total: total == 2 * RECORDS,
                 180,
@@ -256,7 +255,7 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
         wait_for(
             "the second sink to commit everything it re-read",
             lambda: group_lag(
-                bootstrap, f"{tenant_prefix}-sink-2", [processed_topic(t) for t in tenants]
+                kafka, f"{tenant_prefix}-sink-2", [processed_topic(t) for t in tenants]
             ),
             lambda lag: lag == 0,
             180,
@@ -270,6 +269,6 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
         seqs = indexed_seqs(es, tenant)
         assert len(seqs) == 950, f"{tenant}: duplicates after re-read"
         assert len(set(seqs)) == 950
-        letters = dead_letters(bootstrap, tenant)
+        letters = dead_letters(kafka, tenant)
         assert len(letters) == 100  # each broken record dead-lettered once per read
         assert len({letter.event_id for letter in letters}) == 50  # ... under the same id

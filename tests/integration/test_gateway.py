@@ -73,7 +73,7 @@ def node_send(port: int, tag: str, count: int, key: str) -> dict[str, object]:
 
 
 def records(endpoints: Endpoints, tenant: str) -> list[dict[str, object]]:
-    return [orjson.loads(v) for _k, v in read_topic(endpoints.kafka_bootstrap, raw_topic(tenant))]
+    return [orjson.loads(v) for _k, v in read_topic(endpoints.kafka, raw_topic(tenant))]
 
 
 def test_real_forward_clients_through_the_gateway(
@@ -130,7 +130,7 @@ def test_real_forward_clients_through_the_gateway(
             assert [r["seq"] for r in stored if r["client"] == client] == list(range(500))
         assert sorted(r["seq"] for r in stored if r["client"] == "node") == list(range(300))
         assert all(str(r["@timestamp"]).endswith("Z") for r in stored)
-        assert read_topic(endpoints.kafka_bootstrap, raw_topic(locked), timeout=5) == []
+        assert read_topic(endpoints.kafka, raw_topic(locked), timeout=5) == []
 
         fuzz(port, seed=7, connections=300)
         gateway.assert_running()
@@ -292,4 +292,4 @@ def test_tls_connection_limits_and_idle_timeout(
 
 
 def _values(endpoints: Endpoints, tenant: str) -> list[bytes]:
-    return [v for _k, v in read_topic(endpoints.kafka_bootstrap, raw_topic(tenant))]
+    return [v for _k, v in read_topic(endpoints.kafka, raw_topic(tenant))]

@@ -88,7 +88,7 @@ def test_a_chunk_sent_twice_is_indexed_once(
         send_chunk(port, f"{tenant}.app", "chunk-a", 0)
         send_chunk(port, f"{tenant}.app", "chunk-a", 0)  # the ack was lost: sent again
         send_chunk(port, f"{tenant}.app", "chunk-b", EVENTS)
-        counter = counts_consumer(endpoints.kafka_bootstrap)
+        counter = counts_consumer(endpoints.kafka)
         assert topic_size(counter, raw_topic(tenant)) == 3 * EVENTS  # Kafka holds both copies
         ids = wait_for(
             "the documents",

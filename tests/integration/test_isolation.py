@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(autouse=True)
 def scram_broker(endpoints: Endpoints) -> None:
-    if endpoints.kafka_bootstrap != DevConfig.from_env().kafka_bootstrap:
+    if endpoints.kafka.bootstrap != DevConfig.from_env().kafka_bootstrap:
         pytest.skip("needs the dev runner's broker, which has the SCRAM listener and authorizer")
 
 

@@ -26,22 +26,22 @@ def test_lag_age_is_the_oldest_unread_records_age(
     (tmp_path / "t.yaml").write_text(tenant_yaml(tenant, partitions=2))
     logway(endpoints, "apply", str(tmp_path))
     ten_minutes_ago = int((time.time() - 600) * 1000)
-    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+    producer = Producer(endpoints.kafka.client({"acks": "all"}))
     for n in range(10):
         producer.produce(raw_topic(tenant), b"{}", timestamp=ten_minutes_ago + n * 1000)
     assert producer.flush(30) == 0
 
     group = f"{tenant}-nobody-reads"
     monitor = LagMonitor(
-        bootstrap=endpoints.kafka_bootstrap,
+        kafka=endpoints.kafka,
         group=group,
         component="processor",
         kind=RAW_TOPIC_RE,
         serves=lambda name: name == tenant,
     )
-    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
-    consumer = Consumer({"bootstrap.servers": endpoints.kafka_bootstrap, "group.id": group})
-    peek = Consumer({"bootstrap.servers": endpoints.kafka_bootstrap, "group.id": f"{group}-p"})
+    admin = AdminClient(endpoints.kafka.client())
+    consumer = Consumer(endpoints.kafka.client({"group.id": group}))
+    peek = Consumer(endpoints.kafka.client({"group.id": f"{group}-p"}))
     try:
         assert monitor.measure(admin, consumer, peek) == {tenant: 10}
     finally:

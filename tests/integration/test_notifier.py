@@ -70,7 +70,7 @@ def test_digests_reach_the_owners_once_and_obey_rate_limits(
     hook = f"{tenant.upper().replace('-', '_')}_WEBHOOK"
     (tmp_path / "t.yaml").write_text(tenant_yaml(tenant))
     logway(endpoints, "apply", str(tmp_path))
-    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+    producer = Producer(endpoints.kafka.client({"acks": "all"}))
     for _ in range(30):
         producer.produce(raw_topic(tenant), BROKEN)
     assert producer.flush(30) == 0

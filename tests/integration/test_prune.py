@@ -35,10 +35,10 @@ def test_prune_removes_an_undeclared_tenant_only_when_asked_and_its_data_only_wi
     (both / "gone.yaml").write_text(tenant_yaml(gone))
     creds = ["--credentials-dir", str(tmp_path / "creds"), "--scope", f"{tenant_prefix}-.*"]
     logway(endpoints, "apply", str(both), *creds)
-    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap})
+    producer = Producer(endpoints.kafka.client())
     producer.produce(raw_topic(gone), b'{"msg": "data worth keeping"}')
     assert producer.flush(10) == 0
-    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
+    admin = AdminClient(endpoints.kafka.client())
     es = Elasticsearch(endpoints.es_url)
 
     # Without --prune: reported, nothing deleted.
@@ -51,7 +51,7 @@ def test_prune_removes_an_undeclared_tenant_only_when_asked_and_its_data_only_wi
     pruned = logway(endpoints, "apply", str(only_kept), "--prune", *creds).stdout
     [keep] = lines(pruned, "keep data")
     assert "its topics hold 1 records; add --delete-data" in keep
-    assert gone in read_published(endpoints.kafka_bootstrap)
+    assert gone in read_published(endpoints.kafka)
     assert all(t in admin.list_topics(timeout=10).topics for t in tenant_topics(gone))
     assert scram_user_exists(admin, gone, 10)
 
@@ -59,7 +59,7 @@ def test_prune_removes_an_undeclared_tenant_only_when_asked_and_its_data_only_wi
     removed = logway(endpoints, "apply", str(only_kept), "--prune", "--delete-data", *creds).stdout
     assert len(lines(removed, "delete")) >= 3 + 1 + 1 + 5 + 1 + 1  # topics, template, user,
     assert "[failed]" not in removed  # ACLs, quota, version
-    published = read_published(endpoints.kafka_bootstrap)
+    published = read_published(endpoints.kafka)
     assert gone not in published
     assert kept in published
     topics = admin.list_topics(timeout=10).topics
@@ -68,7 +68,7 @@ def test_prune_removes_an_undeclared_tenant_only_when_asked_and_its_data_only_wi
     assert not es.indices.exists_index_template(name=f"logs-{gone}")
     assert es.indices.exists_index_template(name=f"logs-{kept}")
     assert not scram_user_exists(admin, gone, 10)
-    assert QuotaClient(endpoints.kafka_bootstrap).producer_rate(gone) is None
+    assert QuotaClient(endpoints.kafka).producer_rate(gone) is None
 
     # And the next prune finds nothing left to do.
     again = logway(

@@ -15,6 +15,7 @@ from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import scan
 
+from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
 from streams.deadletter import DeadLetter, Reason
 from tests.integration.es_faults import ElasticsearchFaults
@@ -34,8 +35,10 @@ from topology.names import dlq_topic, index_pattern, processed_topic
 pytestmark = pytest.mark.integration
 
 
-def produce(bootstrap: str, tenant: str, count: int, start: int = 0, **fields: object) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 10})
+def produce(
+    kafka: KafkaConnection, tenant: str, count: int, start: int = 0, **fields: object
+) -> None:
+    producer = Producer(kafka.client({"acks": "all", "linger.ms": 10}))
     for n in range(start, start + count):
         producer.produce(processed_topic(tenant), processed_record(tenant, n, **fields))
         if n % 1000 == 0:
@@ -82,8 +85,8 @@ def test_lossy_and_oversized_bulks_still_deliver_every_document_once(
     endpoints: Endpoints, tenant: str, tmp_path: Path, faults: ElasticsearchFaults
 ) -> None:
     count = 3000
-    produce(endpoints.kafka_bootstrap, tenant, count)
-    produce(endpoints.kafka_bootstrap, tenant, 1, start=count, pad="x" * 70_000)  # never fits
+    produce(endpoints.kafka, tenant, count)
+    produce(endpoints.kafka, tenant, 1, start=count, pad="x" * 70_000)  # never fits
     es = Elasticsearch(endpoints.es_url)
     port = free_port()
     worker = sink(endpoints, tenant, tmp_path / "sink.log", faults.url, port)
@@ -97,7 +100,7 @@ def test_lossy_and_oversized_bulks_still_deliver_every_document_once(
         )
         letters = wait_for(
             "the oversized document dead-lettered",
-            lambda: read_topic(endpoints.kafka_bootstrap, dlq_topic(tenant), timeout=5),
+            lambda: read_topic(endpoints.kafka, dlq_topic(tenant), timeout=5),
             lambda found: len(found) == 1,
             60,
             worker.assert_running,
@@ -122,7 +125,7 @@ def test_at_least_once_across_a_restart_and_a_bounded_shutdown(
     endpoints: Endpoints, tenant: str, tmp_path: Path
 ) -> None:
     count = 20_000
-    produce(endpoints.kafka_bootstrap, tenant, count)
+    produce(endpoints.kafka, tenant, count)
     es = Elasticsearch(endpoints.es_url)
     first = sink(endpoints, tenant, tmp_path / "sink-1.log", endpoints.es_url)
     wait_for(

@@ -51,7 +51,7 @@ def processed_record(tenant: str, n: int, **fields: object) -> bytes:
 
 
 def produce(endpoints: Endpoints, topic: str, values: list[bytes]) -> None:
-    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+    producer = Producer(endpoints.kafka.client({"acks": "all"}))
     for value in values:
         producer.produce(topic, value)
     assert producer.flush(10) == 0
@@ -99,9 +99,7 @@ def test_a_write_block_pauses_the_sink_and_nothing_is_lost_when_it_lifts(
         assert metric(seen, "logway_paused_partitions", component="sink") > 0
         assert count(es, tenant) == 0
         # Nothing was committed past what Elasticsearch accepted.
-        assert (
-            group_lag(endpoints.kafka_bootstrap, f"{tenant}-sink", [processed_topic(tenant)]) == 200
-        )
+        assert group_lag(endpoints.kafka, f"{tenant}-sink", [processed_topic(tenant)]) == 200
 
         es.indices.put_settings(index=index, settings={"index.blocks.write": False})
         wait_for(
@@ -113,16 +111,14 @@ def test_a_write_block_pauses_the_sink_and_nothing_is_lost_when_it_lifts(
         )
         wait_for(
             "the sink to commit everything",
-            lambda: group_lag(
-                endpoints.kafka_bootstrap, f"{tenant}-sink", [processed_topic(tenant)]
-            ),
+            lambda: group_lag(endpoints.kafka, f"{tenant}-sink", [processed_topic(tenant)]),
             lambda lag: lag == 0,
             30,
         )
         assert metric(scrape(sink.metrics_port), "logway_paused_partitions", component="sink") == 0
     finally:
         sink.stop()
-    assert read_topic(endpoints.kafka_bootstrap, dlq_topic(tenant)) == []
+    assert read_topic(endpoints.kafka, dlq_topic(tenant)) == []
 
 
 def test_a_mapping_conflict_is_dead_lettered_and_the_rest_is_indexed(
@@ -146,13 +142,13 @@ def test_a_mapping_conflict_is_dead_lettered_and_the_rest_is_indexed(
         )
         wait_for(
             "one dead letter",
-            lambda: read_topic(endpoints.kafka_bootstrap, dlq_topic(tenant)),
+            lambda: read_topic(endpoints.kafka, dlq_topic(tenant)),
             lambda letters: len(letters) == 1,
             30,
         )
     finally:
         sink.stop()
-    [(key, value)] = read_topic(endpoints.kafka_bootstrap, dlq_topic(tenant))
+    [(key, value)] = read_topic(endpoints.kafka, dlq_topic(tenant))
     letter = DeadLetter.from_bytes(value)
     assert key == f"logs.{tenant}.raw:0:7:0".encode()
     assert letter.reason is Reason.MAPPING_CONFLICT

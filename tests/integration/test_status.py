@@ -46,7 +46,7 @@ def test_status_and_its_page(endpoints: Endpoints, tenant_prefix: str, tmp_path:
     tenant = f"{tenant_prefix}-status"
     (tmp_path / "t.yaml").write_text(tenant_yaml(tenant))
     logway(endpoints, "apply", str(tmp_path))
-    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+    producer = Producer(endpoints.kafka.client({"acks": "all"}))
     for n in range(50):
         producer.produce(raw_topic(tenant), json.dumps({"seq": n}).encode())
     for _ in range(5):
@@ -72,8 +72,8 @@ def test_status_and_its_page(endpoints: Endpoints, tenant_prefix: str, tmp_path:
         wait_for(
             "everything processed and indexed",
             lambda: (
-                group_lag(endpoints.kafka_bootstrap, f"{tenant}-sink", [processed_topic(tenant)])
-                + group_lag(endpoints.kafka_bootstrap, f"{tenant}-proc", [raw_topic(tenant)])
+                group_lag(endpoints.kafka, f"{tenant}-sink", [processed_topic(tenant)])
+                + group_lag(endpoints.kafka, f"{tenant}-proc", [raw_topic(tenant)])
             ),
             lambda lag: lag == 0,
             120,
@@ -93,7 +93,7 @@ def test_status_and_its_page(endpoints: Endpoints, tenant_prefix: str, tmp_path:
         f"{tenant}-sink",
     ]
     [row] = json.loads(logway(endpoints, *status_args, "--format", "json").stdout)
-    assert row["version"] == read_published(endpoints.kafka_bootstrap)[tenant].version
+    assert row["version"] == read_published(endpoints.kafka)[tenant].version
     assert (row["processor_lag"], row["sink_lag"]) == (0, 0)
     assert row["dead_letters_last_hour"] == {"invalid_json": 5}
     assert row["last_error"]["reason"] == "invalid_json"

@@ -91,7 +91,7 @@ def test_one_tenants_failing_pipeline_leaves_the_others_untouched(
     (tmp_path / "broken.yaml").write_text(tenant_yaml(broken, extra=BROKEN_PIPELINE))
     logway(endpoints, "apply", str(tmp_path))
 
-    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+    producer = Producer(endpoints.kafka.client({"acks": "all"}))
     for n in range(RECORDS):  # interleaved, as a shared worker sees them
         producer.produce(raw_topic(good), good_record(n))
         for key, value in docker_records(n):
@@ -131,7 +131,7 @@ def test_one_tenants_failing_pipeline_leaves_the_others_untouched(
         )
         letters = wait_for(
             "every broken record dead-lettered",
-            lambda: read_topic(endpoints.kafka_bootstrap, dlq_topic(broken)),
+            lambda: read_topic(endpoints.kafka, dlq_topic(broken)),
             lambda found: len(found) >= RECORDS,
             60,
             processor.assert_running,
@@ -155,7 +155,7 @@ def test_one_tenants_failing_pipeline_leaves_the_others_untouched(
     assert all(d["pad"] == "x" * (d["seq"] % 50) for d in docker_docs)  # type: ignore[operator]
 
     for healthy in (good, docker):
-        assert read_topic(endpoints.kafka_bootstrap, dlq_topic(healthy), timeout=5) == []
+        assert read_topic(endpoints.kafka, dlq_topic(healthy), timeout=5) == []
     dead = [DeadLetter.from_bytes(value) for _key, value in letters]
     assert len({d.event_id for d in dead}) == RECORDS
     assert {(d.step, d.reason, d.tenant) for d in dead} == {

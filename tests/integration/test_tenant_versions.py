@@ -62,12 +62,12 @@ def test_a_running_processor_uses_a_new_tenant_version_without_restart(
         tmp_path / "processor.log",
         metrics_port=free_port(),
     ).start()
-    producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+    producer = Producer(endpoints.kafka.client({"acks": "all"}))
 
     def documents() -> list[dict[str, Any]]:
         return [
             orjson.loads(value)
-            for _key, value in read_topic(endpoints.kafka_bootstrap, processed_topic(name))
+            for _key, value in read_topic(endpoints.kafka, processed_topic(name))
         ]
 
     def versions_seen() -> list[str]:
@@ -128,12 +128,12 @@ def test_a_bad_publication_is_refused_and_the_previous_version_kept(
     logway(endpoints, "apply", str(path))
     good = version_in(path)
 
-    registry = TenantRegistry(endpoints.kafka_bootstrap, "processor").start()
+    registry = TenantRegistry(endpoints.kafka, "processor").start()
     failures = {"component": "processor"}
     try:
         assert registry.wait_for(name, good, 30)
         before = REGISTRY.get_sample_value("logway_config_reload_failures_total", failures) or 0
-        producer = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+        producer = Producer(endpoints.kafka.client({"acks": "all"}))
         producer.produce(TENANTS_TOPIC, key=name.encode(), value=b'{"name": "half a record')
         producer.flush(10)
         wait_for(
@@ -143,10 +143,10 @@ def test_a_bad_publication_is_refused_and_the_previous_version_kept(
             30,
         )
         assert registry.version_of(name) == good
-        assert read_published(endpoints.kafka_bootstrap)[name].version == good
+        assert read_published(endpoints.kafka)[name].version == good
     finally:
         registry.stop()
         # A tombstone, so the bad record does not stay this tenant's latest in the topic.
-        cleanup = Producer({"bootstrap.servers": endpoints.kafka_bootstrap, "acks": "all"})
+        cleanup = Producer(endpoints.kafka.client({"acks": "all"}))
         cleanup.produce(TENANTS_TOPIC, key=name.encode(), value=None)
         cleanup.flush(10)

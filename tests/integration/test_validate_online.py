@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
+from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
 from tests.integration.support import env_for, tenant_yaml
 from topology.names import index_template_priority
@@ -91,7 +92,9 @@ def test_an_unreachable_kafka_fails_online_validation(
 ) -> None:
     path = tmp_path / "t.yaml"
     path.write_text(tenant_yaml(f"{tenant_prefix}-nokafka"))
-    result = validate(Endpoints(kafka_bootstrap="127.0.0.1:1", es_url=endpoints.es_url), path)
+    result = validate(
+        Endpoints(kafka=KafkaConnection(bootstrap="127.0.0.1:1"), es_url=endpoints.es_url), path
+    )
     report = json.loads(result.stdout)
     assert result.returncode == 1
     assert any("Kafka at 127.0.0.1:1" in p for p in report["server_problems"])

@@ -2,11 +2,14 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.elasticsearch.config import SinkConfig
+from logway.kafka import KafkaConnection
 from streams.config import ProcessorConfig
 
 
 def test_a_worker_serves_tenants_its_pattern_matches_in_full() -> None:
-    config = ProcessorConfig(kafka_bootstrap="k:9092", tenants_matching="team-a-.*|billing")
+    config = ProcessorConfig(
+        kafka=KafkaConnection(bootstrap="k:9092"), tenants_matching="team-a-.*|billing"
+    )
     assert config.serves("team-a-web")
     assert config.serves("billing")
     assert not config.serves("billing-eu")  # a full match, not a prefix
@@ -16,4 +19,4 @@ def test_a_worker_serves_tenants_its_pattern_matches_in_full() -> None:
 @pytest.mark.parametrize("model", [ProcessorConfig, SinkConfig])
 def test_settings_reject_unknown_fields(model: type) -> None:
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
-        model(kafka_bootstrap="k:9092", es_url="http://e:9200", batchsize=3)
+        model(kafka=KafkaConnection(bootstrap="k:9092"), es_url="http://e:9200", batchsize=3)

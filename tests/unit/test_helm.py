@@ -43,6 +43,15 @@ def values_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
         "notifier.webhooksSecret=slack-webhooks",
         "--set",
         "gateway.keysSecret=forward-keys",
+        # The workers' own Kafka login, as on a Strimzi cluster with a SCRAM-over-TLS listener.
+        "--set",
+        "kafka.securityProtocol=SASL_SSL",
+        "--set",
+        "kafka.username=logway",
+        "--set",
+        "kafka.passwordSecret.name=logway",
+        "--set",
+        "kafka.caSecret.name=logway-kafka-cluster-ca-cert",
     ]
 
 
@@ -154,22 +163,51 @@ def test_apply_creates_replicated_topics(objects: list[dict[str, Any]]) -> None:
     assert sorted(tenants) == ["checkout.yaml", "payments.yaml", "search-api.yaml"]
 
 
-def test_values_schema_refuses_a_misspelled_value() -> None:
-    result = subprocess.run(
-        [
-            tool(HELM),
-            "template",
-            "logway",
-            str(CHART),
-            "--kube-version",
-            KUBERNETES,
-            "--set",
-            "procesor.replicas=2",
-        ],
+def test_every_kafka_client_logs_in_with_the_secrets_as_files(
+    objects: list[dict[str, Any]],
+) -> None:
+    pods = [o["spec"]["template"]["spec"] for o in objects if o["kind"] in ("Deployment", "Job")]
+    assert len(pods) == 5  # processor, sink, gateway, notifier, apply
+    for pod in pods:
+        [container] = pod["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["LOGWAY_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env["LOGWAY_KAFKA_USERNAME"] == "logway"
+        assert "LOGWAY_KAFKA_PASSWORD" not in env  # never as a value in the pod spec
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for variable, secret, key in (
+            ("LOGWAY_KAFKA_PASSWORD_FILE", "logway", "password"),
+            ("LOGWAY_KAFKA_CA_FILE", "logway-kafka-cluster-ca-cert", "ca.crt"),
+        ):
+            folder, file = env[variable].rsplit("/", 1)
+            volume = volumes[mounts[folder]]["secret"]
+            assert volume["secretName"] == secret
+            assert volume["items"] == [{"key": key, "path": file}]
+
+
+def render(*values: str) -> subprocess.CompletedProcess[str]:
+    args = [a for value in values for a in ("--set", value)]
+    return subprocess.run(
+        [tool(HELM), "template", "logway", str(CHART), "--kube-version", KUBERNETES, *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_values_schema_refuses_a_misspelled_value() -> None:
+    result = render("procesor.replicas=2")
     assert result.returncode != 0
     assert "procesor" in result.stderr
+
+
+def test_values_schema_refuses_sasl_without_a_user_or_a_user_without_sasl() -> None:
+    result = render("kafka.securityProtocol=SASL_SSL")
+    assert result.returncode != 0
+    assert "/kafka/username" in result.stderr
+    assert "/kafka/passwordSecret" in result.stderr
+    result = render("kafka.username=logway", "kafka.passwordSecret.name=logway")
+    assert result.returncode != 0
+    assert "/kafka/securityProtocol" in result.stderr

@@ -20,6 +20,26 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "logway.env" -}}
 - name: LOGWAY_KAFKA_BOOTSTRAP
   value: {{ .Values.kafka.bootstrap | quote }}
+- name: LOGWAY_KAFKA_SECURITY_PROTOCOL
+  value: {{ .Values.kafka.securityProtocol | quote }}
+{{- if .Values.kafka.username }}
+- name: LOGWAY_KAFKA_SASL_MECHANISM
+  value: {{ .Values.kafka.saslMechanism | quote }}
+- name: LOGWAY_KAFKA_USERNAME
+  value: {{ .Values.kafka.username | quote }}
+- name: LOGWAY_KAFKA_PASSWORD_FILE
+  value: /etc/logway/kafka/password/{{ .Values.kafka.passwordSecret.key | default "password" }}
+{{- end }}
+{{- if .Values.kafka.caSecret.name }}
+- name: LOGWAY_KAFKA_CA_FILE
+  value: /etc/logway/kafka/ca/{{ .Values.kafka.caSecret.key | default "ca.crt" }}
+{{- end }}
+{{- if .Values.kafka.clientCertSecret }}
+- name: LOGWAY_KAFKA_CERT_FILE
+  value: /etc/logway/kafka/client/user.crt
+- name: LOGWAY_KAFKA_KEY_FILE
+  value: /etc/logway/kafka/client/user.key
+{{- end }}
 {{- if .Values.elasticsearch.urlSecret.name }}
 - name: LOGWAY_ES_URL
   valueFrom:
@@ -54,4 +74,38 @@ securityContext:
   allowPrivilegeEscalation: false
   readOnlyRootFilesystem: true
   capabilities: {drop: [ALL]}
+{{- end -}}
+
+{{/* The Kafka login files (password, CA, client certificate), from Secrets, read-only. */}}
+{{- define "logway.kafkaMounts" -}}
+{{- if .Values.kafka.username }}
+- {name: kafka-password, mountPath: /etc/logway/kafka/password, readOnly: true}
+{{- end }}
+{{- if .Values.kafka.caSecret.name }}
+- {name: kafka-ca, mountPath: /etc/logway/kafka/ca, readOnly: true}
+{{- end }}
+{{- if .Values.kafka.clientCertSecret }}
+- {name: kafka-client, mountPath: /etc/logway/kafka/client, readOnly: true}
+{{- end }}
+{{- end -}}
+
+{{- define "logway.kafkaVolumes" -}}
+{{- if .Values.kafka.username }}
+- name: kafka-password
+  secret:
+    secretName: {{ required "kafka.passwordSecret.name is needed with kafka.username" .Values.kafka.passwordSecret.name }}
+    items: [{key: {{ .Values.kafka.passwordSecret.key | default "password" }}, path: {{ .Values.kafka.passwordSecret.key | default "password" }}}]
+{{- end }}
+{{- if .Values.kafka.caSecret.name }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .Values.kafka.caSecret.name }}
+    items: [{key: {{ .Values.kafka.caSecret.key | default "ca.crt" }}, path: {{ .Values.kafka.caSecret.key | default "ca.crt" }}}]
+{{- end }}
+{{- if .Values.kafka.clientCertSecret }}
+- name: kafka-client
+  secret:
+    secretName: {{ .Values.kafka.clientCertSecret }}
+    items: [{key: user.crt, path: user.crt}, {key: user.key, path: user.key}]
+{{- end }}
 {{- end -}}

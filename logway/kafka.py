@@ -1,0 +1,240 @@
+"""How a logway process reaches Kafka: the bootstrap servers and, on a secured cluster, its login.
+
+One `KafkaConnection` is read from the environment at start-up (`KafkaConnection.from_env`) and
+handed to every client the process makes. Three client libraries talk to Kafka here, each with
+its own spelling of the same settings; this module is the only place that knows all three:
+
+- confluent-kafka (librdkafka): producers, consumers and the admin client (`client`);
+- aiokafka through Faust: the processors' group membership and fetches (`faust_credentials`);
+- kafka-python: the client-quota requests `apply` sends (`kafka_python`).
+
+| variable | meaning |
+| --- | --- |
+| `LOGWAY_KAFKA_BOOTSTRAP` | host:port,... (default `127.0.0.1:9092`) |
+| `LOGWAY_KAFKA_SECURITY_PROTOCOL` | `PLAINTEXT` (default), `SSL`, `SASL_PLAINTEXT`, `SASL_SSL` |
+| `LOGWAY_KAFKA_SASL_MECHANISM` | `SCRAM-SHA-512` (default), `SCRAM-SHA-256`, `PLAIN` |
+| `LOGWAY_KAFKA_USERNAME` | the SASL user |
+| `LOGWAY_KAFKA_PASSWORD_FILE` | a file holding the SASL password (a mounted Secret) |
+| `LOGWAY_KAFKA_PASSWORD` | the password itself, when no file is given |
+| `LOGWAY_KAFKA_CA_FILE` | PEM of the CA that signed the brokers' certificates |
+| `LOGWAY_KAFKA_CERT_FILE`, `LOGWAY_KAFKA_KEY_FILE` | PEM client certificate and key (mTLS) |
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+
+ENVIRONMENT = {
+    "bootstrap": "LOGWAY_KAFKA_BOOTSTRAP",
+    "security_protocol": "LOGWAY_KAFKA_SECURITY_PROTOCOL",
+    "sasl_mechanism": "LOGWAY_KAFKA_SASL_MECHANISM",
+    "username": "LOGWAY_KAFKA_USERNAME",
+    "password": "LOGWAY_KAFKA_PASSWORD",
+    "ca_file": "LOGWAY_KAFKA_CA_FILE",
+    "cert_file": "LOGWAY_KAFKA_CERT_FILE",
+    "key_file": "LOGWAY_KAFKA_KEY_FILE",
+}
+PASSWORD_FILE = "LOGWAY_KAFKA_PASSWORD_FILE"  # noqa: S105 (a variable's name, not a password)
+
+
+class KafkaSettingsError(ValueError):
+    """The Kafka settings in the environment are incomplete or contradict each other."""
+
+
+@dataclass(frozen=True)
+class KafkaProblem:
+    """Why Kafka did not answer. `refused`: it answered but would not let us in (a login or a
+    certificate): waiting will not help, the settings must change."""
+
+    message: str
+    refused: bool
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class KafkaConnection(BaseModel):
+    """The Kafka cluster one process talks to, and how it proves who it is.
+
+    Contract: `client`, `faust_credentials` and `kafka_python` describe the same login, so
+    every client of a process connects as the same principal with the same trust.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bootstrap: str = Field(
+        DEFAULT_KAFKA_BOOTSTRAP,
+        min_length=1,
+        description="Kafka bootstrap servers, comma-separated host:port.",
+        examples=["127.0.0.1:9092", "logway-kafka-bootstrap.kafka:9093"],
+    )
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = Field(None, description="PEM CA bundle that signed the brokers.")
+    cert_file: Path | None = Field(None, description="PEM client certificate (mTLS).")
+    key_file: Path | None = Field(None, description="PEM key of the client certificate.")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> KafkaConnection:
+        sasl = self.security_protocol.startswith("SASL_")
+        tls = self.security_protocol.endswith("SSL")
+        if sasl and not (self.username and self.password):
+            raise ValueError(
+                f"{self.security_protocol} needs a username and a password "
+                f"({ENVIRONMENT['username']} and {PASSWORD_FILE} or {ENVIRONMENT['password']})"
+            )
+        if not sasl and (self.username or self.password):
+            raise ValueError(
+                f"a username or password is set but {ENVIRONMENT['security_protocol']} is "
+                f"{self.security_protocol}; set it to SASL_SSL or SASL_PLAINTEXT"
+            )
+        if not tls and (self.ca_file or self.cert_file or self.key_file):
+            raise ValueError(
+                f"TLS files are set but {ENVIRONMENT['security_protocol']} is "
+                f"{self.security_protocol}; set it to SSL or SASL_SSL"
+            )
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("a client certificate needs its key, and a key its certificate")
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{ENVIRONMENT[name]}: {path} is not a readable file")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> KafkaConnection:
+        """Read the `LOGWAY_KAFKA_*` variables; raise `KafkaSettingsError` naming what to fix."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {
+            field: env[variable] for field, variable in ENVIRONMENT.items() if env.get(variable)
+        }
+        if env.get(PASSWORD_FILE):
+            path = Path(env[PASSWORD_FILE])
+            try:
+                values["password"] = path.read_text().rstrip("\r\n")
+            except OSError as exc:
+                raise KafkaSettingsError(
+                    f"{PASSWORD_FILE}: cannot read {path}: {exc.strerror}"
+                ) from exc
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                where = ENVIRONMENT.get(str(error["loc"][0]), "") if error["loc"] else ""
+                problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+            raise KafkaSettingsError("; ".join(problems)) from None
+
+    @property
+    def secured(self) -> bool:
+        return self.security_protocol != "PLAINTEXT"
+
+    def __str__(self) -> str:
+        login = f" as {self.username}" if self.username else ""
+        return f"{self.bootstrap} ({self.security_protocol}{login})"
+
+    def environment(self) -> dict[str, str]:
+        """The `LOGWAY_KAFKA_*` variables that make a child process connect the same way
+        (`from_env` reads them back). The password is passed by value."""
+        env: dict[str, str] = {}
+        for field, variable in ENVIRONMENT.items():
+            value = getattr(self, field)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is not None:
+                env[variable] = str(value)
+        return env
+
+    def client(self, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A confluent-kafka configuration: `settings` plus the servers and the login."""
+        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap, **(settings or {})}
+        if not self.secured:
+            return config
+        config["security.protocol"] = self.security_protocol
+        if self.username and self.password:
+            config["sasl.mechanisms"] = self.sasl_mechanism
+            config["sasl.username"] = self.username
+            config["sasl.password"] = self.password.get_secret_value()
+        if self.ca_file:
+            config["ssl.ca.location"] = str(self.ca_file)
+        if self.cert_file and self.key_file:
+            config["ssl.certificate.location"] = str(self.cert_file)
+            config["ssl.key.location"] = str(self.key_file)
+        return config
+
+    def diagnose(self, timeout_s: float = 5.0) -> KafkaProblem | None:
+        """Connect once: None when Kafka answers, else why not, in the most specific words
+        librdkafka has (a refused login or certificate, not its generic transport failure),
+        with the setting to look at."""
+        from confluent_kafka import KafkaError, KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        errors: list[Any] = []
+        admin = AdminClient(self.client({"log_level": 0, "error_cb": errors.append}))
+        try:
+            admin.list_topics(timeout=timeout_s)
+            return None
+        except KafkaException as exc:
+            admin.poll(0.5)  # error_cb is only served by poll
+            failure = exc.args[0]
+        hints = {
+            KafkaError._AUTHENTICATION: f"check {ENVIRONMENT['username']} and the password",
+            KafkaError._SSL: f"check {ENVIRONMENT['ca_file']} and the bootstrap host names",
+        }
+        for error in errors:
+            if error.code() in hints:
+                return KafkaProblem(f"{error.str()}; {hints[error.code()]}", refused=True)
+        specific = [e for e in errors if e.code() != KafkaError._ALL_BROKERS_DOWN]
+        return KafkaProblem(str((specific[0] if specific else failure).str()), refused=False)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of the Python clients (aiokafka, kafka-python); None without TLS."""
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file and self.key_file:
+            context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        return context
+
+    def faust_credentials(self) -> Any:
+        """Faust's `broker_credentials` (which it hands to aiokafka), or None on PLAINTEXT."""
+        from faust.auth import SASLCredentials, SSLCredentials
+
+        if self.username and self.password:
+            return SASLCredentials(
+                username=self.username,
+                password=self.password.get_secret_value(),
+                mechanism=self.sasl_mechanism,
+                ssl_context=self.ssl_context(),
+            )
+        context = self.ssl_context()
+        return SSLCredentials(context) if context is not None else None
+
+    def kafka_python(self) -> dict[str, Any]:
+        """kafka-python client keyword arguments for the servers and the login."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap.split(","),
+            "security_protocol": self.security_protocol,
+        }
+        if self.username and self.password:
+            config["sasl_mechanism"] = self.sasl_mechanism
+            config["sasl_plain_username"] = self.username
+            config["sasl_plain_password"] = self.password.get_secret_value()
+        context = self.ssl_context()
+        if context is not None:
+            config["ssl_context"] = context
+        return config

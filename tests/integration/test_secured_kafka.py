@@ -1,0 +1,161 @@
+"""logway's own workers on a secured Kafka: SCRAM-SHA-512 over TLS, the way a Strimzi or managed
+cluster is reached, with nothing but the LOGWAY_KAFKA_* variables changed.
+
+The dev runner's broker has a SASL_SSL listener with a certificate from its own CA, and a
+platform user (a super user, like the operator-made user of a production cluster). Every
+client library logway uses goes through that listener here: confluent-kafka (apply, gateway,
+sink, the processor's producer), aiokafka through Faust (the processor's group and fetches) and
+kafka-python (apply's quota requests). A wrong password must fail loudly, not wait quietly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+from elasticsearch import Elasticsearch
+
+from logway.dev.servers import DevConfig, Kafka
+from logway.kafka import KafkaConnection
+from logway.settings import Endpoints
+from tests.integration.support import (
+    PipelineProcess,
+    accepts,
+    forward_chunk,
+    free_port,
+    logway,
+    read_topic,
+    tenant_yaml,
+    wait_for,
+)
+from topology.names import dlq_topic, index_pattern, raw_topic
+from topology.quotas import QuotaClient
+
+pytestmark = pytest.mark.integration
+PRODUCED, FORWARDED, BROKEN = 300, 100, 20
+
+
+@pytest.fixture
+def secured(endpoints: Endpoints) -> Endpoints:
+    config = DevConfig.from_env()
+    if endpoints.kafka.bootstrap != config.kafka_bootstrap:
+        pytest.skip("needs the dev runner's broker, which has the SCRAM-over-TLS listener")
+    return Endpoints(kafka=Kafka(config).platform_connection(), es_url=endpoints.es_url)
+
+
+def indexed(es: Elasticsearch, tenant: str) -> int:
+    target = index_pattern(tenant)
+    es.indices.refresh(index=target, allow_no_indices=True, ignore_unavailable=True)
+    return int(es.count(index=target, ignore_unavailable=True, allow_no_indices=True)["count"])
+
+
+def test_the_workers_run_over_scram_and_tls(
+    secured: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    tenant = f"{tenant_prefix}-tls"
+    key_secret = f"{tenant.upper().replace('-', '_')}_FORWARD_KEY"
+    (tmp_path / "t.yaml").write_text(
+        tenant_yaml(
+            tenant,
+            extra="limits:\n  produce_bytes_per_s: 1048576\n"
+            f"sources:\n  forward:\n    shared_key_secret: {key_secret}\n"
+            "    allow_unauthenticated: true\n"
+            "pipeline:\n  - {step: parse, format: json}\n",
+        )
+    )
+    applied = logway(secured, "apply", str(tmp_path), "--credentials-dir", str(tmp_path))
+    assert "[done]" in applied.stdout, applied.stdout + applied.stderr
+    # apply's quota went through kafka-python on the same listener, as the same user.
+    quotas = QuotaClient(secured.kafka)
+    try:
+        assert quotas.producer_rate(tenant) == 1048576
+    finally:
+        quotas.close()
+
+    gateway_port = free_port()
+    workers = [
+        PipelineProcess(
+            secured,
+            [
+                "processor",
+                "--tenants-matching",
+                tenant,
+                "--app-id",
+                f"{tenant}-proc",
+                "--data-dir",
+                str(tmp_path / "faust"),
+            ],
+            tmp_path / "processor.log",
+        ),
+        PipelineProcess(
+            secured,
+            ["sink", "--tenants-matching", tenant, "--group-id", f"{tenant}-sink"],
+            tmp_path / "sink.log",
+        ),
+        PipelineProcess(
+            secured,
+            ["gateway", "--host", "127.0.0.1", "--port", str(gateway_port)],
+            tmp_path / "gateway.log",
+            extra_env={key_secret: "unused-here"},
+        ),
+    ]
+    for worker in workers:
+        worker.start()
+    es = Elasticsearch(secured.es_url)
+    try:
+        producer = Producer(secured.kafka.client({"acks": "all"}))
+        for n in range(PRODUCED):
+            producer.produce(raw_topic(tenant), orjson.dumps({"seq": n, "via": "kafka"}))
+        for n in range(BROKEN):
+            producer.produce(raw_topic(tenant), b'{"seq": ' + str(n).encode())
+        assert producer.flush(30) == 0
+
+        wait_for("the gateway", lambda: accepts(gateway_port), bool, 90, workers[2].assert_running)
+        records: list[dict[str, object]] = [{"seq": n, "via": "forward"} for n in range(FORWARDED)]
+        # Acked only after the gateway's producer stored every event over SCRAM and TLS.
+        assert forward_chunk(gateway_port, f"{tenant}.app", records, "chunk-0")
+
+        def alive() -> None:
+            for worker in workers:
+                worker.assert_running()
+
+        found = wait_for(
+            "every good record indexed and every broken one dead-lettered",
+            lambda: (indexed(es, tenant), len(read_topic(secured.kafka, dlq_topic(tenant), 5))),
+            lambda counts: counts[0] >= PRODUCED + FORWARDED and counts[1] >= BROKEN,
+            180,
+            alive,
+        )
+        assert found == (PRODUCED + FORWARDED, BROKEN)
+    finally:
+        for worker in workers:
+            worker.stop()
+        es.close()
+
+
+def test_a_wrong_password_is_reported_not_waited_out(
+    secured: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    wrong = Endpoints(
+        kafka=KafkaConnection(**{**secured.kafka.model_dump(), "password": "not-the-password"}),
+        es_url=secured.es_url,
+    )
+    sink = PipelineProcess(
+        wrong,
+        ["sink", "--tenants-matching", f"{tenant_prefix}-none", "--group-id", tenant_prefix],
+        tmp_path / "sink.log",
+    ).start()
+    assert sink.process is not None
+    try:
+        assert sink.process.wait(30) == 2  # it gave up by itself, with the reason
+    finally:
+        sink.stop()
+    log = (tmp_path / "sink.log").read_text(errors="replace")
+    assert "refused us" in log, log
+    assert "Authentication failed" in log, log
+    (tmp_path / "t.yaml").write_text(tenant_yaml(f"{tenant_prefix}-refused"))
+    result = logway(wrong, "apply", str(tmp_path / "t.yaml"), check=False)
+    assert result.returncode != 0
+    assert "Authentication failed" in result.stdout + result.stderr
