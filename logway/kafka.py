@@ -32,6 +32,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+# Producers' own size limit (librdkafka's default is 1,000,000): above every tenant topic's
+# max.message.bytes (at most 8 MiB, topics.max_record_bytes), so the topic's limit is the one
+# that counts, and the pipeline keeps under it.
+PRODUCER_MAX_MESSAGE_BYTES = 8_388_608 + 65_536
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]

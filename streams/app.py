@@ -34,6 +34,7 @@ import faust
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
+from logway.kafka import PRODUCER_MAX_MESSAGE_BYTES
 from logway.metrics import MeterBatch, TenantMeters, observe
 from streams.config import ProcessorConfig
 from streams.origin import event_id_header
@@ -241,6 +242,7 @@ def build_app(
             {
                 "acks": "all",
                 "enable.idempotence": True,
+                "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,
                 "linger.ms": 5,
                 "compression.type": "lz4",
                 "log_level": 0,

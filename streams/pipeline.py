@@ -64,6 +64,8 @@ class Outcome:
 
 
 HELD_OUTCOME = Outcome(held=True)
+DEFAULT_MAX_RECORD_BYTES = 1_048_576  # a tenant's topics.max_record_bytes when none is given
+RECORD_OVERHEAD = 1_024  # Kafka's record and batch framing, the key: kept free under the limit
 StepTimer = Callable[[str, float], None]
 TIME_EVERY = 64  # one record in this many has each of its steps timed
 
@@ -77,11 +79,16 @@ class TenantPipeline:
         steps: Sequence[AnyStep] = DEFAULT_PIPELINE,
         routes: Sequence[Route] = DEFAULT_ROUTES,
         version: str | None = None,
+        *,
         step_timer: StepTimer | None = None,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
         """`step_timer(step, seconds)`, when given, gets the time of each step of one record in
-        `TIME_EVERY`."""
+        `TIME_EVERY`. `max_record_bytes` is what the tenant's topics accept: no output is larger
+        (a bigger document is dead-lettered `too_large`; a bigger dead letter carries the head
+        of its original and says so), so Kafka never refuses what this pipeline produces."""
         self.tenant = tenant
+        self.max_value_bytes = max_record_bytes - RECORD_OVERHEAD
         self.step_timer = step_timer
         self._count = 0
         self.version = version
@@ -184,21 +191,54 @@ class TenantPipeline:
             for flag in record.flags:
                 meta[flag] = True
         doc["logway"] = meta
-        return Output(self._processed, event_id.encode(), orjson.dumps(doc))
+        value = orjson.dumps(doc)
+        if len(value) > self.max_value_bytes:
+            error = (
+                f"the document is {len(value)} bytes; the tenant's topics take "
+                f"{self.max_value_bytes + RECORD_OVERHEAD} (topics.max_record_bytes)"
+            )
+            letter = self._dead_letter(record, "route", Reason.TOO_LARGE, error)
+            assert letter.output is not None
+            return letter.output
+        return Output(self._processed, event_id.encode(), value)
 
     def _dead_letter(self, record: Record, step: str, reason: Reason, error: str) -> Outcome:
         origin = Origin(topic=record.topic, partition=record.partition, offset=record.offset)
-        letter = DeadLetter.build(
-            tenant=self.tenant,
-            stage=Stage.PROCESSOR,
-            step=step,
-            reason=reason,
-            error=error,
-            original=record.raw,
-            source=origin,
-            record_time=datetime.fromtimestamp(record.timestamp_ms / 1000, UTC),
-            tenant_version=self.version,
-            event_id=record.event_id,
-        )
+        original, note = record.raw, ""
+        while True:
+            letter = DeadLetter.build(
+                tenant=self.tenant,
+                stage=Stage.PROCESSOR,
+                step=step,
+                reason=reason,
+                error=error + note,
+                original=original,
+                source=origin,
+                record_time=datetime.fromtimestamp(record.timestamp_ms / 1000, UTC),
+                tenant_version=self.version,
+                event_id=record.event_id,
+            )
+            value = letter.to_bytes()
+            excess = len(value) - self.max_value_bytes
+            if excess <= 0 or not original:
+                break
+            # A line joined from pieces can outgrow the topic: keep its head, say so. The
+            # envelope grows with the original (base64, JSON escapes): shrink in proportion.
+            keep = int(len(original) * (self.max_value_bytes - 2_048) / len(value))
+            original = _utf8_head(record.raw, max(0, min(keep, len(original) - 1)))
+            note = (
+                f" (the original is {len(record.raw)} bytes; its first {len(original)} are kept "
+                f"here, the rest is in the raw topic from offset {record.offset})"
+            )
         key = letter.event_id.encode()
-        return Outcome(output=Output(self._dlq, key, letter.to_bytes(), reason, step))
+        return Outcome(output=Output(self._dlq, key, value, reason, step))
+
+
+def _utf8_head(raw: bytes, size: int) -> bytes:
+    """The first `size` bytes of `raw`, not ending inside a UTF-8 character when it is text."""
+    head = raw[:size]
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return head
+    return head.decode("utf-8", "ignore").encode("utf-8")

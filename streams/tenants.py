@@ -53,6 +53,7 @@ class TenantPipelines:
                     published.spec.routes,
                     version,
                     step_timer=_time_step,
+                    max_record_bytes=published.spec.topics.max_record_bytes,
                 )
             except Exception:
                 RELOAD_FAILURES.labels(component="processor").inc()

@@ -93,9 +93,10 @@ class TopicSettings(Frozen):
     )
     max_record_bytes: StrictInt = Field(
         1_048_576,
-        ge=1024,
+        ge=1_048_576,
         le=8_388_608,
-        description="Largest record the tenant's topics accept, in bytes.",
+        description="Largest record the tenant's topics accept, in bytes. Not under 1 MiB: "
+        "logway's producers send batches of up to 1 MB, and the topic limit applies to a batch.",
         examples=[1_048_576],
     )
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from pydantic import ValidationError
 
-from logway.kafka import KafkaConnection
+from logway.kafka import PRODUCER_MAX_MESSAGE_BYTES, KafkaConnection
 from streams.deadletter import DeadLetter, Reason, Stage
 from streams.pipeline import Outcome, TenantPipeline
 from streams.steps.base import Record
@@ -200,7 +200,16 @@ def _count(outcome: Outcome, report: ReplayReport, outputs: list[tuple[bytes, by
 
 def _produce(kafka: KafkaConnection, topic: str, outputs: list[tuple[bytes, bytes]]) -> None:
     failed: list[str] = []
-    producer = Producer(kafka.client({"acks": "all", "enable.idempotence": True, "log_level": 0}))
+    producer = Producer(
+        kafka.client(
+            {
+                "acks": "all",
+                "enable.idempotence": True,
+                "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,
+                "log_level": 0,
+            }
+        )
+    )
 
     def delivered(err: object, _msg: object) -> None:
         if err is not None:

@@ -29,6 +29,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from connectors.elasticsearch.classify import RetryReason, Verdict, classify_item
 from connectors.elasticsearch.config import SinkConfig
+from logway.kafka import PRODUCER_MAX_MESSAGE_BYTES
 from logway.metrics import (
     BULK_SECONDS,
     COMMIT_FAILURES,
@@ -139,6 +140,7 @@ class ElasticsearchSink:
             config.kafka.client(
                 {
                     "enable.idempotence": True,
+                    "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,
                     "acks": "all",
                     "linger.ms": 20,
                 }

@@ -38,6 +38,7 @@ from connectors.gateway import protocol
 from connectors.gateway.config import GatewayConfig
 from connectors.gateway.protocol import Entries, Ping, Refusal, RefusalReason
 from logway import __version__
+from logway.kafka import PRODUCER_MAX_MESSAGE_BYTES
 from logway.metrics import (
     GATEWAY_ACKS,
     GATEWAY_CONNECTIONS,
@@ -248,6 +249,18 @@ class Gateway:
             return refusal
         topic = raw_topic(tenant)
         key = entries.tag.encode("utf-8", "surrogateescape")
+        values = [_encode(moment, record) for moment, record in entries.events]
+        published = self.registry.get(tenant)
+        limit = (published.spec.topics.max_record_bytes if published else 1_048_576) - 1_024
+        largest = max(map(len, values), default=0)
+        if largest > limit:
+            # Kafka would refuse it for ever: say so now, before any event of the frame is
+            # stored, instead of never acking a chunk the client then resends for ever.
+            return Refusal(
+                RefusalReason.OVERSIZED,
+                f"an event of {largest} bytes; tenant {tenant!r} takes {limit} "
+                "(topics.max_record_bytes less record framing)",
+            )
         chunk = None
         if entries.chunk is not None:
             loop = asyncio.get_running_loop()
@@ -258,8 +271,9 @@ class Gateway:
         # A chunk a client sends again (no ack came) keeps its id, so its events keep theirs:
         # the sink overwrites them instead of indexing them twice.
         named = f"fwd:{tenant}:{entries.chunk}:" if entries.chunk else None
-        for index, (moment, record) in enumerate(entries.events):
-            value = _encode(moment, record)
+        for index, (moment, value) in enumerate(
+            zip((m for m, _r in entries.events), values, strict=True)
+        ):
             size += len(value)
             headers: list[tuple[str, str | bytes | None]] | None = (
                 [(EVENT_ID_HEADER, f"{named}{index}".encode())] if named else None
@@ -339,6 +353,7 @@ async def _serve_forever(config: GatewayConfig) -> None:
             {
                 "acks": "all",
                 "enable.idempotence": True,
+                "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,
                 "linger.ms": 5,
                 "batch.size": 1_000_000,
                 "compression.type": "lz4",

@@ -1,40 +1,44 @@
 """Faults under load, each ending in a ledger (see ../shared/guides/reliability.md):
-sent, acked, indexed, dead-lettered, duplicates, lost (= acked - indexed - dlq), recovery.
+sent, acked, indexed, dead-lettered, duplicates, lost (= acked - indexed - dlq), recovery
+(seconds from the end of the fault until every acked event is indexed or dead-lettered).
 
 Load goes in through the gateway, as an outside service's would: PackedForward chunks of 100
 events with acks; a chunk without an ack is sent again, as fluent-logger and Fluent Bit do.
 5% of the events are broken by design (the tenant's pipeline dead-letters them). While it
-runs, one process is killed with SIGKILL at random moments and started again. Every scenario
-must end with lost = 0 and duplicates = 0.
+runs, a fault strikes: a worker killed with SIGKILL at random moments and started again; the
+broker killed with SIGKILL and started again; Elasticsearch stopped for a while; one of two
+processors frozen with SIGSTOP past its group session. Every scenario must end with lost = 0
+and duplicates = 0.
 
-`make test` runs each victim once (marker `fault`); `make chaos` kills each five times (marker
-`chaos`) and writes the ledger table to bench/results/chaos-<date>-<commit>.json.
+`make test` runs the short scenarios (marker `fault`); `make chaos` runs them all, the long
+ones too (marker `chaos`: five kills of each worker, Elasticsearch down for ten minutes), and
+writes the ledger table to bench/results/chaos-<date>-<commit>.json.
 """
 
 from __future__ import annotations
 
 import random
 import signal
-import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import orjson
 import pytest
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import scan
 
-from bench.common import write_result
+from logway.dev import servers
 from logway.settings import Endpoints
 from streams.deadletter import DeadLetter
+from tests.fault.conftest import LEDGER
 from tests.integration.support import (
     PipelineProcess,
     accepts,
+    forward_chunk,
     free_port,
     logway,
     read_topic,
@@ -52,7 +56,6 @@ pipeline:
   - {step: parse, format: json}
   - {step: parse, format: regex, field: msg, pattern: '^(?P<never>never)$', when: 'broken == true'}
 """
-LEDGER: list[dict[str, Any]] = []
 
 
 class Sender(threading.Thread):
@@ -68,112 +71,112 @@ class Sender(threading.Thread):
 
     def run(self) -> None:
         for c in range(CHUNKS):
-            events = [
-                (
-                    int(time.time()),
-                    {
-                        "eid": f"e{c}-{n}",
-                        "broken": self.rng.random() < 0.05,
-                        "msg": "x" * self.rng.randint(100, 800),
-                    },
-                )
+            events: list[dict[str, object]] = [
+                {
+                    "eid": f"e{c}-{n}",
+                    "broken": self.rng.random() < 0.05,
+                    "msg": "x" * self.rng.randint(100, 800),
+                }
                 for n in range(PER_CHUNK)
             ]
             self.sent += PER_CHUNK
-            entries = b"".join(msgpack.packb(event) for event in events)
-            frame = msgpack.packb([self.tag, entries, {"chunk": f"chunk-{c}", "size": PER_CHUNK}])
-            while not self._deliver(frame, f"chunk-{c}"):
+            while not forward_chunk(self.port, self.tag, events, f"chunk-{c}"):
                 self.resends += 1
                 time.sleep(0.3)
-            self.acked_events.update(str(e[1]["eid"]) for e in events)
+            self.acked_events.update(str(e["eid"]) for e in events)
             time.sleep(0.25)  # about 15 s of sending: the kills land while chunks are in flight
 
-    def _deliver(self, frame: bytes, chunk: str) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
-                sock.sendall(frame)
-                unpacker = msgpack.Unpacker(raw=False)
-                while True:
-                    data = sock.recv(4096)
-                    if not data:
-                        return False
-                    unpacker.feed(data)
-                    if {"ack": chunk} in list(unpacker):
-                        return True
-        except OSError:
-            return False
+
+class Pipeline:
+    """The tenant's gateway, processor(s) and sink as real processes, restartable by name."""
+
+    def __init__(self, endpoints: Endpoints, tenant: str, tmp_path: Path, processors: int) -> None:
+        self.endpoints, self.tmp_path, self.tenant = endpoints, tmp_path, tenant
+        self.port = free_port()
+        processor = ["processor", "--tenants-matching", tenant, "--app-id", f"{tenant}-proc"]
+        self.args = {
+            "gateway": ["gateway", "--host", "127.0.0.1", "--port", str(self.port)],
+            **{
+                name: [*processor, "--data-dir", str(tmp_path / f"faust-{name}")]
+                for name in ["processor", "processor-b"][:processors]
+            },
+            "sink": ["sink", "--tenants-matching", tenant, "--group-id", f"{tenant}-sink"],
+        }
+        self.runs: Counter[str] = Counter()
+        self.live = {name: self.start(name) for name in self.args}
+        wait_for("the gateway", lambda: accepts(self.port), bool, 90, self.assert_running)
+
+    def start(self, name: str) -> PipelineProcess:
+        self.runs[name] += 1
+        log = self.tmp_path / f"{name}-{self.runs[name]}.log"
+        return PipelineProcess(self.endpoints, self.args[name], log).start()
+
+    def kill_and_restart(self, name: str) -> None:
+        self.live[name].stop(signal.SIGKILL)
+        self.live[name] = self.start(name)
+        if name == "gateway":
+            wait_for("the gateway again", lambda: accepts(self.port), bool, 90)
+
+    def indexed(self) -> int:
+        with Elasticsearch(self.endpoints.es_url) as es:
+            return len(indexed_ids(es, self.tenant))
+
+    def assert_running(self) -> None:
+        for process in self.live.values():
+            process.assert_running()
+
+    def stop(self) -> None:
+        for process in self.live.values():
+            process.stop()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ledger_table() -> Iterator[None]:
-    yield
-    if LEDGER and any(row["kills"] > 1 for row in LEDGER):
-        write_result("chaos-", {"scenarios": LEDGER})
+# A fault acts on the running pipeline while the sender sends, and returns when it is over,
+# with any figures of its own for the ledger.
+Fault = Callable[[Pipeline, random.Random], dict[str, Any]]
 
 
 def run_scenario(
-    endpoints: Endpoints, tenant: str, tmp_path: Path, victim: str, kills: int
+    endpoints: Endpoints,
+    tenant: str,
+    tmp_path: Path,
+    scenario: str,
+    fault: Fault,
+    *,
+    processors: int = 1,
 ) -> dict[str, Any]:
     (tmp_path / "t.yaml").write_text(tenant_yaml(tenant, partitions=3, extra=PIPELINE))
     logway(endpoints, "apply", str(tmp_path))
-    port = free_port()
-    args = {
-        "gateway": ["gateway", "--host", "127.0.0.1", "--port", str(port)],
-        "processor": [
-            "processor",
-            "--tenants-matching",
-            tenant,
-            "--app-id",
-            f"{tenant}-proc",
-            "--data-dir",
-            str(tmp_path / "faust"),
-        ],
-        "sink": ["sink", "--tenants-matching", tenant, "--group-id", f"{tenant}-sink"],
-    }
-
-    def start(name: str, run: int) -> PipelineProcess:
-        return PipelineProcess(endpoints, args[name], tmp_path / f"{name}-{run}.log").start()
-
-    live = {name: start(name, 0) for name in args}
-    wait_for("the gateway", lambda: accepts(port), bool, 90, live["gateway"].assert_running)
-    sender = Sender(port, f"{tenant}.app", seed=kills)
-    sender.start()
-    rng = random.Random(f"{victim}-{kills}")
-    restarted_at = time.monotonic()
-    for run in range(1, kills + 1):
-        time.sleep(rng.uniform(1.5, 4.0))
-        live[victim].stop(signal.SIGKILL)
-        live[victim] = start(victim, run)
-        restarted_at = time.monotonic()
-        if victim == "gateway":
-            wait_for("the gateway again", lambda: accepts(port), bool, 90)
-    sender.join(600)
-    assert not sender.is_alive(), "the sender could not get every chunk acked"
+    pipeline = Pipeline(endpoints, tenant, tmp_path, processors)
+    sender = Sender(pipeline.port, f"{tenant}.app", seed=len(scenario))
     es = Elasticsearch(endpoints.es_url)
 
     def settled() -> tuple[int, int]:
         return len(indexed_ids(es, tenant)), len(dead_ids(endpoints, tenant))
 
     try:
+        sender.start()
+        figures = fault(pipeline, random.Random(scenario))
+        fault_over = time.monotonic()
+        sender.join(900)
+        assert not sender.is_alive(), "the sender could not get every chunk acked"
         wait_for(
             "every acked event indexed or dead-lettered",
             settled,
             lambda counts: sum(counts) >= len(sender.acked_events),
-            300,
-            lambda: [p.assert_running() for p in live.values()],
+            600,
+            pipeline.assert_running,
         )
-        recovery = time.monotonic() - restarted_at
+        recovery = time.monotonic() - fault_over
         time.sleep(3)  # duplicates, if any, would land now
         documents = indexed_docs(es, tenant)
         letters = dead_letters(endpoints, tenant)
     finally:
-        for process in live.values():
-            process.stop()
+        pipeline.stop()
+        es.close()
     indexed = set(documents)
     dead = {eid for eid, _reason in letters}
     return {
-        "victim": victim,
-        "kills": kills,
+        "scenario": scenario,
         "sent": sender.sent,
         "acked": len(sender.acked_events),
         "resent_chunks": sender.resends,
@@ -183,7 +186,87 @@ def run_scenario(
         "duplicates": len(documents) - len(indexed),
         "lost": len(sender.acked_events - indexed - dead),
         "recovery_s": round(recovery, 1),
+        **figures,
     }
+
+
+def kill_9(victim: str, kills: int) -> Fault:
+    def fault(pipeline: Pipeline, rng: random.Random) -> dict[str, Any]:
+        for _ in range(kills):
+            time.sleep(rng.uniform(1.5, 4.0))
+            pipeline.kill_and_restart(victim)
+        return {"victim": victim, "kills": kills}
+
+    return fault
+
+
+def dev_server(name: str) -> servers.Server:
+    """The dev runner's Kafka or Elasticsearch, to stop and start; skips on other servers."""
+    config = servers.DevConfig.from_env()
+    server = {"kafka": servers.Kafka, "elasticsearch": servers.Elasticsearch}[name](config)
+    if server.pid() is None:
+        pytest.skip(f"{name} was not started by the dev runner, so this test cannot stop it")
+    return server
+
+
+def rss_mb(process: PipelineProcess) -> float:
+    assert process.process is not None
+    for line in Path(f"/proc/{process.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def elasticsearch_down(seconds: float) -> Fault:
+    """Stop Elasticsearch for `seconds` while events arrive; start it again. The sink's memory
+    is sampled every second of the outage."""
+
+    def fault(pipeline: Pipeline, _rng: random.Random) -> dict[str, Any]:
+        server = dev_server("elasticsearch")
+        time.sleep(3)
+        server.stop()
+        began, peak = time.monotonic(), 0.0
+        try:
+            while time.monotonic() - began < seconds:
+                pipeline.assert_running()
+                peak = max(peak, rss_mb(pipeline.live["sink"]))
+                time.sleep(1)
+        finally:
+            server.start(print)
+            server.wait_until_answering(servers.DevConfig.from_env().start_timeout_s)
+        return {"outage_s": seconds, "sink_peak_rss_mb": round(peak)}
+
+    return fault
+
+
+def broker_crash(pipeline: Pipeline, _rng: random.Random) -> dict[str, Any]:
+    """SIGKILL the broker while events are produced, and start it again 5 s later."""
+    server = dev_server("kafka")
+    time.sleep(4)
+    server.stop(hard=True)
+    time.sleep(5)
+    server.start(print)
+    server.wait_until_answering(servers.DevConfig.from_env().start_timeout_s)
+    return {"broker_down_s": 5}
+
+
+def processor_paused(pipeline: Pipeline, _rng: random.Random) -> dict[str, Any]:
+    """SIGSTOP one of two processors past its group session (Faust's 60 s), then SIGCONT: the
+    other takes its partitions meanwhile, and the woken one must not commit stale work."""
+    paused = pipeline.live["processor"].process
+    assert paused is not None
+    time.sleep(4)
+    paused.send_signal(signal.SIGSTOP)
+    try:
+        at_pause = pipeline.indexed()
+        time.sleep(75)
+        during = pipeline.indexed() - at_pause
+    finally:
+        paused.send_signal(signal.SIGCONT)
+    time.sleep(10)
+    pipeline.assert_running()  # the woken one rejoined instead of dying
+    assert during > 0, "nothing was indexed while one processor was frozen: no takeover"
+    return {"paused_s": 75, "indexed_while_paused": during}
 
 
 def indexed_docs(es: Elasticsearch, tenant: str) -> list[str]:
@@ -200,7 +283,7 @@ def indexed_ids(es: Elasticsearch, tenant: str) -> set[str]:
 
 def dead_letters(endpoints: Endpoints, tenant: str) -> list[tuple[str, str]]:
     found = []
-    for _key, value in read_topic(endpoints.kafka_bootstrap, dlq_topic(tenant), timeout=10):
+    for _key, value in read_topic(endpoints.kafka, dlq_topic(tenant), timeout=10):
         letter = DeadLetter.from_bytes(value)
         found.append((str(orjson.loads(letter.original)["eid"]), str(letter.reason)))
     return found
@@ -210,18 +293,60 @@ def dead_ids(endpoints: Endpoints, tenant: str) -> set[str]:
     return {eid for eid, _reason in dead_letters(endpoints, tenant)}
 
 
+def assert_balanced(row: dict[str, Any]) -> None:
+    LEDGER.append(row)
+    print(row)
+    assert (row["lost"], row["duplicates"]) == (0, 0), row
+    assert row["acked"] == row["sent"] == CHUNKS * PER_CHUNK
+    assert row["dlq"] > 0  # the broken 5% went to the DLQ, not nowhere
+
+
 @pytest.mark.fault
 @pytest.mark.integration
 @pytest.mark.parametrize("victim", ["processor", "sink", "gateway"])
 def test_kill_9_once_loses_and_duplicates_nothing(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path, victim: str
 ) -> None:
-    row = run_scenario(endpoints, f"{tenant_prefix}-k{victim[:4]}", tmp_path, victim, kills=1)
-    LEDGER.append(row)
-    print(row)
-    assert (row["lost"], row["duplicates"]) == (0, 0), row
-    assert row["acked"] == row["sent"] == CHUNKS * PER_CHUNK
-    assert row["dlq"] > 0  # the broken 5% went to the DLQ, not nowhere
+    tenant = f"{tenant_prefix}-k{victim[:4]}"
+    assert_balanced(run_scenario(endpoints, tenant, tmp_path, "kill -9 once", kill_9(victim, 1)))
+
+
+@pytest.mark.fault
+@pytest.mark.integration
+def test_elasticsearch_down_a_minute_loses_nothing_and_bounds_memory(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    fault = elasticsearch_down(60)
+    row = run_scenario(
+        endpoints, f"{tenant_prefix}-es60", tmp_path, "Elasticsearch down 60 s", fault
+    )
+    assert_balanced(row)
+    assert row["sink_peak_rss_mb"] < 400, row
+
+
+@pytest.mark.fault
+@pytest.mark.integration
+def test_a_broker_crash_while_producing_loses_nothing(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    row = run_scenario(endpoints, f"{tenant_prefix}-brk", tmp_path, "broker kill -9", broker_crash)
+    assert_balanced(row)
+
+
+@pytest.mark.fault
+@pytest.mark.integration
+def test_a_processor_paused_past_its_session_loses_nothing(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    row = run_scenario(
+        endpoints,
+        f"{tenant_prefix}-stop",
+        tmp_path,
+        "processor SIGSTOP 75 s (of 2)",
+        processor_paused,
+        processors=2,
+    )
+    assert_balanced(row)
 
 
 @pytest.mark.chaos
@@ -231,7 +356,21 @@ def test_kill_9_once_loses_and_duplicates_nothing(
 def test_kill_9_five_times_loses_and_duplicates_nothing(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path, victim: str
 ) -> None:
-    row = run_scenario(endpoints, f"{tenant_prefix}-c{victim[:4]}", tmp_path, victim, kills=5)
-    LEDGER.append(row)
-    print(row)
-    assert (row["lost"], row["duplicates"]) == (0, 0), row
+    tenant = f"{tenant_prefix}-c{victim[:4]}"
+    assert_balanced(
+        run_scenario(endpoints, tenant, tmp_path, f"{victim} kill -9 x5", kill_9(victim, 5))
+    )
+
+
+@pytest.mark.chaos
+@pytest.mark.fault
+@pytest.mark.integration
+def test_elasticsearch_down_ten_minutes_loses_nothing_and_bounds_memory(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    fault = elasticsearch_down(600)
+    row = run_scenario(
+        endpoints, f"{tenant_prefix}-es600", tmp_path, "Elasticsearch down 10 min", fault
+    )
+    assert_balanced(row)
+    assert row["sink_peak_rss_mb"] < 400, row

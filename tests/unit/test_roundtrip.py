@@ -44,7 +44,7 @@ tenants = st.builds(
         TopicSettings,
         partitions=st.integers(1, 64),
         retention_hours=st.integers(1, 720),
-        max_record_bytes=st.integers(1024, 8_388_608),
+        max_record_bytes=st.integers(1_048_576, 8_388_608),
     ),
     dlq=st.builds(
         DeadLetterSettings,

@@ -269,3 +269,38 @@ def test_an_event_named_by_its_producer_keeps_that_id_wherever_it_lands() -> Non
     letter = dead_letter(p.process(b"{cut", again))
     assert letter.event_id == "fwd:acme:chunk-1:4"
     assert letter.source.offset == 41
+
+
+def test_a_document_over_the_topic_limit_is_dead_lettered_not_produced() -> None:
+    big = "b" * 12_000
+    spec = tenant(
+        pipeline=[
+            {"step": "parse", "format": "json"},
+            {"step": "set", "field": "padding", "value": big},
+        ]
+    )
+    small = TenantPipeline(spec.name, spec.pipeline, spec.routes, max_record_bytes=20_000)
+    raw = orjson.dumps({"msg": "m" * 12_000})  # fits the raw topic; padded, it does not
+    out = small.process(raw, record(3))
+    letter = dead_letter(out)
+    assert out.output is not None
+    assert out.output.topic == "logs.acme.dlq"
+    assert (letter.reason, letter.step) == (Reason.TOO_LARGE, "route")
+    assert "max_record_bytes" in letter.error
+    assert letter.original_bytes() == raw  # the letter itself fits, whole
+    assert len(out.output.value) <= 20_000 - 1_024
+
+
+@pytest.mark.parametrize("text", [True, False])
+def test_a_dead_letter_over_the_topic_limit_keeps_the_head_of_its_original(text: bool) -> None:
+    small = TenantPipeline("acme", max_record_bytes=20_000)
+    raw = (b'{"broken": "' + b'\xc3\xa9"' * 30_000) if text else b"\xff" * 30_000
+    out = small.process(raw, record(9))
+    letter = dead_letter(out)
+    assert out.output is not None
+    assert len(out.output.value) <= 20_000 - 1_024
+    kept = letter.original_bytes()
+    assert 0 < len(kept) < len(raw)
+    assert raw.startswith(kept)
+    assert f"the original is {len(raw)} bytes; its first {len(kept)} are kept" in letter.error
+    assert "from offset 9" in letter.error
