@@ -33,12 +33,14 @@ from logway.settings import Endpoints
 from streams.deadletter import DeadLetter
 from tests.fault.conftest import LEDGER
 from tests.integration.support import (
-    PipelineProcess,
     accepts,
     forward_chunk,
     free_port,
+    gateway,
     logway,
+    processor,
     read_topic,
+    sink,
     tenant_yaml,
     wait_for,
 )
@@ -185,29 +187,9 @@ def test_the_bad_input_corpus_balances(
     port = free_port()
     matching = f"{cri_tenant}|{fwd_tenant}"
     processes = [
-        PipelineProcess(
-            endpoints,
-            [
-                "processor",
-                "--tenants-matching",
-                matching,
-                "--app-id",
-                f"{tenant_prefix}-bad-proc",
-                "--data-dir",
-                str(tmp_path / "faust"),
-            ],
-            tmp_path / "processor.log",
-        ),
-        PipelineProcess(
-            endpoints,
-            ["sink", "--tenants-matching", matching, "--group-id", f"{tenant_prefix}-bad-sink"],
-            tmp_path / "sink.log",
-        ),
-        PipelineProcess(
-            endpoints,
-            ["gateway", "--host", "127.0.0.1", "--port", str(port)],
-            tmp_path / "gateway.log",
-        ),
+        processor(endpoints, matching, f"{tenant_prefix}-bad-proc", tmp_path),
+        sink(endpoints, matching, f"{tenant_prefix}-bad-sink", tmp_path),
+        gateway(endpoints, port, tmp_path),
     ]
     for process in processes:
         process.start()

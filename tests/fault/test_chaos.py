@@ -313,12 +313,13 @@ def test_kill_9_once_loses_and_duplicates_nothing(
 
 @pytest.mark.fault
 @pytest.mark.integration
-def test_elasticsearch_down_a_minute_loses_nothing_and_bounds_memory(
-    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+@pytest.mark.parametrize("seconds", [60, pytest.param(600, marks=pytest.mark.chaos)])
+def test_elasticsearch_down_loses_nothing_and_bounds_memory(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path, seconds: int
 ) -> None:
-    fault = elasticsearch_down(60)
+    scenario = f"Elasticsearch down {seconds} s"
     row = run_scenario(
-        endpoints, f"{tenant_prefix}-es60", tmp_path, "Elasticsearch down 60 s", fault
+        endpoints, f"{tenant_prefix}-es{seconds}", tmp_path, scenario, elasticsearch_down(seconds)
     )
     assert_balanced(row)
     assert row["sink_peak_rss_mb"] < 400, row
@@ -360,17 +361,3 @@ def test_kill_9_five_times_loses_and_duplicates_nothing(
     assert_balanced(
         run_scenario(endpoints, tenant, tmp_path, f"{victim} kill -9 x5", kill_9(victim, 5))
     )
-
-
-@pytest.mark.chaos
-@pytest.mark.fault
-@pytest.mark.integration
-def test_elasticsearch_down_ten_minutes_loses_nothing_and_bounds_memory(
-    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
-) -> None:
-    fault = elasticsearch_down(600)
-    row = run_scenario(
-        endpoints, f"{tenant_prefix}-es600", tmp_path, "Elasticsearch down 10 min", fault
-    )
-    assert_balanced(row)
-    assert row["sink_peak_rss_mb"] < 400, row

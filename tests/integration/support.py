@@ -17,10 +17,12 @@ from typing import IO, TypeVar
 
 import msgpack
 from confluent_kafka import Consumer, TopicPartition
+from elasticsearch import Elasticsearch
 from prometheus_client.parser import text_string_to_metric_families
 
 from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
+from topology.names import index_pattern
 
 T = TypeVar("T")
 
@@ -125,6 +127,38 @@ class PipelineProcess:
                 f"{self.args[0]} exited with {self.process.returncode}:\n"
                 + self.log_path.read_text(errors="replace")[-4000:]
             )
+
+
+def processor(
+    endpoints: Endpoints, matching: str, group: str, folder: Path, name: str = "processor"
+) -> PipelineProcess:
+    """A processor (not started yet) for the tenants `matching`, in consumer group `group`,
+    with its Faust state and its log (`<name>.log`) in `folder`."""
+    args = ["processor", "--tenants-matching", matching, "--app-id", group]
+    return PipelineProcess(
+        endpoints, [*args, "--data-dir", str(folder / f"faust-{name}")], folder / f"{name}.log"
+    )
+
+
+def sink(endpoints: Endpoints, matching: str, group: str, folder: Path) -> PipelineProcess:
+    """A sink (not started yet) for the tenants `matching`, in consumer group `group`."""
+    args = ["sink", "--tenants-matching", matching, "--group-id", group]
+    return PipelineProcess(endpoints, args, folder / "sink.log")
+
+
+def gateway(
+    endpoints: Endpoints, port: int, folder: Path, env: dict[str, str] | None = None
+) -> PipelineProcess:
+    """A gateway (not started yet) on 127.0.0.1:`port`; `env` holds its shared-key variables."""
+    args = ["gateway", "--host", "127.0.0.1", "--port", str(port)]
+    return PipelineProcess(endpoints, args, folder / "gateway.log", extra_env=env or {})
+
+
+def indexed_count(es: Elasticsearch, tenant: str) -> int:
+    """How many documents the tenant has in Elasticsearch, after a refresh."""
+    target = index_pattern(tenant)
+    es.indices.refresh(index=target, allow_no_indices=True, ignore_unavailable=True)
+    return int(es.count(index=target, ignore_unavailable=True, allow_no_indices=True)["count"])
 
 
 def forward_chunk(port: int, tag: str, records: list[dict[str, object]], chunk: str) -> bool:

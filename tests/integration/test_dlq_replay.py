@@ -18,17 +18,17 @@ from elasticsearch.helpers import scan
 
 from logway.counts import counts_consumer, topic_size
 from logway.settings import Endpoints
-from tests.integration.support import PipelineProcess, logway, tenant_yaml, wait_for
+from tests.integration.support import (
+    PipelineProcess,
+    indexed_count,
+    logway,
+    tenant_yaml,
+    wait_for,
+)
 from topology.names import dlq_topic, index_pattern, processed_topic, raw_topic
 
 pytestmark = pytest.mark.integration
 GOOD, BROKEN = 100, 10
-
-
-def indexed(es: Elasticsearch, tenant: str) -> int:
-    target = index_pattern(tenant)
-    es.indices.refresh(index=target, allow_no_indices=True, ignore_unavailable=True)
-    return int(es.count(index=target, ignore_unavailable=True, allow_no_indices=True)["count"])
 
 
 def test_replay_after_a_fix_indexes_what_passes_once(
@@ -101,7 +101,7 @@ def test_replay_after_a_fix_indexes_what_passes_once(
     try:
         wait_for(
             "the replayed documents",
-            lambda: indexed(es, tenant),
+            lambda: indexed_count(es, tenant),
             lambda n: n >= GOOD,
             120,
             sink.assert_running,
@@ -122,7 +122,7 @@ def test_replay_after_a_fix_indexes_what_passes_once(
         )
     finally:
         sink.stop()
-    assert indexed(es, tenant) == GOOD  # replayed twice, indexed once
+    assert indexed_count(es, tenant) == GOOD  # replayed twice, indexed once
     letters = [
         json.loads(line)
         for line in logway(

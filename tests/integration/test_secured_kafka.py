@@ -21,16 +21,19 @@ from logway.dev.servers import DevConfig, Kafka
 from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
 from tests.integration.support import (
-    PipelineProcess,
     accepts,
     forward_chunk,
     free_port,
+    gateway,
+    indexed_count,
     logway,
+    processor,
     read_topic,
+    sink,
     tenant_yaml,
     wait_for,
 )
-from topology.names import dlq_topic, index_pattern, raw_topic
+from topology.names import dlq_topic, raw_topic
 from topology.quotas import QuotaClient
 
 pytestmark = pytest.mark.integration
@@ -43,12 +46,6 @@ def secured(endpoints: Endpoints) -> Endpoints:
     if endpoints.kafka.bootstrap != config.kafka_bootstrap:
         pytest.skip("needs the dev runner's broker, which has the SCRAM-over-TLS listener")
     return Endpoints(kafka=Kafka(config).platform_connection(), es_url=endpoints.es_url)
-
-
-def indexed(es: Elasticsearch, tenant: str) -> int:
-    target = index_pattern(tenant)
-    es.indices.refresh(index=target, allow_no_indices=True, ignore_unavailable=True)
-    return int(es.count(index=target, ignore_unavailable=True, allow_no_indices=True)["count"])
 
 
 def test_the_workers_run_over_scram_and_tls(
@@ -76,30 +73,9 @@ def test_the_workers_run_over_scram_and_tls(
 
     gateway_port = free_port()
     workers = [
-        PipelineProcess(
-            secured,
-            [
-                "processor",
-                "--tenants-matching",
-                tenant,
-                "--app-id",
-                f"{tenant}-proc",
-                "--data-dir",
-                str(tmp_path / "faust"),
-            ],
-            tmp_path / "processor.log",
-        ),
-        PipelineProcess(
-            secured,
-            ["sink", "--tenants-matching", tenant, "--group-id", f"{tenant}-sink"],
-            tmp_path / "sink.log",
-        ),
-        PipelineProcess(
-            secured,
-            ["gateway", "--host", "127.0.0.1", "--port", str(gateway_port)],
-            tmp_path / "gateway.log",
-            extra_env={key_secret: "unused-here"},
-        ),
+        processor(secured, tenant, f"{tenant}-proc", tmp_path),
+        sink(secured, tenant, f"{tenant}-sink", tmp_path),
+        gateway(secured, gateway_port, tmp_path, {key_secret: "unused-here"}),
     ]
     for worker in workers:
         worker.start()
@@ -123,7 +99,10 @@ def test_the_workers_run_over_scram_and_tls(
 
         found = wait_for(
             "every good record indexed and every broken one dead-lettered",
-            lambda: (indexed(es, tenant), len(read_topic(secured.kafka, dlq_topic(tenant), 5))),
+            lambda: (
+                indexed_count(es, tenant),
+                len(read_topic(secured.kafka, dlq_topic(tenant), 5)),
+            ),
             lambda counts: counts[0] >= PRODUCED + FORWARDED and counts[1] >= BROKEN,
             180,
             alive,
@@ -142,16 +121,12 @@ def test_a_wrong_password_is_reported_not_waited_out(
         kafka=KafkaConnection(**{**secured.kafka.model_dump(), "password": "not-the-password"}),
         es_url=secured.es_url,
     )
-    sink = PipelineProcess(
-        wrong,
-        ["sink", "--tenants-matching", f"{tenant_prefix}-none", "--group-id", tenant_prefix],
-        tmp_path / "sink.log",
-    ).start()
-    assert sink.process is not None
+    refused = sink(wrong, f"{tenant_prefix}-none", tenant_prefix, tmp_path).start()
+    assert refused.process is not None
     try:
-        assert sink.process.wait(30) == 2  # it gave up by itself, with the reason
+        assert refused.process.wait(30) == 2  # it gave up by itself, with the reason
     finally:
-        sink.stop()
+        refused.stop()
     log = (tmp_path / "sink.log").read_text(errors="replace")
     assert "refused us" in log, log
     assert "Authentication failed" in log, log

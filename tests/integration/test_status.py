@@ -139,3 +139,8 @@ def test_status_and_its_page(endpoints: Endpoints, tenant_prefix: str, tmp_path:
     colors = image.getcolors(maxcolors=1_000_000) or []
     assert len(colors) > 50, "the screenshot is (nearly) blank"
     assert any(color == ATTENTION_RED for _count, color in colors), "no attention marker drawn"
+    # Kept where a person can look at it after the run (.logway is not in git).
+    kept = Path(".logway") / "screenshots" / "status-page.png"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, kept)
+    print(f"status page screenshot: {kept.absolute()}")
