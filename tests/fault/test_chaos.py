@@ -313,7 +313,9 @@ def test_kill_9_once_loses_and_duplicates_nothing(
 
 @pytest.mark.fault
 @pytest.mark.integration
-@pytest.mark.parametrize("seconds", [60, pytest.param(600, marks=pytest.mark.chaos)])
+@pytest.mark.parametrize(
+    "seconds", [60, pytest.param(600, marks=[pytest.mark.chaos, pytest.mark.timeout(1800)])]
+)
 def test_elasticsearch_down_loses_nothing_and_bounds_memory(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path, seconds: int
 ) -> None:
