@@ -54,6 +54,10 @@ from topology.registry import TenantRegistry
 
 log = logging.getLogger("logway.gateway")
 READ_BYTES = 256 * 1024
+# A client that speaks within this time of connecting is not waiting for a handshake, and gets
+# no HELO. A HELO it never reads would make its close a TCP reset, and a reset throws away
+# whatever it sent that the gateway had not read yet (seen with fluent-logger for Python).
+HELO_AFTER_S = 0.3
 
 
 @dataclass
@@ -158,13 +162,13 @@ class Gateway:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, access: Access
     ) -> Refusal | None:
         nonce = os.urandom(16)
-        writer.write(protocol.helo(nonce))
+        first = await self._greet(reader, writer, nonce)
         unpacker = protocol.unpacker(self.config.max_frame_bytes)
         while True:
-            try:
-                data = await asyncio.wait_for(reader.read(READ_BYTES), self.config.idle_timeout_s)
-            except TimeoutError:
-                return Refusal(RefusalReason.IDLE, f"nothing for {self.config.idle_timeout_s}s")
+            data = first if first is not None else await self._read(reader)
+            first = None
+            if isinstance(data, Refusal):
+                return data
             if not data:
                 return None
             try:
@@ -188,6 +192,23 @@ class Gateway:
                 if refusal is not None:
                     return refusal
                 GATEWAY_FRAMES.labels(component="gateway").inc()
+
+    async def _greet(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nonce: bytes
+    ) -> bytes | None:
+        """The client's first bytes when it speaks within HELO_AFTER_S (a client that does not
+        wait for the handshake, and gets no HELO); None once HELO was sent to one that waits."""
+        try:
+            return await asyncio.wait_for(reader.read(READ_BYTES), HELO_AFTER_S)
+        except TimeoutError:
+            writer.write(protocol.helo(nonce))
+            return None
+
+    async def _read(self, reader: asyncio.StreamReader) -> bytes | Refusal:
+        try:
+            return await asyncio.wait_for(reader.read(READ_BYTES), self.config.idle_timeout_s)
+        except TimeoutError:
+            return Refusal(RefusalReason.IDLE, f"nothing for {self.config.idle_timeout_s}s")
 
     def _handshake(
         self, ping: Ping, nonce: bytes, writer: asyncio.StreamWriter, access: Access
