@@ -19,10 +19,12 @@ from elasticsearch.helpers import scan
 from logway.counts import counts_consumer, topic_size
 from logway.settings import Endpoints
 from tests.integration.support import (
-    PipelineProcess,
     accepts,
     free_port,
+    gateway,
     logway,
+    processor,
+    sink,
     tenant_yaml,
     wait_for,
 )
@@ -53,29 +55,9 @@ def test_a_chunk_sent_twice_is_indexed_once(
     logway(endpoints, "apply", str(tmp_path))
     port = free_port()
     processes = [
-        PipelineProcess(
-            endpoints,
-            ["gateway", "--host", "127.0.0.1", "--port", str(port)],
-            tmp_path / "gateway.log",
-        ).start(),
-        PipelineProcess(
-            endpoints,
-            [
-                "processor",
-                "--tenants-matching",
-                tenant,
-                "--app-id",
-                f"{tenant}-proc",
-                "--data-dir",
-                str(tmp_path / "faust"),
-            ],
-            tmp_path / "processor.log",
-        ).start(),
-        PipelineProcess(
-            endpoints,
-            ["sink", "--tenants-matching", tenant, "--group-id", f"{tenant}-sink"],
-            tmp_path / "sink.log",
-        ).start(),
+        gateway(endpoints, port, tmp_path).start(),
+        processor(endpoints, tenant, f"{tenant}-proc", tmp_path).start(),
+        sink(endpoints, tenant, f"{tenant}-sink", tmp_path).start(),
     ]
     es = Elasticsearch(endpoints.es_url)
 
