@@ -526,9 +526,18 @@ def run_sink(
         float,
         typer.Option(
             envvar="LOGWAY_SINK_BATCH_MAX_WAIT_S",
-            help="Longest wait to fill a bulk request before sending what there is.",
+            help="How long one wait for records lasts when idle (bulks are sent as soon as "
+            "Elasticsearch is free, never held back to fill).",
         ),
     ] = 0.5,
+    bulks_in_flight: Annotated[
+        int,
+        typer.Option(
+            envvar="LOGWAY_SINK_BULKS_IN_FLIGHT",
+            help="Most bulk requests in Elasticsearch at a time; more than one only when "
+            "batches are full (a backlog). Offsets are committed in order either way.",
+        ),
+    ] = 2,
 ) -> None:
     """Run an Elasticsearch sink worker: logs.<tenant>.processed -> logs-<tenant>-<date>,
     offsets committed only after Elasticsearch accepted (or the DLQ took) each record."""
@@ -544,6 +553,7 @@ def run_sink(
         tenants_matching=tenants_matching,
         metrics_port=metrics_port,
         batch_max_wait_s=batch_max_wait_s,
+        bulks_in_flight=bulks_in_flight,
     )
     _logging()
     run(config)

@@ -23,7 +23,18 @@ class SinkConfig(BaseModel):
     tenants_matching: TenantsMatching = ".*"
     batch_max_records: int = Field(1000, ge=1, le=50_000, description="Most records per bulk.")
     batch_max_wait_s: float = Field(
-        0.5, gt=0, le=30, description="Longest wait to fill a batch before sending what there is."
+        0.5,
+        gt=0,
+        le=30,
+        description="How long one wait for records lasts when there is nothing to do (a batch "
+        "is sent as soon as Elasticsearch is free, never held back to fill).",
+    )
+    bulks_in_flight: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="Most bulk requests in Elasticsearch at a time; a second one is sent only "
+        "with a full batch.",
     )
     retry_initial_s: float = Field(0.2, gt=0, description="First retry delay; doubles each time.")
     retry_max_s: float = Field(30.0, gt=0, description="Longest delay between retries.")

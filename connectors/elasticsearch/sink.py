@@ -9,6 +9,13 @@ Contract, per batch:
 4. dead-letter the items Elasticsearch can never take (mapping conflicts) to the tenant's DLQ,
    and wait for Kafka to acknowledge them;
 5. only then commit the batch's offsets. A crash anywhere before 5 re-reads the batch.
+
+Batches overlap: while a batch's bulk request is in Elasticsearch, the next batch is consumed
+and prepared. It is sent when the first is done, or at once when it is full (up to
+`bulks_in_flight` requests at a time); batches still finish (steps 3-5) one after the other,
+so offsets are committed in order. Nobody waits for a batch to fill: under light load bulks
+are small and records searchable soon; under heavy load each batch gathers what arrived while
+the others were indexed, up to `batch_max_records`.
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -50,6 +59,8 @@ from topology.names import (
 
 log = logging.getLogger("logway.sink")
 
+GATHER_S = 0.01  # how long one look for more records lasts once there is work in hand
+
 
 class SinkError(RuntimeError):
     """The sink cannot go on without losing data (e.g. a dead letter Kafka refused)."""
@@ -78,6 +89,24 @@ class BatchOutcome:
     retries: int = 0
 
 
+@dataclass
+class Batch:
+    """Consumed records on their way through Elasticsearch, and the offsets to commit after."""
+
+    pending: list[Pending] = field(default_factory=list)
+    letters: list[DeadLetter] = field(default_factory=list)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    outcome: BatchOutcome = field(default_factory=BatchOutcome)
+
+
+@dataclass
+class Flight:
+    """A batch whose first bulk request is in Elasticsearch (`sent` gives what to retry)."""
+
+    batch: Batch
+    sent: Future[tuple[list[Pending], str]]
+
+
 def document_index(tenant: str, document: dict[str, Any]) -> str:
     """The daily index of a document's route: the day of its `@timestamp`, else of its arrival.
 
@@ -90,8 +119,8 @@ def document_index(tenant: str, document: dict[str, Any]) -> str:
     route = meta.get("route")
     if not isinstance(route, str) or not ROUTE_NAME_RE.match(route):
         route = DEFAULT_ROUTE
-    for field in (document.get("@timestamp"), meta.get("received_at")):
-        day = _day_of(field)
+    for stamp in (document.get("@timestamp"), meta.get("received_at")):
+        day = _day_of(stamp)
         if day is not None:
             return index_name(tenant, day, route)
     return index_name(tenant, datetime.now(UTC).date(), route)
@@ -150,25 +179,65 @@ class ElasticsearchSink:
         self._next_discovery = 0.0
         self._meters = TenantMeters("sink")
         self._bulk_seconds = BULK_SECONDS.labels(component="sink")
+        self._batch_max = config.batch_max_records
+        self._held: list[Message] = []  # consumed, not yet sent: the next batch
 
     def run(self, stop: threading.Event) -> None:
-        """Consume, index and commit until `stop` is set, then finish the batch and close."""
+        """Consume, index and commit until `stop` is set, then finish the batches in
+        Elasticsearch (records consumed but not yet sent stay uncommitted: they are read again)
+        and close.
+        """
+        flights: deque[Flight] = deque()  # oldest first: landed, and so committed, in order
         try:
-            while not stop.is_set():
-                if not self._refresh_subscription():
-                    stop.wait(self.config.discovery_interval_s)
-                    continue
-                messages = self.consumer.consume(
-                    num_messages=self.config.batch_max_records,
-                    timeout=self.config.batch_max_wait_s,
-                )
-                if messages:
-                    self.process_batch(messages, stop)
+            with ThreadPoolExecutor(self.config.bulks_in_flight, "bulk") as bulks:
+                while not stop.is_set():
+                    if not self._refresh_subscription():
+                        stop.wait(self.config.discovery_interval_s)
+                        continue
+                    self._gather(busy=bool(flights))
+                    if self._may_launch(len(flights)):
+                        flights.append(self._launch(bulks))
+                    full = len(self._held) >= self._batch_max
+                    if flights and (flights[0].sent.done() or full):
+                        self._land(flights.popleft(), stop)
+                        if self._may_launch(len(flights)):
+                            flights.append(self._launch(bulks))
+                while flights:
+                    self._land(flights.popleft(), stop)
         except StoppedWhileRetrying:
-            log.warning("stopping with an unfinished batch; it will be re-read, not lost")
+            log.warning("stopping with unfinished batches; they will be re-read, not lost")
         finally:
             self.consumer.close()
             self.producer.flush(30)
+
+    def _may_launch(self, in_flight: int) -> bool:
+        """Send the held records now? Always when Elasticsearch has nothing of ours; a further
+        request only with a full batch, up to `bulks_in_flight`."""
+        if not self._held:
+            return False
+        if not in_flight:
+            return True
+        full = len(self._held) >= self._batch_max
+        return full and in_flight < self.config.bulks_in_flight
+
+    def _gather(self, *, busy: bool) -> None:
+        """Add newly arrived records to the next batch, without waiting for it to fill.
+
+        With a bulk in flight (or records already held), take what arrived within
+        GATHER_S; otherwise wait up to `batch_max_wait_s` for one record, then GATHER_S for
+        the ones right behind it.
+        """
+        room = self._batch_max - len(self._held)
+        if room <= 0:
+            return
+        if not busy and not self._held:
+            first = self.consumer.poll(self.config.batch_max_wait_s)
+            if first is None:
+                return
+            self._held.append(first)
+            room -= 1
+        if room > 0:
+            self._held.extend(self.consumer.consume(num_messages=room, timeout=GATHER_S))
 
     def _refresh_subscription(self) -> bool:
         now = time.monotonic()
@@ -192,12 +261,10 @@ class ElasticsearchSink:
             )
         return bool(self._subscribed)
 
-    def process_batch(self, messages: Sequence[Message], stop: threading.Event) -> BatchOutcome:
-        """Index one batch, dead-letter what cannot be indexed, then commit its offsets."""
-        outcome = BatchOutcome()
-        pending: list[Pending] = []
-        letters: list[DeadLetter] = []
-        offsets: dict[tuple[str, int], int] = {}
+    def _launch(self, bulks: ThreadPoolExecutor) -> Flight:
+        """Prepare the held records as a batch and send its first bulk request on `bulks`."""
+        messages, self._held = self._held, []
+        batch = Batch()
         for message in messages:
             error = message.error()
             if error is not None:
@@ -207,22 +274,31 @@ class ElasticsearchSink:
             position = _position(message)
             if position is None:
                 continue
-            offsets[(position.topic, position.partition)] = position.offset + 1
+            batch.offsets[(position.topic, position.partition)] = position.offset + 1
             item = self._prepare(message, position)
             self._meters.read(item.tenant, len(message.value() or b""))
             if isinstance(item, DeadLetter):
-                letters.append(item)
+                batch.letters.append(item)
             else:
-                pending.append(item)
-        if pending:
-            letters.extend(self._index(pending, outcome, stop))
-        if letters:
-            self._dead_letter(letters)
-            outcome.dead_lettered = len(letters)
-            for letter in letters:
+                batch.pending.append(item)
+        sent: Future[tuple[list[Pending], str]] = bulks.submit(
+            self._attempt, batch.pending, batch.outcome, batch.letters
+        )
+        return Flight(batch, sent)
+
+    def _land(self, flight: Flight, stop: threading.Event) -> BatchOutcome:
+        """Wait for a batch's first bulk request, retry what it left, dead-letter what
+        Elasticsearch refused for good, then commit the batch's offsets."""
+        batch = flight.batch
+        retry, error = flight.sent.result()
+        self._retry(retry, error, batch.outcome, batch.letters, stop)
+        if batch.letters:
+            self._dead_letter(batch.letters)
+            batch.outcome.dead_lettered = len(batch.letters)
+            for letter in batch.letters:
                 self._meters.dead_lettered(letter.tenant, letter.reason)
-        self._commit(offsets)
-        return outcome
+        self._commit(batch.offsets)
+        return batch.outcome
 
     def _prepare(self, message: Message, here: Origin) -> Pending | DeadLetter:
         match = PROCESSED_TOPIC_RE.match(here.topic)
@@ -245,18 +321,20 @@ class ElasticsearchSink:
             )
         return Pending(message, tenant, event_id, document_index(tenant, document), value, source)
 
-    def _index(
-        self, pending: list[Pending], outcome: BatchOutcome, stop: threading.Event
-    ) -> list[DeadLetter]:
-        """Bulk-index `pending` until every item is indexed or refused for good."""
-        letters: list[DeadLetter] = []
+    def _retry(
+        self,
+        pending: list[Pending],
+        error: str,
+        outcome: BatchOutcome,
+        letters: list[DeadLetter],
+        stop: threading.Event,
+    ) -> None:
+        """Bulk-index `pending`, which Elasticsearch refused for now, until every item is
+        indexed or refused for good; partitions stay paused meanwhile."""
         delay = self.config.retry_initial_s
         paused = False
         try:
             while pending:
-                retry, error = self._attempt(pending, outcome, letters)
-                if not retry:
-                    break
                 if stop.is_set():
                     raise StoppedWhileRetrying
                 if not paused:
@@ -267,18 +345,17 @@ class ElasticsearchSink:
                 outcome.retries += 1
                 log.warning(
                     "Elasticsearch refused %d item(s) for now, retrying in %.1fs: %s",
-                    len(retry),
+                    len(pending),
                     delay,
                     error,
                 )
                 self._wait(delay)
                 delay = min(self.config.retry_max_s, delay * 2)
-                pending = retry
+                pending, error = self._attempt(pending, outcome, letters)
         finally:
             if paused:
                 self.consumer.resume(self.consumer.assignment())
                 PAUSED_PARTITIONS.labels(component="sink").set(0)
-        return letters
 
     def _attempt(
         self, pending: list[Pending], outcome: BatchOutcome, letters: list[DeadLetter]
@@ -341,7 +418,11 @@ class ElasticsearchSink:
         """Sleep with jitter while keeping the consumer's group membership alive."""
         deadline = time.monotonic() + delay * random.uniform(0.5, 1.0)  # noqa: S311
         while (left := deadline - time.monotonic()) > 0:
-            self.consumer.poll(min(left, 1.0))  # paused: serves callbacks, returns no records
+            # Paused: this serves callbacks and keeps the group membership. Should a record
+            # fetched before the pause still come, it joins the next batch.
+            late = self.consumer.poll(min(left, 1.0))
+            if late is not None:
+                self._held.append(late)
 
     def _refused(self, item: Pending, reason: Reason | None, error: str) -> DeadLetter:
         return DeadLetter.build(
