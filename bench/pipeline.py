@@ -7,10 +7,10 @@ records with every 10th line split in pieces, 10% logfmt text), 300-2,000-byte l
 each line carrying a unique event id (`eid`) and its send time (`sent_at`).
 
 Measured:
-1. throughput: a processor and a sink start, and warm-up lines go through them (groups
-   joined, indices made); then the clock starts and the lines are written as fast as the
-   load generator can while the pipeline runs. The clock stops when every line is
-   dead-lettered or processed and the sink has committed it (it commits only what
+1. throughput: a processor and a sink start, and 30,000 warm-up lines go through them
+   (groups joined, indices made, JVMs warm); then the clock starts and the lines are written
+   as fast as the load generator can while the pipeline runs. The clock stops when every
+   line is dead-lettered or processed and the sink has committed it (it commits only what
    Elasticsearch acknowledged); then one refresh, and the ledger is checked against
    Elasticsearch: indexed + dlq = sent, no duplicate ids. With each process's CPU seconds per
    1,000 lines and peak memory;
@@ -28,6 +28,7 @@ Writes bench/results/<date>-<commit>.json and prints a table.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import random
 import subprocess
@@ -68,7 +69,10 @@ PIPELINES = {
     "text": "pipeline:\n  - {step: parse, format: logfmt}\n",
 }
 BROKEN_EVERY = 20  # 5%
-WARMUP_LINES = 600  # through the pipeline before the clock starts: groups joined, indices made
+# Lines through the pipeline before the clock starts: groups joined, indices made, and the
+# JVMs' JIT warm (on fresh servers a cold Elasticsearch took the first 150,000 lines at half
+# the rate it manages a minute later).
+WARMUP_LINES = 30_000
 PACE_S = 0.005  # lines of the latency run leave in bursts at most this long
 
 
@@ -162,12 +166,24 @@ def kinds_for(count: int) -> list[str]:
 
 
 def start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    """A logway worker, stopped when this program ends, however it ends (bar SIGKILL)."""
+    worker = subprocess.Popen(
         [sys.executable, "-m", "logway", "run", *args, "--metrics-port", "0"],
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
+    atexit.register(_stop, worker)
+    return worker
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        worker.terminate()
+        try:
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
 
 
 class Drain:
@@ -405,10 +421,8 @@ def main() -> None:
     latency = measure_latency(
         load, es, tenants, rate, seconds=args.latency_seconds, warmup=args.latency_warmup
     )
-    processor.terminate()
-    sink.terminate()
-    processor.wait(60)
-    sink.wait(60)
+    _stop(processor)
+    _stop(sink)
 
     print("baselines: Kafka's perf tools, direct bulk load ...", flush=True)
     kafka = kafka_perf(endpoints.kafka, timed, mean_size)
