@@ -102,6 +102,46 @@ class DeadLetter(BaseModel):
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json"))
 
+    def fitted(self, max_bytes: int) -> bytes:
+        """This letter as a record value of at most `max_bytes` (what the DLQ topic takes).
+
+        A letter over it keeps only the head of its original, and its error says how much
+        and where the whole record is; the envelope grows with the original (JSON escapes,
+        base64), so the head shrinks in proportion until it fits. A letter that cannot fit
+        even with an empty original (an absurd limit) is returned as small as it gets.
+        """
+        value = self.to_bytes()
+        whole = self.original_bytes()
+        original = whole
+        while len(value) > max_bytes and original:
+            keep = int(len(original) * (max_bytes - 2_048) / len(value))
+            original = _utf8_head(whole, max(0, min(keep, len(original) - 1)))
+            where = self.source
+            note = (
+                f" (the original is {len(whole)} bytes; its first {len(original)} are kept "
+                f"here, the whole record is in {where.topic} partition {where.partition} at "
+                f"offset {where.offset})"
+            )
+            text = (
+                original.decode("utf-8")
+                if self.original_encoding == "utf-8"
+                else base64.b64encode(original).decode("ascii")
+            )
+            value = self.model_copy(
+                update={"original": text, "error": self.error + note}
+            ).to_bytes()
+        return value
+
     @classmethod
     def from_bytes(cls, value: bytes) -> DeadLetter:
         return cls.model_validate_json(value)
+
+
+def _utf8_head(raw: bytes, size: int) -> bytes:
+    """The first `size` bytes of `raw`, not ending inside a UTF-8 character when it is text."""
+    head = raw[:size]
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return head
+    return head.decode("utf-8", "ignore").encode("utf-8")

@@ -204,41 +204,19 @@ class TenantPipeline:
 
     def _dead_letter(self, record: Record, step: str, reason: Reason, error: str) -> Outcome:
         origin = Origin(topic=record.topic, partition=record.partition, offset=record.offset)
-        original, note = record.raw, ""
-        while True:
-            letter = DeadLetter.build(
-                tenant=self.tenant,
-                stage=Stage.PROCESSOR,
-                step=step,
-                reason=reason,
-                error=error + note,
-                original=original,
-                source=origin,
-                record_time=datetime.fromtimestamp(record.timestamp_ms / 1000, UTC),
-                tenant_version=self.version,
-                event_id=record.event_id,
-            )
-            value = letter.to_bytes()
-            excess = len(value) - self.max_value_bytes
-            if excess <= 0 or not original:
-                break
-            # A line joined from pieces can outgrow the topic: keep its head, say so. The
-            # envelope grows with the original (base64, JSON escapes): shrink in proportion.
-            keep = int(len(original) * (self.max_value_bytes - 2_048) / len(value))
-            original = _utf8_head(record.raw, max(0, min(keep, len(original) - 1)))
-            note = (
-                f" (the original is {len(record.raw)} bytes; its first {len(original)} are kept "
-                f"here, the rest is in the raw topic from offset {record.offset})"
-            )
+        letter = DeadLetter.build(
+            tenant=self.tenant,
+            stage=Stage.PROCESSOR,
+            step=step,
+            reason=reason,
+            error=error,
+            original=record.raw,
+            source=origin,
+            record_time=datetime.fromtimestamp(record.timestamp_ms / 1000, UTC),
+            tenant_version=self.version,
+            event_id=record.event_id,
+        )
+        # A line joined from pieces can outgrow the topic: the letter keeps its head.
+        value = letter.fitted(self.max_value_bytes)
         key = letter.event_id.encode()
         return Outcome(output=Output(self._dlq, key, value, reason, step))
-
-
-def _utf8_head(raw: bytes, size: int) -> bytes:
-    """The first `size` bytes of `raw`, not ending inside a UTF-8 character when it is text."""
-    head = raw[:size]
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return head
-    return head.decode("utf-8", "ignore").encode("utf-8")

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from connectors.elasticsearch.classify import RetryReason, Verdict, classify_item
@@ -48,6 +48,7 @@ from logway.metrics import (
 )
 from streams.deadletter import DeadLetter, Reason, Stage
 from streams.origin import Origin
+from streams.pipeline import DEFAULT_MAX_RECORD_BYTES, RECORD_OVERHEAD
 from topology.discovery import served_topics, tenant_matcher
 from topology.names import (
     DEFAULT_ROUTE,
@@ -181,6 +182,7 @@ class ElasticsearchSink:
         self._bulk_seconds = BULK_SECONDS.labels(component="sink")
         self._batch_max = config.batch_max_records
         self._held: list[Message] = []  # consumed, not yet sent: the next batch
+        self._value_limits: dict[str, int] = {}  # DLQ topic -> largest record value it takes
 
     def run(self, stop: threading.Event) -> None:
         """Consume, index and commit until `stop` is set, then finish the batches in
@@ -443,10 +445,11 @@ class ElasticsearchSink:
                 failures.append(err.str())
 
         for letter in letters:
+            topic = dlq_topic(letter.tenant)
             self.producer.produce(
-                dlq_topic(letter.tenant),
+                topic,
                 key=letter.event_id.encode(),
-                value=letter.to_bytes(),
+                value=letter.fitted(self._value_limit(topic)),
                 on_delivery=delivered,
             )
         remaining = self.producer.flush(60)
@@ -455,6 +458,26 @@ class ElasticsearchSink:
                 f"{len(failures) + remaining} dead letter(s) not acknowledged by Kafka "
                 f"({'; '.join(failures[:3])}); not committing, the batch will be re-read"
             )
+
+    def _value_limit(self, topic: str) -> int:
+        """The largest record value `topic` takes: its max.message.bytes less the framing,
+        looked up once; if Kafka cannot say, the smallest limit a tenant may declare."""
+        limit = self._value_limits.get(topic)
+        if limit is None:
+            limit = DEFAULT_MAX_RECORD_BYTES
+            try:
+                futures = self._admin.describe_configs(
+                    [ConfigResource("topic", topic)], request_timeout=10
+                )
+                for future in futures.values():
+                    entry = future.result().get("max.message.bytes")
+                    if entry is not None and entry.value is not None:
+                        limit = int(entry.value)
+            except KafkaException as exc:
+                log.warning("cannot read %s's record limit, assuming 1 MiB: %s", topic, exc)
+            limit -= RECORD_OVERHEAD
+            self._value_limits[topic] = limit
+        return limit
 
     def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
         if not offsets:

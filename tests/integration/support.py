@@ -42,6 +42,14 @@ def tenant_yaml(name: str, partitions: int = 2, extra: str = "") -> str:
     )
 
 
+def apply_tenant(
+    endpoints: Endpoints, folder: Path, name: str, partitions: int = 2, extra: str = ""
+) -> None:
+    """Declare the tenant `name` (see `tenant_yaml`) in `folder` and `logway apply` it."""
+    (folder / f"{name}.yaml").write_text(tenant_yaml(name, partitions, extra))
+    logway(endpoints, "apply", str(folder))
+
+
 def logway(
     endpoints: Endpoints, *args: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:

@@ -18,13 +18,12 @@ from logway.settings import Endpoints
 from streams.deadletter import DeadLetter, Reason, Stage
 from tests.integration.support import (
     PipelineProcess,
+    apply_tenant,
     free_port,
     group_lag,
-    logway,
     metric,
     read_topic,
     scrape,
-    tenant_yaml,
     wait_for,
 )
 from topology.names import dlq_topic, index_name, processed_topic
@@ -64,6 +63,16 @@ def count(es: Elasticsearch, tenant: str) -> int:
     )
 
 
+def only_letter(endpoints: Endpoints, tenant: str, event_id: str) -> tuple[DeadLetter, int]:
+    """The one dead letter in the tenant's DLQ, a mapping conflict keyed by `event_id`, and
+    its size in bytes."""
+    [(key, value)] = read_topic(endpoints.kafka, dlq_topic(tenant))
+    letter = DeadLetter.from_bytes(value)
+    assert key == event_id.encode()
+    assert letter.reason is Reason.MAPPING_CONFLICT
+    return letter, len(value)
+
+
 def start_sink(endpoints: Endpoints, tenant: str, folder: Path) -> PipelineProcess:
     return PipelineProcess(
         endpoints,
@@ -77,8 +86,7 @@ def test_a_write_block_pauses_the_sink_and_nothing_is_lost_when_it_lifts(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:
     tenant = f"{tenant_prefix}-blocked"
-    (tmp_path / "t.yaml").write_text(tenant_yaml(tenant))
-    logway(endpoints, "apply", str(tmp_path))
+    apply_tenant(endpoints, tmp_path, tenant)
     es = Elasticsearch(endpoints.es_url)
     index = index_name(tenant, datetime(2026, 11, 25, tzinfo=UTC).date())
     es.indices.create(index=index)
@@ -125,8 +133,7 @@ def test_a_mapping_conflict_is_dead_lettered_and_the_rest_is_indexed(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:
     tenant = f"{tenant_prefix}-mapping"
-    (tmp_path / "t.yaml").write_text(tenant_yaml(tenant))
-    logway(endpoints, "apply", str(tmp_path))
+    apply_tenant(endpoints, tmp_path, tenant)
     es = Elasticsearch(endpoints.es_url)
     # The template maps logway.received_at as a date: a string that is no date cannot go in.
     bad = orjson.loads(processed_record(tenant, 7))
@@ -148,11 +155,44 @@ def test_a_mapping_conflict_is_dead_lettered_and_the_rest_is_indexed(
         )
     finally:
         sink.stop()
-    [(key, value)] = read_topic(endpoints.kafka, dlq_topic(tenant))
-    letter = DeadLetter.from_bytes(value)
-    assert key == f"logs.{tenant}.raw:0:7:0".encode()
-    assert letter.reason is Reason.MAPPING_CONFLICT
+    letter, _size = only_letter(endpoints, tenant, f"logs.{tenant}.raw:0:7:0")
     assert letter.stage is Stage.SINK
     assert "received_at" in letter.error
     assert orjson.loads(letter.original_bytes()) == bad  # the record, whole, for a replay
     assert letter.source.topic == f"logs.{tenant}.raw"
+
+
+def test_a_dead_letter_too_big_for_the_dlq_keeps_the_head_of_its_record(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """A document near the topic limit whose letter would not fit the DLQ (the letter escapes
+    the document's JSON once more) is dead-lettered with the head of the document, and the
+    sink goes on; before, Kafka refused the letter and the sink stopped on it for good."""
+    tenant = f"{tenant_prefix}-bigletter"
+    apply_tenant(endpoints, tmp_path, tenant)
+    es = Elasticsearch(endpoints.es_url)
+    big = orjson.loads(processed_record(tenant, 1, msg='"' * 450_000))
+    big["logway"]["received_at"] = "yesterday-ish"  # a mapping conflict: dead-lettered
+    value = orjson.dumps(big)
+    limit = 1_048_576  # the default topics.max_record_bytes
+    assert 900_000 < len(value) < limit - 1_024 < 2 * len(value)
+    produce(endpoints, processed_topic(tenant), [value, processed_record(tenant, 2)])
+
+    sink = start_sink(endpoints, tenant, tmp_path)
+    try:
+        wait_for(
+            "the letter",
+            lambda: read_topic(endpoints.kafka, dlq_topic(tenant)),
+            bool,
+            60,
+            sink.assert_running,
+        )
+        wait_for("1 document", lambda: count(es, tenant), lambda n: n == 1, 60, sink.assert_running)
+    finally:
+        sink.stop()
+    letter, size = only_letter(endpoints, tenant, f"logs.{tenant}.raw:0:1:0")
+    assert size <= limit - 1_024
+    kept = letter.original_bytes()
+    assert 0 < len(kept) < len(value)
+    assert value.startswith(kept)
+    assert f"the original is {len(value)} bytes; its first {len(kept)} are kept" in letter.error

@@ -303,4 +303,4 @@ def test_a_dead_letter_over_the_topic_limit_keeps_the_head_of_its_original(text:
     assert 0 < len(kept) < len(raw)
     assert raw.startswith(kept)
     assert f"the original is {len(raw)} bytes; its first {len(kept)} are kept" in letter.error
-    assert "from offset 9" in letter.error
+    assert "the whole record is in logs.acme.raw partition 0 at offset 9" in letter.error
