@@ -1,6 +1,7 @@
 """Faults under load, each ending in a ledger (see ../shared/guides/reliability.md):
 sent, acked, indexed, dead-lettered, duplicates, lost (= acked - indexed - dlq), recovery
 (seconds from the end of the fault until every acked event is indexed or dead-lettered).
+Should anything be lost, `lost_at` says after which hop: the gateway, the processor, the sink.
 
 Load goes in through the gateway, as an outside service's would: PackedForward chunks of 100
 events with acks; a chunk without an ack is sent again, as fluent-logger and Fluent Bit do.
@@ -28,6 +29,7 @@ from typing import Any
 
 import orjson
 import pytest
+from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import scan
 
@@ -38,14 +40,13 @@ from tests.fault.conftest import LEDGER
 from tests.integration.support import (
     PipelineProcess,
     accepts,
+    apply_tenant,
     forward_chunk,
     free_port,
-    logway,
     read_topic,
-    tenant_yaml,
     wait_for,
 )
-from topology.names import dlq_topic, index_pattern
+from topology.names import dlq_topic, index_pattern, processed_topic, raw_topic
 
 CHUNKS, PER_CHUNK = 60, 100
 PIPELINE = """\
@@ -144,8 +145,7 @@ def run_scenario(
     *,
     processors: int = 1,
 ) -> dict[str, Any]:
-    (tmp_path / "t.yaml").write_text(tenant_yaml(tenant, partitions=3, extra=PIPELINE))
-    logway(endpoints, "apply", str(tmp_path))
+    apply_tenant(endpoints, tmp_path, tenant, partitions=3, extra=PIPELINE)
     pipeline = Pipeline(endpoints, tenant, tmp_path, processors)
     sender = Sender(pipeline.port, f"{tenant}.app", seed=len(scenario))
     es = Elasticsearch(endpoints.es_url)
@@ -175,6 +175,7 @@ def run_scenario(
         es.close()
     indexed = set(documents)
     dead = {eid for eid, _reason in letters}
+    lost = sender.acked_events - indexed - dead
     return {
         "scenario": scenario,
         "sent": sender.sent,
@@ -184,7 +185,8 @@ def run_scenario(
         "dlq": len(dead),
         "dlq_by_reason": dict(Counter(reason for _eid, reason in set(letters))),
         "duplicates": len(documents) - len(indexed),
-        "lost": len(sender.acked_events - indexed - dead),
+        "lost": len(lost),
+        "lost_at": where_lost(endpoints, tenant, lost),
         "recovery_s": round(recovery, 1),
         **figures,
     }
@@ -289,6 +291,35 @@ def dead_letters(endpoints: Endpoints, tenant: str) -> list[tuple[str, str]]:
     return found
 
 
+def where_lost(endpoints: Endpoints, tenant: str, lost: set[str]) -> dict[str, int]:
+    """The hop after which each lost event (acked, yet neither indexed nor dead-lettered) was
+    last seen: never reached the raw topic (the gateway acked what Kafka did not keep), in the
+    raw topic only (the processor), in the processed topic (the sink). Empty when none is lost.
+    """
+    if not lost:
+        return {}
+    raw = event_ids(read_topic(endpoints.kafka, raw_topic(tenant), timeout=10))
+    processed = event_ids(read_topic(endpoints.kafka, processed_topic(tenant), timeout=10))
+    return {
+        "gateway (acked, not in the raw topic)": len(lost - raw - processed),
+        "processor (in the raw topic, not processed)": len((lost & raw) - processed),
+        "sink (processed, not indexed)": len(lost & processed),
+    }
+
+
+def event_ids(records: list[tuple[bytes | None, bytes]]) -> set[str]:
+    """The `eid` of every record that is a JSON object carrying one."""
+    found = set()
+    for _key, value in records:
+        try:
+            document = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(document, dict) and "eid" in document:
+            found.add(str(document["eid"]))
+    return found
+
+
 def dead_ids(endpoints: Endpoints, tenant: str) -> set[str]:
     return {eid for eid, _reason in dead_letters(endpoints, tenant)}
 
@@ -363,3 +394,26 @@ def test_kill_9_five_times_loses_and_duplicates_nothing(
     assert_balanced(
         run_scenario(endpoints, tenant, tmp_path, f"{victim} kill -9 x5", kill_9(victim, 5))
     )
+
+
+@pytest.mark.integration
+def test_the_ledger_says_after_which_hop_an_event_was_lost(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    tenant = f"{tenant_prefix}-hops"
+    apply_tenant(endpoints, tmp_path, tenant)
+    producer = Producer(endpoints.kafka.client({"acks": "all"}))
+    for eid in ("in-raw", "in-both", "indexed"):
+        producer.produce(raw_topic(tenant), orjson.dumps({"eid": eid, "msg": "m"}))
+    producer.produce(raw_topic(tenant), b"not json at all")
+    for eid in ("in-both", "indexed"):
+        producer.produce(processed_topic(tenant), orjson.dumps({"eid": eid, "logway": {}}))
+    assert producer.flush(10) == 0
+
+    lost = {"never-arrived", "in-raw", "in-both"}
+    assert where_lost(endpoints, tenant, lost) == {
+        "gateway (acked, not in the raw topic)": 1,
+        "processor (in the raw topic, not processed)": 1,
+        "sink (processed, not indexed)": 1,
+    }
+    assert where_lost(endpoints, tenant, set()) == {}
