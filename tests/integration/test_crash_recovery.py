@@ -20,7 +20,7 @@ from elasticsearch.helpers import scan
 
 from logway.counts import counts_consumer, topic_size
 from logway.settings import Endpoints
-from tests.integration.support import PipelineProcess, logway, tenant_yaml, wait_for
+from tests.integration.support import PipelineProcess, apply_tenant, wait_for
 from topology.names import processed_topic, raw_topic
 
 pytestmark = pytest.mark.integration
@@ -53,8 +53,7 @@ def test_kill_9_of_processor_twice_and_sink_loses_and_duplicates_nothing(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:
     tenant = f"{tenant_prefix}-crash"
-    (tmp_path / "t.yaml").write_text(tenant_yaml(tenant, partitions=3, extra=PIPELINE))
-    logway(endpoints, "apply", str(tmp_path))
+    apply_tenant(endpoints, tmp_path, tenant, partitions=3, extra=PIPELINE)
     producer = Producer(endpoints.kafka.client({"acks": "all", "linger.ms": 20}))
     for n in range(RECORDS):
         for key, value in docker_pieces(n):

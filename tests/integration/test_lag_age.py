@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from logway.metrics import LagMonitor
 from logway.settings import Endpoints
-from tests.integration.support import logway, tenant_yaml
+from tests.integration.support import apply_tenant
 from topology.names import RAW_TOPIC_RE, raw_topic
 
 pytestmark = pytest.mark.integration
@@ -23,8 +23,7 @@ def test_lag_age_is_the_oldest_unread_records_age(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:
     tenant = f"{tenant_prefix}-age"
-    (tmp_path / "t.yaml").write_text(tenant_yaml(tenant, partitions=2))
-    logway(endpoints, "apply", str(tmp_path))
+    apply_tenant(endpoints, tmp_path, tenant, partitions=2)
     ten_minutes_ago = int((time.time() - 600) * 1000)
     producer = Producer(endpoints.kafka.client({"acks": "all"}))
     for n in range(10):

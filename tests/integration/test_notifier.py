@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import Producer
 
 from logway.settings import Endpoints
-from tests.integration.support import PipelineProcess, logway, tenant_yaml, wait_for
+from tests.integration.support import PipelineProcess, apply_tenant, wait_for
 from topology.names import raw_topic
 
 pytestmark = pytest.mark.integration
@@ -68,8 +68,7 @@ def test_digests_reach_the_owners_once_and_obey_rate_limits(
 ) -> None:
     tenant = f"{tenant_prefix}-notify"
     hook = f"{tenant.upper().replace('-', '_')}_WEBHOOK"
-    (tmp_path / "t.yaml").write_text(tenant_yaml(tenant))
-    logway(endpoints, "apply", str(tmp_path))
+    apply_tenant(endpoints, tmp_path, tenant)
     producer = Producer(endpoints.kafka.client({"acks": "all"}))
     for _ in range(30):
         producer.produce(raw_topic(tenant), BROKEN)

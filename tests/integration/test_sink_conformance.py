@@ -21,12 +21,11 @@ from streams.deadletter import DeadLetter, Reason
 from tests.integration.es_faults import ElasticsearchFaults
 from tests.integration.support import (
     PipelineProcess,
+    apply_tenant,
     free_port,
-    logway,
     metric,
     read_topic,
     scrape,
-    tenant_yaml,
     wait_for,
 )
 from tests.integration.test_sink_faults import processed_record
@@ -57,8 +56,7 @@ def seqs(es: Elasticsearch, tenant: str) -> list[int]:
 @pytest.fixture
 def tenant(endpoints: Endpoints, tenant_prefix: str, tmp_path: Path) -> str:
     name = f"{tenant_prefix}-conf"
-    (tmp_path / "t.yaml").write_text(tenant_yaml(name))
-    logway(endpoints, "apply", str(tmp_path))
+    apply_tenant(endpoints, tmp_path, name)
     return name
 
 

@@ -22,11 +22,11 @@ from logway.settings import Endpoints
 from tests.integration.support import (
     PipelineProcess,
     accepts,
+    apply_tenant,
     env_for,
     free_port,
     group_lag,
     logway,
-    tenant_yaml,
     wait_for,
 )
 from topology.names import processed_topic, raw_topic
@@ -44,8 +44,7 @@ def chromium() -> str:
 
 def test_status_and_its_page(endpoints: Endpoints, tenant_prefix: str, tmp_path: Path) -> None:
     tenant = f"{tenant_prefix}-status"
-    (tmp_path / "t.yaml").write_text(tenant_yaml(tenant))
-    logway(endpoints, "apply", str(tmp_path))
+    apply_tenant(endpoints, tmp_path, tenant)
     producer = Producer(endpoints.kafka.client({"acks": "all"}))
     for n in range(50):
         producer.produce(raw_topic(tenant), json.dumps({"seq": n}).encode())
