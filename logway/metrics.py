@@ -21,11 +21,11 @@ from confluent_kafka import (
     KafkaException,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka.admin import AdminClient
 from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
 from logway.kafka import KafkaConnection
-from topology.discovery import served_topics
+from topology.discovery import served_topics, topic_config
 
 Component = Literal["processor", "sink", "gateway", "notifier"]
 log = logging.getLogger("logway.metrics")
@@ -286,12 +286,8 @@ def _record_time(peek: Consumer, tp: TopicPartition) -> float | None:
 
 
 def _retention_s(admin: AdminClient, topic: str) -> float | None:
-    futures = admin.describe_configs([ConfigResource("topic", topic)], request_timeout=10)
-    for future in futures.values():
-        value = future.result().get("retention.ms")
-        if value is not None and value.value is not None and int(value.value) > 0:
-            return int(value.value) / 1000
-    return None
+    value = topic_config(admin, topic, "retention.ms")
+    return int(value) / 1000 if value is not None and int(value) > 0 else None
 
 
 def _lag(consumer: Consumer, tp: TopicPartition) -> int:

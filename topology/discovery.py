@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Annotated
 
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource
 from pydantic import AfterValidator, Field
 
 
@@ -45,3 +45,14 @@ def served_topics(
         if match and serves(match.group(1)):
             found.append(name)
     return sorted(found)
+
+
+def topic_config(admin: AdminClient, topic: str, key: str) -> str | None:
+    """The value of the config `key` of `topic` as Kafka reports it (None if it has none).
+    Raises KafkaException when Kafka cannot say."""
+    futures = admin.describe_configs([ConfigResource("topic", topic)], request_timeout=10)
+    for future in futures.values():
+        entry = future.result().get(key)
+        if entry is not None and entry.value is not None:
+            return str(entry.value)
+    return None

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka.admin import AdminClient
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from connectors.elasticsearch.classify import RetryReason, Verdict, classify_item
@@ -49,7 +49,7 @@ from logway.metrics import (
 from streams.deadletter import DeadLetter, Reason, Stage
 from streams.origin import Origin
 from streams.pipeline import DEFAULT_MAX_RECORD_BYTES, RECORD_OVERHEAD
-from topology.discovery import served_topics, tenant_matcher
+from topology.discovery import served_topics, tenant_matcher, topic_config
 from topology.names import (
     DEFAULT_ROUTE,
     PROCESSED_TOPIC_RE,
@@ -84,20 +84,12 @@ class Pending:
 
 
 @dataclass
-class BatchOutcome:
-    indexed: int = 0
-    dead_lettered: int = 0
-    retries: int = 0
-
-
-@dataclass
 class Batch:
     """Consumed records on their way through Elasticsearch, and the offsets to commit after."""
 
     pending: list[Pending] = field(default_factory=list)
     letters: list[DeadLetter] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    outcome: BatchOutcome = field(default_factory=BatchOutcome)
 
 
 @dataclass
@@ -284,23 +276,21 @@ class ElasticsearchSink:
             else:
                 batch.pending.append(item)
         sent: Future[tuple[list[Pending], str]] = bulks.submit(
-            self._attempt, batch.pending, batch.outcome, batch.letters
+            self._attempt, batch.pending, batch.letters
         )
         return Flight(batch, sent)
 
-    def _land(self, flight: Flight, stop: threading.Event) -> BatchOutcome:
+    def _land(self, flight: Flight, stop: threading.Event) -> None:
         """Wait for a batch's first bulk request, retry what it left, dead-letter what
         Elasticsearch refused for good, then commit the batch's offsets."""
         batch = flight.batch
         retry, error = flight.sent.result()
-        self._retry(retry, error, batch.outcome, batch.letters, stop)
+        self._retry(retry, error, batch.letters, stop)
         if batch.letters:
             self._dead_letter(batch.letters)
-            batch.outcome.dead_lettered = len(batch.letters)
             for letter in batch.letters:
                 self._meters.dead_lettered(letter.tenant, letter.reason)
         self._commit(batch.offsets)
-        return batch.outcome
 
     def _prepare(self, message: Message, here: Origin) -> Pending | DeadLetter:
         match = PROCESSED_TOPIC_RE.match(here.topic)
@@ -327,7 +317,6 @@ class ElasticsearchSink:
         self,
         pending: list[Pending],
         error: str,
-        outcome: BatchOutcome,
         letters: list[DeadLetter],
         stop: threading.Event,
     ) -> None:
@@ -344,7 +333,6 @@ class ElasticsearchSink:
                     self.consumer.pause(assignment)
                     PAUSED_PARTITIONS.labels(component="sink").set(len(assignment))
                     paused = True
-                outcome.retries += 1
                 log.warning(
                     "Elasticsearch refused %d item(s) for now, retrying in %.1fs: %s",
                     len(pending),
@@ -353,14 +341,14 @@ class ElasticsearchSink:
                 )
                 self._wait(delay)
                 delay = min(self.config.retry_max_s, delay * 2)
-                pending, error = self._attempt(pending, outcome, letters)
+                pending, error = self._attempt(pending, letters)
         finally:
             if paused:
                 self.consumer.resume(self.consumer.assignment())
                 PAUSED_PARTITIONS.labels(component="sink").set(0)
 
     def _attempt(
-        self, pending: list[Pending], outcome: BatchOutcome, letters: list[DeadLetter]
+        self, pending: list[Pending], letters: list[DeadLetter]
     ) -> tuple[list[Pending], str]:
         """One bulk request: count what was indexed, collect dead letters, return what to retry.
 
@@ -373,7 +361,7 @@ class ElasticsearchSink:
             response = self.es.bulk(operations=_bulk_body(pending))  # type: ignore[arg-type]
         except (TransportError, ApiError) as exc:
             if isinstance(exc, ApiError) and exc.meta.status == 413:
-                return self._split(pending, outcome, letters)
+                return self._split(pending, letters)
             overloaded = isinstance(exc, ApiError) and exc.meta.status == 429
             why = RetryReason.OVERLOADED if overloaded else RetryReason.UNAVAILABLE
             for item in pending:
@@ -386,7 +374,6 @@ class ElasticsearchSink:
         for item, entry in zip(pending, response["items"], strict=True):
             verdict = classify_item(entry)
             if verdict.verdict is Verdict.INDEXED:
-                outcome.indexed += 1
                 self._meters.finished(item.tenant, "indexed")
             elif verdict.verdict is Verdict.RETRY:
                 retry.append(item)
@@ -397,7 +384,7 @@ class ElasticsearchSink:
         return retry, error
 
     def _split(
-        self, pending: list[Pending], outcome: BatchOutcome, letters: list[DeadLetter]
+        self, pending: list[Pending], letters: list[DeadLetter]
     ) -> tuple[list[Pending], str]:
         if len(pending) == 1:
             size = len(pending[0].document)
@@ -412,8 +399,8 @@ class ElasticsearchSink:
             return [], ""
         half = len(pending) // 2
         log.info("Elasticsearch found a bulk of %d too large (413); splitting it", len(pending))
-        first, first_error = self._attempt(pending[:half], outcome, letters)
-        second, second_error = self._attempt(pending[half:], outcome, letters)
+        first, first_error = self._attempt(pending[:half], letters)
+        second, second_error = self._attempt(pending[half:], letters)
         return first + second, first_error or second_error
 
     def _wait(self, delay: float) -> None:
@@ -466,13 +453,7 @@ class ElasticsearchSink:
         if limit is None:
             limit = DEFAULT_MAX_RECORD_BYTES
             try:
-                futures = self._admin.describe_configs(
-                    [ConfigResource("topic", topic)], request_timeout=10
-                )
-                for future in futures.values():
-                    entry = future.result().get("max.message.bytes")
-                    if entry is not None and entry.value is not None:
-                        limit = int(entry.value)
+                limit = int(topic_config(self._admin, topic, "max.message.bytes") or limit)
             except KafkaException as exc:
                 log.warning("cannot read %s's record limit, assuming 1 MiB: %s", topic, exc)
             limit -= RECORD_OVERHEAD
