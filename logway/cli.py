@@ -484,6 +484,7 @@ def render_forwarder(
 
 @run_app.command("processor")
 def run_processor(
+    *,
     tenants_matching: TenantsMatching = ".*",
     app_id: Annotated[
         str, typer.Option(envvar="LOGWAY_PROCESSOR_APP_ID", help="Faust app id = consumer group.")
@@ -495,6 +496,22 @@ def run_processor(
         int,
         typer.Option(envvar="LOGWAY_PROCESSOR_METRICS_PORT", help="/metrics port; 0 turns it off."),
     ] = 9641,
+    batch_max: Annotated[
+        int,
+        typer.Option(
+            envvar="LOGWAY_PROCESSOR_BATCH_MAX",
+            help="Most raw records handled as one batch (produced together, then acked).",
+        ),
+    ] = 2000,
+    batch_linger_s: Annotated[
+        float,
+        typer.Option(
+            envvar="LOGWAY_PROCESSOR_BATCH_LINGER_S",
+            help="Under light traffic (fetches of under a quarter of --batch-max), the least "
+            "time between two batches: fewer, larger batches, at most this much added latency; "
+            "a backlog is not held back. 0 turns it off.",
+        ),
+    ] = 0.05,
 ) -> None:
     """Run a processor worker: logs.<tenant>.raw -> parse -> logs.<tenant>.processed, failures
     -> logs.<tenant>.dlq. New tenants' topics are picked up without a restart."""
@@ -508,6 +525,8 @@ def run_processor(
         tenants_matching=tenants_matching,
         data_dir=data_dir,
         metrics_port=metrics_port,
+        batch_max=batch_max,
+        batch_linger_s=batch_linger_s,
     )
     _logging()
     run(config)

@@ -253,6 +253,7 @@ def build_app(
     assert isinstance(consumer, BatchConsumer)
     batches = BatchProcessor(TenantPipelines(registry), producer, consumer.ack)
     consumer.batch_handler = batches.handle
+    consumer.linger_s = config.batch_linger_s
 
     @app.timer(interval=0.5)  # type: ignore[untyped-decorator]
     async def expire_partial_lines() -> None:

@@ -36,6 +36,15 @@ class ProcessorConfig(BaseModel):
         description="Most raw records fetched and handled as one batch: produced together, "
         "then acked.",
     )
+    batch_linger_s: float = Field(
+        0.05,
+        ge=0,
+        le=5,
+        description="Under light traffic (a fetch of less than a quarter of `batch_max`), the "
+        "least time between two batches, so records arrive in fewer, larger batches (fewer "
+        "Kafka requests and flushes per record); adds at most this much latency, and nothing "
+        "to a backlog. 0 hands each fetch over at once.",
+    )
     data_dir: Path = Field(Path(".logway/processor"), description="Faust's local state folder.")
     metrics_port: int = Field(
         9641, ge=0, le=65535, description="Port of the /metrics endpoint; 0 turns it off."

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 import msgpack
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 from elasticsearch import Elasticsearch
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -244,6 +244,15 @@ def read_topic(
     kafka: KafkaConnection, topic: str, timeout: float = 30
 ) -> list[tuple[bytes | None, bytes]]:
     """Every record currently in `topic`, as (key, value), read without a consumer group."""
+    return [(m.key(), m.value() or b"") for m in _read_all(kafka, topic, timeout)]
+
+
+def produced_at(kafka: KafkaConnection, topic: str, timeout: float = 30) -> list[tuple[bytes, int]]:
+    """Every record currently in `topic`, as (value, its producer's timestamp in ms)."""
+    return [(m.value() or b"", m.timestamp()[1]) for m in _read_all(kafka, topic, timeout)]
+
+
+def _read_all(kafka: KafkaConnection, topic: str, timeout: float) -> list[Message]:
     consumer = Consumer(
         kafka.client(
             {
@@ -262,13 +271,13 @@ def read_topic(
                 ends[p] = high
                 assignment.append(TopicPartition(topic, p, low))
         consumer.assign(assignment)
-        records: list[tuple[bytes | None, bytes]] = []
+        records: list[Message] = []
         deadline = time.monotonic() + timeout
         while ends and time.monotonic() < deadline:
             message = consumer.poll(1.0)
             if message is None or message.error():
                 continue
-            records.append((message.key(), message.value() or b""))
+            records.append(message)
             partition, offset = message.partition(), message.offset()
             assert partition is not None
             assert offset is not None
