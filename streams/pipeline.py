@@ -33,6 +33,7 @@ from streams.steps.base import HELD, CompiledStep, Document, Dropped, Failure, R
 from streams.steps.reassemble import Reassembler
 from streams.steps.route import DEFAULT_ROUTES, Route, compile_routes
 from streams.steps.timestamp import kafka_time
+from topology.model import DEFAULT_MAX_RECORD_BYTES, RECORD_OVERHEAD
 from topology.names import dlq_topic, processed_topic
 
 
@@ -64,8 +65,6 @@ class Outcome:
 
 
 HELD_OUTCOME = Outcome(held=True)
-DEFAULT_MAX_RECORD_BYTES = 1_048_576  # a tenant's topics.max_record_bytes when none is given
-RECORD_OVERHEAD = 1_024  # Kafka's record and batch framing, the key: kept free under the limit
 StepTimer = Callable[[str, float], None]
 TIME_EVERY = 64  # one record in this many has each of its steps timed
 

@@ -26,6 +26,9 @@ from streams.steps.reassemble import ReassembleStep
 from streams.steps.route import DEFAULT_ROUTES, Route
 from topology.names import DEFAULT_ROUTE, TENANT_NAME
 
+DEFAULT_MAX_RECORD_BYTES = 1_048_576  # a tenant's topics.max_record_bytes when none is given
+RECORD_OVERHEAD = 1_024  # Kafka's record and batch framing, the key: kept free under the limit
+
 TenantName = Annotated[
     str,
     Field(
@@ -92,7 +95,7 @@ class TopicSettings(Frozen):
         examples=[72],
     )
     max_record_bytes: StrictInt = Field(
-        1_048_576,
+        DEFAULT_MAX_RECORD_BYTES,
         ge=1_048_576,
         le=8_388_608,
         description="Largest record the tenant's topics accept, in bytes. Not under 1 MiB: "

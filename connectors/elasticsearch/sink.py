@@ -48,8 +48,8 @@ from logway.metrics import (
 )
 from streams.deadletter import DeadLetter, Reason, Stage
 from streams.origin import Origin
-from streams.pipeline import DEFAULT_MAX_RECORD_BYTES, RECORD_OVERHEAD
 from topology.discovery import served_topics, tenant_matcher, topic_config
+from topology.model import DEFAULT_MAX_RECORD_BYTES, RECORD_OVERHEAD
 from topology.names import (
     DEFAULT_ROUTE,
     PROCESSED_TOPIC_RE,
