@@ -24,11 +24,12 @@ import logging
 import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -60,6 +61,9 @@ from topology.names import (
 
 log = logging.getLogger("logway.sink")
 
+# What the sink reads of a bulk response; leaving out each item's index, id, version, shards
+# and sequence numbers spares Elasticsearch writing them and the sink parsing them.
+BULK_RESPONSE_FIELDS = "errors,items.*.status,items.*.error"
 GATHER_S = 0.01  # how long one look for more records lasts once there is work in hand
 
 
@@ -113,10 +117,22 @@ def document_index(tenant: str, document: dict[str, Any]) -> str:
     if not isinstance(route, str) or not ROUTE_NAME_RE.match(route):
         route = DEFAULT_ROUTE
     for stamp in (document.get("@timestamp"), meta.get("received_at")):
-        day = _day_of(stamp)
-        if day is not None:
-            return index_name(tenant, day, route)
+        if isinstance(stamp, str):
+            name = _daily_index(tenant, stamp[:10], route)  # most stamps: ISO 8601 text
+        else:
+            day = _day_of(stamp)
+            name = None if day is None else index_name(tenant, day, route)
+        if name is not None:
+            return name
     return index_name(tenant, datetime.now(UTC).date(), route)
+
+
+@lru_cache(maxsize=4096)
+def _daily_index(tenant: str, day_text: str, route: str) -> str | None:
+    """`index_name` of an ISO day's text; cached, as a batch's records share a few days (the
+    name's date formatting was 8% of the sink's time under load)."""
+    day = _day_of(day_text)
+    return None if day is None else index_name(tenant, day, route)
 
 
 def _day_of(value: object) -> date | None:
@@ -259,6 +275,7 @@ class ElasticsearchSink:
         """Prepare the held records as a batch and send its first bulk request on `bulks`."""
         messages, self._held = self._held, []
         batch = Batch()
+        read = self._meters.batch()
         for message in messages:
             error = message.error()
             if error is not None:
@@ -270,11 +287,12 @@ class ElasticsearchSink:
                 continue
             batch.offsets[(position.topic, position.partition)] = position.offset + 1
             item = self._prepare(message, position)
-            self._meters.read(item.tenant, len(message.value() or b""))
+            read.read(item.tenant, len(message.value() or b""))
             if isinstance(item, DeadLetter):
                 batch.letters.append(item)
             else:
                 batch.pending.append(item)
+        read.apply()
         sent: Future[tuple[list[Pending], str]] = bulks.submit(
             self._attempt, batch.pending, batch.letters
         )
@@ -358,7 +376,10 @@ class ElasticsearchSink:
         started = time.perf_counter()
         try:
             # Pre-serialised NDJSON lines: the processed record is indexed byte for byte.
-            response = self.es.bulk(operations=_bulk_body(pending))  # type: ignore[arg-type]
+            response = self.es.bulk(
+                operations=_bulk_body(pending),  # type: ignore[arg-type]
+                filter_path=BULK_RESPONSE_FIELDS,
+            )
         except (TransportError, ApiError) as exc:
             if isinstance(exc, ApiError) and exc.meta.status == 413:
                 return self._split(pending, letters)
@@ -369,6 +390,10 @@ class ElasticsearchSink:
             return pending, f"bulk request failed: {exc}"
         finally:
             self._bulk_seconds.observe(time.perf_counter() - started)
+        if response.get("errors") is False:  # every item indexed: no need to look at each
+            for tenant, count in Counter(item.tenant for item in pending).items():
+                self._meters.finished(tenant, "indexed", count)
+            return [], ""
         retry: list[Pending] = []
         error = ""
         for item, entry in zip(pending, response["items"], strict=True):
