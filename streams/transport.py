@@ -53,7 +53,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         set_read_offset = self._read_offset.__setitem__
         acks_enabled_for = self.app.topics.acks_enabled_for
         loop = asyncio.get_running_loop()
-        light = self._max_poll_records() // 4
+        light = int(self.app.conf.broker_max_poll_records or 0) // 4  # no limit: no linger
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 started = loop.time()
@@ -81,10 +81,6 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if self.transport.app.should_stop:
                 return
             raise
-
-    def _max_poll_records(self) -> int:
-        most = self.app.conf.broker_max_poll_records
-        return int(most) if most else 1 << 31
 
 
 class BatchTransport(faust_aiokafka.Transport):
