@@ -27,7 +27,6 @@ import msgpack
 import pytest
 from confluent_kafka import KafkaException, Producer
 from elasticsearch import Elasticsearch
-from elasticsearch.helpers import scan
 
 from logway.settings import Endpoints
 from streams.deadletter import DeadLetter
@@ -41,10 +40,11 @@ from tests.integration.support import (
     processor,
     read_topic,
     sink,
+    tenant_documents,
     tenant_yaml,
     wait_for,
 )
-from topology.names import dlq_topic, index_pattern, raw_topic
+from topology.names import dlq_topic, raw_topic
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration]
 EID = re.compile(rb'"eid": ?"([a-z0-9-]+)"|eid=([a-z0-9-]+)')
@@ -155,11 +155,7 @@ def refused(port: int, frame: bytes) -> bool:
 
 
 def outcomes(es: Elasticsearch, endpoints: Endpoints, tenant: str) -> dict[str, Any]:
-    es.indices.refresh(index=index_pattern(tenant), ignore_unavailable=True)
-    documents = [
-        str(hit["_source"]["eid"])
-        for hit in scan(es, index=index_pattern(tenant), query={"_source": ["eid"]})
-    ]
+    documents = [str(hit["_source"]["eid"]) for hit in tenant_documents(es, tenant, ["eid"])]
     letters: dict[str, str] = {}
     continuations: list[str] = []
     for _key, value in read_topic(endpoints.kafka, dlq_topic(tenant), timeout=10):

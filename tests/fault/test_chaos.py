@@ -31,7 +31,6 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
-from elasticsearch.helpers import scan
 
 from logway.dev import servers
 from logway.settings import Endpoints
@@ -44,9 +43,10 @@ from tests.integration.support import (
     forward_chunk,
     free_port,
     read_topic,
+    tenant_documents,
     wait_for,
 )
-from topology.names import dlq_topic, index_pattern, processed_topic, raw_topic
+from topology.names import dlq_topic, processed_topic, raw_topic
 
 CHUNKS, PER_CHUNK = 60, 100
 PIPELINE = """\
@@ -272,11 +272,7 @@ def processor_paused(pipeline: Pipeline, _rng: random.Random) -> dict[str, Any]:
 
 
 def indexed_docs(es: Elasticsearch, tenant: str) -> list[str]:
-    es.indices.refresh(index=index_pattern(tenant), ignore_unavailable=True)
-    return [
-        str(hit["_source"]["eid"])
-        for hit in scan(es, index=index_pattern(tenant), query={"_source": ["eid"]})
-    ]
+    return [str(hit["_source"]["eid"]) for hit in tenant_documents(es, tenant, ["eid"])]
 
 
 def indexed_ids(es: Elasticsearch, tenant: str) -> set[str]:

@@ -13,11 +13,12 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import msgpack
 from confluent_kafka import Consumer, Message, TopicPartition
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch
+from elasticsearch.helpers import scan
 from prometheus_client.parser import text_string_to_metric_families
 
 from logway.kafka import KafkaConnection
@@ -163,10 +164,44 @@ def gateway(
 
 
 def indexed_count(es: Elasticsearch, tenant: str) -> int:
-    """How many documents the tenant has in Elasticsearch, after a refresh."""
+    """How many documents the tenant has in Elasticsearch, once searchable (see `searched`)."""
+    return searched(
+        es,
+        tenant,
+        lambda target: int(
+            es.count(index=target, ignore_unavailable=True, allow_no_indices=True)["count"]
+        ),
+    )
+
+
+def tenant_documents(
+    es: Elasticsearch, tenant: str, source: list[str] | bool = True
+) -> list[dict[str, Any]]:
+    """Every document of the tenant (filtered on `logway.tenant`: the wildcards may match a
+    tenant whose name extends this one), as scan hits with `_id`, `_index` and `_source`."""
+    query = {"query": {"term": {"logway.tenant": tenant}}, "_source": source}
+    return searched(es, tenant, lambda target: list(scan(es, index=target, query=query)))
+
+
+def searched(es: Elasticsearch, tenant: str, read: Callable[[str], T]) -> T:
+    """`read(the tenant's index pattern)`, once every index it matches is searchable.
+
+    A daily index the sink has just created answers searches with 503 until its primary
+    shard has started, a moment a poll can land in on a busy machine. So: wait for the
+    primaries, refresh, read; a 503 that still comes (an index created in between) is
+    waited out the same way, three times at most. Any other error is the test's to see.
+    """
     target = index_pattern(tenant)
-    es.indices.refresh(index=target, allow_no_indices=True, ignore_unavailable=True)
-    return int(es.count(index=target, ignore_unavailable=True, allow_no_indices=True)["count"])
+    attempts_left = 3
+    while True:
+        es.cluster.health(index=target, wait_for_status="yellow", timeout="30s")
+        es.indices.refresh(index=target, allow_no_indices=True, ignore_unavailable=True)
+        try:
+            return read(target)
+        except ApiError as error:
+            attempts_left -= 1
+            if error.meta.status != 503 or not attempts_left:
+                raise
 
 
 def forward_chunk(port: int, tag: str, records: list[dict[str, object]], chunk: str) -> bool:

@@ -16,11 +16,10 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
-from elasticsearch.helpers import scan
 
 from logway.counts import counts_consumer, topic_size
 from logway.settings import Endpoints
-from tests.integration.support import PipelineProcess, apply_tenant, wait_for
+from tests.integration.support import PipelineProcess, apply_tenant, tenant_documents, wait_for
 from topology.names import processed_topic, raw_topic
 
 pytestmark = pytest.mark.integration
@@ -42,11 +41,7 @@ def docker_pieces(n: int) -> list[tuple[bytes, bytes]]:
 
 
 def seqs_indexed(es: Elasticsearch, tenant: str) -> list[int]:
-    es.indices.refresh(index=f"logs-{tenant}-*", allow_no_indices=True, ignore_unavailable=True)
-    return [
-        hit["_source"]["seq"]
-        for hit in scan(es, index=f"logs-{tenant}-*", query={"_source": ["seq"]}, size=5000)
-    ]
+    return [hit["_source"]["seq"] for hit in tenant_documents(es, tenant, ["seq"])]
 
 
 def test_kill_9_of_processor_twice_and_sink_loses_and_duplicates_nothing(

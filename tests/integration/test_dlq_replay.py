@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
-from elasticsearch.helpers import scan
 
 from logway.counts import counts_consumer, topic_size
 from logway.settings import Endpoints
@@ -22,10 +21,11 @@ from tests.integration.support import (
     PipelineProcess,
     indexed_count,
     logway,
+    tenant_documents,
     tenant_yaml,
     wait_for,
 )
-from topology.names import dlq_topic, index_pattern, processed_topic, raw_topic
+from topology.names import dlq_topic, processed_topic, raw_topic
 
 pytestmark = pytest.mark.integration
 GOOD, BROKEN = 100, 10
@@ -130,7 +130,7 @@ def test_replay_after_a_fix_indexes_what_passes_once(
         ).stdout.splitlines()
     ]
     passing = {d["event_id"] for d in letters if d["original"].strip()}
-    ids = {hit["_id"] for hit in scan(es, index=index_pattern(tenant), query={"_source": False})}
+    ids = {hit["_id"] for hit in tenant_documents(es, tenant, source=False)}
     assert ids == passing  # each document carries the id its raw record always had
 
 

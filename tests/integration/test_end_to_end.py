@@ -27,6 +27,7 @@ from tests.integration.support import (
     metric,
     read_topic,
     scrape,
+    searched,
     tenant_yaml,
     wait_for,
 )
@@ -83,15 +84,19 @@ def produce(kafka: KafkaConnection, tenant: str) -> dict[int, bytes]:
 
 
 def indexed_seqs(es: Elasticsearch, tenant: str) -> list[int]:
-    es.indices.refresh(index=f"logs-{tenant}-*", allow_no_indices=True, ignore_unavailable=True)
-    hits = es.search(
-        index=f"logs-{tenant}-*",
-        query={"match_all": {}},
-        size=5000,
-        source=["seq", "logway.tenant", "tenant_said"],
-        ignore_unavailable=True,
-        allow_no_indices=True,
-    )["hits"]["hits"]
+    """Every document in the tenant's indices (match-all: none may be another tenant's)."""
+    hits = searched(
+        es,
+        tenant,
+        lambda target: es.search(
+            index=target,
+            query={"match_all": {}},
+            size=5000,
+            source=["seq", "logway.tenant", "tenant_said"],
+            ignore_unavailable=True,
+            allow_no_indices=True,
+        )["hits"]["hits"],
+    )
     for hit in hits:
         source = hit["_source"]
         assert source["logway"]["tenant"] == tenant, f"{tenant}'s index holds {source}"

@@ -14,7 +14,6 @@ from pathlib import Path
 import msgpack
 import pytest
 from elasticsearch import Elasticsearch
-from elasticsearch.helpers import scan
 
 from logway.counts import counts_consumer, topic_size
 from logway.settings import Endpoints
@@ -25,10 +24,11 @@ from tests.integration.support import (
     logway,
     processor,
     sink,
+    tenant_documents,
     tenant_yaml,
     wait_for,
 )
-from topology.names import index_pattern, raw_topic
+from topology.names import raw_topic
 
 pytestmark = pytest.mark.integration
 EVENTS = 100
@@ -62,8 +62,7 @@ def test_a_chunk_sent_twice_is_indexed_once(
     es = Elasticsearch(endpoints.es_url)
 
     def documents() -> list[str]:
-        es.indices.refresh(index=index_pattern(tenant), ignore_unavailable=True)
-        return [h["_id"] for h in scan(es, index=index_pattern(tenant), query={"_source": False})]
+        return [hit["_id"] for hit in tenant_documents(es, tenant, source=False)]
 
     try:
         wait_for("the gateway", lambda: accepts(port), bool, 90, processes[0].assert_running)

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
-from elasticsearch.helpers import scan
 
 from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
@@ -26,10 +25,11 @@ from tests.integration.support import (
     metric,
     read_topic,
     scrape,
+    tenant_documents,
     wait_for,
 )
 from tests.integration.test_sink_faults import processed_record
-from topology.names import dlq_topic, index_pattern, processed_topic
+from topology.names import dlq_topic, processed_topic
 
 pytestmark = pytest.mark.integration
 
@@ -46,11 +46,7 @@ def produce(
 
 
 def seqs(es: Elasticsearch, tenant: str) -> list[int]:
-    es.indices.refresh(index=index_pattern(tenant), allow_no_indices=True, ignore_unavailable=True)
-    return [
-        hit["_source"]["seq"]
-        for hit in scan(es, index=index_pattern(tenant), query={"_source": ["seq"]})
-    ]
+    return [hit["_source"]["seq"] for hit in tenant_documents(es, tenant, ["seq"])]
 
 
 @pytest.fixture

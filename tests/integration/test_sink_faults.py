@@ -21,6 +21,7 @@ from tests.integration.support import (
     apply_tenant,
     free_port,
     group_lag,
+    indexed_count,
     metric,
     read_topic,
     scrape,
@@ -54,13 +55,6 @@ def produce(endpoints: Endpoints, topic: str, values: list[bytes]) -> None:
     for value in values:
         producer.produce(topic, value)
     assert producer.flush(10) == 0
-
-
-def count(es: Elasticsearch, tenant: str) -> int:
-    es.indices.refresh(index=f"logs-{tenant}-*", allow_no_indices=True, ignore_unavailable=True)
-    return int(
-        es.count(index=f"logs-{tenant}-*", ignore_unavailable=True, allow_no_indices=True)["count"]
-    )
 
 
 def only_letter(endpoints: Endpoints, tenant: str, event_id: str) -> tuple[DeadLetter, int]:
@@ -105,14 +99,14 @@ def test_a_write_block_pauses_the_sink_and_nothing_is_lost_when_it_lifts(
         )
         seen = scrape(sink.metrics_port)
         assert metric(seen, "logway_paused_partitions", component="sink") > 0
-        assert count(es, tenant) == 0
+        assert indexed_count(es, tenant) == 0
         # Nothing was committed past what Elasticsearch accepted.
         assert group_lag(endpoints.kafka, f"{tenant}-sink", [processed_topic(tenant)]) == 200
 
         es.indices.put_settings(index=index, settings={"index.blocks.write": False})
         wait_for(
             "all 200 documents",
-            lambda: count(es, tenant),
+            lambda: indexed_count(es, tenant),
             lambda n: n == 200,
             90,
             sink.assert_running,
@@ -145,7 +139,11 @@ def test_a_mapping_conflict_is_dead_lettered_and_the_rest_is_indexed(
     sink = start_sink(endpoints, tenant, tmp_path)
     try:
         wait_for(
-            "19 documents", lambda: count(es, tenant), lambda n: n == 19, 60, sink.assert_running
+            "19 documents",
+            lambda: indexed_count(es, tenant),
+            lambda n: n == 19,
+            60,
+            sink.assert_running,
         )
         wait_for(
             "one dead letter",
@@ -187,7 +185,13 @@ def test_a_dead_letter_too_big_for_the_dlq_keeps_the_head_of_its_record(
             60,
             sink.assert_running,
         )
-        wait_for("1 document", lambda: count(es, tenant), lambda n: n == 1, 60, sink.assert_running)
+        wait_for(
+            "1 document",
+            lambda: indexed_count(es, tenant),
+            lambda n: n == 1,
+            60,
+            sink.assert_running,
+        )
     finally:
         sink.stop()
     letter, size = only_letter(endpoints, tenant, f"logs.{tenant}.raw:0:1:0")

@@ -18,7 +18,6 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
-from elasticsearch.helpers import scan
 
 from logway.settings import Endpoints
 from streams.deadletter import DeadLetter, Reason
@@ -29,10 +28,11 @@ from tests.integration.support import (
     metric,
     read_topic,
     scrape,
+    tenant_documents,
     tenant_yaml,
     wait_for,
 )
-from topology.names import dlq_topic, index_pattern, raw_topic
+from topology.names import dlq_topic, raw_topic
 
 pytestmark = pytest.mark.integration
 
@@ -74,12 +74,7 @@ def docker_records(n: int) -> list[tuple[bytes, bytes]]:
 
 
 def indexed(es: Elasticsearch, tenant: str) -> list[dict[str, object]]:
-    target = index_pattern(tenant)
-    es.indices.refresh(index=target, allow_no_indices=True, ignore_unavailable=True)
-    return [
-        {**hit["_source"], "_index": hit["_index"]}
-        for hit in scan(es, index=target, query={"query": {"term": {"logway.tenant": tenant}}})
-    ]
+    return [{**hit["_source"], "_index": hit["_index"]} for hit in tenant_documents(es, tenant)]
 
 
 def test_one_tenants_failing_pipeline_leaves_the_others_untouched(
