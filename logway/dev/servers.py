@@ -534,7 +534,7 @@ class Kafka(Server):
         self._write_certificates()
         self._write_config()
         if not (self.data_dir / "meta.properties").exists():
-            cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = kafka_cluster_id()
             result = subprocess.run(
                 [
                     *self._java(),
@@ -860,6 +860,16 @@ def find_java_home(minimum: int, variable: str, why: str) -> Path:
             f"(e.g. apt-get install openjdk-21-jdk-headless) or set {variable}."
         )
     return max(candidates)[1]
+
+
+def kafka_cluster_id() -> str:
+    """A new KRaft cluster id: 16 random bytes in URL-safe base64, unpadded, as Kafka's own
+    `Uuid.randomUuid()` makes them, and like it never starting with `-`, which the storage
+    tool's argument parser would read as an option (1 id in 64 would fail the format)."""
+    while True:
+        cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def require_java(minimum: int, variable: str, why: str) -> str:
