@@ -139,20 +139,39 @@ class PipelineProcess:
 
 
 def processor(
-    endpoints: Endpoints, matching: str, group: str, folder: Path, name: str = "processor"
+    endpoints: Endpoints,
+    matching: str,
+    group: str,
+    folder: Path,
+    *,
+    name: str = "processor",
+    metrics_port: int = 0,
 ) -> PipelineProcess:
     """A processor (not started yet) for the tenants `matching`, in consumer group `group`,
-    with its Faust state and its log (`<name>.log`) in `folder`."""
+    with its Faust state and its log (`<name>.log`) in `folder`; /metrics on `metrics_port`
+    if one is given."""
     args = ["processor", "--tenants-matching", matching, "--app-id", group]
     return PipelineProcess(
-        endpoints, [*args, "--data-dir", str(folder / f"faust-{name}")], folder / f"{name}.log"
+        endpoints,
+        [*args, "--data-dir", str(folder / f"faust-{name}")],
+        folder / f"{name}.log",
+        metrics_port=metrics_port,
     )
 
 
-def sink(endpoints: Endpoints, matching: str, group: str, folder: Path) -> PipelineProcess:
-    """A sink (not started yet) for the tenants `matching`, in consumer group `group`."""
+def sink(
+    endpoints: Endpoints,
+    matching: str,
+    group: str,
+    folder: Path,
+    *,
+    name: str = "sink",
+    metrics_port: int = 0,
+) -> PipelineProcess:
+    """A sink (not started yet) for the tenants `matching`, in consumer group `group`, with
+    its log (`<name>.log`) in `folder`; /metrics on `metrics_port` if one is given."""
     args = ["sink", "--tenants-matching", matching, "--group-id", group]
-    return PipelineProcess(endpoints, args, folder / "sink.log")
+    return PipelineProcess(endpoints, args, folder / f"{name}.log", metrics_port=metrics_port)
 
 
 def gateway(

@@ -19,7 +19,14 @@ from elasticsearch import Elasticsearch
 
 from logway.counts import counts_consumer, topic_size
 from logway.settings import Endpoints
-from tests.integration.support import PipelineProcess, apply_tenant, tenant_documents, wait_for
+from tests.integration.support import (
+    PipelineProcess,
+    apply_tenant,
+    processor,
+    sink,
+    tenant_documents,
+    wait_for,
+)
 from topology.names import processed_topic, raw_topic
 
 pytestmark = pytest.mark.integration
@@ -59,29 +66,15 @@ def test_kill_9_of_processor_twice_and_sink_loses_and_duplicates_nothing(
     counter = counts_consumer(endpoints.kafka)
     es = Elasticsearch(endpoints.es_url)
 
-    def processor(run: int) -> PipelineProcess:
-        return PipelineProcess(
-            endpoints,
-            [
-                "processor",
-                "--tenants-matching",
-                tenant,
-                "--app-id",
-                f"{tenant}-proc",
-                "--data-dir",
-                str(tmp_path / "faust"),
-            ],
-            tmp_path / f"processor-{run}.log",
-        ).start()
+    def start_processor() -> PipelineProcess:
+        """Every run shares the Faust data dir, as a pod restarted in place would; every
+        run's output goes on in the one processor.log."""
+        return processor(endpoints, tenant, f"{tenant}-proc", tmp_path).start()
 
-    def sink(run: int) -> PipelineProcess:
-        return PipelineProcess(
-            endpoints,
-            ["sink", "--tenants-matching", tenant, "--group-id", f"{tenant}-sink"],
-            tmp_path / f"sink-{run}.log",
-        ).start()
+    def start_sink() -> PipelineProcess:
+        return sink(endpoints, tenant, f"{tenant}-sink", tmp_path).start()
 
-    first_processor, first_sink = processor(1), sink(1)
+    first_processor, first_sink = start_processor(), start_sink()
     wait_for(
         "the processor to be part-way",
         lambda: topic_size(counter, processed_topic(tenant)),
@@ -90,7 +83,7 @@ def test_kill_9_of_processor_twice_and_sink_loses_and_duplicates_nothing(
         first_processor.assert_running,
     )
     first_processor.stop(signal.SIGKILL)
-    killed_again = processor(1)
+    killed_again = start_processor()
     wait_for(
         "the restarted processor to be further on",
         lambda: topic_size(counter, processed_topic(tenant)),
@@ -108,7 +101,7 @@ def test_kill_9_of_processor_twice_and_sink_loses_and_duplicates_nothing(
     )
     first_sink.stop(signal.SIGKILL)
 
-    second_processor, second_sink = processor(2), sink(2)
+    second_processor, second_sink = start_processor(), start_sink()
     try:
         wait_for(
             f"all {RECORDS} documents",

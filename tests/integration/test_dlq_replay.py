@@ -18,9 +18,10 @@ from elasticsearch import Elasticsearch
 from logway.counts import counts_consumer, topic_size
 from logway.settings import Endpoints
 from tests.integration.support import (
-    PipelineProcess,
     indexed_count,
     logway,
+    processor,
+    sink,
     tenant_documents,
     tenant_yaml,
     wait_for,
@@ -46,29 +47,17 @@ def test_replay_after_a_fix_indexes_what_passes_once(
     assert producer.flush(30) == 0
     counter = counts_consumer(endpoints.kafka)
 
-    processor = PipelineProcess(
-        endpoints,
-        [
-            "processor",
-            "--tenants-matching",
-            tenant,
-            "--app-id",
-            f"{tenant}-proc",
-            "--data-dir",
-            str(tmp_path / "faust"),
-        ],
-        tmp_path / "processor.log",
-    ).start()
+    processing = processor(endpoints, tenant, f"{tenant}-proc", tmp_path).start()
     try:
         wait_for(
             "every line dead-lettered",
             lambda: topic_size(counter, dlq_topic(tenant)),
             lambda n: n >= GOOD + BROKEN,
             120,
-            processor.assert_running,
+            processing.assert_running,
         )
     finally:
-        processor.stop()
+        processing.stop()
 
     listing = json.loads(
         logway(endpoints, "dlq", "ls", "--tenant", tenant, "--format", "json").stdout
@@ -93,18 +82,14 @@ def test_replay_after_a_fix_indexes_what_passes_once(
     assert topic_size(counter, processed_topic(tenant)) == GOOD
 
     es = Elasticsearch(endpoints.es_url)
-    sink = PipelineProcess(
-        endpoints,
-        ["sink", "--tenants-matching", tenant, "--group-id", f"{tenant}-sink"],
-        tmp_path / "sink.log",
-    ).start()
+    indexing = sink(endpoints, tenant, f"{tenant}-sink", tmp_path).start()
     try:
         wait_for(
             "the replayed documents",
             lambda: indexed_count(es, tenant),
             lambda n: n >= GOOD,
             120,
-            sink.assert_running,
+            indexing.assert_running,
         )
         logway(endpoints, "dlq", "replay", "--tenant", tenant)
         wait_for(
@@ -118,10 +103,10 @@ def test_replay_after_a_fix_indexes_what_passes_once(
             lambda: _lag(endpoints, tenant),
             lambda n: n == 0,
             60,
-            sink.assert_running,
+            indexing.assert_running,
         )
     finally:
-        sink.stop()
+        indexing.stop()
     assert indexed_count(es, tenant) == GOOD  # replayed twice, indexed once
     letters = [
         json.loads(line)

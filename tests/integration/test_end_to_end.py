@@ -25,9 +25,11 @@ from tests.integration.support import (
     group_lag,
     logway,
     metric,
+    processor,
     read_topic,
     scrape,
     searched,
+    sink,
     tenant_yaml,
     wait_for,
 )
@@ -112,27 +114,24 @@ def start_workers(
     endpoints: Endpoints, prefix: str, generation: int, folder: Path
 ) -> tuple[PipelineProcess, PipelineProcess]:
     """A processor and a sink serving only this test's tenants, in consumer groups of their own."""
-    only_ours = ["--tenants-matching", f"{prefix}-.*"]
-    processor = PipelineProcess(
+    only_ours = f"{prefix}-.*"
+    processing = processor(
         endpoints,
-        [
-            "processor",
-            *only_ours,
-            "--app-id",
-            f"{prefix}-proc-{generation}",
-            "--data-dir",
-            str(folder / f"faust-{generation}"),
-        ],
-        folder / f"processor-{generation}.log",
+        only_ours,
+        f"{prefix}-proc-{generation}",
+        folder,
+        name=f"processor-{generation}",
         metrics_port=free_port(),
     ).start()
-    sink = PipelineProcess(
+    indexing = sink(
         endpoints,
-        ["sink", *only_ours, "--group-id", f"{prefix}-sink-{generation}"],
-        folder / f"sink-{generation}.log",
+        only_ours,
+        f"{prefix}-sink-{generation}",
+        folder,
+        name=f"sink-{generation}",
         metrics_port=free_port(),
     ).start()
-    return processor, sink
+    return processing, indexing
 
 
 def lags(port: int, component: str, tenants: tuple[str, ...]) -> list[float | None]:
@@ -150,11 +149,11 @@ def lags(port: int, component: str, tenants: tuple[str, ...]) -> list[float | No
 
 
 def check_metrics(
-    processor: PipelineProcess, sink: PipelineProcess, tenants: tuple[str, ...]
+    processing: PipelineProcess, indexing: PipelineProcess, tenants: tuple[str, ...]
 ) -> None:
     """The workers' own counters agree with what was sent, and their lag reaches 0."""
     for tenant in tenants:
-        seen = scrape(processor.metrics_port)
+        seen = scrape(processing.metrics_port)
         p = {"component": "processor", "tenant": tenant}
         read = metric(seen, "logway_records_in_total", **p)
         processed = metric(seen, "logway_records_out_total", **p, outcome="processed")
@@ -166,14 +165,14 @@ def check_metrics(
         for reason in ("invalid_json", "invalid_utf8"):
             assert metric(seen, "logway_dead_letters_total", **p, reason=reason) >= 25
 
-        seen = scrape(sink.metrics_port)
+        seen = scrape(indexing.metrics_port)
         s = {"component": "sink", "tenant": tenant}
         indexed = metric(seen, "logway_records_out_total", **s, outcome="indexed")
         assert indexed >= 950
         assert indexed == metric(seen, "logway_records_in_total", **s)
         assert metric(seen, "logway_bytes_in_total", **s) > 0
 
-    for worker in (processor, sink):
+    for worker in (processing, indexing):
         component = worker.args[0]
         wait_for(
             f"the {component}'s consumer lag to be measured as 0",
@@ -181,7 +180,7 @@ def check_metrics(
             lambda measured: measured == [0.0] * len(tenants),
             60,
         )
-    histogram = scrape(sink.metrics_port)
+    histogram = scrape(indexing.metrics_port)
     assert metric(histogram, "logway_bulk_duration_seconds_count", component="sink") > 0
 
 
@@ -195,19 +194,19 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
     (tmp_path / "second.yaml").write_text(tenant_yaml(second, partitions=3, extra=PIPELINE))
     logway(endpoints, "apply", str(tmp_path / "first"))
 
-    processor, sink = start_workers(endpoints, tenant_prefix, 1, tmp_path)
+    processing, indexing = start_workers(endpoints, tenant_prefix, 1, tmp_path)
     es = Elasticsearch(endpoints.es_url)
     kafka = endpoints.kafka
 
     def both_alive() -> None:
-        processor.assert_running()
-        sink.assert_running()
+        processing.assert_running()
+        indexing.assert_running()
 
     try:
         # The second tenant arrives while the processor runs: no restart may be needed.
         wait_for(
             "the processor to start consuming",
-            lambda: "Worker]: Ready" in processor.log_path.read_text(errors="replace"),
+            lambda: "Worker]: Ready" in processing.log_path.read_text(errors="replace"),
             bool,
             120,
             both_alive,
@@ -223,10 +222,10 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
                 240,
                 both_alive,
             )
-        check_metrics(processor, sink, tenants)
+        check_metrics(processing, indexing, tenants)
     finally:
-        processor.stop()
-        sink.stop()
+        processing.stop()
+        indexing.stop()
 
     for tenant in tenants:
         broken = {n for n in sent[tenant] if n % BROKEN_EVERY == BROKEN_EVERY - 1}
@@ -244,7 +243,7 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
         assert {letter.original_bytes() for letter in letters} == {sent[tenant][n] for n in broken}
 
     # Re-read everything: fresh consumer groups for both workers.
-    processor, sink = start_workers(endpoints, tenant_prefix, 2, tmp_path)
+    processing, indexing = start_workers(endpoints, tenant_prefix, 2, tmp_path)
     try:
         for tenant in tenants:
             wait_for(
@@ -267,8 +266,8 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
             both_alive,
         )
     finally:
-        processor.stop()
-        sink.stop()
+        processing.stop()
+        indexing.stop()
 
     for tenant in tenants:
         seqs = indexed_seqs(es, tenant)

@@ -19,7 +19,12 @@ import pytest
 from confluent_kafka import Producer
 
 from logway.settings import Endpoints
-from tests.integration.support import PipelineProcess, apply_tenant, wait_for
+from tests.integration.support import (
+    PipelineProcess,
+    apply_tenant,
+    processor,
+    wait_for,
+)
 from topology.names import raw_topic
 
 pytestmark = pytest.mark.integration
@@ -74,19 +79,7 @@ def test_digests_reach_the_owners_once_and_obey_rate_limits(
         producer.produce(raw_topic(tenant), BROKEN)
     assert producer.flush(30) == 0
 
-    processor = PipelineProcess(
-        endpoints,
-        [
-            "processor",
-            "--tenants-matching",
-            tenant,
-            "--app-id",
-            f"{tenant}-proc",
-            "--data-dir",
-            str(tmp_path / "faust"),
-        ],
-        tmp_path / "processor.log",
-    ).start()
+    processing = processor(endpoints, tenant, f"{tenant}-proc", tmp_path).start()
 
     def notifier(run: int) -> PipelineProcess:
         return PipelineProcess(
@@ -143,5 +136,5 @@ def test_digests_reach_the_owners_once_and_obey_rate_limits(
         )
     finally:
         second.stop()
-        processor.stop()
+        processing.stop()
     assert later["blocks"][0]["text"]["text"].startswith(f"{tenant}: 5 log record(s)")

@@ -25,6 +25,7 @@ from tests.integration.support import (
     metric,
     read_topic,
     scrape,
+    sink,
     wait_for,
 )
 from topology.names import dlq_topic, index_name, processed_topic
@@ -68,12 +69,7 @@ def only_letter(endpoints: Endpoints, tenant: str, event_id: str) -> tuple[DeadL
 
 
 def start_sink(endpoints: Endpoints, tenant: str, folder: Path) -> PipelineProcess:
-    return PipelineProcess(
-        endpoints,
-        ["sink", "--tenants-matching", tenant, "--group-id", f"{tenant}-sink"],
-        folder / "sink.log",
-        metrics_port=free_port(),
-    ).start()
+    return sink(endpoints, tenant, f"{tenant}-sink", folder, metrics_port=free_port()).start()
 
 
 def test_a_write_block_pauses_the_sink_and_nothing_is_lost_when_it_lifts(

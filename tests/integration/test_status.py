@@ -20,13 +20,14 @@ from PIL import Image
 
 from logway.settings import Endpoints
 from tests.integration.support import (
-    PipelineProcess,
     accepts,
     apply_tenant,
     env_for,
     free_port,
     group_lag,
     logway,
+    processor,
+    sink,
     wait_for,
 )
 from topology.names import processed_topic, raw_topic
@@ -51,22 +52,8 @@ def test_status_and_its_page(endpoints: Endpoints, tenant_prefix: str, tmp_path:
     for _ in range(5):
         producer.produce(raw_topic(tenant), b'{"cut": ')
     assert producer.flush(30) == 0
-    groups = ["--app-id", f"{tenant}-proc"], ["--group-id", f"{tenant}-sink"]
-    processor = PipelineProcess(
-        endpoints,
-        [
-            "processor",
-            "--tenants-matching",
-            tenant,
-            *groups[0],
-            "--data-dir",
-            str(tmp_path / "faust"),
-        ],
-        tmp_path / "processor.log",
-    ).start()
-    sink = PipelineProcess(
-        endpoints, ["sink", "--tenants-matching", tenant, *groups[1]], tmp_path / "sink.log"
-    ).start()
+    processing = processor(endpoints, tenant, f"{tenant}-proc", tmp_path).start()
+    indexing = sink(endpoints, tenant, f"{tenant}-sink", tmp_path).start()
     try:
         wait_for(
             "everything processed and indexed",
@@ -76,11 +63,11 @@ def test_status_and_its_page(endpoints: Endpoints, tenant_prefix: str, tmp_path:
             ),
             lambda lag: lag == 0,
             120,
-            lambda: (processor.assert_running(), sink.assert_running()),
+            lambda: (processing.assert_running(), indexing.assert_running()),
         )
     finally:
-        processor.stop()
-        sink.stop()
+        processing.stop()
+        indexing.stop()
 
     status_args = [
         "status",

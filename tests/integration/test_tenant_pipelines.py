@@ -22,12 +22,13 @@ from elasticsearch import Elasticsearch
 from logway.settings import Endpoints
 from streams.deadletter import DeadLetter, Reason
 from tests.integration.support import (
-    PipelineProcess,
     free_port,
     logway,
     metric,
+    processor,
     read_topic,
     scrape,
+    sink,
     tenant_documents,
     tenant_yaml,
     wait_for,
@@ -96,25 +97,10 @@ def test_one_tenants_failing_pipeline_leaves_the_others_untouched(
 
     port = free_port()
     matching = f"{tenant_prefix}-(good|dock|broken)"
-    processor = PipelineProcess(
-        endpoints,
-        [
-            "processor",
-            "--tenants-matching",
-            matching,
-            "--app-id",
-            f"{tenant_prefix}-tp",
-            "--data-dir",
-            str(tmp_path / "faust"),
-        ],
-        tmp_path / "processor.log",
-        metrics_port=port,
+    processing = processor(
+        endpoints, matching, f"{tenant_prefix}-tp", tmp_path, metrics_port=port
     ).start()
-    sink = PipelineProcess(
-        endpoints,
-        ["sink", "--tenants-matching", matching, "--group-id", f"{tenant_prefix}-tp-sink"],
-        tmp_path / "sink.log",
-    ).start()
+    indexing = sink(endpoints, matching, f"{tenant_prefix}-tp-sink", tmp_path).start()
     es = Elasticsearch(endpoints.es_url)
     try:
         wait_for(
@@ -122,19 +108,19 @@ def test_one_tenants_failing_pipeline_leaves_the_others_untouched(
             lambda: (len(indexed(es, good)), len(indexed(es, docker))),
             lambda n: n == (RECORDS, RECORDS),
             180,
-            lambda: (processor.assert_running(), sink.assert_running()),
+            lambda: (processing.assert_running(), indexing.assert_running()),
         )
         letters = wait_for(
             "every broken record dead-lettered",
             lambda: read_topic(endpoints.kafka, dlq_topic(broken)),
             lambda found: len(found) >= RECORDS,
             60,
-            processor.assert_running,
+            processing.assert_running,
         )
         metrics = scrape(port)
     finally:
-        processor.stop()
-        sink.stop()
+        processing.stop()
+        indexing.stop()
 
     good_docs = indexed(es, good)
     assert sorted(d["seq"] for d in good_docs) == list(range(RECORDS))  # type: ignore[type-var]

@@ -14,9 +14,9 @@ from prometheus_client import REGISTRY
 
 from logway.settings import Endpoints
 from tests.integration.support import (
-    PipelineProcess,
     free_port,
     logway,
+    processor,
     read_topic,
     tenant_yaml,
     wait_for,
@@ -48,19 +48,8 @@ def test_a_running_processor_uses_a_new_tenant_version_without_restart(
     path.write_text(tenant_yaml(name))
     logway(endpoints, "apply", str(path))
     first = version_in(path)
-    processor = PipelineProcess(
-        endpoints,
-        [
-            "processor",
-            "--tenants-matching",
-            name,
-            "--app-id",
-            f"{name}-proc",
-            "--data-dir",
-            str(tmp_path / "faust"),
-        ],
-        tmp_path / "processor.log",
-        metrics_port=free_port(),
+    processing = processor(
+        endpoints, name, f"{name}-proc", tmp_path, metrics_port=free_port()
     ).start()
     producer = Producer(endpoints.kafka.client({"acks": "all"}))
 
@@ -81,7 +70,7 @@ def test_a_running_processor_uses_a_new_tenant_version_without_restart(
             versions_seen,
             lambda seen: seen == [first],
             120,
-            processor.assert_running,
+            processing.assert_running,
         )
 
         path.write_text(tenant_yaml(name, extra=CHANGED_PIPELINE))
@@ -101,14 +90,14 @@ def test_a_running_processor_uses_a_new_tenant_version_without_restart(
             produce_and_look,
             lambda seen: second in seen,
             30,
-            processor.assert_running,
+            processing.assert_running,
         )
         latency = time.monotonic() - applied_at
         since_start = time.monotonic() - started
         after = [doc for doc in documents() if doc["logway"]["tenant_version"] == second]
         before = [doc for doc in documents() if doc["logway"]["tenant_version"] == first]
     finally:
-        processor.stop()
+        processing.stop()
     assert all(doc["stage"] == "after" and doc["message"] == "after" for doc in after)
     assert before == [doc for doc in before if "stage" not in doc and doc["msg"] == "before"]
     record_property("apply_to_use_seconds", round(latency, 2))
