@@ -146,16 +146,18 @@ def processor(
     *,
     name: str = "processor",
     metrics_port: int = 0,
+    env: dict[str, str] | None = None,
 ) -> PipelineProcess:
     """A processor (not started yet) for the tenants `matching`, in consumer group `group`,
     with its Faust state and its log (`<name>.log`) in `folder`; /metrics on `metrics_port`
-    if one is given."""
+    if one is given; `env` adds to (or overrides) its environment."""
     args = ["processor", "--tenants-matching", matching, "--app-id", group]
     return PipelineProcess(
         endpoints,
         [*args, "--data-dir", str(folder / f"faust-{name}")],
         folder / f"{name}.log",
         metrics_port=metrics_port,
+        extra_env=env or {},
     )
 
 
@@ -167,11 +169,15 @@ def sink(
     *,
     name: str = "sink",
     metrics_port: int = 0,
+    env: dict[str, str] | None = None,
 ) -> PipelineProcess:
     """A sink (not started yet) for the tenants `matching`, in consumer group `group`, with
-    its log (`<name>.log`) in `folder`; /metrics on `metrics_port` if one is given."""
+    its log (`<name>.log`) in `folder`; /metrics on `metrics_port` if one is given; `env`
+    adds to (or overrides) its environment."""
     args = ["sink", "--tenants-matching", matching, "--group-id", group]
-    return PipelineProcess(endpoints, args, folder / f"{name}.log", metrics_port=metrics_port)
+    return PipelineProcess(
+        endpoints, args, folder / f"{name}.log", metrics_port=metrics_port, extra_env=env or {}
+    )
 
 
 def gateway(

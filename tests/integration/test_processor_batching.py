@@ -52,12 +52,16 @@ def test_light_traffic_comes_in_batches_a_linger_apart_and_a_backlog_is_not_held
         partitions=1,
         extra="pipeline:\n  - {step: parse, format: json}\n",
     )
-    worker = processor(endpoints, tenant, f"{tenant_prefix}-linger", tmp_path)
-    worker.extra_env = {
-        "LOGWAY_PROCESSOR_BATCH_LINGER_S": str(LINGER_S),
-        "LOGWAY_PROCESSOR_BATCH_MAX": str(BATCH_MAX),
-    }
-    worker.start()
+    worker = processor(
+        endpoints,
+        tenant,
+        f"{tenant_prefix}-linger",
+        tmp_path,
+        env={
+            "LOGWAY_PROCESSOR_BATCH_LINGER_S": str(LINGER_S),
+            "LOGWAY_PROCESSOR_BATCH_MAX": str(BATCH_MAX),
+        },
+    ).start()
     producer = Producer(endpoints.kafka.client({"acks": "all", "linger.ms": 0}))
 
     def send(phase: str, n: int) -> None:

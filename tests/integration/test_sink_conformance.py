@@ -25,6 +25,7 @@ from tests.integration.support import (
     metric,
     read_topic,
     scrape,
+    sink,
     tenant_documents,
     wait_for,
 )
@@ -63,15 +64,13 @@ def faults(endpoints: Endpoints) -> Iterator[ElasticsearchFaults]:
     proxy.close()
 
 
-def sink(
-    endpoints: Endpoints, tenant: str, log: Path, es_url: str, port: int = 0
+def start_sink(
+    endpoints: Endpoints, tenant: str, folder: Path, *, name: str, es_url: str, port: int = 0
 ) -> PipelineProcess:
-    return PipelineProcess(
-        endpoints,
-        ["sink", "--tenants-matching", tenant, "--group-id", f"{tenant}-sink"],
-        log,
-        metrics_port=port,
-        extra_env={"LOGWAY_ES_URL": es_url},
+    """The tenant's sink, writing to Elasticsearch at `es_url` (the real one, or the proxy)."""
+    env = {"LOGWAY_ES_URL": es_url}
+    return sink(
+        endpoints, tenant, f"{tenant}-sink", folder, name=name, metrics_port=port, env=env
     ).start()
 
 
@@ -83,7 +82,7 @@ def test_lossy_and_oversized_bulks_still_deliver_every_document_once(
     produce(endpoints.kafka, tenant, 1, start=count, pad="x" * 70_000)  # never fits
     es = Elasticsearch(endpoints.es_url)
     port = free_port()
-    worker = sink(endpoints, tenant, tmp_path / "sink.log", faults.url, port)
+    worker = start_sink(endpoints, tenant, tmp_path, name="sink", es_url=faults.url, port=port)
     try:
         wait_for(
             f"{count} documents",
@@ -121,7 +120,7 @@ def test_at_least_once_across_a_restart_and_a_bounded_shutdown(
     count = 20_000
     produce(endpoints.kafka, tenant, count)
     es = Elasticsearch(endpoints.es_url)
-    first = sink(endpoints, tenant, tmp_path / "sink-1.log", endpoints.es_url)
+    first = start_sink(endpoints, tenant, tmp_path, name="sink-1", es_url=endpoints.es_url)
     wait_for(
         "some documents",
         lambda: len(seqs(es, tenant)),
@@ -134,7 +133,7 @@ def test_at_least_once_across_a_restart_and_a_bounded_shutdown(
     stopped_in = time.monotonic() - asked
     assert code == 0
     assert stopped_in < 15, f"the sink took {stopped_in:.1f}s to stop"
-    second = sink(endpoints, tenant, tmp_path / "sink-2.log", endpoints.es_url)
+    second = start_sink(endpoints, tenant, tmp_path, name="sink-2", es_url=endpoints.es_url)
     try:
         wait_for(
             "every document",
