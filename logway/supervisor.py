@@ -1,7 +1,8 @@
 """`logway run all`: the processor and the sink as child processes, and a live per-tenant view.
 
-Children that exit unexpectedly are restarted (at-least-once delivery makes that safe). Ctrl-C
-or SIGTERM stops every child this process started, and nothing else.
+Children that exit unexpectedly are restarted (at-least-once delivery makes that safe). While
+Kafka cannot be reached (a broker restarting), the view says so and tries again, as the
+children do. Ctrl-C or SIGTERM stops every child this process started, and nothing else.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from elasticsearch import Elasticsearch
 from rich.console import Console
@@ -117,10 +118,12 @@ def run_all(
         )
         for name in COMPONENTS
     ]
-    admin = AdminClient(endpoints.kafka.client())
+    # Quiet clients (as counts_consumer is): the view reports an unreachable Kafka itself,
+    # once per try, where librdkafka would log every failed connection on the terminal.
+    admin = AdminClient(endpoints.kafka.client({"log_level": 0}))
     consumer = counts_consumer(endpoints.kafka)
     es = Elasticsearch(endpoints.es_url)
-    producer = Producer(endpoints.kafka.client({"acks": "all"}))
+    producer = Producer(endpoints.kafka.client({"acks": "all", "log_level": 0}))
     serves = tenant_matcher(tenants_matching)
     for child in children:
         child.start()
@@ -141,7 +144,16 @@ def run_all(
                     ):
                         child.restarts += 1
                         child.start()
-                topics = served_topics(admin, RAW_TOPIC_RE, serves)
+                try:
+                    topics = served_topics(admin, RAW_TOPIC_RE, serves)
+                except KafkaException as exc:  # the children ride it out; so does the view
+                    console.print(
+                        f"{time.strftime('%H:%M:%S')} Kafka cannot list the tenants' topics "
+                        f"({exc.args[0].str()}); trying again",
+                        highlight=False,
+                    )
+                    stop.wait(refresh_s)
+                    continue
                 tenants = [tenant for t in topics if (tenant := tenant_of_topic(t))]
                 if demo and tenants:
                     burst = 5 if sent_first_burst else 200
