@@ -42,6 +42,21 @@ def kafka_time(timestamp_ms: int) -> str:
     return text
 
 
+def _strptime_problem(fmt: str) -> str | None:
+    """Why Python's strptime can never read `fmt` (an unknown directive, a stray `%`), or None.
+
+    strptime checks the pattern before the text, so parsing an empty text tells the two apart.
+    """
+    try:
+        datetime.strptime("", fmt)
+    except ValueError as exc:
+        message = str(exc)
+        if "bad directive" in message or "stray %" in message:
+            return f"{message}; see the strptime directives in Python's datetime docs"
+        return None
+    return None
+
+
 class TimestampStep(StepConfig):
     """Set `@timestamp` from a field."""
 
@@ -68,11 +83,16 @@ class TimestampStep(StepConfig):
     @classmethod
     def _known_formats(cls, formats: tuple[str, ...]) -> tuple[str, ...]:
         for fmt in formats:
-            if fmt not in ("iso8601", "unix", "unix_ms") and "%" not in fmt:
+            if fmt in ("iso8601", "unix", "unix_ms"):
+                continue
+            if "%" not in fmt:
                 raise ValueError(
                     f"unknown format {fmt!r}: use iso8601, unix, unix_ms or a strptime "
                     "pattern containing '%'"
                 )
+            problem = _strptime_problem(fmt)
+            if problem:
+                raise ValueError(f"strptime pattern {fmt!r}: {problem}")
         return formats
 
     @field_validator("timezone")
