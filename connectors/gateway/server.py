@@ -47,7 +47,7 @@ from logway.metrics import (
     TenantMeters,
     serve,
 )
-from streams.origin import EVENT_ID_HEADER
+from streams.origin import EVENT_ID_HEADER, forwarded_id_prefix
 from streams.steps.timestamp import format_time
 from topology.names import TENANT_NAME_RE, raw_topic
 from topology.registry import TenantRegistry
@@ -291,7 +291,7 @@ class Gateway:
         size = 0
         # A chunk a client sends again (no ack came) keeps its id, so its events keep theirs:
         # the sink overwrites them instead of indexing them twice.
-        named = f"fwd:{tenant}:{entries.chunk}:" if entries.chunk else None
+        named = forwarded_id_prefix(tenant, entries.chunk)
         for index, (moment, value) in enumerate(
             zip((m for m, _r in entries.events), values, strict=True)
         ):
