@@ -64,6 +64,13 @@ DROPPED = Counter(
     "sampled, rate_limited (a limit step set to drop).",
     ["component", "tenant", "reason"],
 )
+FLAGGED = Counter(
+    "logway_flagged_records_total",
+    "Documents produced with a `logway.<flag>` mark, by flag: partial (a cut line), "
+    "timestamp_fallback, foreign_fields_moved (the record's own `logway` fields were moved to "
+    "`logway_foreign`), event_id_refused (a `logway-event-id` header not of the gateway's form).",
+    ["component", "tenant", "reason"],
+)
 STEP_SECONDS = Histogram(
     "logway_step_duration_seconds",
     "Time spent in one processing step for one record.",
@@ -331,6 +338,9 @@ class TenantMeters:
     def retried(self, tenant: str, reason: str, count: int = 1) -> None:
         self._child(RETRIES, tenant, reason).inc(count)
 
+    def flagged(self, tenant: str, flag: str, count: int = 1) -> None:
+        self._child(FLAGGED, tenant, flag).inc(count)
+
     def batch(self) -> MeterBatch:
         """Counts kept locally for one batch, applied with `MeterBatch.apply`: one locked
         increment per counter per batch instead of several per record."""
@@ -347,6 +357,7 @@ class MeterBatch:
         self.out: dict[tuple[str, str], int] = {}
         self.dead: dict[tuple[str, str], int] = {}
         self.drops: dict[tuple[str, str], int] = {}
+        self.flags: dict[tuple[str, str], int] = {}
 
     def read(self, tenant: str, size: int) -> None:
         self.records_in[tenant] = self.records_in.get(tenant, 0) + 1
@@ -362,6 +373,9 @@ class MeterBatch:
     def dead_lettered(self, tenant: str, reason: str, count: int = 1) -> None:
         self.dead[(tenant, reason)] = self.dead.get((tenant, reason), 0) + count
 
+    def flagged(self, tenant: str, flag: str) -> None:
+        self.flags[(tenant, flag)] = self.flags.get((tenant, flag), 0) + 1
+
     def apply(self) -> None:
         meters = self.meters
         for tenant, count in self.records_in.items():
@@ -373,3 +387,5 @@ class MeterBatch:
             meters.dead_lettered(tenant, reason, count)
         for (tenant, reason), count in self.drops.items():
             meters.dropped(tenant, reason, count)
+        for (tenant, flag), count in self.flags.items():
+            meters.flagged(tenant, flag, count)

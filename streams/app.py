@@ -101,7 +101,9 @@ class BatchProcessor:
                     int(message.timestamp * 1000) if message.timestamp else 0,
                 )
                 if message.headers:
-                    record.event_id = event_id_header(message.headers)
+                    record.event_id, refused = event_id_header(message.headers, tenant)
+                    if refused:
+                        record.flag("event_id_refused")
                 pipeline = pipelines.get(tenant)
                 if pipeline is None:
                     pipeline = pipelines[tenant] = self.pipelines.get(tenant)
@@ -162,6 +164,8 @@ class BatchProcessor:
             self._produce(output)
             if output.reason is None:
                 meters.finished(tenant, "processed")
+                for flag in output.flags:
+                    meters.flagged(tenant, flag)
             else:
                 meters.dead_lettered(tenant, output.reason)
         elif outcome.dropped is not None:

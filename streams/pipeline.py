@@ -4,13 +4,17 @@ This is the whole per-record contract of the processor, kept free of Faust so th
 validate` (the dry-run level), the tests and the benchmark run exactly what the worker runs.
 
 For each raw record:
-1. its bytes are decoded as UTF-8 (else: dead letter `invalid_utf8`) into `{message: <line>}`;
+1. its bytes are decoded as UTF-8 into `{message: <line>}` (else: dead letter `invalid_utf8`;
+   with `reassemble`, only once the line's pieces are joined, as a runtime may cut a line
+   inside a character);
 2. the tenant's steps run in order (see `streams.steps`); a step fails the record (dead letter,
    with the step's name and reason), drops it (counted by reason), holds it (a piece of a split
    line) or hands the document on;
 3. the routes choose the index family; `@timestamp` defaults to the Kafka record's time;
-4. the document gets its `logway` block (tenant, event id, origin, route, tenant version, flags),
-   replacing any `logway` field the tenant's record had.
+4. the document gets its `logway` block (tenant, event id, origin, route, tenant version, flags).
+   The block is the pipeline's alone: whatever the record brought under that name, as an
+   object or as dotted keys (`logway.tenant`), is moved to `logway_foreign` and flagged
+   `logway.foreign_fields_moved`, so no record can speak for logway in a search.
 
 `process` never raises: an unexpected exception inside a step dead-letters the record with
 `internal_error` and the next record is processed as usual.
@@ -29,7 +33,15 @@ import orjson
 from streams.deadletter import DeadLetter, Reason, Stage
 from streams.origin import Origin
 from streams.steps import DEFAULT_PIPELINE, AnyStep
-from streams.steps.base import HELD, CompiledStep, Document, Dropped, Failure, Record
+from streams.steps.base import (
+    HELD,
+    CompiledStep,
+    Document,
+    Dropped,
+    Failure,
+    Record,
+    utf8_error,
+)
 from streams.steps.reassemble import Reassembler
 from streams.steps.route import DEFAULT_ROUTES, Route, compile_routes
 from streams.steps.timestamp import kafka_time
@@ -46,6 +58,7 @@ class Output:
     value: bytes
     reason: Reason | None = None  # set exactly when this is a dead letter
     step: str | None = None  # the step that failed, for dead letters
+    flags: tuple[str, ...] = ()  # the document's `logway.<flag>: true`, counted by the worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +78,14 @@ class Outcome:
 
 
 HELD_OUTCOME = Outcome(held=True)
+FOREIGN_FIELDS = "logway_foreign"  # where a record's own `logway` fields are moved to
+
+
+def _ours(key: str) -> bool:
+    """Whether a top-level key names the `logway` block, as Elasticsearch reads dotted names."""
+    return key == "logway" or key.startswith("logway.")
+
+
 StepTimer = Callable[[str, float], None]
 TIME_EVERY = 64  # one record in this many has each of its steps timed
 
@@ -108,9 +129,14 @@ class TenantPipeline:
         record.raw = raw
         try:
             text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            error = f"invalid UTF-8 at byte {exc.start}: {raw[exc.start : exc.start + 4]!r}"
-            return self._dead_letter(record, "decode", Reason.INVALID_UTF8, error)
+        except UnicodeDecodeError:
+            error = utf8_error(raw) or ""
+            if self.reassembler is None:
+                return self._dead_letter(record, "decode", Reason.INVALID_UTF8, error)
+            # A piece of a split line may end or start inside a character: keep its bytes as
+            # they are until `reassemble` has joined the line (which decodes it whole).
+            text = raw.decode("utf-8", "surrogateescape")
+            record.undecoded = error
         return self._run({"message": text}, record, 0)
 
     def expire(self, now: float | None = None) -> Iterator[tuple[Record, Outcome]]:
@@ -151,9 +177,11 @@ class TenantPipeline:
                     return HELD_OUTCOME
                 released = tuple(record.released or ())
                 if isinstance(result, Failure):
-                    outcome = self._dead_letter(
-                        record, self.step_names[index], result.reason, result.error
-                    )
+                    step: str = self.step_names[index]
+                    reason, error = result.reason, result.error
+                    if record.undecoded is not None:  # the bytes were the problem
+                        step, reason, error = "decode", Reason.INVALID_UTF8, record.undecoded
+                    outcome = self._dead_letter(record, step, reason, error)
                     return Outcome(output=outcome.output, released=released)
                 if isinstance(result, Dropped):
                     return Outcome(dropped=result.why, released=released)
@@ -163,9 +191,9 @@ class TenantPipeline:
                 output=self._document(doc, record, route), released=tuple(record.released or ())
             )
         except Exception as exc:
-            step = self.step_names[index] if index < len(steps) else "route"
+            failed = self.step_names[index] if index < len(steps) else "route"
             error = f"{type(exc).__name__}: {exc}"
-            outcome = self._dead_letter(record, step, Reason.INTERNAL_ERROR, error)
+            outcome = self._dead_letter(record, failed, Reason.INTERNAL_ERROR, error)
             return Outcome(output=outcome.output, released=tuple(record.released or ()))
 
     def _document(self, doc: Document, record: Record, route: str) -> Output:
@@ -186,6 +214,14 @@ class TenantPipeline:
             "route": route,
             "tenant_version": self.version,
         }
+        foreign = [key for key in doc if key.startswith("logway") and _ours(key)]
+        if foreign:
+            moved = doc.setdefault(FOREIGN_FIELDS, {})
+            if not isinstance(moved, dict):
+                moved = doc[FOREIGN_FIELDS] = {FOREIGN_FIELDS: moved}
+            for key in foreign:
+                moved[key] = doc.pop(key)
+            record.flag("foreign_fields_moved")
         if record.flags:
             for flag in record.flags:
                 meta[flag] = True
@@ -199,7 +235,8 @@ class TenantPipeline:
             letter = self._dead_letter(record, "route", Reason.TOO_LARGE, error)
             assert letter.output is not None
             return letter.output
-        return Output(self._processed, event_id.encode(), value)
+        flags = tuple(record.flags) if record.flags else ()
+        return Output(self._processed, event_id.encode(), value, flags=flags)
 
     def _dead_letter(self, record: Record, step: str, reason: Reason, error: str) -> Outcome:
         origin = Origin(topic=record.topic, partition=record.partition, offset=record.offset)

@@ -123,6 +123,8 @@ def index_template(tenant: Tenant, replicas: int) -> dict[str, Any]:
                             "tenant_version": {"type": "keyword"},
                             "partial": {"type": "boolean"},
                             "timestamp_fallback": {"type": "boolean"},
+                            "foreign_fields_moved": {"type": "boolean"},
+                            "event_id_refused": {"type": "boolean"},
                             "origin": {
                                 "properties": {
                                     "topic": {"type": "keyword"},

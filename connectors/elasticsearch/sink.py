@@ -7,7 +7,8 @@ Contract, per batch:
 3. retry only the items Elasticsearch refused for a passing reason (429, 5xx, blocks), with
    exponential backoff and jitter, partitions paused meanwhile (Kafka holds the backlog);
 4. dead-letter the items Elasticsearch can never take (mapping conflicts) to the tenant's DLQ,
-   and wait for Kafka to acknowledge them;
+   and wait for Kafka to acknowledge them. A bulk refused whole for what it holds (400, 413)
+   is split in halves down to the items to blame: the rest are indexed, never retried whole;
 5. only then commit the batch's offsets. A crash anywhere before 5 re-reads the batch.
 
 Batches overlap: while a batch's bulk request is in Elasticsearch, the next batch is consumed
@@ -65,6 +66,11 @@ log = logging.getLogger("logway.sink")
 # and sequence numbers spares Elasticsearch writing them and the sink parsing them.
 BULK_RESPONSE_FIELDS = "errors,items.*.status,items.*.error"
 GATHER_S = 0.01  # how long one look for more records lasts once there is work in hand
+# Whole-request refusals caused by what the request holds, never fixed by sending it again:
+# 400 (e.g. an `_id` over 512 bytes) and 413 (over http.max_content_length). The sink splits
+# such a bulk to find the items to blame. Other statuses (401/403, 429, 5xx) are about the
+# cluster or the sink's login, and are retried whole.
+REFUSED_FOR_ITS_ITEMS = frozenset({400, 413})
 
 
 class SinkError(RuntimeError):
@@ -370,8 +376,7 @@ class ElasticsearchSink:
     ) -> tuple[list[Pending], str]:
         """One bulk request: count what was indexed, collect dead letters, return what to retry.
 
-        A request Elasticsearch finds too large (413) is split in halves, each sent on its own;
-        a single document too large for any request is dead-lettered as `too_large`.
+        A request refused whole for what it holds (400, 413) is split, see `_split`.
         """
         started = time.perf_counter()
         try:
@@ -381,8 +386,8 @@ class ElasticsearchSink:
                 filter_path=BULK_RESPONSE_FIELDS,
             )
         except (TransportError, ApiError) as exc:
-            if isinstance(exc, ApiError) and exc.meta.status == 413:
-                return self._split(pending, letters)
+            if isinstance(exc, ApiError) and exc.meta.status in REFUSED_FOR_ITS_ITEMS:
+                return self._split(pending, letters, exc)
             overloaded = isinstance(exc, ApiError) and exc.meta.status == 429
             why = RetryReason.OVERLOADED if overloaded else RetryReason.UNAVAILABLE
             for item in pending:
@@ -409,21 +414,31 @@ class ElasticsearchSink:
         return retry, error
 
     def _split(
-        self, pending: list[Pending], letters: list[DeadLetter]
+        self, pending: list[Pending], letters: list[DeadLetter], refusal: ApiError
     ) -> tuple[list[Pending], str]:
+        """A bulk refused whole for what is in it (see `REFUSED_FOR_ITS_ITEMS`): send each half
+        on its own, down to the items to blame, which are dead-lettered with Elasticsearch's
+        reason. The others are indexed; one bad record never holds back a batch."""
         if len(pending) == 1:
-            size = len(pending[0].document)
-            letters.append(
-                self._refused(
-                    pending[0],
-                    Reason.TOO_LARGE,
-                    f"a {size}-byte document is over Elasticsearch's request size limit "
-                    "(http.max_content_length)",
+            item = pending[0]
+            if refusal.meta.status == 413:
+                reason = Reason.TOO_LARGE
+                error = (
+                    f"a {len(item.document)}-byte document is over Elasticsearch's request "
+                    "size limit (http.max_content_length)"
                 )
-            )
+            else:
+                reason = Reason.INDEX_REJECTED
+                error = f"Elasticsearch refused the request for this record alone: {refusal}"
+            letters.append(self._refused(item, reason, error[:2000]))
             return [], ""
         half = len(pending) // 2
-        log.info("Elasticsearch found a bulk of %d too large (413); splitting it", len(pending))
+        log.info(
+            "Elasticsearch refused a bulk of %d whole (%d); splitting it to find the record(s) "
+            "to blame",
+            len(pending),
+            refusal.meta.status,
+        )
         first, first_error = self._attempt(pending[:half], letters)
         second, second_error = self._attempt(pending[half:], letters)
         return first + second, first_error or second_error

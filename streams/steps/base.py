@@ -47,6 +47,7 @@ class Record:
         "released",
         "timestamp_ms",
         "topic",
+        "undecoded",
     )
 
     def __init__(
@@ -68,12 +69,25 @@ class Record:
         # Set when the producer named the event (the gateway does, from the forward chunk), so
         # an event sent again lands on the same id; else the id comes from the origin.
         self.event_id: str | None = None
+        # Set when the bytes are not UTF-8: what is wrong with them. Until `reassemble` has
+        # joined a line's pieces the text keeps such bytes as they are (surrogateescape), since
+        # a runtime may have cut the line inside a character; a line still wrong is refused.
+        self.undecoded: str | None = None
 
     def flag(self, name: str) -> None:
         if self.flags is None:
             self.flags = [name]
         elif name not in self.flags:
             self.flags.append(name)
+
+
+def utf8_error(raw: bytes) -> str | None:
+    """What is wrong with `raw` as UTF-8, or None when nothing is."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 at byte {exc.start}: {raw[exc.start : exc.start + 4]!r}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,10 @@ newline. CRI marks pieces `P` and the last `F`. After `parse` (`docker` or `cri`
 Kafka key — the forwarder keys by log file — and `stream`) and, on the `F` piece, emits one
 record whose `message` is the joined line and whose event id is the first piece's origin.
 
+Runtimes cut by bytes, so a piece may end or start inside a UTF-8 character: the pipeline
+keeps such pieces' bytes as they are (surrogateescape), and this step decodes the joined line
+whole. A line whose bytes are still not UTF-8 once joined is dead-lettered `invalid_utf8`.
+
 Nothing is lost on a crash: a held piece's offset is not committed until its line is complete
 (the processor keeps its Kafka offset pending), so a restarted worker reads the pieces again and
 rebuilds the line. The buffer is bounded: a line longer than `max_bytes`, or one whose last piece
@@ -31,6 +35,7 @@ from streams.steps.base import (
     Record,
     StepConfig,
     StepResult,
+    utf8_error,
 )
 
 StreamKey = tuple[str, int, bytes | None, object]
@@ -71,6 +76,7 @@ class _Line:
     size: int
     started: float
     held: list[int] = field(default_factory=list)
+    undecoded: bool = False  # a piece held bytes that are not UTF-8 on their own
 
 
 class Reassembler:
@@ -101,12 +107,15 @@ class Reassembler:
         line = self._lines.get(key)
         if line is None:
             if tag != "P":
-                return doc
-            self._lines[key] = _Line(record, doc, [text], len(text), self.clock())
+                return _decoded(doc, record)
+            self._lines[key] = _Line(
+                record, doc, [text], len(text), self.clock(), undecoded=bool(record.undecoded)
+            )
             return HELD
         line.pieces.append(text)
         line.size += len(text)
         line.held.append(record.offset)
+        line.undecoded = line.undecoded or record.undecoded is not None
         if tag == "P" and line.size < self.max_bytes:
             return HELD
         del self._lines[key]
@@ -120,9 +129,15 @@ class Reassembler:
         record.timestamp_ms = line.first.timestamp_ms
         record.key = line.first.key
         record.released = [line.first.offset, *line.held]
-        record.raw = joined.encode("utf-8", "surrogatepass")
+        record.raw = joined.encode("utf-8", "surrogateescape")
+        record.undecoded = None
+        if line.undecoded:  # the characters cut between pieces are whole again
+            joined = record.raw.decode("utf-8", "surrogateescape")
+            record.undecoded = utf8_error(record.raw)
         doc = line.doc
         doc["message"] = joined
+        if record.undecoded is not None:
+            return Failure(Reason.INVALID_UTF8, record.undecoded)
         if not cut:
             return doc
         if self.dead_letter_cuts:
@@ -149,3 +164,10 @@ class Reassembler:
         for key in gone:
             del self._lines[key]
         return len(gone)
+
+
+def _decoded(doc: Document, record: Record) -> StepResult:
+    """A line that came whole: refused if its bytes are not UTF-8."""
+    if record.undecoded is not None:
+        return Failure(Reason.INVALID_UTF8, record.undecoded)
+    return doc

@@ -1,5 +1,6 @@
 """A tenant pipeline end to end, without Kafka: raw bytes in, outcomes out."""
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +305,88 @@ def test_a_dead_letter_over_the_topic_limit_keeps_the_head_of_its_original(text:
     assert raw.startswith(kept)
     assert f"the original is {len(raw)} bytes; its first {len(kept)} are kept" in letter.error
     assert "the whole record is in logs.acme.raw partition 0 at offset 9" in letter.error
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"logway.tenant": "payments", "logway.origin.topic": "logs.payments.raw"},
+        {"logway": {"tenant": "payments"}, "logway.route": "x"},
+        {"logway": "payments"},
+    ],
+)
+def test_what_a_record_brings_under_logway_is_moved_aside_and_flagged(
+    fields: dict[str, Any],
+) -> None:
+    out = pipeline().process(orjson.dumps({"msg": "hi", **fields}), record(3))
+    doc = document(out)
+    assert [key for key in doc if key.startswith("logway")] == ["logway_foreign", "logway"]
+    assert doc["logway_foreign"] == fields  # nothing the record said is lost
+    assert doc["logway"]["tenant"] == "acme"
+    assert doc["logway"]["foreign_fields_moved"] is True
+    assert out.output is not None
+    assert out.output.flags == ("foreign_fields_moved",)
+
+
+def test_a_record_without_logway_fields_is_not_flagged() -> None:
+    out = pipeline().process(b'{"msg": "hi", "logwayish": 1, "log": {"way": 2}}', record(3))
+    doc = document(out)
+    assert doc["logwayish"] == 1
+    assert "logway_foreign" not in doc
+    assert out.output is not None
+    assert out.output.flags == ()
+
+
+CRI_JSON = [
+    {"step": "parse", "format": "cri"},
+    {"step": "reassemble"},
+    {"step": "parse", "format": "json"},
+]
+
+
+def cri_pieces(line: bytes, cuts: list[int], stream: bytes = b"stdout") -> list[bytes]:
+    """`line` as a CRI runtime writes it when it cuts at the byte offsets `cuts`."""
+    bounds = [0, *cuts, len(line)]
+    parts = [line[a:b] for a, b in itertools.pairwise(bounds)]
+    return [
+        b"2026-11-25T10:00:00Z " + stream + (b" P " if i < len(parts) - 1 else b" F ") + part
+        for i, part in enumerate(parts)
+    ]
+
+
+@pytest.mark.parametrize("char", ["é", "€", "😀"])
+def test_a_character_cut_between_cri_pieces_is_whole_again(char: str) -> None:
+    p = pipeline(pipeline=CRI_JSON)
+    line = ('{"msg": "' + "a" * 20 + char + "b" * 20 + '"}').encode()
+    start = line.index(char.encode())
+    for cut in range(start + 1, start + len(char.encode())):  # every cut inside the character
+        pieces = cri_pieces(line, [cut])
+        first = p.process(pieces[0], record(10 * cut))
+        assert first.held
+        out = p.process(pieces[1], record(10 * cut + 1))
+        assert document(out)["msg"] == "a" * 20 + char + "b" * 20
+        assert out.released == (10 * cut,)
+        after = p.process(b'2026-11-25T10:00:00Z stdout F {"msg": "next"}', record(10 * cut + 2))
+        assert document(after)["msg"] == "next"  # not glued onto the line before it
+    assert len(p.reassembler or ()) == 0
+
+
+def test_a_line_cut_in_three_inside_two_characters() -> None:
+    p = pipeline(pipeline=CRI_JSON)
+    line = '{"msg": "€€€"}'.encode()
+    outcomes = [p.process(piece, record(i)) for i, piece in enumerate(cri_pieces(line, [10, 14]))]
+    assert [o.held for o in outcomes] == [True, True, False]
+    assert document(outcomes[2])["msg"] == "€€€"
+
+
+def test_bytes_still_invalid_once_joined_are_dead_lettered_whole_as_invalid_utf8() -> None:
+    p = pipeline(pipeline=CRI_JSON)
+    line = b'{"msg": "\xff ' + "é".encode() + b'"}'
+    pieces = cri_pieces(line, [line.index(b"\xc3") + 1])
+    assert p.process(pieces[0], record(0)).held
+    letter = dead_letter(p.process(pieces[1], record(1)))
+    assert letter.reason == Reason.INVALID_UTF8
+    assert letter.original_bytes() == line  # the joined bytes, exactly
+    whole = dead_letter(p.process(b"2026-11-25T10:00:00Z stdout F \xc3\x28", record(2)))
+    assert whole.reason == Reason.INVALID_UTF8
+    assert whole.step == "decode"
