@@ -3,7 +3,9 @@
 A tenant's principals are `User:<tenant name>` (a SCRAM user `apply` creates) and the producer
 principals its declaration lists. Each of them may:
 - write (and describe) the tenant's raw topic, and nothing else;
-- read (and describe) the tenant's dead-letter topic, with consumer groups named `<tenant>-...`.
+- read (and describe) the tenant's dead-letter topic, with consumer groups named
+  `<tenant>.<anything>`. The '.' ends the name (tenant names cannot contain one), so `acme.`
+  never covers the groups of `acme-x`.
 Every other topic is refused by the broker's authorizer (`allow.everyone.if.no.acl.found=false`).
 """
 
@@ -29,7 +31,7 @@ from confluent_kafka.admin import (
 )
 
 from topology.model import Tenant
-from topology.names import dlq_topic, raw_topic
+from topology.names import dlq_topic, group_prefix, raw_topic
 
 SCRAM_ITERATIONS = 8192
 
@@ -72,8 +74,18 @@ def tenant_grants(tenant: Tenant) -> set[Grant]:
             grants.add(Grant(principal, "TOPIC", raw_topic(tenant.name), "LITERAL", operation))
         for operation in ("READ", "DESCRIBE"):
             grants.add(Grant(principal, "TOPIC", dlq_topic(tenant.name), "LITERAL", operation))
-        grants.add(Grant(principal, "GROUP", f"{tenant.name}-", "PREFIXED", "READ"))
+        grants.add(Grant(principal, "GROUP", group_prefix(tenant.name), "PREFIXED", "READ"))
     return grants
+
+
+def superseded(grant: Grant, tenant: Tenant) -> bool:
+    """A grant earlier versions of logway made for `tenant` and no longer want: the group prefix
+    `<tenant>-`, which also covered the groups of every tenant named `<tenant>-...`."""
+    return (grant.resource_type, grant.pattern, grant.resource) == (
+        "GROUP",
+        "PREFIXED",
+        f"{tenant.name}-",
+    )
 
 
 class NoAuthorizer(Exception):  # noqa: N818 - a broker setting, reported as such

@@ -4,7 +4,8 @@
 `apply` would change; `apply` carries out exactly that plan. Each change belongs to one tenant;
 a tenant's new version is published only if all its other changes succeeded, so a failure
 leaves that tenant at its last good version while every other tenant goes ahead. Nothing is
-ever deleted, and partitions only grow (Kafka cannot shrink them).
+ever deleted (but for grants logway itself made and no longer wants), and partitions only grow
+(Kafka cannot shrink them).
 """
 
 from __future__ import annotations
@@ -35,12 +36,19 @@ from topology.access import (
     delete_grants,
     delete_scram_user,
     scram_user_exists,
+    superseded,
     tenant_grants,
     tenant_principal,
 )
 from topology.forwarder import UNCLAIMED_TOPIC
 from topology.model import Tenant
-from topology.names import TENANTS_TOPIC, index_patterns, index_template_priority, tenant_topics
+from topology.names import (
+    INDEX_TEMPLATE_PRIORITY,
+    TENANTS_TOPIC,
+    index_patterns,
+    index_template_name,
+    tenant_topics,
+)
 from topology.publish import (
     TENANTS_TOPIC_CONFIG,
     PublishedTenant,
@@ -108,7 +116,7 @@ def topic_configs(tenant: Tenant, topic: str, min_insync_replicas: int = 0) -> d
 def index_template(tenant: Tenant, replicas: int) -> dict[str, Any]:
     return {
         "index_patterns": index_patterns(tenant.name),
-        "priority": index_template_priority(tenant.name),
+        "priority": INDEX_TEMPLATE_PRIORITY,
         "template": {
             "settings": {"number_of_shards": 1, "number_of_replicas": replicas},
             "mappings": {
@@ -235,7 +243,7 @@ def _plan_removal(
         Change(name, "topic", topic, "delete", f"{count} records")
         for topic, count in records.items()
     ]
-    template = f"logs-{name}"
+    template = index_template_name(name)
     if targets.es.indices.exists_index_template(name=template):
         changes.append(Change(name, "index template", template, "delete"))
     if scram_user_exists(admin, name, timeout):
@@ -334,7 +342,7 @@ def _plan_templates(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]
     replicas = default_replicas(targets.es)
     changes = []
     for tenant in tenants:
-        name = f"logs-{tenant.name}"
+        name = index_template_name(tenant.name)
         found = targets.es.options(ignore_status=404).indices.get_index_template(name=name)
         templates = found.get("index_templates", [])
         if not templates:
@@ -386,6 +394,12 @@ def _plan_access(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
             action: Action = "unchanged" if grant in held else "create"
             changes.append(Change(tenant.name, "acl", str(grant), action, grant=grant))
         for grant in sorted(held - wanted):
+            if superseded(grant, tenant):
+                detail = "logway's old group prefix; it also covered other tenants' groups"
+                changes.append(
+                    Change(tenant.name, "acl", str(grant), "delete", detail, grant=grant)
+                )
+                continue
             changes.append(
                 Change(tenant.name, "acl", str(grant), "not declared", "kept; remove it by hand")
             )

@@ -47,35 +47,41 @@ def tenant_of_topic(topic: str) -> str | None:
 
 
 def index_name(tenant: str, day: date, route: str = DEFAULT_ROUTE) -> str:
-    """A route's daily index: `logs-<tenant>-<yyyy.mm.dd>` for the default route,
-    `logs-<tenant>.<route>-<yyyy.mm.dd>` for the others.
+    """A route's daily index: `logs-<tenant>.<route>-<yyyy.mm.dd>`, e.g.
+    `logs-acme.default-2026.03.07`.
 
-    Tenant names cannot contain '.', so no tenant's route index can be another tenant's index.
+    Tenant names cannot contain '.', so the '.' after the name ends it: no tenant's index,
+    and no pattern over one tenant's indices, is another tenant's (`acme` and `acme-x`).
     """
-    if route == DEFAULT_ROUTE:
-        return f"logs-{tenant}-{day:%Y.%m.%d}"
-    return f"logs-{tenant}.{route}-{day:%Y.%m.%d}"
+    return f"{index_family(tenant, route)}-{day:%Y.%m.%d}"
+
+
+def index_family(tenant: str, route: str = DEFAULT_ROUTE) -> str:
+    """The daily indices of one route, less the day: `logs-<tenant>.<route>`."""
+    return f"logs-{tenant}.{route}"
 
 
 def index_patterns(tenant: str) -> list[str]:
-    """Wildcards over a tenant's indices: the default route's and the other routes'.
-
-    Tenant names may contain hyphens, so `logs-acme-*` also matches the indices of a tenant
-    `acme-pay`; whoever reads through these patterns must also filter on `logway.tenant`.
-    """
-    return [f"logs-{tenant}-*", f"logs-{tenant}.*"]
+    """The wildcard over all of a tenant's indices, as a list (the template's form)."""
+    return [index_pattern(tenant)]
 
 
 def index_pattern(tenant: str) -> str:
-    """All of a tenant's indices, as one comma-separated search target."""
-    return ",".join(index_patterns(tenant))
+    """All of a tenant's indices, every route and day: `logs-<tenant>.*`, which never matches
+    another tenant's (tenant names cannot contain '.')."""
+    return f"logs-{tenant}.*"
 
 
-def index_template_priority(tenant: str) -> int:
-    """Priority of the tenant's index template.
+def group_prefix(tenant: str) -> str:
+    """The consumer groups a tenant's principals may use: `<tenant>.` and any name after it.
+    Ended by '.', which tenant names cannot contain, so `acme.` never covers `acme-x`'s."""
+    return f"{tenant}."
 
-    Longer tenant names get higher priority, so where `logs-acme-*` and `logs-acme-pay-*` both
-    match, `acme-pay`'s own template wins. Two different names of equal length can never match
-    the same index, so priorities never tie on an overlapping pattern (Elasticsearch refuses that).
-    """
-    return 100 + len(tenant)
+
+def index_template_name(tenant: str) -> str:
+    return f"logs-{tenant}"
+
+
+# Above a platform's catch-all (`logs-*`) templates; no two tenants' patterns overlap, so
+# tenants' templates never compete with each other.
+INDEX_TEMPLATE_PRIORITY = 200

@@ -15,6 +15,7 @@ from elasticsearch import ApiError, TransportError
 
 from topology.apply import Targets, default_replicas, index_template, plan
 from topology.load import ConfigError, LoadedTenant
+from topology.names import index_pattern, index_template_name
 from topology.publish import read_published
 
 
@@ -45,13 +46,15 @@ def check_online(
             body = index_template(item.tenant, replicas)
             try:
                 # Named as apply would name it, so an installed version is simulated as replaced.
-                targets.es.indices.simulate_template(name=f"logs-{item.tenant.name}", **body)
+                targets.es.indices.simulate_template(
+                    name=index_template_name(item.tenant.name), **body
+                )
             except ApiError as exc:
+                pattern = index_pattern(item.tenant.name)
                 errors.append(
                     item.error(
                         ("name",),
-                        f"Elasticsearch refuses the index template for logs-{item.tenant.name}-*:"
-                        f" {_reason(exc)}",
+                        f"Elasticsearch refuses the index template for {pattern}: {_reason(exc)}",
                         "online",
                     )
                 )

@@ -11,7 +11,7 @@ from elasticsearch import Elasticsearch
 from logway.settings import Endpoints
 from tests.integration.support import logway, tenant_yaml
 from topology.load import load_tenants
-from topology.names import index_template_priority, tenant_topics
+from topology.names import INDEX_TEMPLATE_PRIORITY, tenant_topics
 from topology.publish import read_published, tenant_version
 
 pytestmark = pytest.mark.integration
@@ -57,10 +57,7 @@ def test_apply_creates_everything_publishes_a_version_then_changes_nothing(
     assert retention(admin, raw) == str(24 * 3_600_000)
     assert retention(admin, dlq) == str(168 * 3_600_000)
     template = Elasticsearch(endpoints.es_url).indices.get_index_template(name=f"logs-{name}")
-    assert template["index_templates"][0]["index_template"]["index_patterns"] == [
-        f"logs-{name}-*",
-        f"logs-{name}.*",
-    ]
+    assert template["index_templates"][0]["index_template"]["index_patterns"] == [f"logs-{name}.*"]
 
     [loaded] = load_tenants([path]).tenants
     live = read_published(endpoints.kafka)[name]
@@ -142,8 +139,8 @@ def test_a_tenant_whose_change_fails_keeps_its_last_version_and_others_go_ahead(
     es = Elasticsearch(endpoints.es_url)
     es.indices.put_index_template(
         name=f"foreign-{blocked}",
-        index_patterns=[f"logs-{blocked}-*"],
-        priority=index_template_priority(blocked),
+        index_patterns=[f"logs-{blocked}.*"],
+        priority=INDEX_TEMPLATE_PRIORITY,
     )
     (tmp_path / "a.yaml").write_text(tenant_yaml(blocked))
     (tmp_path / "b.yaml").write_text(tenant_yaml(fine))

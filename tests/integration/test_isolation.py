@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka.admin import AdminClient
+from elasticsearch import Elasticsearch
 
 from logway.dev.servers import DevConfig
 from logway.settings import Endpoints
 from tests.integration.support import logway, tenant_yaml
-from topology.names import dlq_topic, processed_topic, raw_topic
+from topology.access import Grant, broker_grants, create_grants
+from topology.names import (
+    dlq_topic,
+    group_prefix,
+    index_name,
+    index_pattern,
+    processed_topic,
+    raw_topic,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +92,7 @@ def test_a_tenant_principal_is_fenced_into_its_own_topics(
         assert error is not None
         assert error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
-    assert read_error(as_a, dlq_topic(a), f"{a}-dlq-reader") is None
+    assert read_error(as_a, dlq_topic(a), f"{group_prefix(a)}dlq-reader") is None
     error = read_error(as_a, dlq_topic(b), f"{a}-snooping")
     assert error is not None
     assert error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
@@ -134,3 +145,42 @@ def test_a_tenant_over_its_quota_is_throttled_while_another_is_not(
     fast_throttles = produce_throttles(as_fast, raw_topic(fast), 4)
     assert any(t > 0 for t in slow_throttles), slow_throttles
     assert not any(t > 0 for t in fast_throttles), fast_throttles
+
+
+def test_tenants_whose_names_share_a_prefix_share_no_group_and_no_index(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    short, longer = f"{tenant_prefix}-ac", f"{tenant_prefix}-ac-x"
+    (tmp_path / "short.yaml").write_text(tenant_yaml(short))
+    (tmp_path / "longer.yaml").write_text(tenant_yaml(longer))
+    creds = tmp_path / "creds"
+    logway(endpoints, "apply", str(tmp_path), "--credentials-dir", str(creds))
+    # The group prefix earlier versions granted, `<name>-`, which also covered `<name>-x`'s
+    # groups: apply takes it away.
+    admin = AdminClient(endpoints.kafka.client({"log_level": 0}))
+    old = Grant(f"User:{short}", "GROUP", f"{short}-", "PREFIXED", "READ")
+    create_grants(admin, [old], 15)
+    applied = logway(endpoints, "apply", str(tmp_path), "--credentials-dir", str(creds)).stdout
+    [line] = [line for line in applied.splitlines() if str(old) in line]
+    assert "delete" in line
+    assert "[done]" in line
+    assert old not in broker_grants(admin, f"User:{short}", 15)
+
+    as_short = sasl_config(credentials(creds / f"{short}.properties"))
+    assert read_error(as_short, dlq_topic(short), f"{group_prefix(short)}reader") is None
+    error = read_error(as_short, dlq_topic(short), f"{group_prefix(longer)}reader")
+    assert error is not None
+    assert error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+    error = read_error(as_short, dlq_topic(short), f"{longer}-reader")
+    assert error is not None
+    assert error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED
+
+    es = Elasticsearch(endpoints.es_url)
+    day = date(2026, 11, 29)
+    for tenant in (short, longer):
+        es.index(index=index_name(tenant, day), document={"who": tenant}, refresh=True)
+    found = es.search(index=index_pattern(short), query={"match_all": {}})["hits"]["hits"]
+    assert [hit["_source"]["who"] for hit in found] == [short]
+    templates = es.indices.get_index_template(name=f"logs-{short}*")["index_templates"]
+    by_name = {t["name"]: t["index_template"]["index_patterns"] for t in templates}
+    assert by_name == {f"logs-{short}": [f"logs-{short}.*"], f"logs-{longer}": [f"logs-{longer}.*"]}

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import date
 
 import pytest
 from elasticsearch import Elasticsearch
 
 from logway.settings import Endpoints
 from tests.integration.support import searched, tenant_documents
+from topology.names import index_name
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +29,7 @@ def test_a_read_that_meets_an_unstarted_primary_shard_waits_for_it_and_reads_aga
     """The index appears between the helper's wait and its read, as the sink's next daily
     index can; the first read meets the 503, the helper waits for the shard and reads again."""
     tenant = f"{tenant_prefix}-unstarted"
-    index = f"logs-{tenant}-2026.11.26"
+    index = index_name(tenant, date(2026, 11, 26))
     es = Elasticsearch(endpoints.es_url)
     release = threading.Timer(
         HELD_S,

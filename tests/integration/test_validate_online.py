@@ -14,7 +14,7 @@ from elasticsearch import Elasticsearch
 from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
 from tests.integration.support import env_for, tenant_yaml
-from topology.names import index_template_priority
+from topology.names import INDEX_TEMPLATE_PRIORITY
 
 pytestmark = pytest.mark.integration
 
@@ -70,8 +70,8 @@ def test_a_template_elasticsearch_would_refuse_is_an_online_error(
     es = Elasticsearch(endpoints.es_url)
     es.indices.put_index_template(
         name=f"foreign-{name}",
-        index_patterns=[f"logs-{name}-*"],
-        priority=index_template_priority(name),
+        index_patterns=[f"logs-{name}.*"],
+        priority=INDEX_TEMPLATE_PRIORITY,
     )
     secret = f"{name.upper().replace('-', '_')}_WEBHOOK"
     try:

@@ -6,15 +6,15 @@ from connectors.elasticsearch.sink import document_index
 @pytest.mark.parametrize(
     ("document", "index"),
     [
-        ({"@timestamp": "2026-03-07T23:59:59Z"}, "logs-acme-2026.03.07"),
-        ({"@timestamp": 1_772_928_000_000}, "logs-acme-2026.03.08"),
+        ({"@timestamp": "2026-03-07T23:59:59Z"}, "logs-acme.default-2026.03.07"),
+        ({"@timestamp": 1_772_928_000_000}, "logs-acme.default-2026.03.08"),
         (
             {"@timestamp": "yesterday", "logway": {"received_at": "2026-01-02T00:00:00+00:00"}},
-            "logs-acme-2026.01.02",
+            "logs-acme.default-2026.01.02",
         ),
         (
             {"@timestamp": True, "logway": {"received_at": "2026-01-02T03:00:00"}},
-            "logs-acme-2026.01.02",
+            "logs-acme.default-2026.01.02",
         ),
     ],
 )
@@ -25,11 +25,11 @@ def test_daily_index_comes_from_the_document_time(document: dict, index: str) ->
 @pytest.mark.parametrize(
     ("route", "index"),
     [
-        ("default", "logs-acme-2026.03.07"),
+        ("default", "logs-acme.default-2026.03.07"),
         ("audit", "logs-acme.audit-2026.03.07"),
-        ("Not-A-Route", "logs-acme-2026.03.07"),  # never an index outside the templates
-        ("../x", "logs-acme-2026.03.07"),
-        (7, "logs-acme-2026.03.07"),
+        ("Not-A-Route", "logs-acme.default-2026.03.07"),  # never an index outside the templates
+        ("../x", "logs-acme.default-2026.03.07"),
+        (7, "logs-acme.default-2026.03.07"),
     ],
 )
 def test_the_route_chosen_by_the_processor_names_the_index_family(
