@@ -235,11 +235,7 @@ def _check_online(result: Any) -> list[str]:
         es=Elasticsearch(endpoints.es_url, request_timeout=15),
         kafka=endpoints.kafka,
     )
-    errors, problems = check_online(targets, result.tenants)
-    result.errors.extend(errors)
-    failed = {e.tenant for e in errors}
-    result.tenants = [t for t in result.tenants if t.tenant.name not in failed]
-    return problems
+    return check_online(targets, result)
 
 
 @app.command()
@@ -323,8 +319,9 @@ def _load_and_plan(
     from confluent_kafka.admin import AdminClient
     from elasticsearch import ApiError, Elasticsearch, TransportError
 
-    from topology.apply import Targets, plan
+    from topology.apply import Targets, plan, topic_partitions
     from topology.discovery import tenant_matcher
+    from topology.live import check_live
     from topology.load import load_tenants
     from topology.publish import read_published
 
@@ -332,18 +329,22 @@ def _load_and_plan(
     if delete_data and not prune:
         raise _fail("--delete-data only makes sense with --prune", 2)
     result = load_tenants(paths)
-    for error in result.errors:
-        typer.echo(str(error), err=True)
-    if result.rejected:
-        typer.secho(
-            f"rejected, left at their last good version: {', '.join(result.rejected)}",
-            err=True,
-            fg=typer.colors.YELLOW,
-        )
+
+    def report() -> None:
+        for error in result.errors:
+            typer.echo(str(error), err=True)
+        if result.rejected:
+            typer.secho(
+                f"rejected, left at their last good version: {', '.join(result.rejected)}",
+                err=True,
+                fg=typer.colors.YELLOW,
+            )
+        if not result.tenants:
+            raise _fail("no valid tenants to plan", 1 if result.errors else 2)
+
     if not result.tenants:
-        raise _fail("no valid tenants to plan", 1 if result.errors else 2)
+        report()
     endpoints = _endpoints()
-    # librdkafka would log every failed connection attempt; the error below says it once.
     try:
         replication = int(os.environ.get("LOGWAY_TOPIC_REPLICATION_FACTOR", "-1"))
         min_insync = int(os.environ.get("LOGWAY_TOPIC_MIN_INSYNC_REPLICAS", "0"))
@@ -353,6 +354,7 @@ def _load_and_plan(
             "numbers (-1 and 0: the broker's defaults)",
             2,
         ) from None
+    # librdkafka would log every failed connection attempt; the error below says it once.
     targets = Targets(
         admin=AdminClient(endpoints.kafka.client({"log_level": 0})),
         es=Elasticsearch(endpoints.es_url),
@@ -361,16 +363,19 @@ def _load_and_plan(
         replication_factor=replication,
         min_insync_replicas=min_insync,
     )
-    tenants = [t.tenant for t in result.tenants]
+    in_scope = tenant_matcher(scope)
     try:
         published = read_published(endpoints.kafka)
+        check_live(result, published, topic_partitions(targets.admin, targets.timeout))
+        report()
+        refused = set(result.rejected)  # declared but refused: never pruned as undeclared
         changes = plan(
             targets,
-            tenants,
+            [t.tenant for t in result.tenants],
             published,
             prune=prune,
             delete_data=delete_data,
-            scope=tenant_matcher(scope),
+            scope=lambda name: in_scope(name) and name not in refused,
         )
     except KafkaException as exc:
         raise _fail(

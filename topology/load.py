@@ -273,6 +273,31 @@ def _explain(err: object) -> str:
     return msg.removeprefix("Value error, ")
 
 
+Claim = tuple[str, str, tuple[int | str, ...]]  # (kind, value, where in the document)
+
+
+def claims_of(tenant: Tenant) -> list[Claim]:
+    """What a tenant claims for itself alone: namespaces, producer principals, forward key."""
+    claims: list[Claim] = [
+        ("namespace", ns, ("sources", "namespaces", i))
+        for i, ns in enumerate(tenant.sources.namespaces)
+    ]
+    claims += [
+        ("producer principal", principal, ("sources", "producers", i))
+        for i, principal in enumerate(tenant.sources.producers)
+    ]
+    forward = tenant.sources.forward
+    if forward is not None and forward.shared_key_secret is not None:
+        claims.append(
+            (
+                "forward shared key secret",
+                forward.shared_key_secret,
+                ("sources", "forward", "shared_key_secret"),
+            )
+        )
+    return claims
+
+
 def _check_claims(result: LoadResult) -> None:
     """Names, namespaces, producer principals and forward shared keys each belong to one tenant:
     the first to claim.
@@ -283,26 +308,7 @@ def _check_claims(result: LoadResult) -> None:
     rejected: set[int] = set()
     for index, loaded in enumerate(result.tenants):
         tenant = loaded.tenant
-        claims: list[tuple[str, str, tuple[int | str, ...]]] = [
-            ("tenant name", tenant.name, ("name",))
-        ]
-        claims += [
-            ("namespace", ns, ("sources", "namespaces", i))
-            for i, ns in enumerate(tenant.sources.namespaces)
-        ]
-        claims += [
-            ("producer principal", principal, ("sources", "producers", i))
-            for i, principal in enumerate(tenant.sources.producers)
-        ]
-        forward = tenant.sources.forward
-        if forward is not None and forward.shared_key_secret is not None:
-            claims.append(
-                (
-                    "forward shared key secret",
-                    forward.shared_key_secret,
-                    ("sources", "forward", "shared_key_secret"),
-                )
-            )
+        claims = [("tenant name", tenant.name, ("name",)), *claims_of(tenant)]
         for kind, value, loc in claims:
             first = owners.setdefault((kind, value), loaded)
             if first is loaded:

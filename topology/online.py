@@ -1,8 +1,9 @@
 """Online validation (`logway validate --online`): would these tenants apply here, now?
 
-Checks, without changing anything: Kafka answers and the plan can be made (topics, ACLs);
-Elasticsearch answers and accepts each index template (its simulate API installs nothing);
-each tenant's Slack webhook secret exists.
+Checks, without changing anything: Kafka answers; no tenant claims what an applied tenant owns
+or declares fewer partitions than its topics have (`topology.live`); the plan can be made
+(topics, ACLs); Elasticsearch answers and accepts each index template (its simulate API
+installs nothing); each tenant's Slack webhook secret exists.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Mapping
 from confluent_kafka import KafkaException
 from elasticsearch import ApiError, TransportError
 
-from topology.apply import Targets, default_replicas, index_template, plan
-from topology.load import ConfigError, LoadedTenant
+from topology.apply import Targets, default_replicas, index_template, plan, topic_partitions
+from topology.live import check_live
+from topology.load import ConfigError, LoadResult
 from topology.names import index_pattern, index_template_name
 from topology.publish import read_published
 
@@ -28,21 +30,23 @@ def _reason(exc: ApiError) -> str:
 
 
 def check_online(
-    targets: Targets, loaded: list[LoadedTenant], environ: Mapping[str, str] = os.environ
-) -> tuple[list[ConfigError], list[str]]:
-    """(errors tied to tenants, problems with the servers themselves)."""
+    targets: Targets, result: LoadResult, environ: Mapping[str, str] = os.environ
+) -> list[str]:
+    """Add the online errors to `result` (taking out the tenants they refuse); return the
+    problems with the servers themselves."""
     errors: list[ConfigError] = []
     problems: list[str] = []
-    tenants = [item.tenant for item in loaded]
     try:
-        plan(targets, tenants, read_published(targets.kafka))
+        published = read_published(targets.kafka)
+        check_live(result, published, topic_partitions(targets.admin, targets.timeout))
+        plan(targets, [item.tenant for item in result.tenants], published)
     except KafkaException as exc:
         problems.append(f"Kafka at {targets.kafka}: {exc.args[0].str() if exc.args else exc}")
     except (ApiError, TransportError) as exc:
         problems.append(f"Elasticsearch: {exc}")
     else:
         replicas = default_replicas(targets.es)
-        for item in loaded:
+        for item in result.tenants:
             body = index_template(item.tenant, replicas)
             try:
                 # Named as apply would name it, so an installed version is simulated as replaced.
@@ -58,7 +62,7 @@ def check_online(
                         "online",
                     )
                 )
-    for item in loaded:
+    for item in result.tenants:
         secret = item.tenant.owners.webhook_secret
         if secret not in environ:
             errors.append(
@@ -69,4 +73,7 @@ def check_online(
                     "online",
                 )
             )
-    return errors, problems
+    result.errors += errors
+    failed = {error.tenant for error in errors}
+    result.tenants = [t for t in result.tenants if t.tenant.name not in failed]
+    return problems

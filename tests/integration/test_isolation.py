@@ -93,7 +93,7 @@ def test_a_tenant_principal_is_fenced_into_its_own_topics(
         assert error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
     assert read_error(as_a, dlq_topic(a), f"{group_prefix(a)}dlq-reader") is None
-    error = read_error(as_a, dlq_topic(b), f"{a}-snooping")
+    error = read_error(as_a, dlq_topic(b), f"{group_prefix(a)}snooping")
     assert error is not None
     assert error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 

@@ -1,0 +1,74 @@
+"""Declared tenants against the live state: what files alone cannot show.
+
+- **Claims.** A namespace, producer principal or forward shared key belongs to one tenant. The
+  files given to one run are checked against each other when they load; here they are checked
+  against what is published in `_logway.tenants`, so a new file cannot take over an applied
+  tenant's logs by being checked on its own. A published tenant gives up a claim only by being
+  declared, valid, without it in the same run.
+- **Partitions.** Kafka cannot shrink a topic, so a tenant declaring fewer partitions than its
+  topics have is refused: applied, it would publish a version that says what is not true.
+
+`validate --online`, `plan` and `apply` run these checks; a refused tenant is left at its last
+good version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from topology.load import ConfigError, LoadResult, claims_of
+from topology.names import tenant_topics
+from topology.publish import PublishedTenant
+
+
+def check_live(
+    result: LoadResult,
+    published: Mapping[str, PublishedTenant],
+    partitions: Mapping[str, int],
+) -> list[ConfigError]:
+    """Refuse the tenants of `result` whose claims a published tenant holds, or that declare
+    fewer partitions than their topics have (`partitions`: topic -> count). The refused are
+    taken out of `result.tenants`; their errors are added to `result.errors` and returned."""
+    found: list[ConfigError] = []
+    for loaded in result.tenants:
+        declared = loaded.tenant.topics.partitions
+        have = max(partitions.get(topic, 0) for topic in tenant_topics(loaded.tenant.name))
+        if have > declared:
+            found.append(
+                loaded.error(
+                    ("topics", "partitions"),
+                    f"the tenant's topics have {have} partitions and Kafka cannot shrink a "
+                    f"topic: declare {have} or more",
+                    "online",
+                )
+            )
+    refused = {error.tenant for error in found}
+    while True:  # a refused tenant's published claims stand again: check until nothing changes
+        accepted = {t.tenant.name for t in result.tenants if t.tenant.name not in refused}
+        owners = {
+            (kind, value): live
+            for name, live in published.items()
+            if name not in accepted
+            for kind, value, _loc in claims_of(live.spec)
+        }
+        more = [
+            loaded.error(
+                loc,
+                f"{kind} {value!r} belongs to the applied tenant {owner.name!r} (version "
+                f"{owner.version}); each belongs to one tenant. Ask its owners "
+                f"({owner.spec.owners.team}, {owner.spec.owners.slack_channel}) to release it "
+                "first, or apply both tenants' files together",
+                "online",
+            )
+            for loaded in result.tenants
+            if loaded.tenant.name not in refused
+            for kind, value, loc in claims_of(loaded.tenant)
+            if (owner := owners.get((kind, value))) is not None and owner.name != loaded.tenant.name
+        ]
+        if not more:
+            break
+        found += more
+        refused |= {error.tenant for error in more}
+    result.errors += found
+    result.tenants = [t for t in result.tenants if t.tenant.name not in refused]
+    return found
