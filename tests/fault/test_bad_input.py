@@ -5,7 +5,9 @@ reason; what was refused was never acknowledged; no process died.
 Two tenants. `cri` gets container lines straight into Kafka, as the forwarder writes them (CRI
 format, joined by `reassemble`, then parsed as JSON): broken and truncated JSON, JSON that is a
 number or a list, nesting too deep for JSON and for Elasticsearch, invalid UTF-8, NUL bytes,
-lone surrogates, lines split in pieces, partial lines whose last piece never comes, a 5 MB line,
+lone surrogates, lines split in pieces (also inside a UTF-8 character), partial lines whose last
+piece never comes, records that speak for logway (`logway.tenant`) or carry a garbage
+`logway-event-id` header, a 5 MB line,
 a record over the topic's `max.message.bytes`, and a field whose type conflicts with the
 mapping. `fwd` gets forward-protocol traffic through the gateway: good chunks with acks around
 malformed frames, random bytes, oversized frames, wrong types and a bad `chunk` option.
@@ -72,14 +74,17 @@ def nested(eid: str, depth: int) -> bytes:
     return b'{"eid": "%s", "n": ' % eid.encode() + b'{"a": ' * depth + b"1" + b"}" * depth + b"}"
 
 
-def cri_corpus() -> tuple[dict[str, str], list[tuple[bytes, bytes]]]:
-    """(the category of each event id, the raw records to produce as (key, value))."""
-    category: dict[str, str] = {}
-    records: list[tuple[bytes, bytes]] = []
+Headers = list[tuple[str, bytes]] | None
 
-    def line(cat: str, n: int, value: bytes, key: bytes = b"main") -> None:
+
+def cri_corpus() -> tuple[dict[str, str], list[tuple[bytes, bytes, Headers]]]:
+    """(the category of each event id, the raw records to produce as (key, value, headers))."""
+    category: dict[str, str] = {}
+    records: list[tuple[bytes, bytes, Headers]] = []
+
+    def line(cat: str, n: int, value: bytes, key: bytes = b"main", headers: Headers = None) -> None:
         category[f"{cat}-{n}"] = cat
-        records.append((key, value))
+        records.append((key, value, headers))
 
     for n in range(100):
         line("good", n, cri(b'{"eid": "good-%d", "code": %d, "msg": "fine"}' % (n, n)))
@@ -94,23 +99,38 @@ def cri_corpus() -> tuple[dict[str, str], list[tuple[bytes, bytes]]]:
         line("deep-json", n, cri(nested(f"deep-json-{n}", 2_000)))
         line("deep-es", n, cri(nested(f"deep-es-{n}", 40)))
         line("conflict", n, cri(b'{"eid": "conflict-%d", "code": "not a number"}' % n))
+        line(
+            "speaks-for-logway",
+            n,
+            cri(b'{"eid": "speaks-for-logway-%d", "logway.tenant": "x"}' % n),
+        )
+        garbage = [("logway-event-id", bytes(range(n, 256)) + b"\xfe" * 100)]
+        line("garbage-event-id", n, cri(b'{"eid": "garbage-event-id-%d"}' % n), headers=garbage)
+    for n in range(10):  # a character cut between two pieces, as CRI runtimes cut by bytes
+        data = f'{{"eid": "cut-char-{n}", "msg": "{"c" * (PIECE - 32)}€{"d" * 100}"}}'.encode()
+        cut = data.index("€".encode()) + 1 + n % 2
+        category[f"cut-char-{n}"] = "cut-char"
+        records.append((b"cut-%d" % n, cri(data[:cut], "P"), None))
+        records.append((b"cut-%d" % n, cri(data[cut:], "F"), None))
     for n in range(10):  # a 40 KB line in three pieces, interleaved with another container's
         body = b'{"eid": "split-%d", "msg": "%s"}' % (n, b"s" * 40_000)
         category[f"split-{n}"] = "split"
         pieces = [body[i : i + PIECE] for i in range(0, len(body), PIECE)]
         for i, piece in enumerate(pieces):
             tag = "F" if i == len(pieces) - 1 else "P"
-            records.append((b"split", cri(piece, tag)))
+            records.append((b"split", cri(piece, tag), None))
             if i == 0:
                 line("between", n, cri(b'{"eid": "between-%d"}' % n), key=b"other")
     for n in range(3):  # the last piece never comes
         category[f"unfinished-{n}"] = "unfinished"
-        records.append((b"unfinished-%d" % n, cri(b'{"eid": "unfinished-%d", "msg": "' % n, "P")))
+        records.append(
+            (b"unfinished-%d" % n, cri(b'{"eid": "unfinished-%d", "msg": "' % n, "P"), None)
+        )
     body = b'{"eid": "huge-0", "msg": "' + b"h" * 5_000_000 + b'"}'  # a 5 MB line
     category["huge-0"] = "huge"
     for i in range(0, len(body), PIECE):
         tag = "F" if i + PIECE >= len(body) else "P"
-        records.append((b"huge", cri(body[i : i + PIECE], tag)))
+        records.append((b"huge", cri(body[i : i + PIECE], tag), None))
     return category, records
 
 
@@ -200,7 +220,7 @@ def test_the_bad_input_corpus_balances(
         category, records = cri_corpus()
         producer = Producer(endpoints.kafka.client({"acks": "all", "linger.ms": 5}))
         failed: list[str] = []
-        for key, value in records[:100]:
+        for key, value, _headers in records[:100]:
             producer.produce(raw_topic(cri_tenant), value, key)
         assert producer.flush(30) == 0
         wait_for(
@@ -210,11 +230,12 @@ def test_the_bad_input_corpus_balances(
             120,
             alive,
         )
-        for key, value in records[100:]:
+        for key, value, headers in records[100:]:
             producer.produce(
                 raw_topic(cri_tenant),
                 value,
                 key,
+                headers=headers,
                 on_delivery=lambda err, _m: failed.append(str(err)) if err else None,
             )
         assert producer.flush(60) == 0
@@ -296,6 +317,9 @@ def test_the_bad_input_corpus_balances(
         "deep-json": {"invalid_json"},
         "deep-es": by_category["deep-es"] & {"mapping_conflict", "index_rejected"},
         "conflict": {"mapping_conflict"},
+        "speaks-for-logway": {"indexed"},
+        "garbage-event-id": {"indexed"},
+        "cut-char": {"indexed"},
         "split": {"indexed"},
         "between": {"indexed"},
         "unfinished": {"partial_timeout"},
