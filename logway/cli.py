@@ -563,7 +563,7 @@ def run_sink(
         ),
     ] = 2,
 ) -> None:
-    """Run an Elasticsearch sink worker: logs.<tenant>.processed -> logs-<tenant>-<date>,
+    """Run an Elasticsearch sink worker: logs.<tenant>.processed -> logs-<tenant>.<route>-<date>,
     offsets committed only after Elasticsearch accepted (or the DLQ took) each record."""
     from connectors.elasticsearch.config import SinkConfig
     from connectors.elasticsearch.sink import run_sink as run

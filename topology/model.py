@@ -282,7 +282,7 @@ class Tenant(Frozen):
 
     It gets three topics: `logs.<name>.raw` (what forwarders and producers write),
     `logs.<name>.processed` (what the processor made of it) and `logs.<name>.dlq` (what could
-    not be processed, with a reason), and daily indices `logs-<name>-<yyyy.mm.dd>`.
+    not be processed, with a reason), and daily indices `logs-<name>.<route>-<yyyy.mm.dd>`.
     """
 
     name: TenantName

@@ -2,8 +2,8 @@
 
 Routes are tried in order; the first whose `when` matches wins, and the last route, the default,
 has no `when` and takes the rest. A route's `index` names an index family of the tenant:
-`default` is `logs-<tenant>-<yyyy.mm.dd>`, any other name `logs-<tenant>.<name>-<yyyy.mm.dd>`
-(see `topology.names.route_index`). The processor writes the chosen name to `logway.route`; the
+each route's indices are `logs-<tenant>.<name>-<yyyy.mm.dd>`, `default` included
+(see `topology.names.index_name`). The processor writes the chosen name to `logway.route`; the
 sink turns it into the index, so no record can reach an index that apply did not set up.
 """
 

@@ -202,8 +202,8 @@ def indexed_count(es: Elasticsearch, tenant: str) -> int:
 def tenant_documents(
     es: Elasticsearch, tenant: str, source: list[str] | bool = True
 ) -> list[dict[str, Any]]:
-    """Every document of the tenant (filtered on `logway.tenant`: the wildcards may match a
-    tenant whose name extends this one), as scan hits with `_id`, `_index` and `_source`."""
+    """Every document the pipeline wrote for the tenant (its index pattern, and
+    `logway.tenant`), as scan hits with `_id`, `_index` and `_source`."""
     query = {"query": {"term": {"logway.tenant": tenant}}, "_source": source}
     return searched(es, tenant, lambda target: list(scan(es, index=target, query=query)))
 
