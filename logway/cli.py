@@ -366,7 +366,8 @@ def _load_and_plan(
     in_scope = tenant_matcher(scope)
     try:
         published = read_published(endpoints.kafka)
-        check_live(result, published, topic_partitions(targets.admin, targets.timeout))
+        partitions = topic_partitions(targets.admin, targets.timeout)
+        check_live(result, published, partitions, endpoints.kafka.username)
         report()
         refused = set(result.rejected)  # declared but refused: never pruned as undeclared
         changes = plan(

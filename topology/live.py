@@ -5,6 +5,7 @@
   against what is published in `_logway.tenants`, so a new file cannot take over an applied
   tenant's logs by being checked on its own. A published tenant gives up a claim only by being
   declared, valid, without it in the same run.
+- **The platform's principal.** No tenant may claim the principal logway itself logs in as.
 - **Partitions.** Kafka cannot shrink a topic, so a tenant declaring fewer partitions than its
   topics have is refused: applied, it would publish a version that says what is not true.
 
@@ -25,11 +26,23 @@ def check_live(
     result: LoadResult,
     published: Mapping[str, PublishedTenant],
     partitions: Mapping[str, int],
+    platform_user: str | None = None,
 ) -> list[ConfigError]:
-    """Refuse the tenants of `result` whose claims a published tenant holds, or that declare
-    fewer partitions than their topics have (`partitions`: topic -> count). The refused are
-    taken out of `result.tenants`; their errors are added to `result.errors` and returned."""
-    found: list[ConfigError] = []
+    """Refuse the tenants of `result` whose claims a published tenant holds, that claim the
+    principal the platform itself logs in as (`platform_user`), or that declare fewer
+    partitions than their topics have (`partitions`: topic -> count). The refused are taken
+    out of `result.tenants`; their errors are added to `result.errors` and returned."""
+    found: list[ConfigError] = [
+        loaded.error(
+            loc,
+            f"{value} is the principal logway itself logs in to Kafka as: a tenant's quota "
+            "and ACLs on it would reach every tenant",
+            "online",
+        )
+        for loaded in result.tenants
+        for kind, value, loc in claims_of(loaded.tenant)
+        if platform_user and kind == "producer principal" and value == f"User:{platform_user}"
+    ]
     for loaded in result.tenants:
         declared = loaded.tenant.topics.partitions
         have = max(partitions.get(topic, 0) for topic in tenant_topics(loaded.tenant.name))

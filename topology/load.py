@@ -277,8 +277,10 @@ Claim = tuple[str, str, tuple[int | str, ...]]  # (kind, value, where in the doc
 
 
 def claims_of(tenant: Tenant) -> list[Claim]:
-    """What a tenant claims for itself alone: namespaces, producer principals, forward key."""
-    claims: list[Claim] = [
+    """What a tenant claims for itself alone: namespaces, its own and its producer principals
+    (a principal's quota and ACLs are one tenant's), its forward key secret."""
+    claims: list[Claim] = [("producer principal", f"User:{tenant.name}", ("name",))]
+    claims += [
         ("namespace", ns, ("sources", "namespaces", i))
         for i, ns in enumerate(tenant.sources.namespaces)
     ]
@@ -315,10 +317,14 @@ def _check_claims(result: LoadResult) -> None:
                 continue
             rejected.add(index)
             where = f"{first.file}:{first.line}"
+            if kind == "tenant name":  # its other claims are the first's too: one error says it
+                message = (
+                    f"tenant {value!r} is already declared at {where}; tenant names are unique"
+                )
+                result.errors.append(loaded.error(loc, message))
+                break
             message = (
-                f"tenant {value!r} is already declared at {where}; tenant names are unique"
-                if kind == "tenant name"
-                else f"{kind} {value!r} is already claimed by tenant {first.tenant.name!r} "
+                f"{kind} {value!r} is already claimed by tenant {first.tenant.name!r} "
                 f"({where}); each belongs to one tenant"
             )
             result.errors.append(loaded.error(loc, message))

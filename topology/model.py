@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,8 +30,40 @@ from topology.names import DEFAULT_ROUTE, TENANT_NAME
 DEFAULT_MAX_RECORD_BYTES = 1_048_576  # a tenant's topics.max_record_bytes when none is given
 RECORD_OVERHEAD = 1_024  # Kafka's record and batch framing, the key: kept free under the limit
 
+PLATFORM_PREFIX = "logway"  # names the platform keeps for itself: its principals, its settings
+
+
+def _not_the_platforms_name(name: str) -> str:
+    if name.startswith(PLATFORM_PREFIX):
+        raise ValueError(
+            f"names starting with {PLATFORM_PREFIX!r} are the platform's own (its Kafka "
+            "principals and groups): choose another"
+        )
+    return name
+
+
+def _not_the_platforms_principal(principal: str) -> str:
+    user = principal.removeprefix("User:")
+    if user == "ANONYMOUS" or user.startswith(PLATFORM_PREFIX):
+        raise ValueError(
+            f"{principal} is the platform's (its own login, or every client without one); "
+            "a tenant's quota and ACLs on it would reach every tenant"
+        )
+    return principal
+
+
+def _not_the_platforms_setting(name: str) -> str:
+    if name.upper().startswith("LOGWAY_"):
+        raise ValueError(
+            "secret names starting with LOGWAY_ are the platform's own settings: name the "
+            "secret your team created"
+        )
+    return name
+
+
 TenantName = Annotated[
     str,
+    AfterValidator(_not_the_platforms_name),
     Field(
         pattern=rf"^{TENANT_NAME}$",
         description="Tenant name: lower case letters, digits and '-', 2-31 characters, "
@@ -38,6 +71,9 @@ TenantName = Annotated[
         examples=["payments", "search-api"],
     ),
 ]
+
+
+SecretName = Annotated[str, AfterValidator(_not_the_platforms_setting)]
 
 
 class Frozen(BaseModel):
@@ -58,7 +94,7 @@ class Owners(Frozen):
         description="Slack channel the owners read, with its leading '#'.",
         examples=["#payments-alerts"],
     )
-    webhook_secret: str = Field(
+    webhook_secret: SecretName = Field(
         pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,252}$",
         description="Name of the environment variable or Kubernetes Secret that holds the "
         "Slack webhook URL. Never the URL itself: configs are shared and reviewed in the open.",
@@ -114,6 +150,7 @@ KubernetesNamespace = Annotated[
 ]
 KafkaPrincipal = Annotated[
     str,
+    AfterValidator(_not_the_platforms_principal),
     Field(
         pattern=r"^User:[A-Za-z0-9._@=-]{1,128}$",
         description="A Kafka principal, as the broker's authorizer names it.",
@@ -127,7 +164,7 @@ class ForwardSource(Frozen):
     fluent-logger libraries, or Fluentd / Fluent Bit `forward` outputs, with tags
     `<tenant>.<anything>`."""
 
-    shared_key_secret: str | None = Field(
+    shared_key_secret: SecretName | None = Field(
         None,
         pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,252}$",
         description="Name of the environment variable or Kubernetes Secret holding the shared "

@@ -38,7 +38,8 @@ def check_online(
     problems: list[str] = []
     try:
         published = read_published(targets.kafka)
-        check_live(result, published, topic_partitions(targets.admin, targets.timeout))
+        partitions = topic_partitions(targets.admin, targets.timeout)
+        check_live(result, published, partitions, targets.kafka.username)
         plan(targets, [item.tenant for item in result.tenants], published)
     except KafkaException as exc:
         problems.append(f"Kafka at {targets.kafka}: {exc.args[0].str() if exc.args else exc}")

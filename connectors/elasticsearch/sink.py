@@ -110,8 +110,16 @@ class Flight:
     sent: Future[tuple[list[Pending], str]]
 
 
+# How far from its arrival an event's own day may place it (days before, days after). Further
+# out, the arrival day does: a tenant cannot make an index per day of the calendar (each is a
+# shard of the shared cluster) by sending records with far-flung timestamps.
+EVENT_DAYS_BEFORE_ARRIVAL = 7
+EVENT_DAYS_AFTER_ARRIVAL = 1
+
+
 def document_index(tenant: str, document: dict[str, Any]) -> str:
-    """The daily index of a document's route: the day of its `@timestamp`, else of its arrival.
+    """The daily index of a document's route: the day of its `@timestamp`, when that is within
+    a week before (or a day after) its arrival (`logway.received_at`); else of its arrival.
 
     The route is the one the processor chose (`logway.route`); a name that is not a route name
     falls back to the default route, so no record can create an index outside the tenant's
@@ -122,23 +130,25 @@ def document_index(tenant: str, document: dict[str, Any]) -> str:
     route = meta.get("route")
     if not isinstance(route, str) or not ROUTE_NAME_RE.match(route):
         route = DEFAULT_ROUTE
-    for stamp in (document.get("@timestamp"), meta.get("received_at")):
-        if isinstance(stamp, str):
-            name = _daily_index(tenant, stamp[:10], route)  # most stamps: ISO 8601 text
-        else:
-            day = _day_of(stamp)
-            name = None if day is None else index_name(tenant, day, route)
-        if name is not None:
-            return name
-    return index_name(tenant, datetime.now(UTC).date(), route)
+    received = meta.get("received_at")
+    arrival = received[:10] if isinstance(received, str) else datetime.now(UTC).date().isoformat()
+    stamp = document.get("@timestamp")
+    event = stamp[:10] if isinstance(stamp, str) else _day_of(stamp)
+    return _daily_index(tenant, event, arrival, route)
 
 
 @lru_cache(maxsize=4096)
-def _daily_index(tenant: str, day_text: str, route: str) -> str | None:
-    """`index_name` of an ISO day's text; cached, as a batch's records share a few days (the
-    name's date formatting was 8% of the sink's time under load)."""
-    day = _day_of(day_text)
-    return None if day is None else index_name(tenant, day, route)
+def _daily_index(tenant: str, event: str | date | None, arrival: str, route: str) -> str:
+    """`index_name` of the day chosen from an event's day and its arrival day (ISO text);
+    cached, as a batch's records share a few days (the name's date formatting was 8% of the
+    sink's time under load)."""
+    arrived = _day_of(arrival) or datetime.now(UTC).date()
+    day = event if isinstance(event, date) else _day_of(event)
+    if day is None or not (
+        -EVENT_DAYS_BEFORE_ARRIVAL <= (day - arrived).days <= EVENT_DAYS_AFTER_ARRIVAL
+    ):
+        day = arrived
+    return index_name(tenant, day, route)
 
 
 def _day_of(value: object) -> date | None:
