@@ -140,8 +140,18 @@ class TopicSettings(Frozen):
     )
 
 
+def _not_a_system_namespace(namespace: str) -> str:
+    if namespace.startswith(("kube-", PLATFORM_PREFIX)):
+        raise ValueError(
+            f"{namespace!r} is the cluster's or the platform's own namespace: its logs are "
+            "no tenant's (they go to _logway.unclaimed)"
+        )
+    return namespace
+
+
 KubernetesNamespace = Annotated[
     str,
+    AfterValidator(_not_a_system_namespace),
     Field(
         pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
         description="A Kubernetes namespace (an RFC 1123 label).",
