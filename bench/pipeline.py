@@ -59,7 +59,14 @@ from connectors.elasticsearch.sink import document_index
 from logway.counts import end_offset
 from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
-from topology.names import dlq_topic, index_pattern, index_patterns, processed_topic, raw_topic
+from topology.names import (
+    dlq_topic,
+    index_pattern,
+    index_patterns,
+    index_template_name,
+    processed_topic,
+    raw_topic,
+)
 
 SHARES = {"json": 0.6, "docker": 0.3, "text": 0.1}
 PIPELINES = {
@@ -279,7 +286,9 @@ def direct_bulk(
     for label, load in (("sequential", _sequential), ("two_in_flight", _two_in_flight)):
         scratch = f"bench-direct-{uuid.uuid4().hex[:8]}"
         for tenant in tenants.values():
-            template = es.indices.get_index_template(name=f"logs-{tenant}")["index_templates"][0]
+            template = es.indices.get_index_template(name=index_template_name(tenant))[
+                "index_templates"
+            ][0]
             es.indices.put_index_template(
                 name=f"{scratch}-{tenant}",
                 index_patterns=[f"{scratch}-{p}" for p in index_patterns(tenant)],

@@ -65,6 +65,20 @@ def logway(
     )
 
 
+def validate_online(
+    endpoints: Endpoints, path: Path, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`logway validate --online --format json path`, with `env` added to its environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "logway", "validate", "--online", "--format", "json", str(path)],
+        env={**env_for(endpoints), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 TEST_CREDENTIALS = Path(tempfile.gettempdir()) / "logway-test-credentials"
 
 

@@ -107,9 +107,11 @@ def test_apply_grows_partitions_but_never_shrinks_them(
     assert all(partitions(admin, topic) == 4 for topic in tenant_topics(name))
 
     path.write_text(tenant_yaml(name, partitions=1))
-    output = logway(endpoints, "apply", str(path)).stdout
-    assert len(lines(output, "kept larger")) == 3
-    assert "Kafka cannot shrink partitions" in output
+    refused = logway(endpoints, "apply", str(path), check=False)
+    assert refused.returncode == 1
+    assert "have 4 partitions and Kafka cannot shrink a topic: declare 4 or more" in (
+        refused.stderr
+    )
     assert all(partitions(admin, topic) == 4 for topic in tenant_topics(name))
 
 

@@ -5,15 +5,13 @@ partitions against the topics, and a refused tenant changes nothing."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
 from logway.settings import Endpoints
-from tests.integration.support import env_for, logway, tenant_yaml
+from tests.integration.support import logway, tenant_yaml, validate_online
 from topology.names import raw_topic
 from topology.publish import read_published
 
@@ -30,22 +28,17 @@ def sources(namespace: str, producer: str, key: str) -> str:
     )
 
 
-def online(endpoints: Endpoints, path: Path, secret: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "logway", "validate", "--online", "--format", "json", str(path)],
-        env={**env_for(endpoints), secret: "https://hooks.example.invalid/x"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def webhook(tenant: str) -> str:
+    """The webhook secret `tenant_yaml` names."""
+    return f"{tenant.upper().replace('-', '_')}_WEBHOOK"
 
 
 def test_a_new_file_cannot_claim_what_an_applied_tenant_owns(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:
     owner, thief = f"{tenant_prefix}-owner", f"{tenant_prefix}-thief"
-    namespace, producer, key = f"{tenant_prefix}-payments", f"{tenant_prefix}-svc", "OWNER_KEY"
+    namespace, producer = f"{tenant_prefix}-payments", f"{tenant_prefix}-svc"
+    key = f"{tenant_prefix.upper()}_FORWARD_KEY"  # unique: applied tenants of earlier runs stay
     owned = tmp_path / "owner"
     owned.mkdir()
     (owned / "owner.yaml").write_text(tenant_yaml(owner, extra=sources(namespace, producer, key)))
@@ -57,7 +50,9 @@ def test_a_new_file_cannot_claim_what_an_applied_tenant_owns(
     path = claims / "thief.yaml"
     path.write_text(tenant_yaml(thief, extra=sources(namespace, producer, key)))
 
-    checked = online(endpoints, path, f"{thief.upper().replace('-', '_')}_WEBHOOK")
+    checked = validate_online(
+        endpoints, path, **{webhook(thief): "https://hooks.example.invalid/x"}
+    )
     report = json.loads(checked.stdout)
     assert checked.returncode == 1, report
     assert report["rejected"] == [thief]
@@ -103,7 +98,7 @@ def test_fewer_partitions_than_the_topics_have_are_refused(
     version = read_published(endpoints.kafka)[name].version
 
     path.write_text(tenant_yaml(name, partitions=2))
-    checked = online(endpoints, path, f"{name.upper().replace('-', '_')}_WEBHOOK")
+    checked = validate_online(endpoints, path, **{webhook(name): "https://hooks.example.invalid/x"})
     [error] = json.loads(checked.stdout)["errors"]
     assert checked.returncode == 1
     assert error["path"] == f"{name}.topics.partitions"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,21 +11,10 @@ from elasticsearch import Elasticsearch
 
 from logway.kafka import KafkaConnection
 from logway.settings import Endpoints
-from tests.integration.support import env_for, tenant_yaml
+from tests.integration.support import tenant_yaml, validate_online
 from topology.names import INDEX_TEMPLATE_PRIORITY
 
 pytestmark = pytest.mark.integration
-
-
-def validate(endpoints: Endpoints, path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "logway", "validate", "--online", "--format", "json", str(path)],
-        env={**env_for(endpoints), **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_online_validation_passes_when_everything_is_in_place(
@@ -37,7 +24,7 @@ def test_online_validation_passes_when_everything_is_in_place(
     path = tmp_path / "t.yaml"
     path.write_text(tenant_yaml(name))
     secret = f"{name.upper().replace('-', '_')}_WEBHOOK"
-    result = validate(endpoints, path, **{secret: "https://hooks.example.invalid/x"})
+    result = validate_online(endpoints, path, **{secret: "https://hooks.example.invalid/x"})
     report = json.loads(result.stdout)
     assert result.returncode == 0, report
     assert report["levels"] == {"static": 0, "semantic": 0, "dry-run": 0, "online": 0}
@@ -51,7 +38,7 @@ def test_a_missing_secret_is_an_online_error_at_its_line(
     path.write_text(tenant_yaml(name))
     secret = f"{name.upper().replace('-', '_')}_WEBHOOK"
     assert secret not in os.environ
-    result = validate(endpoints, path)
+    result = validate_online(endpoints, path)
     report = json.loads(result.stdout)
     assert result.returncode == 1
     [error] = report["errors"]
@@ -75,7 +62,7 @@ def test_a_template_elasticsearch_would_refuse_is_an_online_error(
     )
     secret = f"{name.upper().replace('-', '_')}_WEBHOOK"
     try:
-        result = validate(endpoints, path, **{secret: "https://hooks.example.invalid/x"})
+        result = validate_online(endpoints, path, **{secret: "https://hooks.example.invalid/x"})
     finally:
         es.indices.delete_index_template(name=f"foreign-{name}")
     report = json.loads(result.stdout)
@@ -92,7 +79,7 @@ def test_an_unreachable_kafka_fails_online_validation(
 ) -> None:
     path = tmp_path / "t.yaml"
     path.write_text(tenant_yaml(f"{tenant_prefix}-nokafka"))
-    result = validate(
+    result = validate_online(
         Endpoints(kafka=KafkaConnection(bootstrap="127.0.0.1:1"), es_url=endpoints.es_url), path
     )
     report = json.loads(result.stdout)
