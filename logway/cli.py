@@ -319,11 +319,10 @@ def _load_and_plan(
     from confluent_kafka.admin import AdminClient
     from elasticsearch import ApiError, Elasticsearch, TransportError
 
-    from topology.apply import Targets, plan, topic_partitions
+    from topology.apply import Targets, plan
     from topology.discovery import tenant_matcher
-    from topology.live import check_live
+    from topology.live import check_servers
     from topology.load import load_tenants
-    from topology.publish import read_published
 
     _require(paths)
     if delete_data and not prune:
@@ -365,9 +364,7 @@ def _load_and_plan(
     )
     in_scope = tenant_matcher(scope)
     try:
-        published = read_published(endpoints.kafka)
-        partitions = topic_partitions(targets.admin, targets.timeout)
-        check_live(result, published, partitions, endpoints.kafka.username)
+        published = check_servers(result, targets.admin, endpoints.kafka, targets.timeout)
         report()
         refused = set(result.rejected)  # declared but refused: never pruned as undeclared
         changes = plan(

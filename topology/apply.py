@@ -261,12 +261,6 @@ def _plan_removal(
     return changes
 
 
-def topic_partitions(admin: AdminClient, timeout: float) -> dict[str, int]:
-    """Every topic's partition count, as the broker has it now."""
-    topics = admin.list_topics(timeout=timeout).topics
-    return {name: len(meta.partitions) for name, meta in topics.items()}
-
-
 def _records_in(admin: AdminClient, topic: str, timeout: float) -> int:
     partitions = admin.list_topics(topic, timeout=timeout).topics[topic].partitions
     tps = [TopicPartition(topic, p) for p in partitions]

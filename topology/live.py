@@ -17,9 +17,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from confluent_kafka.admin import AdminClient
+
+from logway.kafka import KafkaConnection
 from topology.load import ConfigError, LoadResult, claims_of
 from topology.names import tenant_topics
-from topology.publish import PublishedTenant
+from topology.publish import PublishedTenant, read_published
+
+
+def check_servers(
+    result: LoadResult, admin: AdminClient, kafka: KafkaConnection, timeout: float
+) -> dict[str, PublishedTenant]:
+    """`check_live` against what the servers hold now; returns the published tenants (for the
+    plan). Raises KafkaException when Kafka cannot say."""
+    published = read_published(kafka)
+    topics = admin.list_topics(timeout=timeout).topics
+    partitions = {name: len(meta.partitions) for name, meta in topics.items()}
+    check_live(result, published, partitions, kafka.username)
+    return published
 
 
 def check_live(

@@ -14,11 +14,10 @@ from collections.abc import Mapping
 from confluent_kafka import KafkaException
 from elasticsearch import ApiError, TransportError
 
-from topology.apply import Targets, default_replicas, index_template, plan, topic_partitions
-from topology.live import check_live
+from topology.apply import Targets, default_replicas, index_template, plan
+from topology.live import check_servers
 from topology.load import ConfigError, LoadResult
 from topology.names import index_pattern, index_template_name
-from topology.publish import read_published
 
 
 def _reason(exc: ApiError) -> str:
@@ -37,9 +36,7 @@ def check_online(
     errors: list[ConfigError] = []
     problems: list[str] = []
     try:
-        published = read_published(targets.kafka)
-        partitions = topic_partitions(targets.admin, targets.timeout)
-        check_live(result, published, partitions, targets.kafka.username)
+        published = check_servers(result, targets.admin, targets.kafka, targets.timeout)
         plan(targets, [item.tenant for item in result.tenants], published)
     except KafkaException as exc:
         problems.append(f"Kafka at {targets.kafka}: {exc.args[0].str() if exc.args else exc}")
