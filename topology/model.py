@@ -67,7 +67,8 @@ TenantName = Annotated[
     Field(
         pattern=rf"^{TENANT_NAME}$",
         description="Tenant name: lower case letters, digits and '-', 2-31 characters, "
-        "starting with a letter. It names the tenant's topics and indices.",
+        "starting with a letter, not with 'logway' (the platform's). It names the tenant's "
+        "topics and indices.",
         examples=["payments", "search-api"],
     ),
 ]
@@ -154,7 +155,7 @@ KubernetesNamespace = Annotated[
     AfterValidator(_not_a_system_namespace),
     Field(
         pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
-        description="A Kubernetes namespace (an RFC 1123 label).",
+        description="A Kubernetes namespace (an RFC 1123 label); not `kube-*` or `logway*`.",
         examples=["payments", "payments-canary"],
     ),
 ]
@@ -163,7 +164,8 @@ KafkaPrincipal = Annotated[
     AfterValidator(_not_the_platforms_principal),
     Field(
         pattern=r"^User:[A-Za-z0-9._@=-]{1,128}$",
-        description="A Kafka principal, as the broker's authorizer names it.",
+        description="A Kafka principal, as the broker's authorizer names it; not the "
+        "platform's (`User:ANONYMOUS`, `User:logway*`, the one logway logs in as).",
         examples=["User:payments-batch"],
     ),
 ]
