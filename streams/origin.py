@@ -40,7 +40,12 @@ class Origin(BaseModel):
 
     @property
     def event_id(self) -> str:
-        return f"{self.topic}:{self.partition}:{self.offset}:{self.index}"
+        return origin_event_id(self.topic, self.partition, self.offset, self.index)
+
+
+def origin_event_id(topic: str, partition: int, offset: int, index: int = 0) -> str:
+    """The id of the `index`th event of the raw record at topic, partition and offset."""
+    return f"{topic}:{partition}:{offset}:{index}"
 
 
 def forwarded_id_prefix(tenant: str, chunk: str | None) -> str | None:

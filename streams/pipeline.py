@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from streams.deadletter import DeadLetter, Reason, Stage
-from streams.origin import Origin
+from streams.origin import Origin, origin_event_id
 from streams.steps import DEFAULT_PIPELINE, AnyStep
 from streams.steps.base import (
     HELD,
@@ -45,7 +45,7 @@ from streams.steps.base import (
 from streams.steps.reassemble import Reassembler
 from streams.steps.route import DEFAULT_ROUTES, Route, compile_routes
 from streams.steps.timestamp import kafka_time
-from topology.model import DEFAULT_MAX_RECORD_BYTES, RECORD_OVERHEAD
+from topology.model import DEFAULT_MAX_RECORD_BYTES, max_value_bytes
 from topology.names import dlq_topic, processed_topic
 
 
@@ -108,7 +108,8 @@ class TenantPipeline:
         (a bigger document is dead-lettered `too_large`; a bigger dead letter carries the head
         of its original and says so), so Kafka never refuses what this pipeline produces."""
         self.tenant = tenant
-        self.max_value_bytes = max_record_bytes - RECORD_OVERHEAD
+        self.max_record_bytes = max_record_bytes
+        self.max_value_bytes = max_value_bytes(max_record_bytes)
         self.step_timer = step_timer
         self._count = 0
         self.version = version
@@ -197,7 +198,7 @@ class TenantPipeline:
             return Outcome(output=outcome.output, released=tuple(record.released or ()))
 
     def _document(self, doc: Document, record: Record, route: str) -> Output:
-        event_id = record.event_id or f"{record.topic}:{record.partition}:{record.offset}:0"
+        event_id = record.event_id or origin_event_id(record.topic, record.partition, record.offset)
         received = kafka_time(record.timestamp_ms)
         if "@timestamp" not in doc:
             doc["@timestamp"] = received
@@ -225,7 +226,7 @@ class TenantPipeline:
         if len(value) > self.max_value_bytes:
             error = (
                 f"the document is {len(value)} bytes; the tenant's topics take "
-                f"{self.max_value_bytes + RECORD_OVERHEAD} (topics.max_record_bytes)"
+                f"{self.max_record_bytes} (topics.max_record_bytes)"
             )
             letter = self._dead_letter(record, "route", Reason.TOO_LARGE, error)
             assert letter.output is not None

@@ -51,7 +51,7 @@ from logway.metrics import (
 from streams.deadletter import DeadLetter, Reason, Stage
 from streams.origin import Origin
 from topology.discovery import served_topics, tenant_matcher, topic_config
-from topology.model import DEFAULT_MAX_RECORD_BYTES, RECORD_OVERHEAD
+from topology.model import DEFAULT_MAX_RECORD_BYTES, max_value_bytes
 from topology.names import (
     DEFAULT_ROUTE,
     PROCESSED_TOPIC_RE,
@@ -506,7 +506,7 @@ class ElasticsearchSink:
                 limit = int(topic_config(self._admin, topic, "max.message.bytes") or limit)
             except KafkaException as exc:
                 log.warning("cannot read %s's record limit, assuming 1 MiB: %s", topic, exc)
-            limit -= RECORD_OVERHEAD
+            limit = max_value_bytes(limit)
             self._value_limits[topic] = limit
         return limit
 

@@ -49,6 +49,7 @@ from logway.metrics import (
 )
 from streams.origin import EVENT_ID_HEADER, forwarded_id_prefix
 from streams.steps.timestamp import format_time
+from topology.model import max_value_bytes
 from topology.names import TENANT_NAME_RE, raw_topic
 from topology.registry import TenantRegistry
 
@@ -272,7 +273,7 @@ class Gateway:
         key = entries.tag.encode("utf-8", "surrogateescape")
         values = [_encode(moment, record) for moment, record in entries.events]
         published = self.registry.get(tenant)
-        limit = (published.spec.topics.max_record_bytes if published else 1_048_576) - 1_024
+        limit = max_value_bytes(published.spec.topics.max_record_bytes if published else None)
         largest = max(map(len, values), default=0)
         if largest > limit:
             # Kafka would refuse it for ever: say so now, before any event of the frame is
