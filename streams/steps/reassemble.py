@@ -132,8 +132,9 @@ class Reassembler:
         record.raw = joined.encode("utf-8", "surrogateescape")
         record.undecoded = None
         if line.undecoded:  # the characters cut between pieces are whole again
-            joined = record.raw.decode("utf-8", "surrogateescape")
-            record.undecoded = utf8_error(record.raw)
+            whole = _without_a_cut_character(record.raw) if cut else record.raw
+            joined = whole.decode("utf-8", "surrogateescape")
+            record.undecoded = utf8_error(whole)
         doc = line.doc
         doc["message"] = joined
         if record.undecoded is not None:
@@ -171,3 +172,14 @@ def _decoded(doc: Document, record: Record) -> StepResult:
     if record.undecoded is not None:
         return Failure(Reason.INVALID_UTF8, record.undecoded)
     return doc
+
+
+def _without_a_cut_character(raw: bytes) -> bytes:
+    """A line cut short (by `max_bytes` or the timeout) may end inside a character: leave out
+    that unfinished character, so what came of the line is emitted (it is marked partial)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data":
+            return raw[: exc.start]
+    return raw

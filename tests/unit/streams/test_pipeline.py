@@ -1,6 +1,7 @@
 """A tenant pipeline end to end, without Kafka: raw bytes in, outcomes out."""
 
 import itertools
+import time
 from pathlib import Path
 from typing import Any
 
@@ -390,3 +391,15 @@ def test_bytes_still_invalid_once_joined_are_dead_lettered_whole_as_invalid_utf8
     whole = dead_letter(p.process(b"2026-11-25T10:00:00Z stdout F \xc3\x28", record(2)))
     assert whole.reason == Reason.INVALID_UTF8
     assert whole.step == "decode"
+
+
+def test_a_line_cut_by_the_timeout_inside_a_character_is_emitted_partial() -> None:
+    p = pipeline(
+        pipeline=[{"step": "parse", "format": "cri"}, {"step": "reassemble", "timeout_s": 1}]
+    )
+    line = "waiting for €".encode()
+    assert p.process(b"2026-11-25T10:00:00Z stdout P " + line[:-1], record(0)).held
+    [(_record, out)] = list(p.expire(now=time.monotonic() + 5))
+    doc = document(out)
+    assert doc["message"] == "waiting for "
+    assert doc["logway"]["partial"] is True
