@@ -57,7 +57,8 @@ $(PROMTOOL):
 	@echo "==> building promtool $(PROMTOOL_VERSION) with go install (first time only)"
 	GOBIN=$(abspath .logway/tools) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 
-## Lint, type-check, then every test (unit + integration against the real servers).
+## Lint, type-check, check the import layers (.importlinter), then every test (unit +
+## integration against the real servers).
 test: lint tools
 	$(BIN)/pytest
 
@@ -65,6 +66,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 unit: setup
 	$(BIN)/pytest tests/unit

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from logway.kafka import KafkaConnection
-from logway.settings import Endpoints
+from logway.core.kafka import KafkaConnection
+from logway.core.settings import Endpoints
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -28,8 +28,8 @@ from pathlib import Path
 import msgpack
 
 from bench.common import bench_tenants, cpu_seconds, kafka_perf, run_id, write_result
-from logway.kafka import KafkaConnection
-from logway.settings import Endpoints
+from logway.core.kafka import KafkaConnection
+from logway.core.settings import Endpoints
 
 EVENTS_PER_CHUNK = 1000
 CONNECTIONS = 2

@@ -56,10 +56,8 @@ from bench.common import (
     write_result,
 )
 from connectors.elasticsearch.sink import document_index
-from logway.counts import end_offset
-from logway.kafka import KafkaConnection
-from logway.settings import Endpoints
-from topology.names import (
+from logway.core.kafka import KafkaConnection
+from logway.core.names import (
     dlq_topic,
     index_pattern,
     index_patterns,
@@ -67,6 +65,8 @@ from topology.names import (
     processed_topic,
     raw_topic,
 )
+from logway.core.settings import Endpoints
+from logway.counts import end_offset
 
 SHARES = {"json": 0.6, "docker": 0.3, "text": 0.1}
 PIPELINES = {

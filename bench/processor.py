@@ -30,10 +30,10 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.common import bench_tenants, cpu_seconds, run_id, write_result
+from logway.core.kafka import KafkaConnection
+from logway.core.names import processed_topic, raw_topic
+from logway.core.settings import Endpoints
 from logway.counts import end_offset
-from logway.kafka import KafkaConnection
-from logway.settings import Endpoints
-from topology.names import processed_topic, raw_topic
 
 PARTITIONS = 3
 PIPELINE = """\

@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 
-from logway.settings import Endpoints
+from logway.core.settings import Endpoints
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -60,7 +60,7 @@ def _logging() -> None:
 
 def _endpoints() -> Endpoints:
     """The servers from the environment; a bad Kafka login setting ends the command (exit 2)."""
-    from logway.kafka import KafkaSettingsError
+    from logway.core.kafka import KafkaSettingsError
 
     try:
         return Endpoints.from_env()
@@ -319,8 +319,8 @@ def _load_and_plan(
     from confluent_kafka.admin import AdminClient
     from elasticsearch import ApiError, Elasticsearch, TransportError
 
+    from logway.core.discovery import tenant_matcher
     from topology.apply import Targets, plan
-    from topology.discovery import tenant_matcher
     from topology.live import check_servers
     from topology.load import load_tenants
 
@@ -518,8 +518,8 @@ def run_processor(
 ) -> None:
     """Run a processor worker: logs.<tenant>.raw -> parse -> logs.<tenant>.processed, failures
     -> logs.<tenant>.dlq. New tenants' topics are picked up without a restart."""
-    from streams.app import run_processor as run
-    from streams.config import ProcessorConfig
+    from connectors.processor.app import run_processor as run
+    from connectors.processor.config import ProcessorConfig
 
     config = _settings(
         ProcessorConfig,
@@ -754,7 +754,7 @@ DlqSince = Annotated[
 
 def _selection(tenant: str, reason: str | None, since: str | None) -> Any:
     from connectors.dlq.replay import Selection, parse_duration
-    from streams.deadletter import Reason
+    from logway.core.deadletter import Reason
 
     try:
         return Selection(

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from logway.kafka import KafkaConnection
-from topology.names import dlq_topic, index_pattern, processed_topic, raw_topic
+from logway.core.kafka import KafkaConnection
+from logway.core.names import dlq_topic, index_pattern, processed_topic, raw_topic
 
 
 @dataclass(frozen=True)

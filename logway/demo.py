@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import orjson
 from confluent_kafka import Producer
 
-from topology.names import raw_topic
+from logway.core.names import raw_topic
 
 LEVELS = ("debug", "info", "info", "info", "warn", "error")
 PATHS = ("/api/orders", "/api/cart", "/healthz", "/api/search", "/login")

@@ -23,9 +23,9 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.dlq.replay import Selection, read_dead_letters
+from logway.core.kafka import KafkaConnection
+from logway.core.names import dlq_topic, processed_topic, raw_topic
 from logway.counts import end_offset
-from logway.kafka import KafkaConnection
-from topology.names import dlq_topic, processed_topic, raw_topic
 from topology.publish import read_published
 
 

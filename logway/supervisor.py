@@ -24,11 +24,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from logway.core.discovery import served_topics, tenant_matcher
+from logway.core.names import RAW_TOPIC_RE, tenant_of_topic
+from logway.core.settings import Endpoints
 from logway.counts import TenantCounts, counts_consumer, tenant_counts
 from logway.demo import send_demo
-from logway.settings import Endpoints
-from topology.discovery import served_topics, tenant_matcher
-from topology.names import RAW_TOPIC_RE, tenant_of_topic
 
 COMPONENTS = ("processor", "sink")
 RESTART_DELAY_S = 3.0

@@ -30,8 +30,10 @@ from typing import Any
 
 import orjson
 
-from streams.deadletter import DeadLetter, Reason, Stage
-from streams.origin import Origin, origin_event_id
+from logway.core.deadletter import DeadLetter, Reason, Stage
+from logway.core.limits import DEFAULT_MAX_RECORD_BYTES, max_value_bytes
+from logway.core.names import dlq_topic, processed_topic
+from logway.core.origin import Origin, origin_event_id
 from streams.steps import DEFAULT_PIPELINE, AnyStep
 from streams.steps.base import (
     HELD,
@@ -45,8 +47,6 @@ from streams.steps.base import (
 from streams.steps.reassemble import Reassembler
 from streams.steps.route import DEFAULT_ROUTES, Route, compile_routes
 from streams.steps.timestamp import kafka_time
-from topology.model import DEFAULT_MAX_RECORD_BYTES, max_value_bytes
-from topology.names import dlq_topic, processed_topic
 
 
 @dataclass(frozen=True, slots=True)

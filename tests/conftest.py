@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from logway.kafka import KafkaConnection
-from logway.settings import Endpoints
+from logway.core.kafka import KafkaConnection
+from logway.core.settings import Endpoints
 
 
 def _docker_engine_answers() -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from logway.kafka import KafkaConnection
-from logway.settings import Endpoints
+from logway.core.kafka import KafkaConnection
+from logway.core.settings import Endpoints
 
 KAFKA_IMAGE = "confluentinc/cp-kafka:8.0.0"
 ES_IMAGE = "docker.elastic.co/elasticsearch/elasticsearch:9.2.0"

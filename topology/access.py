@@ -30,8 +30,8 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
+from logway.core.names import dlq_topic, group_prefix, raw_topic
 from topology.model import Tenant
-from topology.names import dlq_topic, group_prefix, raw_topic
 
 SCRAM_ITERATIONS = 8192
 

@@ -26,7 +26,14 @@ from confluent_kafka.admin import (
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from logway.kafka import KafkaConnection
+from logway.core.kafka import KafkaConnection
+from logway.core.names import (
+    INDEX_TEMPLATE_PRIORITY,
+    TENANTS_TOPIC,
+    index_patterns,
+    index_template_name,
+    tenant_topics,
+)
 from topology.access import (
     Grant,
     NoAuthorizer,
@@ -42,13 +49,6 @@ from topology.access import (
 )
 from topology.forwarder import UNCLAIMED_TOPIC
 from topology.model import Tenant
-from topology.names import (
-    INDEX_TEMPLATE_PRIORITY,
-    TENANTS_TOPIC,
-    index_patterns,
-    index_template_name,
-    tenant_topics,
-)
 from topology.publish import (
     TENANTS_TOPIC_CONFIG,
     PublishedTenant,

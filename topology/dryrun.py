@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from streams.deadletter import DeadLetter
+from logway.core.deadletter import DeadLetter
 from streams.pipeline import Outcome, TenantPipeline
 from streams.steps.base import Record
 from topology.model import Sample, Tenant

@@ -13,8 +13,8 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
+from logway.core.names import raw_topic
 from topology.model import Tenant
-from topology.names import raw_topic
 
 UNCLAIMED_TOPIC = "_logway.unclaimed"
 Format = Literal["fluent-bit", "fluentd"]

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 
 from confluent_kafka.admin import AdminClient
 
-from logway.kafka import KafkaConnection
+from logway.core.kafka import KafkaConnection
+from logway.core.names import tenant_topics
 from topology.load import ConfigError, LoadResult, claims_of
-from topology.names import tenant_topics
 from topology.publish import PublishedTenant, read_published
 
 

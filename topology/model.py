@@ -19,23 +19,14 @@ from pydantic import (
     model_validator,
 )
 
-from streams.deadletter import Reason
+from logway.core.deadletter import Reason
+from logway.core.limits import DEFAULT_MAX_RECORD_BYTES
+from logway.core.names import DEFAULT_ROUTE, TENANT_NAME
 from streams.steps import DEFAULT_PIPELINE, AnyStep
 from streams.steps.base import semantic_error
 from streams.steps.parse import ParseStep
 from streams.steps.reassemble import ReassembleStep
 from streams.steps.route import DEFAULT_ROUTES, Route
-from topology.names import DEFAULT_ROUTE, TENANT_NAME
-
-DEFAULT_MAX_RECORD_BYTES = 1_048_576  # a tenant's topics.max_record_bytes when none is given
-RECORD_OVERHEAD = 1_024  # Kafka's record and batch framing, the key: kept free under the limit
-
-
-def max_value_bytes(max_record_bytes: int | None = None) -> int:
-    """The largest record value a topic of `max.message.bytes` = `max_record_bytes` takes
-    (None: the default a tenant gets)."""
-    return (max_record_bytes or DEFAULT_MAX_RECORD_BYTES) - RECORD_OVERHEAD
-
 
 PLATFORM_PREFIX = "logway"  # names the platform keeps for itself: its principals, its settings
 

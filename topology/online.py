@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from confluent_kafka import KafkaException
 from elasticsearch import ApiError, TransportError
 
+from logway.core.names import index_pattern, index_template_name
 from topology.apply import Targets, default_replicas, index_template, plan
 from topology.live import check_servers
 from topology.load import ConfigError, LoadResult
-from topology.names import index_pattern, index_template_name
 
 
 def _reason(exc: ApiError) -> str:

@@ -17,9 +17,9 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from logway.kafka import KafkaConnection
+from logway.core.kafka import KafkaConnection
+from logway.core.names import TENANTS_TOPIC
 from topology.model import Tenant
-from topology.names import TENANTS_TOPIC
 
 log = logging.getLogger("logway.publish")
 TENANTS_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}

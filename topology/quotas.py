@@ -16,7 +16,7 @@ from kafka.protocol.admin.client_quotas import (
     DescribeClientQuotasRequest,
 )
 
-from logway.kafka import KafkaConnection
+from logway.core.kafka import KafkaConnection
 
 PRODUCER_RATE = "producer_byte_rate"
 EXACT = 0  # DescribeClientQuotas match_type: the entity name given

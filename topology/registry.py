@@ -15,10 +15,10 @@ import time
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from pydantic import ValidationError
 
-from logway.kafka import KafkaConnection
-from logway.metrics import CONFIG_PUBLISHED_AT, RELOAD_FAILURES, Component
+from logway.core.kafka import KafkaConnection
+from logway.core.metrics import CONFIG_PUBLISHED_AT, RELOAD_FAILURES, Component
+from logway.core.names import TENANTS_TOPIC
 from topology.model import Tenant
-from topology.names import TENANTS_TOPIC
 from topology.publish import PublishedTenant
 
 log = logging.getLogger("logway.registry")

@@ -26,11 +26,11 @@ from datetime import UTC, datetime, timedelta
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from pydantic import ValidationError
 
-from logway.kafka import PRODUCER_MAX_MESSAGE_BYTES, KafkaConnection
-from streams.deadletter import DeadLetter, Reason, Stage
+from logway.core.deadletter import DeadLetter, Reason, Stage
+from logway.core.kafka import PRODUCER_MAX_MESSAGE_BYTES, KafkaConnection
+from logway.core.names import dlq_topic, processed_topic
 from streams.pipeline import Outcome, TenantPipeline
 from streams.steps.base import Record
-from topology.names import dlq_topic, processed_topic
 from topology.publish import read_published
 
 DURATION = re.compile(r"^(\d+)([smhd])$")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from streams.deadletter import Reason
+from logway.core.deadletter import Reason
 
 # Document-level refusals: retrying the same document can never succeed.
 MAPPING_ERRORS = frozenset(

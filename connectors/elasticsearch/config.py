@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from logway.kafka import KafkaConnection
-from topology.discovery import TenantsMatching
+from logway.core.discovery import TenantsMatching
+from logway.core.kafka import KafkaConnection
 
 
 class SinkConfig(BaseModel):

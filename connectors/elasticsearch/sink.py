@@ -40,25 +40,25 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from connectors.elasticsearch.classify import RetryReason, Verdict, classify_item
 from connectors.elasticsearch.config import SinkConfig
-from logway.kafka import PRODUCER_MAX_MESSAGE_BYTES
-from logway.metrics import (
+from logway.core.deadletter import DeadLetter, Reason, Stage
+from logway.core.discovery import served_topics, tenant_matcher, topic_config
+from logway.core.kafka import PRODUCER_MAX_MESSAGE_BYTES
+from logway.core.limits import DEFAULT_MAX_RECORD_BYTES, max_value_bytes
+from logway.core.metrics import (
     BULK_SECONDS,
     COMMIT_FAILURES,
     PAUSED_PARTITIONS,
     TenantMeters,
     observe,
 )
-from streams.deadletter import DeadLetter, Reason, Stage
-from streams.origin import Origin
-from topology.discovery import served_topics, tenant_matcher, topic_config
-from topology.model import DEFAULT_MAX_RECORD_BYTES, max_value_bytes
-from topology.names import (
+from logway.core.names import (
     DEFAULT_ROUTE,
     PROCESSED_TOPIC_RE,
     ROUTE_NAME_RE,
     dlq_topic,
     index_name,
 )
+from logway.core.origin import Origin
 
 log = logging.getLogger("logway.sink")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from logway.kafka import KafkaConnection
+from logway.core.kafka import KafkaConnection
 
 
 class GatewayConfig(BaseModel):

@@ -38,8 +38,9 @@ from connectors.gateway import protocol
 from connectors.gateway.config import GatewayConfig
 from connectors.gateway.protocol import Entries, Ping, Refusal, RefusalReason
 from logway import __version__
-from logway.kafka import PRODUCER_MAX_MESSAGE_BYTES
-from logway.metrics import (
+from logway.core.kafka import PRODUCER_MAX_MESSAGE_BYTES
+from logway.core.limits import max_value_bytes
+from logway.core.metrics import (
     GATEWAY_ACKS,
     GATEWAY_CONNECTIONS,
     GATEWAY_FRAMES,
@@ -47,10 +48,9 @@ from logway.metrics import (
     TenantMeters,
     serve,
 )
-from streams.origin import EVENT_ID_HEADER, forwarded_id_prefix
+from logway.core.names import TENANT_NAME_RE, raw_topic
+from logway.core.origin import EVENT_ID_HEADER, forwarded_id_prefix
 from streams.steps.timestamp import format_time
-from topology.model import max_value_bytes
-from topology.names import TENANT_NAME_RE, raw_topic
 from topology.registry import TenantRegistry
 
 log = logging.getLogger("logway.gateway")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import orjson
 
-from streams.deadletter import DeadLetter, Reason
+from logway.core.deadletter import DeadLetter, Reason
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}

@@ -36,10 +36,10 @@ from pydantic import ValidationError
 from connectors.notifier.config import NotifierConfig
 from connectors.notifier.digest import Digest
 from logway import __version__
-from logway.metrics import NOTIFIER_POSTS, TenantMeters, serve
-from streams.deadletter import DeadLetter
-from topology.discovery import served_topics, tenant_matcher
-from topology.names import DLQ_TOPIC_RE, tenant_of_topic
+from logway.core.deadletter import DeadLetter
+from logway.core.discovery import served_topics, tenant_matcher
+from logway.core.metrics import NOTIFIER_POSTS, TenantMeters, serve
+from logway.core.names import DLQ_TOPIC_RE, tenant_of_topic
 from topology.registry import TenantRegistry
 
 log = logging.getLogger("logway.notifier")

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from logway.kafka import KafkaConnection
+from logway.core.kafka import KafkaConnection
 
 KAFKA_VERSION = "4.0.2"
 # The newest 9.x integ-test distribution served on Maven Central when this was written; 9.3+

@@ -21,8 +21,8 @@ from typing import Annotated, Any, ClassVar, Final
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from logway.core.deadletter import Reason
 from streams.conditions import ConditionError, Predicate, compile_condition
-from streams.deadletter import Reason
 from streams.fields import FIELD_PATH
 
 Document = dict[str, Any]

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field, model_validator
 
-from streams.deadletter import Reason
+from logway.core.deadletter import Reason
 from streams.fields import MISSING, compile_path
 from streams.regex import RegexError, compile_re2
 from streams.steps.base import (

@@ -26,7 +26,7 @@ from typing import Literal
 
 from pydantic import Field, StrictInt
 
-from streams.deadletter import Reason
+from logway.core.deadletter import Reason
 from streams.steps.base import (
     HELD,
     CompiledStep,

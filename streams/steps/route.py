@@ -3,7 +3,7 @@
 Routes are tried in order; the first whose `when` matches wins, and the last route, the default,
 has no `when` and takes the rest. A route's `index` names an index family of the tenant:
 each route's indices are `logs-<tenant>.<name>-<yyyy.mm.dd>`, `default` included
-(see `topology.names.index_name`). The processor writes the chosen name to `logway.route`; the
+(see `logway.core.names.index_name`). The processor writes the chosen name to `logway.route`; the
 sink turns it into the index, so no record can reach an index that apply did not set up.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from logway.core.names import DEFAULT_ROUTE, ROUTE_NAME
 from streams.conditions import compile_condition
 from streams.steps.base import Condition, Document
-from topology.names import DEFAULT_ROUTE, ROUTE_NAME
 
 RouteChooser = Callable[[Document], str]
 

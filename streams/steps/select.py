@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import Field, StrictInt
 
+from logway.core.deadletter import Reason
 from streams.conditions import compile_condition
-from streams.deadletter import Reason
 from streams.steps.base import (
     CompiledStep,
     Condition,

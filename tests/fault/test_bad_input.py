@@ -30,8 +30,9 @@ import pytest
 from confluent_kafka import KafkaException, Producer
 from elasticsearch import Elasticsearch
 
-from logway.settings import Endpoints
-from streams.deadletter import DeadLetter
+from logway.core.deadletter import DeadLetter
+from logway.core.names import dlq_topic, raw_topic
+from logway.core.settings import Endpoints
 from tests.fault.conftest import LEDGER
 from tests.integration.support import (
     accepts,
@@ -46,7 +47,6 @@ from tests.integration.support import (
     tenant_yaml,
     wait_for,
 )
-from topology.names import dlq_topic, raw_topic
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration]
 EID = re.compile(rb'"eid": ?"([a-z0-9-]+)"|eid=([a-z0-9-]+)')

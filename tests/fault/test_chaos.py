@@ -32,9 +32,10 @@ import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
+from logway.core.deadletter import DeadLetter
+from logway.core.names import dlq_topic, processed_topic, raw_topic
+from logway.core.settings import Endpoints
 from logway.dev import servers
-from logway.settings import Endpoints
-from streams.deadletter import DeadLetter
 from tests.fault.conftest import LEDGER
 from tests.integration.support import (
     PipelineProcess,
@@ -46,7 +47,6 @@ from tests.integration.support import (
     tenant_documents,
     wait_for,
 )
-from topology.names import dlq_topic, processed_topic, raw_topic
 
 CHUNKS, PER_CHUNK = 60, 100
 PIPELINE = """\

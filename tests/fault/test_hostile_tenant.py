@@ -25,8 +25,9 @@ import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
-from logway.settings import Endpoints
-from streams.deadletter import DeadLetter
+from logway.core.deadletter import DeadLetter
+from logway.core.names import dlq_topic, processed_topic, raw_topic
+from logway.core.settings import Endpoints
 from tests.fault.conftest import LEDGER
 from tests.integration.support import (
     logway,
@@ -37,7 +38,6 @@ from tests.integration.support import (
     tenant_yaml,
     wait_for,
 )
-from topology.names import dlq_topic, processed_topic, raw_topic
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration]
 NEIGHBOUR_LINES = 3_000

@@ -21,9 +21,9 @@ from elasticsearch import ApiError, Elasticsearch
 from elasticsearch.helpers import scan
 from prometheus_client.parser import text_string_to_metric_families
 
-from logway.kafka import KafkaConnection
-from logway.settings import Endpoints
-from topology.names import index_pattern
+from logway.core.kafka import KafkaConnection
+from logway.core.names import index_pattern
+from logway.core.settings import Endpoints
 
 T = TypeVar("T")
 

@@ -8,10 +8,10 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 from elasticsearch import Elasticsearch
 
-from logway.settings import Endpoints
+from logway.core.names import INDEX_TEMPLATE_PRIORITY, tenant_topics
+from logway.core.settings import Endpoints
 from tests.integration.support import logway, tenant_yaml
 from topology.load import load_tenants
-from topology.names import INDEX_TEMPLATE_PRIORITY, tenant_topics
 from topology.publish import read_published, tenant_version
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,9 @@ import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
+from logway.core.names import processed_topic, raw_topic
+from logway.core.settings import Endpoints
 from logway.counts import counts_consumer, topic_size
-from logway.settings import Endpoints
 from tests.integration.support import (
     PipelineProcess,
     apply_tenant,
@@ -27,7 +28,6 @@ from tests.integration.support import (
     tenant_documents,
     wait_for,
 )
-from topology.names import processed_topic, raw_topic
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from logway.core.settings import Endpoints
 from logway.dev.servers import DevConfig, port_in_use, status
-from logway.settings import Endpoints
 from tests.integration.support import free_port
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,9 @@ import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
+from logway.core.names import dlq_topic, processed_topic, raw_topic
+from logway.core.settings import Endpoints
 from logway.counts import counts_consumer, topic_size
-from logway.settings import Endpoints
 from tests.integration.support import (
     indexed_count,
     logway,
@@ -26,7 +27,6 @@ from tests.integration.support import (
     tenant_yaml,
     wait_for,
 )
-from topology.names import dlq_topic, processed_topic, raw_topic
 
 pytestmark = pytest.mark.integration
 GOOD, BROKEN = 100, 10

@@ -16,9 +16,10 @@ import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
-from logway.kafka import KafkaConnection
-from logway.settings import Endpoints
-from streams.deadletter import DeadLetter, Reason
+from logway.core.deadletter import DeadLetter, Reason
+from logway.core.kafka import KafkaConnection
+from logway.core.names import dlq_topic, processed_topic, raw_topic
+from logway.core.settings import Endpoints
 from tests.integration.support import (
     PipelineProcess,
     free_port,
@@ -33,7 +34,6 @@ from tests.integration.support import (
     tenant_yaml,
     wait_for,
 )
-from topology.names import dlq_topic, processed_topic, raw_topic
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,8 @@ import orjson
 import pytest
 from fluent import asyncsender, sender
 
-from logway.settings import Endpoints
+from logway.core.names import raw_topic
+from logway.core.settings import Endpoints
 from tests.integration.support import (
     PipelineProcess,
     accepts,
@@ -38,7 +39,6 @@ from tests.integration.support import (
     tenant_yaml,
     wait_for,
 )
-from topology.names import raw_topic
 
 pytestmark = pytest.mark.integration
 NODE_CLIENT = Path(__file__).parents[1] / "node"

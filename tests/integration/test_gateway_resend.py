@@ -15,8 +15,9 @@ import msgpack
 import pytest
 from elasticsearch import Elasticsearch
 
+from logway.core.names import raw_topic
+from logway.core.settings import Endpoints
 from logway.counts import counts_consumer, topic_size
-from logway.settings import Endpoints
 from tests.integration.support import (
     accepts,
     free_port,
@@ -28,7 +29,6 @@ from tests.integration.support import (
     tenant_yaml,
     wait_for,
 )
-from topology.names import raw_topic
 
 pytestmark = pytest.mark.integration
 EVENTS = 100

@@ -10,11 +10,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 from elasticsearch import Elasticsearch
 
-from logway.dev.servers import DevConfig
-from logway.settings import Endpoints
-from tests.integration.support import logway, tenant_yaml
-from topology.access import Grant, broker_grants, create_grants
-from topology.names import (
+from logway.core.names import (
     dlq_topic,
     group_prefix,
     index_name,
@@ -22,6 +18,10 @@ from topology.names import (
     processed_topic,
     raw_topic,
 )
+from logway.core.settings import Endpoints
+from logway.dev.servers import DevConfig
+from tests.integration.support import logway, tenant_yaml
+from topology.access import Grant, broker_grants, create_grants
 
 pytestmark = pytest.mark.integration
 

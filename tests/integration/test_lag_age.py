@@ -11,10 +11,10 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
-from logway.metrics import LagMonitor
-from logway.settings import Endpoints
+from logway.core.metrics import LagMonitor
+from logway.core.names import RAW_TOPIC_RE, raw_topic
+from logway.core.settings import Endpoints
 from tests.integration.support import apply_tenant
-from topology.names import RAW_TOPIC_RE, raw_topic
 
 pytestmark = pytest.mark.integration
 

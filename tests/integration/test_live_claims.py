@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from logway.settings import Endpoints
+from logway.core.names import raw_topic
+from logway.core.settings import Endpoints
 from tests.integration.support import logway, tenant_yaml, validate_online
-from topology.names import raw_topic
 from topology.publish import read_published
 
 pytestmark = pytest.mark.integration

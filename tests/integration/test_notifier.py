@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from logway.settings import Endpoints
+from logway.core.names import raw_topic
+from logway.core.settings import Endpoints
 from tests.integration.support import (
     PipelineProcess,
     apply_tenant,
     processor,
     wait_for,
 )
-from topology.names import raw_topic
 
 pytestmark = pytest.mark.integration
 BROKEN = b'{"password": "hunter2", "email": "ana@example.com", "msg": "cut off'

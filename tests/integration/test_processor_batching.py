@@ -16,9 +16,9 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from logway.settings import Endpoints
+from logway.core.names import processed_topic, raw_topic
+from logway.core.settings import Endpoints
 from tests.integration.support import apply_tenant, processor, produced_at, wait_for
-from topology.names import processed_topic, raw_topic
 
 pytestmark = pytest.mark.integration
 

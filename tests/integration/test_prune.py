@@ -9,10 +9,10 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from elasticsearch import Elasticsearch
 
-from logway.settings import Endpoints
+from logway.core.names import raw_topic, tenant_topics
+from logway.core.settings import Endpoints
 from tests.integration.support import logway, tenant_yaml
 from topology.access import scram_user_exists
-from topology.names import raw_topic, tenant_topics
 from topology.publish import read_published
 from topology.quotas import QuotaClient
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from logway.settings import Endpoints
+from logway.core.settings import Endpoints
 from tests.integration.support import env_for, free_port, wait_for
 
 pytestmark = pytest.mark.integration

@@ -17,9 +17,10 @@ import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
+from logway.core.kafka import KafkaConnection
+from logway.core.names import dlq_topic, raw_topic
+from logway.core.settings import Endpoints
 from logway.dev.servers import DevConfig, Kafka
-from logway.kafka import KafkaConnection
-from logway.settings import Endpoints
 from tests.integration.support import (
     accepts,
     forward_chunk,
@@ -33,7 +34,6 @@ from tests.integration.support import (
     tenant_yaml,
     wait_for,
 )
-from topology.names import dlq_topic, raw_topic
 from topology.quotas import QuotaClient
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,10 @@ import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
-from logway.kafka import KafkaConnection
-from logway.settings import Endpoints
-from streams.deadletter import DeadLetter, Reason
+from logway.core.deadletter import DeadLetter, Reason
+from logway.core.kafka import KafkaConnection
+from logway.core.names import dlq_topic, processed_topic
+from logway.core.settings import Endpoints
 from tests.integration.es_faults import ElasticsearchFaults
 from tests.integration.support import (
     PipelineProcess,
@@ -30,7 +31,6 @@ from tests.integration.support import (
     wait_for,
 )
 from tests.integration.test_sink_faults import processed_record
-from topology.names import dlq_topic, processed_topic
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,9 @@ import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
-from logway.settings import Endpoints
-from streams.deadletter import DeadLetter, Reason, Stage
+from logway.core.deadletter import DeadLetter, Reason, Stage
+from logway.core.names import dlq_topic, index_name, processed_topic
+from logway.core.settings import Endpoints
 from tests.integration.support import (
     PipelineProcess,
     apply_tenant,
@@ -28,7 +29,6 @@ from tests.integration.support import (
     sink,
     wait_for,
 )
-from topology.names import dlq_topic, index_name, processed_topic
 
 pytestmark = pytest.mark.integration
 

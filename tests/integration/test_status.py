@@ -18,7 +18,8 @@ import pytest
 from confluent_kafka import Producer
 from PIL import Image
 
-from logway.settings import Endpoints
+from logway.core.names import processed_topic, raw_topic
+from logway.core.settings import Endpoints
 from tests.integration.support import (
     accepts,
     apply_tenant,
@@ -30,7 +31,6 @@ from tests.integration.support import (
     sink,
     wait_for,
 )
-from topology.names import processed_topic, raw_topic
 from topology.publish import read_published
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,9 @@ from datetime import date
 import pytest
 from elasticsearch import Elasticsearch
 
-from logway.settings import Endpoints
+from logway.core.names import index_name
+from logway.core.settings import Endpoints
 from tests.integration.support import searched, tenant_documents
-from topology.names import index_name
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,9 @@ import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
-from logway.settings import Endpoints
-from streams.deadletter import DeadLetter, Reason
+from logway.core.deadletter import DeadLetter, Reason
+from logway.core.names import dlq_topic, raw_topic
+from logway.core.settings import Endpoints
 from tests.integration.support import (
     free_port,
     logway,
@@ -33,7 +34,6 @@ from tests.integration.support import (
     tenant_yaml,
     wait_for,
 )
-from topology.names import dlq_topic, raw_topic
 
 pytestmark = pytest.mark.integration
 

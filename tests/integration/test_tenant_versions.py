@@ -12,7 +12,8 @@ import pytest
 from confluent_kafka import Producer
 from prometheus_client import REGISTRY
 
-from logway.settings import Endpoints
+from logway.core.names import TENANTS_TOPIC, processed_topic, raw_topic
+from logway.core.settings import Endpoints
 from tests.integration.support import (
     free_port,
     logway,
@@ -22,7 +23,6 @@ from tests.integration.support import (
     wait_for,
 )
 from topology.load import load_tenants
-from topology.names import TENANTS_TOPIC, processed_topic, raw_topic
 from topology.publish import read_published, tenant_version
 from topology.registry import TenantRegistry
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from logway.kafka import KafkaConnection
-from logway.settings import Endpoints
+from logway.core.kafka import KafkaConnection
+from logway.core.names import INDEX_TEMPLATE_PRIORITY
+from logway.core.settings import Endpoints
 from tests.integration.support import tenant_yaml, validate_online
-from topology.names import INDEX_TEMPLATE_PRIORITY
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,7 @@
 import pytest
 
 from connectors.elasticsearch.classify import RetryReason, Verdict, classify_item
-from streams.deadletter import Reason
+from logway.core.deadletter import Reason
 
 CREATED = {"index": {"_index": "logs-a-2026.11.25", "_id": "x", "status": 201, "result": "created"}}
 UPDATED = {"index": {"_index": "logs-a-2026.11.25", "_id": "x", "status": 200, "result": "updated"}}

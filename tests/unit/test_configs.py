@@ -2,8 +2,8 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.elasticsearch.config import SinkConfig
-from logway.kafka import KafkaConnection
-from streams.config import ProcessorConfig
+from connectors.processor.config import ProcessorConfig
+from logway.core.kafka import KafkaConnection
 
 
 def test_a_worker_serves_tenants_its_pattern_matches_in_full() -> None:

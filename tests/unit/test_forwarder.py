@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from logway.core.names import raw_topic
 from topology.forwarder import UNCLAIMED_TOPIC, render
 from topology.load import load_tenants
 from topology.model import Tenant
-from topology.names import raw_topic
 
 ROOT = Path(__file__).parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "forwarder"

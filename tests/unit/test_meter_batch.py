@@ -1,6 +1,6 @@
 from prometheus_client import REGISTRY
 
-from logway.metrics import TenantMeters
+from logway.core.metrics import TenantMeters
 
 
 def value(name: str, **labels: str) -> float:

@@ -1,12 +1,12 @@
-"""docs/metrics.md and logway/metrics.py describe the same metrics, and follow the rules."""
+"""docs/metrics.md and logway/core/metrics.py describe the same metrics, and follow the rules."""
 
 import re
 from pathlib import Path
 
 from prometheus_client import REGISTRY
 
-import logway.metrics  # noqa: F401 - registers the metrics
-from logway.metrics import TenantMeters
+import logway.core.metrics  # noqa: F401 - registers the metrics
+from logway.core.metrics import TenantMeters
 
 SPEC = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
 BOUNDED_LABELS = {"component", "tenant", "outcome", "reason", "step", "version"}
@@ -65,7 +65,7 @@ def test_a_busy_metrics_port_is_a_clear_error() -> None:
 
     import pytest
 
-    from logway.metrics import serve
+    from logway.core.metrics import serve
 
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from connectors.notifier.digest import Digest, mask, severity
-from streams.deadletter import DeadLetter, Reason, Stage
-from streams.origin import Origin
+from logway.core.deadletter import DeadLetter, Reason, Stage
+from logway.core.origin import Origin
 
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/secretpart"
 

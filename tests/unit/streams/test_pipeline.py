@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.deadletter import DeadLetter, Reason, Stage
+from logway.core.deadletter import DeadLetter, Reason, Stage
 from streams.pipeline import Outcome, TenantPipeline
 from streams.steps.base import Record
 from topology.model import Tenant

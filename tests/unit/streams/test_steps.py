@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from streams.deadletter import Reason
+from logway.core.deadletter import Reason
 from streams.steps import AnyStep
 from streams.steps.base import Dropped, Failure, Record, StepResult
 from streams.steps.select import token_bucket

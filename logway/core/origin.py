@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from topology.names import TENANT_NAME
+from logway.core.names import TENANT_NAME
 
 EVENT_ID_HEADER = "logway-event-id"
 # Fluentd's and fluent-logger's chunk ids are base64 of 16 random bytes (24 characters).

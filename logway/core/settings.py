@@ -6,7 +6,7 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from logway.kafka import KafkaConnection
+from logway.core.kafka import KafkaConnection
 
 DEFAULT_ES_URL = "http://127.0.0.1:9200"
 
@@ -18,7 +18,8 @@ class Endpoints(BaseModel):
 
     kafka: KafkaConnection = Field(
         default_factory=KafkaConnection,
-        description="Kafka's servers and the process's login (LOGWAY_KAFKA_*, see logway.kafka).",
+        description="Kafka's servers and the process's login "
+        "(LOGWAY_KAFKA_*, see logway.core.kafka).",
     )
     es_url: str = Field(
         DEFAULT_ES_URL,
@@ -28,7 +29,7 @@ class Endpoints(BaseModel):
 
     @classmethod
     def from_env(cls) -> Endpoints:
-        """Raises `logway.kafka.KafkaSettingsError` when the Kafka settings do not add up."""
+        """Raises `logway.core.kafka.KafkaSettingsError` when the Kafka settings do not add up."""
         return cls(
             kafka=KafkaConnection.from_env(),
             es_url=os.environ.get("LOGWAY_ES_URL", DEFAULT_ES_URL),

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from logway.kafka import KafkaConnection
-from topology.discovery import TenantsMatching, tenant_matcher
+from logway.core.discovery import TenantsMatching, tenant_matcher
+from logway.core.kafka import KafkaConnection
 
 
 class ProcessorConfig(BaseModel):

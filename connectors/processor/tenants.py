@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from logway.metrics import RELOAD_FAILURES, STEP_SECONDS
+from logway.core.metrics import RELOAD_FAILURES, STEP_SECONDS
 from streams.pipeline import TenantPipeline
 from topology.registry import TenantRegistry
 

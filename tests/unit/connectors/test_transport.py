@@ -8,8 +8,8 @@ import faust
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from streams.app import ProcessorApp
-from streams.transport import BatchConsumer, BatchTransport
+from connectors.processor.app import ProcessorApp
+from connectors.processor.transport import BatchConsumer, BatchTransport
 
 
 def test_the_faust_internals_batch_delivery_relies_on_are_there() -> None:

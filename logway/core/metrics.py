@@ -24,8 +24,8 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
-from logway.kafka import KafkaConnection
-from topology.discovery import served_topics, topic_config
+from logway.core.discovery import served_topics, topic_config
+from logway.core.kafka import KafkaConnection
 
 Component = Literal["processor", "sink", "gateway", "notifier"]
 log = logging.getLogger("logway.metrics")

@@ -2,9 +2,9 @@
 
 Faust does what it is good at here: group membership, partition assignment, rebalancing,
 flow control and offset bookkeeping. The records themselves are handed over a fetch at a time
-(`streams.transport`: Faust's per-record delivery was the processor's main cost), run through
-each tenant's compiled pipeline (`streams.pipeline`) and produced with one confluent-kafka
-producer (acks=all, idempotent).
+(`connectors.processor.transport`: Faust's per-record delivery was the processor's main
+cost), run through each tenant's compiled pipeline (`streams.pipeline`) and produced with one
+confluent-kafka producer (acks=all, idempotent).
 
 Delivery (at-least-once, nothing lost on `kill -9`):
 - a batch's messages are acked to Faust (so their offsets may be committed) only after every
@@ -34,16 +34,16 @@ import faust
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from logway.kafka import PRODUCER_MAX_MESSAGE_BYTES
-from logway.metrics import MeterBatch, TenantMeters, observe
-from streams.config import ProcessorConfig
-from streams.origin import event_id_header
+from connectors.processor.config import ProcessorConfig
+from connectors.processor.tenants import TenantPipelines
+from connectors.processor.transport import BatchConsumer, BatchTransport
+from logway.core.discovery import served_topics
+from logway.core.kafka import PRODUCER_MAX_MESSAGE_BYTES
+from logway.core.metrics import MeterBatch, TenantMeters, observe
+from logway.core.names import RAW_TOPIC_RE, tenant_of_topic
+from logway.core.origin import event_id_header
 from streams.pipeline import Outcome, Output
 from streams.steps.base import Record
-from streams.tenants import TenantPipelines
-from streams.transport import BatchConsumer, BatchTransport
-from topology.discovery import served_topics
-from topology.names import RAW_TOPIC_RE, tenant_of_topic
 from topology.registry import TenantRegistry
 
 log = logging.getLogger("logway.processor")

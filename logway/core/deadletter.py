@@ -14,7 +14,7 @@ from typing import Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from streams.origin import Origin
+from logway.core.origin import Origin
 
 
 class Reason(StrEnum):

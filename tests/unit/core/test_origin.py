@@ -2,7 +2,12 @@
 
 import pytest
 
-from streams.origin import EVENT_ID_HEADER, MAX_EVENT_ID_BYTES, event_id_header, forwarded_id_prefix
+from logway.core.origin import (
+    EVENT_ID_HEADER,
+    MAX_EVENT_ID_BYTES,
+    event_id_header,
+    forwarded_id_prefix,
+)
 
 
 def header(value: bytes) -> list[tuple[str, bytes | None]]:

@@ -10,7 +10,7 @@ import pytest
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.types.auth import AuthProtocol
 
-from logway.kafka import KafkaConnection, KafkaSettingsError
+from logway.core.kafka import KafkaConnection, KafkaSettingsError
 
 SCRAM = {
     "LOGWAY_KAFKA_BOOTSTRAP": "kafka-0:9093,kafka-1:9093",

@@ -3,7 +3,7 @@ from fnmatch import fnmatchcase
 
 import pytest
 
-from topology.names import (
+from logway.core.names import (
     group_prefix,
     index_name,
     index_pattern,

@@ -1,0 +1,1 @@
+"""The processor: the Faust worker that runs each tenant's pipeline (`logway run processor`)."""
