@@ -123,7 +123,7 @@ def run_all(
     admin = AdminClient(endpoints.kafka.client({"log_level": 0}))
     consumer = counts_consumer(endpoints.kafka)
     es = Elasticsearch(endpoints.es_url)
-    producer = Producer(endpoints.kafka.client({"acks": "all", "log_level": 0}))
+    producer = Producer(endpoints.kafka.producer({"log_level": 0}))
     serves = tenant_matcher(tenants_matching)
     for child in children:
         child.start()

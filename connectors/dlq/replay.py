@@ -27,7 +27,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from pydantic import ValidationError
 
 from logway.core.deadletter import DeadLetter, Reason, Stage
-from logway.core.kafka import PRODUCER_MAX_MESSAGE_BYTES, KafkaConnection
+from logway.core.kafka import KafkaConnection
 from logway.core.names import dlq_topic, processed_topic
 from streams.pipeline import Outcome, TenantPipeline
 from streams.steps.base import Record
@@ -200,16 +200,7 @@ def _count(outcome: Outcome, report: ReplayReport, outputs: list[tuple[bytes, by
 
 def _produce(kafka: KafkaConnection, topic: str, outputs: list[tuple[bytes, bytes]]) -> None:
     failed: list[str] = []
-    producer = Producer(
-        kafka.client(
-            {
-                "acks": "all",
-                "enable.idempotence": True,
-                "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,
-                "log_level": 0,
-            }
-        )
-    )
+    producer = Producer(kafka.producer({"log_level": 0}))
 
     def delivered(err: object, _msg: object) -> None:
         if err is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from logway.core.discovery import TenantsMatching
-from logway.core.kafka import KafkaConnection
+from logway.core.kafka import INSTANCE_ID, KafkaConnection
 
 
 class SinkConfig(BaseModel):
@@ -21,6 +21,14 @@ class SinkConfig(BaseModel):
         description="Kafka consumer group shared by all sink workers.",
     )
     tenants_matching: TenantsMatching = ".*"
+    instance_id: str | None = Field(
+        None,
+        pattern=INSTANCE_ID,
+        description="This worker's lasting name in its group (static membership): started "
+        "again under the same name, it takes back its partitions at once instead of after the "
+        "group's session timeout (10 s). One name per worker (the Helm chart gives the pod's "
+        "name); unset, each start joins as a new member.",
+    )
     batch_max_records: int = Field(1000, ge=1, le=50_000, description="Most records per bulk.")
     batch_max_wait_s: float = Field(
         0.5,

@@ -42,7 +42,7 @@ from connectors.elasticsearch.classify import RetryReason, Verdict, classify_ite
 from connectors.elasticsearch.config import SinkConfig
 from logway.core.deadletter import DeadLetter, Reason, Stage
 from logway.core.discovery import served_topics, tenant_matcher, topic_config
-from logway.core.kafka import PRODUCER_MAX_MESSAGE_BYTES
+from logway.core.document import BLOCK
 from logway.core.limits import DEFAULT_MAX_RECORD_BYTES, max_value_bytes
 from logway.core.metrics import (
     BULK_SECONDS,
@@ -180,26 +180,8 @@ class ElasticsearchSink:
         self._sleep = sleep
         self._serves = tenant_matcher(config.tenants_matching)
         self._admin = AdminClient(config.kafka.client())
-        self.consumer = Consumer(
-            config.kafka.client(
-                {
-                    "group.id": config.group_id,
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "enable.partition.eof": False,
-                }
-            )
-        )
-        self.producer = Producer(
-            config.kafka.client(
-                {
-                    "enable.idempotence": True,
-                    "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,
-                    "acks": "all",
-                    "linger.ms": 20,
-                }
-            )
-        )
+        self.consumer = Consumer(config.kafka.consumer(config.group_id, config.instance_id))
+        self.producer = Producer(config.kafka.producer())
         self._subscribed: list[str] = []
         self._next_discovery = 0.0
         self._meters = TenantMeters("sink")
@@ -332,7 +314,7 @@ class ElasticsearchSink:
         value = message.value() or b""
         try:
             document = orjson.loads(value)
-            meta = document["logway"]
+            meta = document[BLOCK]
             source = Origin.model_validate(meta["origin"])
             event_id = str(meta["id"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -458,7 +440,9 @@ class ElasticsearchSink:
         deadline = time.monotonic() + delay * random.uniform(0.5, 1.0)  # noqa: S311
         while (left := deadline - time.monotonic()) > 0:
             # Paused: this serves callbacks and keeps the group membership. Should a record
-            # fetched before the pause still come, it joins the next batch.
+            # fetched before the pause still come, it joins the next batch. Partitions a
+            # cooperative rebalance hands over meanwhile arrive unpaused: pause them too.
+            self.consumer.pause(self.consumer.assignment())
             late = self.consumer.poll(min(left, 1.0))
             if late is not None:
                 self._held.append(late)

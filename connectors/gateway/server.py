@@ -38,7 +38,6 @@ from connectors.gateway import protocol
 from connectors.gateway.config import GatewayConfig
 from connectors.gateway.protocol import Entries, Ping, Refusal, RefusalReason
 from logway import __version__
-from logway.core.kafka import PRODUCER_MAX_MESSAGE_BYTES
 from logway.core.limits import max_value_bytes
 from logway.core.metrics import (
     GATEWAY_ACKS,
@@ -370,20 +369,7 @@ async def _serve_forever(config: GatewayConfig) -> None:
     loop = asyncio.get_running_loop()
     if not await loop.run_in_executor(None, registry.caught_up.wait, 60):
         log.warning("the tenants published in Kafka are not all read yet; serving anyway")
-    producer = Producer(
-        config.kafka.client(
-            {
-                "acks": "all",
-                "enable.idempotence": True,
-                "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,
-                "linger.ms": 5,
-                "batch.size": 1_000_000,
-                "compression.type": "lz4",
-                "queue.buffering.max.messages": 500_000,
-                "log_level": 0,
-            }
-        )
-    )
+    producer = Producer(config.kafka.producer({"log_level": 0}))
     gateway = Gateway(config, registry, producer)
     gateway.start_polling()
     server = await gateway.serve()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from logway.core.discovery import TenantsMatching
-from logway.core.kafka import KafkaConnection
+from logway.core.kafka import INSTANCE_ID, KafkaConnection
 
 
 class NotifierConfig(BaseModel):
@@ -20,6 +20,14 @@ class NotifierConfig(BaseModel):
         description="Kafka consumer group shared by the notifier workers.",
     )
     tenants_matching: TenantsMatching = ".*"
+    instance_id: str | None = Field(
+        None,
+        pattern=INSTANCE_ID,
+        description="This worker's lasting name in its group (static membership): started "
+        "again under the same name, it takes back its partitions at once instead of after the "
+        "group's session timeout (10 s). One name per worker (the Helm chart gives the pod's "
+        "name); unset, each start joins as a new member.",
+    )
     digest_interval_s: float | None = Field(
         None,
         gt=0,

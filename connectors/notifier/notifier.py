@@ -97,14 +97,7 @@ class Notifier:
         self._serves = tenant_matcher(config.tenants_matching)
         self._admin = AdminClient(config.kafka.client({"log_level": 0}))
         self.consumer = Consumer(
-            config.kafka.client(
-                {
-                    "group.id": config.group_id,
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "log_level": 0,
-                }
-            )
+            config.kafka.consumer(config.group_id, config.instance_id, {"log_level": 0})
         )
         self._subscribed: list[str] = []
         self._next_discovery = 0.0

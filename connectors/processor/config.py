@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from logway.core.discovery import TenantsMatching, tenant_matcher
-from logway.core.kafka import KafkaConnection
+from logway.core.kafka import INSTANCE_ID, KafkaConnection
 
 
 class ProcessorConfig(BaseModel):
@@ -22,6 +22,14 @@ class ProcessorConfig(BaseModel):
         description="Faust application id: the Kafka consumer group of the processors.",
     )
     tenants_matching: TenantsMatching = ".*"
+    instance_id: str | None = Field(
+        None,
+        pattern=INSTANCE_ID,
+        description="This worker's lasting name in its group (static membership): started "
+        "again under the same name, it takes back its partitions at once instead of after the "
+        "group's session timeout (10 s). One name per worker (the Helm chart gives the pod's "
+        "name); unset, each start joins as a new member.",
+    )
     discovery_interval_s: float = Field(
         10.0,
         gt=0,

@@ -8,6 +8,10 @@ its own spelling of the same settings; this module is the only place that knows 
 - aiokafka through Faust: the processors' group membership and fetches (`faust_credentials`);
 - kafka-python: the client-quota requests `apply` sends (`kafka_python`).
 
+It also holds the client presets: the one producer configuration (`producer`) and the one group
+consumer configuration (`consumer`, with `faust_group` its spelling for the processor) every
+logway client uses, each setting with its reason, so that no worker drifts from the others.
+
 | variable | meaning |
 | --- | --- |
 | `LOGWAY_KAFKA_BOOTSTRAP` | host:port,... (default `127.0.0.1:9092`) |
@@ -27,6 +31,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -36,6 +41,57 @@ DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 # max.message.bytes (at most 8 MiB, topics.max_record_bytes), so the topic's limit is the one
 # that counts, and the pipeline keeps under it.
 PRODUCER_MAX_MESSAGE_BYTES = 8_388_608 + 65_536
+
+# The producer every logway process uses (the gateway, the processor, the sink's dead letters,
+# replay, apply's publishing).
+PRODUCER_PRESET: Mapping[str, Any] = MappingProxyType(
+    {
+        # A record counts as written only once every in-sync replica has it: what the gateway
+        # acks to a client and what a worker commits past must survive a broker's loss.
+        "acks": "all",
+        # A retry after a lost ack does not write the record twice, and order per partition
+        # holds across retries.
+        "enable.idempotence": True,
+        "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,
+        # No linger: a client that waits for each ack (fluent-logger with RequestAck) sends one
+        # event at a time, and 5 ms of linger made each ack cost about 7 ms (143 events/s).
+        # Under load records still travel in batches: they gather while earlier requests are
+        # in flight, and the processor and the sink produce a batch, then flush.
+        "linger.ms": 0,
+        "batch.size": 1_000_000,
+        # Log lines compress 5-10x with lz4 at little CPU; the brokers keep them compressed.
+        "compression.type": "lz4",
+        # Room for the gateway's many connections' chunks awaiting their acks at once.
+        "queue.buffering.max.messages": 500_000,
+    }
+)
+
+# Group membership of every worker that shares partitions (processor, sink, notifier).
+# A worker that dies is noticed after SESSION_TIMEOUT_S; one restarted in place with the same
+# instance id (static membership, `group.instance.id`) takes back its partitions at once.
+SESSION_TIMEOUT_S = 10.0
+# A third of the session: two heartbeats may be lost before the member is. Both clients send
+# heartbeats apart from record handling (librdkafka from its own thread, aiokafka from its own
+# task), so a long batch does not cost a worker its partitions.
+HEARTBEAT_INTERVAL_S = 3.0
+INSTANCE_ID = r"^[A-Za-z0-9._-]{1,200}$"
+
+CONSUMER_PRESET: Mapping[str, Any] = MappingProxyType(
+    {
+        # Offsets are committed by the worker after the work is safe (indexed, produced or
+        # dead-lettered), never on a timer.
+        "enable.auto.commit": False,
+        # A group new to a topic starts at its beginning: records produced before a worker
+        # first joined are not skipped.
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": False,
+        "session.timeout.ms": int(SESSION_TIMEOUT_S * 1000),
+        "heartbeat.interval.ms": int(HEARTBEAT_INTERVAL_S * 1000),
+        # A member joining or leaving moves only the partitions that change owner; the others
+        # keep flowing through the rebalance (incremental, cooperative).
+        "partition.assignment.strategy": "cooperative-sticky",
+    }
+)
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
@@ -180,6 +236,23 @@ class KafkaConnection(BaseModel):
             config["ssl.key.location"] = str(self.key_file)
         return config
 
+    def producer(self, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The producer preset (`PRODUCER_PRESET`), with `settings` on top (logging only)."""
+        return self.client({**PRODUCER_PRESET, **(settings or {})})
+
+    def consumer(
+        self,
+        group: str,
+        instance_id: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The group-consumer preset (`CONSUMER_PRESET`) for `group`; with `instance_id`, a
+        static member of it (see `SESSION_TIMEOUT_S`)."""
+        config = {**CONSUMER_PRESET, "group.id": group, **(settings or {})}
+        if instance_id:
+            config["group.instance.id"] = instance_id
+        return self.client(config)
+
     def diagnose(self, timeout_s: float = 5.0) -> KafkaProblem | None:
         """Connect once: None when Kafka answers, else why not, in the most specific words
         librdkafka has (a refused login or certificate, not its generic transport failure),
@@ -242,3 +315,16 @@ class KafkaConnection(BaseModel):
         if context is not None:
             config["ssl_context"] = context
         return config
+
+
+def faust_group(instance_id: str | None = None) -> dict[str, Any]:
+    """The group membership of `KafkaConnection.consumer`, in Faust's settings (aiokafka
+    underneath). aiokafka has no cooperative protocol: a rebalance there pauses every member
+    for a moment."""
+    return {
+        "broker_session_timeout": SESSION_TIMEOUT_S,
+        "broker_heartbeat_interval": HEARTBEAT_INTERVAL_S,
+        "broker_rebalance_timeout": SESSION_TIMEOUT_S * 3,
+        "consumer_group_instance_id": instance_id,
+        "consumer_auto_offset_reset": CONSUMER_PRESET["auto.offset.reset"],
+    }

@@ -1,0 +1,63 @@
+"""One producer configuration and one group-consumer configuration for every logway client."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from logway.core.kafka import (
+    CONSUMER_PRESET,
+    HEARTBEAT_INTERVAL_S,
+    PRODUCER_PRESET,
+    SESSION_TIMEOUT_S,
+    KafkaConnection,
+    faust_group,
+)
+
+ROOT = Path(__file__).parents[3]
+# Settings that decide delivery, batching or group membership: only the presets set them.
+PRESET_KEYS = re.compile(
+    r'"(acks|enable\.idempotence|linger\.ms|compression\.type|batch\.size|'
+    r"session\.timeout\.ms|heartbeat\.interval\.ms|partition\.assignment\.strategy|"
+    r'group\.instance\.id|auto\.offset\.reset)"'
+)
+
+
+def test_the_producer_preset_waits_for_every_replica_and_does_not_linger() -> None:
+    config = KafkaConnection().producer({"log_level": 0})
+    assert config["acks"] == "all"
+    assert config["enable.idempotence"] is True
+    assert config["linger.ms"] == 0
+    assert config["log_level"] == 0
+    assert config["bootstrap.servers"] == "127.0.0.1:9092"
+
+
+def test_a_consumer_with_an_instance_id_is_a_static_member() -> None:
+    kafka = KafkaConnection()
+    static = kafka.consumer("logway-sink", "sink-0")
+    assert static["group.instance.id"] == "sink-0"
+    assert static["group.id"] == "logway-sink"
+    assert static["enable.auto.commit"] is False
+    assert static["partition.assignment.strategy"] == "cooperative-sticky"
+    assert "group.instance.id" not in kafka.consumer("logway-sink")
+
+
+def test_the_processor_joins_its_group_with_the_same_session_as_the_other_workers() -> None:
+    settings = faust_group("processor-0")
+    assert settings["broker_session_timeout"] * 1000 == CONSUMER_PRESET["session.timeout.ms"]
+    assert settings["broker_heartbeat_interval"] == HEARTBEAT_INTERVAL_S
+    assert settings["consumer_group_instance_id"] == "processor-0"
+    assert HEARTBEAT_INTERVAL_S * 3 <= SESSION_TIMEOUT_S
+
+
+def test_no_client_outside_the_presets_sets_delivery_or_membership_itself() -> None:
+    offenders = []
+    for package in ["connectors", "topology", "streams", "logway"]:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path == ROOT / "logway" / "core" / "kafka.py":
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if PRESET_KEYS.search(line):
+                    offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not offenders, "use KafkaConnection.producer/consumer:\n" + "\n".join(offenders)
+    assert {"acks", "linger.ms"} <= set(PRODUCER_PRESET)
