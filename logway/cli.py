@@ -11,7 +11,12 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 
+from connectors.elasticsearch.config import SinkConfig
+from connectors.gateway.config import GatewayConfig
+from connectors.notifier.config import NotifierConfig
+from connectors.processor.config import ProcessorConfig
 from logway.core.settings import Endpoints
+from logway.options import options, variable
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -44,7 +49,7 @@ Paths = Annotated[
 TenantsMatching = Annotated[
     str,
     typer.Option(
-        envvar="LOGWAY_TENANTS_MATCHING",
+        envvar=variable("", "tenants_matching"),
         help="Serve only tenants whose name fully matches this regular expression.",
     ),
 ]
@@ -486,192 +491,94 @@ def render_forwarder(
 
 
 @run_app.command("processor")
-def run_processor(
-    *,
-    tenants_matching: TenantsMatching = ".*",
-    app_id: Annotated[
-        str, typer.Option(envvar="LOGWAY_PROCESSOR_APP_ID", help="Faust app id = consumer group.")
-    ] = "logway-processor",
-    data_dir: Annotated[
-        Path, typer.Option(envvar="LOGWAY_PROCESSOR_DATA_DIR", help="Faust local state.")
-    ] = Path(".logway/processor"),
-    metrics_port: Annotated[
-        int,
-        typer.Option(envvar="LOGWAY_PROCESSOR_METRICS_PORT", help="/metrics port; 0 turns it off."),
-    ] = 9641,
-    batch_max: Annotated[
-        int,
-        typer.Option(
-            envvar="LOGWAY_PROCESSOR_BATCH_MAX",
-            help="Most raw records handled as one batch (produced together, then acked).",
-        ),
-    ] = 2000,
-    batch_linger_s: Annotated[
-        float,
-        typer.Option(
-            envvar="LOGWAY_PROCESSOR_BATCH_LINGER_S",
-            help="Under light traffic (fetches of under a quarter of --batch-max), the least "
-            "time between two batches: fewer, larger batches, at most this much added latency; "
-            "a backlog is not held back. 0 turns it off.",
-        ),
-    ] = 0.05,
-) -> None:
+@options(
+    ProcessorConfig,
+    "LOGWAY_PROCESSOR_",
+    [
+        "tenants_matching",
+        "app_id",
+        "instance_id",
+        "data_dir",
+        "metrics_port",
+        "batch_max",
+        "batch_linger_s",
+    ],
+)
+def run_processor(**flags: Any) -> None:
     """Run a processor worker: logs.<tenant>.raw -> parse -> logs.<tenant>.processed, failures
     -> logs.<tenant>.dlq. New tenants' topics are picked up without a restart."""
     from connectors.processor.app import run_processor as run
-    from connectors.processor.config import ProcessorConfig
 
-    config = _settings(
-        ProcessorConfig,
-        kafka=_worker_endpoints().kafka,
-        app_id=app_id,
-        tenants_matching=tenants_matching,
-        data_dir=data_dir,
-        metrics_port=metrics_port,
-        batch_max=batch_max,
-        batch_linger_s=batch_linger_s,
-    )
+    config = _settings(ProcessorConfig, kafka=_worker_endpoints().kafka, **flags)
     _logging()
     run(config)
 
 
 @run_app.command("sink")
-def run_sink(
-    tenants_matching: TenantsMatching = ".*",
-    group_id: Annotated[
-        str, typer.Option(envvar="LOGWAY_SINK_GROUP_ID", help="Kafka consumer group.")
-    ] = "logway-sink",
-    metrics_port: Annotated[
-        int, typer.Option(envvar="LOGWAY_SINK_METRICS_PORT", help="/metrics port; 0 turns it off.")
-    ] = 9642,
-    batch_max_wait_s: Annotated[
-        float,
-        typer.Option(
-            envvar="LOGWAY_SINK_BATCH_MAX_WAIT_S",
-            help="How long one wait for records lasts when idle (bulks are sent as soon as "
-            "Elasticsearch is free, never held back to fill).",
-        ),
-    ] = 0.5,
-    bulks_in_flight: Annotated[
-        int,
-        typer.Option(
-            envvar="LOGWAY_SINK_BULKS_IN_FLIGHT",
-            help="Most bulk requests in Elasticsearch at a time; more than one only when "
-            "batches are full (a backlog). Offsets are committed in order either way.",
-        ),
-    ] = 2,
-) -> None:
+@options(
+    SinkConfig,
+    "LOGWAY_SINK_",
+    [
+        "tenants_matching",
+        "group_id",
+        "instance_id",
+        "metrics_port",
+        "batch_max_wait_s",
+        "bulks_in_flight",
+    ],
+)
+def run_sink(**flags: Any) -> None:
     """Run an Elasticsearch sink worker: logs.<tenant>.processed -> logs-<tenant>.<route>-<date>,
     offsets committed only after Elasticsearch accepted (or the DLQ took) each record."""
-    from connectors.elasticsearch.config import SinkConfig
     from connectors.elasticsearch.sink import run_sink as run
 
     endpoints = _worker_endpoints()
-    config = _settings(
-        SinkConfig,
-        kafka=endpoints.kafka,
-        es_url=endpoints.es_url,
-        group_id=group_id,
-        tenants_matching=tenants_matching,
-        metrics_port=metrics_port,
-        batch_max_wait_s=batch_max_wait_s,
-        bulks_in_flight=bulks_in_flight,
-    )
+    config = _settings(SinkConfig, kafka=endpoints.kafka, es_url=endpoints.es_url, **flags)
     _logging()
     run(config)
 
 
 @run_app.command("gateway")
-def run_gateway(
-    *,
-    host: Annotated[
-        str, typer.Option(envvar="LOGWAY_GATEWAY_HOST", help="Address to listen on.")
-    ] = "0.0.0.0",  # noqa: S104 - a server for clients outside the cluster
-    port: Annotated[
-        int, typer.Option(envvar="LOGWAY_GATEWAY_PORT", help="TCP port for forward clients.")
-    ] = 24224,
-    max_frame_bytes: Annotated[
-        int,
-        typer.Option(
-            envvar="LOGWAY_GATEWAY_MAX_FRAME_BYTES", help="Largest frame; bigger closes the line."
-        ),
-    ] = 8 * 1024 * 1024,
-    max_connections: Annotated[
-        int, typer.Option(envvar="LOGWAY_GATEWAY_MAX_CONNECTIONS", help="Open connections at most.")
-    ] = 1000,
-    idle_timeout_s: Annotated[
-        float,
-        typer.Option(
-            envvar="LOGWAY_GATEWAY_IDLE_TIMEOUT_S", help="Close a connection silent this long."
-        ),
-    ] = 300.0,
-    tls_cert: Annotated[
-        Path | None, typer.Option(envvar="LOGWAY_GATEWAY_TLS_CERT", help="PEM certificate: TLS.")
-    ] = None,
-    tls_key: Annotated[
-        Path | None, typer.Option(envvar="LOGWAY_GATEWAY_TLS_KEY", help="PEM key of the cert.")
-    ] = None,
-    metrics_port: Annotated[
-        int,
-        typer.Option(envvar="LOGWAY_GATEWAY_METRICS_PORT", help="/metrics port; 0 turns it off."),
-    ] = 9643,
-) -> None:
+@options(
+    GatewayConfig,
+    "LOGWAY_GATEWAY_",
+    [
+        "host",
+        "port",
+        "max_frame_bytes",
+        "max_connections",
+        "idle_timeout_s",
+        "tls_cert",
+        "tls_key",
+        "metrics_port",
+    ],
+)
+def run_gateway(**flags: Any) -> None:
     """Run a Fluentd forward-protocol gateway: fluent-logger clients (and Fluentd / Fluent Bit
     `forward` outputs) send with tags `<tenant>.<anything>`; each event goes to
     logs.<tenant>.raw, and a chunk is acked only after Kafka stored all of it. A tenant opts in
     with `sources.forward` (a shared key for the handshake, or trusted unauthenticated
     clients)."""
-    from connectors.gateway.config import GatewayConfig
     from connectors.gateway.server import run_gateway as run
 
-    config = _settings(
-        GatewayConfig,
-        kafka=_worker_endpoints().kafka,
-        host=host,
-        port=port,
-        max_frame_bytes=max_frame_bytes,
-        max_connections=max_connections,
-        idle_timeout_s=idle_timeout_s,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        metrics_port=metrics_port,
-    )
+    config = _settings(GatewayConfig, kafka=_worker_endpoints().kafka, **flags)
     _logging()
     run(config)
 
 
 @run_app.command("notifier")
-def run_notifier(
-    tenants_matching: TenantsMatching = ".*",
-    group_id: Annotated[
-        str, typer.Option(envvar="LOGWAY_NOTIFIER_GROUP_ID", help="Kafka consumer group.")
-    ] = "logway-notifier",
-    digest_interval_s: Annotated[
-        float | None,
-        typer.Option(
-            envvar="LOGWAY_NOTIFIER_DIGEST_INTERVAL_S",
-            help="Override every tenant's digest interval (trying it out, tests).",
-        ),
-    ] = None,
-    metrics_port: Annotated[
-        int,
-        typer.Option(envvar="LOGWAY_NOTIFIER_METRICS_PORT", help="/metrics port; 0 turns it off."),
-    ] = 9644,
-) -> None:
+@options(
+    NotifierConfig,
+    "LOGWAY_NOTIFIER_",
+    ["tenants_matching", "group_id", "instance_id", "digest_interval_s", "metrics_port"],
+)
+def run_notifier(**flags: Any) -> None:
     """Run a notifier: each tenant's dead letters, summed up every `dlq.notify.digest_minutes`,
     posted to the Slack webhook named by `owners.webhook_secret` (read from the environment).
     Offsets are committed after Slack accepted the digest."""
-    from connectors.notifier.config import NotifierConfig
     from connectors.notifier.notifier import run_notifier as run
 
-    config = _settings(
-        NotifierConfig,
-        kafka=_worker_endpoints().kafka,
-        group_id=group_id,
-        tenants_matching=tenants_matching,
-        digest_interval_s=digest_interval_s,
-        metrics_port=metrics_port,
-    )
+    config = _settings(NotifierConfig, kafka=_worker_endpoints().kafka, **flags)
     _logging()
     run(config)
 
