@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from logway.core.deadletter import DeadLetter, Reason, Stage
+from logway.core.document import BLOCK, Flag
 from logway.core.limits import DEFAULT_MAX_RECORD_BYTES, max_value_bytes
 from logway.core.names import dlq_topic, processed_topic
 from logway.core.origin import Origin, origin_event_id
@@ -220,8 +221,8 @@ class TenantPipeline:
             self._move_foreign_fields(doc, record)
         if record.flags:
             for flag in record.flags:
-                meta[flag] = True
-        doc["logway"] = meta
+                meta[flag.value] = True
+        doc[BLOCK] = meta
         value = orjson.dumps(doc)
         if len(value) > self.max_value_bytes:
             error = (
@@ -246,7 +247,7 @@ class TenantPipeline:
             moved = doc[FOREIGN_FIELDS] = {FOREIGN_FIELDS: moved}
         for key in foreign:
             moved[key] = doc.pop(key)
-        record.flag("foreign_fields_moved")
+        record.flag(Flag.FOREIGN_FIELDS_MOVED)
 
     def _dead_letter(self, record: Record, step: str, reason: Reason, error: str) -> Outcome:
         origin = Origin(topic=record.topic, partition=record.partition, offset=record.offset)

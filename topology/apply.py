@@ -26,6 +26,7 @@ from confluent_kafka.admin import (
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
+from logway.core.document import BLOCK, mapping
 from logway.core.kafka import KafkaConnection
 from logway.core.names import (
     INDEX_TEMPLATE_PRIORITY,
@@ -122,27 +123,7 @@ def index_template(tenant: Tenant, replicas: int) -> dict[str, Any]:
             "mappings": {
                 "properties": {
                     "@timestamp": {"type": "date"},
-                    "logway": {
-                        "properties": {
-                            "tenant": {"type": "keyword"},
-                            "id": {"type": "keyword"},
-                            "received_at": {"type": "date"},
-                            "route": {"type": "keyword"},
-                            "tenant_version": {"type": "keyword"},
-                            "partial": {"type": "boolean"},
-                            "timestamp_fallback": {"type": "boolean"},
-                            "foreign_fields_moved": {"type": "boolean"},
-                            "event_id_refused": {"type": "boolean"},
-                            "origin": {
-                                "properties": {
-                                    "topic": {"type": "keyword"},
-                                    "partition": {"type": "integer"},
-                                    "offset": {"type": "long"},
-                                    "index": {"type": "integer"},
-                                }
-                            },
-                        }
-                    },
+                    BLOCK: mapping(),
                 }
             },
         },
@@ -605,12 +586,4 @@ def _ensure_platform_topics(targets: Targets) -> None:
 
 
 def _producer(targets: Targets) -> Producer:
-    return Producer(
-        targets.kafka.client(
-            {
-                "acks": "all",
-                "enable.idempotence": True,
-                "log_level": 0,
-            }
-        )
-    )
+    return Producer(targets.kafka.producer({"log_level": 0}))

@@ -38,7 +38,8 @@ from connectors.processor.config import ProcessorConfig
 from connectors.processor.tenants import TenantPipelines
 from connectors.processor.transport import BatchConsumer, BatchTransport
 from logway.core.discovery import served_topics
-from logway.core.kafka import PRODUCER_MAX_MESSAGE_BYTES
+from logway.core.document import Flag
+from logway.core.kafka import faust_group
 from logway.core.metrics import MeterBatch, TenantMeters, observe
 from logway.core.names import RAW_TOPIC_RE, tenant_of_topic
 from logway.core.origin import event_id_header
@@ -103,7 +104,7 @@ class BatchProcessor:
                 if message.headers:
                     record.event_id, refused = event_id_header(message.headers, tenant)
                     if refused:
-                        record.flag("event_id_refused")
+                        record.flag(Flag.EVENT_ID_REFUSED)
                 pipeline = pipelines.get(tenant)
                 if pipeline is None:
                     pipeline = pipelines[tenant] = self.pipelines.get(tenant)
@@ -234,25 +235,14 @@ def build_app(
         topic_allow_declare=False,
         broker_commit_interval=1.0,
         broker_max_poll_records=config.batch_max,
-        consumer_auto_offset_reset="earliest",
+        **faust_group(config.instance_id),
         processing_guarantee="at_least_once",
         datadir=str(config.data_dir),
     )
     raw = app.topic(*initial_topics, key_serializer="raw", value_serializer="raw")
     app.topics.add(raw)  # subscribed by the conductor; records arrive through BatchConsumer
     admin = AdminClient(config.kafka.client({"log_level": 0}))
-    producer = Producer(
-        config.kafka.client(
-            {
-                "acks": "all",
-                "enable.idempotence": True,
-                "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,
-                "linger.ms": 5,
-                "compression.type": "lz4",
-                "log_level": 0,
-            }
-        )
-    )
+    producer = Producer(config.kafka.producer({"log_level": 0}))
     consumer = app.consumer
     assert isinstance(consumer, BatchConsumer)
     batches = BatchProcessor(TenantPipelines(registry), producer, consumer.ack)

@@ -33,10 +33,17 @@ class Origin(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    topic: str = Field(description="Raw topic the record was read from.")
-    partition: int = Field(ge=0)
-    offset: int = Field(ge=0)
-    index: int = Field(0, ge=0, description="Position of the event within the record (0 for one).")
+    topic: str = Field(
+        description="Raw topic the record was read from.", json_schema_extra={"es": "keyword"}
+    )
+    partition: int = Field(ge=0, json_schema_extra={"es": "integer"})
+    offset: int = Field(ge=0, json_schema_extra={"es": "long"})
+    index: int = Field(
+        0,
+        ge=0,
+        description="Position of the event within the record (0 for one).",
+        json_schema_extra={"es": "integer"},
+    )
 
     @property
     def event_id(self) -> str:

@@ -22,6 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from logway.core.deadletter import Reason
+from logway.core.document import Flag
 from streams.conditions import ConditionError, Predicate, compile_condition
 from streams.fields import FIELD_PATH
 
@@ -64,7 +65,7 @@ class Record:
         self.key = key
         self.timestamp_ms = timestamp_ms
         self.raw = b""  # the record's bytes, or the joined line: a dead letter's original
-        self.flags: list[str] | None = None
+        self.flags: list[Flag] | None = None
         self.released: list[int] | None = None
         # Set when the producer named the event (the gateway does, from the forward chunk), so
         # an event sent again lands on the same id; else the id comes from the origin.
@@ -74,7 +75,7 @@ class Record:
         # a runtime may have cut the line inside a character; a line still wrong is refused.
         self.undecoded: str | None = None
 
-    def flag(self, name: str) -> None:
+    def flag(self, name: Flag) -> None:
         if self.flags is None:
             self.flags = [name]
         elif name not in self.flags:

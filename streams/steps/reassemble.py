@@ -27,6 +27,7 @@ from typing import Literal
 from pydantic import Field, StrictInt
 
 from logway.core.deadletter import Reason
+from logway.core.document import Flag
 from streams.steps.base import (
     HELD,
     CompiledStep,
@@ -144,7 +145,7 @@ class Reassembler:
         if self.dead_letter_cuts:
             limit = f"{self.max_bytes} bytes" if why is Reason.TOO_LARGE else f"{self.timeout_s}s"
             return Failure(why, f"line cut after {len(line.pieces)} pieces ({limit})")
-        record.flag("partial")
+        record.flag(Flag.PARTIAL)
         return doc
 
     def expire(self, now: float | None = None) -> Iterator[tuple[Record, StepResult]]:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
+from logway.core.document import Flag
 from streams.fields import MISSING, compile_path
 from streams.steps.base import CompiledStep, Document, FieldRef, Record, StepConfig, StepResult
 
@@ -124,7 +125,7 @@ class TimestampStep(StepConfig):
                             break
                 if moment is None:
                     target.set(doc, kafka_time(record.timestamp_ms))
-                    record.flag("timestamp_fallback")
+                    record.flag(Flag.TIMESTAMP_FALLBACK)
                     return doc
                 text = format_time(moment)
                 if isinstance(value, str | int):
