@@ -55,7 +55,7 @@ from bench.common import (
     run_id,
     write_result,
 )
-from connectors.elasticsearch.sink import document_index
+from connectors.elasticsearch.index import document_index
 from logway.core.kafka import KafkaConnection
 from logway.core.names import (
     dlq_topic,

@@ -37,6 +37,7 @@ from confluent_kafka import Producer
 from connectors.gateway import protocol
 from connectors.gateway.config import GatewayConfig
 from connectors.gateway.protocol import Entries, Ping, Refusal, RefusalReason
+from connectors.runtime.signals import stopped_by_signals
 from logway import __version__
 from logway.core.limits import max_value_bytes
 from logway.core.metrics import (
@@ -375,17 +376,22 @@ async def _serve_forever(config: GatewayConfig) -> None:
     server = await gateway.serve()
     addresses = ", ".join(str(s.getsockname()) for s in server.sockets)
     log.info("forward-protocol gateway listening on %s", addresses)
+    stop = stopped_by_signals()
     try:
         async with server:
-            await server.serve_forever()
+            await stop.wait()
+        log.info("stopping: no new connections; sending what was taken to Kafka")
     finally:
-        producer.flush(30)
+        # Chunks taken but not yet stored are stored now, and their acks sent; a client whose
+        # ack does not come sends the chunk again (same event ids: no duplicates).
+        await loop.run_in_executor(None, producer.flush, 30)
+        await asyncio.sleep(0.2)
         gateway.stop_polling()
         registry.stop()
 
 
 def run_gateway(config: GatewayConfig) -> None:
-    """Run a gateway until it is stopped (SIGINT/SIGTERM)."""
+    """Run a gateway until it is stopped (SIGINT/SIGTERM): it stops taking connections, lets
+    Kafka store what it took, acks it, and exits."""
     serve(config.metrics_port, "gateway", __version__)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_forever(config))
+    asyncio.run(_serve_forever(config))

@@ -35,9 +35,12 @@ from pydantic import ValidationError
 
 from connectors.notifier.config import NotifierConfig
 from connectors.notifier.digest import Digest
+from connectors.runtime.commit import commit
+from connectors.runtime.signals import stop_on_signals
+from connectors.runtime.subscription import Subscription, TenantTopics
 from logway import __version__
 from logway.core.deadletter import DeadLetter
-from logway.core.discovery import served_topics, tenant_matcher
+from logway.core.discovery import tenant_matcher
 from logway.core.metrics import NOTIFIER_POSTS, TenantMeters, serve
 from logway.core.names import DLQ_TOPIC_RE, tenant_of_topic
 from topology.registry import TenantRegistry
@@ -94,41 +97,34 @@ class Notifier:
         self.digests: dict[str, Digest] = {}
         self.next_attempt: dict[str, float] = {}
         self.failures: dict[str, int] = {}
-        self._serves = tenant_matcher(config.tenants_matching)
-        self._admin = AdminClient(config.kafka.client({"log_level": 0}))
         self.consumer = Consumer(
             config.kafka.consumer(config.group_id, config.instance_id, {"log_level": 0})
         )
-        self._subscribed: list[str] = []
-        self._next_discovery = 0.0
+        self.subscription = Subscription(
+            self.consumer,
+            TenantTopics(
+                AdminClient(config.kafka.client({"log_level": 0})),
+                DLQ_TOPIC_RE,
+                tenant_matcher(config.tenants_matching),
+                config.discovery_interval_s,
+                clock=clock,
+            ),
+            on_revoke=self._revoked,
+        )
 
     def run(self, stop: threading.Event) -> None:
         try:
             while not stop.is_set():
-                self._discover()
-                message = self.consumer.poll(0.5) if self._subscribed else None
+                subscribed = self.subscription.refresh()
+                message = self.consumer.poll(0.5) if subscribed else None
                 if message is None:
-                    if not self._subscribed:
+                    if not subscribed:
                         stop.wait(0.5)
                 elif message.error() is None:
                     self._take(message)
                 self._post_due()
         finally:
             self.consumer.close()
-
-    def _discover(self) -> None:
-        if self.clock() < self._next_discovery:
-            return
-        self._next_discovery = self.clock() + self.config.discovery_interval_s
-        try:
-            topics = served_topics(self._admin, DLQ_TOPIC_RE, self._serves)
-        except Exception as exc:
-            log.warning("listing topics failed, will retry: %s", exc)
-            return
-        if topics and topics != self._subscribed:
-            log.info("following %d dead-letter topic(s)", len(topics))
-            self.consumer.subscribe(topics, on_revoke=self._revoked)
-            self._subscribed = topics
 
     def _revoked(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         for tp in partitions:  # uncommitted: the next owner reads and posts them
@@ -191,8 +187,7 @@ class Notifier:
 
     def _done(self, tenant: str, digest: Digest, outcome: str) -> None:
         offsets = [TopicPartition(t, p, o) for (t, p), o in digest.offsets.items()]
-        if offsets:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+        commit(self.consumer, offsets, "notifier")
         NOTIFIER_POSTS.labels(component="notifier", outcome=outcome).inc()
         self.meters.finished(tenant, outcome, digest.total)
         del self.digests[tenant]
@@ -210,12 +205,7 @@ class Notifier:
 
 def run_notifier(config: NotifierConfig) -> None:
     """Run a notifier worker until it is stopped (SIGINT/SIGTERM)."""
-    import signal
-
     serve(config.metrics_port, "notifier", __version__)
     registry = TenantRegistry(config.kafka, "notifier").start()
     registry.caught_up.wait(60)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    Notifier(config, registry).run(stop)
+    Notifier(config, registry).run(stop_on_signals())

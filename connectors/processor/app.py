@@ -37,6 +37,7 @@ from confluent_kafka.admin import AdminClient
 from connectors.processor.config import ProcessorConfig
 from connectors.processor.tenants import TenantPipelines
 from connectors.processor.transport import BatchConsumer, BatchTransport
+from connectors.runtime.subscription import TenantTopics
 from logway.core.discovery import served_topics
 from logway.core.document import Flag
 from logway.core.kafka import faust_group
@@ -258,20 +259,18 @@ def build_app(
         for tp in revoked:
             batches.forget(tp.topic, tp.partition)
 
+    tenant_topics = TenantTopics(admin, RAW_TOPIC_RE, config.serves, config.discovery_interval_s)
+    tenant_topics.topics = sorted(initial_topics)
+
     @app.timer(interval=config.discovery_interval_s)  # type: ignore[untyped-decorator]
     async def discover_tenants() -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            found = await loop.run_in_executor(None, served_raw_topics, admin, config)
-        except Exception as exc:
-            log.warning("listing topics failed, will retry: %s", exc)
-            return
-        current = set(raw.topics)
-        new = sorted(set(found) - current)
+        found = await asyncio.get_running_loop().run_in_executor(None, tenant_topics.changed)
+        new = sorted(set(found or ()) - set(raw.topics))
         if not new:
             return
-        log.info("new tenant topics, resubscribing: %s", ", ".join(new))
-        raw.topics = sorted(current | set(new))
+        # A tenant's topics stay subscribed once found: a deleted tenant's raw topic is
+        # simply empty (the subscription of a missing topic is harmless).
+        raw.topics = sorted(set(raw.topics) | set(new))
         app.topics.discard(raw)
         app.topics.add(raw)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from connectors.elasticsearch.sink import (
+from connectors.elasticsearch.index import (
     EVENT_DAYS_AFTER_ARRIVAL,
     EVENT_DAYS_BEFORE_ARRIVAL,
     document_index,

@@ -1,0 +1,55 @@
+"""Writing the sink's dead letters to the tenants' dead-letter topics, each cut to fit."""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient
+
+from connectors.runtime.commit import flush
+from logway.core.deadletter import DeadLetter
+from logway.core.discovery import topic_config
+from logway.core.limits import DEFAULT_MAX_RECORD_BYTES, max_value_bytes
+from logway.core.names import dlq_topic
+
+log = logging.getLogger("logway.sink")
+
+
+class DeadLetterWriter:
+    """Produces dead letters and waits for Kafka to take them all (else `DeliveryError`)."""
+
+    def __init__(self, producer: Producer, admin: AdminClient) -> None:
+        self.producer, self.admin = producer, admin
+        self._value_limits: dict[str, int] = {}  # DLQ topic -> largest record value it takes
+
+    def write(self, letters: list[DeadLetter]) -> None:
+        failures: list[str] = []
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                failures.append(err.str())
+
+        for letter in letters:
+            topic = dlq_topic(letter.tenant)
+            self.producer.produce(
+                topic,
+                key=letter.event_id.encode(),
+                value=letter.fitted(self._value_limit(topic)),
+                on_delivery=delivered,
+            )
+        flush(self.producer, failures, 60, "dead letter(s)")
+
+    def _value_limit(self, topic: str) -> int:
+        """The largest record value `topic` takes: its max.message.bytes less the framing,
+        looked up once; if Kafka cannot say, the smallest limit a tenant may declare."""
+        limit = self._value_limits.get(topic)
+        if limit is None:
+            limit = DEFAULT_MAX_RECORD_BYTES
+            try:
+                limit = int(topic_config(self.admin, topic, "max.message.bytes") or limit)
+            except KafkaException as exc:
+                log.warning("cannot read %s's record limit, assuming 1 MiB: %s", topic, exc)
+            limit = max_value_bytes(limit)
+            self._value_limits[topic] = limit
+        return limit

@@ -1,0 +1,78 @@
+"""Following the served tenants' topics, so a new tenant is consumed without a restart."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
+
+from logway.core.discovery import served_topics
+
+log = logging.getLogger("logway.runtime")
+
+
+class TenantTopics:
+    """The topics of one kind (`logs.<tenant>.raw`, `.processed` or `.dlq`) of the tenants a
+    worker serves, looked up on the broker at most every `interval_s`."""
+
+    def __init__(
+        self,
+        admin: AdminClient,
+        kind: re.Pattern[str],
+        serves: Callable[[str], bool],
+        interval_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.admin, self.kind, self.serves = admin, kind, serves
+        self.interval_s = interval_s
+        self.clock = clock
+        self.topics: list[str] = []
+        self._next_look = 0.0
+
+    def changed(self) -> list[str] | None:
+        """All the topics now, when a look is due and found a change; else None. A failed
+        look is logged and tried again at the next interval."""
+        now = self.clock()
+        if now < self._next_look:
+            return None
+        self._next_look = now + self.interval_s
+        try:
+            found = served_topics(self.admin, self.kind, self.serves)
+        except Exception as exc:
+            log.warning("listing topics failed, will retry: %s", exc)
+            return None
+        if found == self.topics:
+            return None
+        added = sorted(set(found) - set(self.topics))
+        log.info("following %d %s topic(s); new: %s", len(found), self.kind.pattern, added)
+        self.topics = found
+        return found
+
+
+class Subscription:
+    """A confluent-kafka group consumer subscribed to `TenantTopics`, following its changes.
+
+    `refresh()` is called from the worker's loop; it returns whether there is anything to
+    consume. `callbacks` go to `Consumer.subscribe` (`on_assign`, `on_revoke`, `on_lost`)."""
+
+    def __init__(self, consumer: Consumer, topics: TenantTopics, **callbacks: Any) -> None:
+        self.consumer, self.topics, self.callbacks = consumer, topics, callbacks
+        self._waiting_told = False
+
+    def refresh(self) -> bool:
+        found = self.topics.changed()
+        if found:
+            self.consumer.subscribe(found, **self.callbacks)
+        elif not self.topics.topics and not self._waiting_told:
+            log.warning(
+                "no %s topics for the served tenants yet; run `logway apply` (waiting)",
+                self.topics.kind.pattern,
+            )
+            self._waiting_told = True
+        return bool(self.topics.topics)

@@ -1,0 +1,62 @@
+"""The worker runtime against the real broker: following tenants' topics as they appear."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from connectors.runtime.subscription import Subscription, TenantTopics
+from logway.core.settings import Endpoints
+from tests.integration.support import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def create(admin: AdminClient, *topics: str) -> None:
+    for future in admin.create_topics([NewTopic(t, 1) for t in topics]).values():
+        future.result(timeout=30)
+
+
+def test_a_subscription_follows_new_tenants_when_due(
+    endpoints: Endpoints, tenant_prefix: str
+) -> None:
+    admin = AdminClient(endpoints.kafka.client())
+    kind = re.compile(rf"^logs\.({re.escape(tenant_prefix)}-[a-z]+)\.raw$")
+    clock = Clock()
+    topics = TenantTopics(admin, kind, lambda t: not t.endswith("-b"), 10, clock=clock)
+    consumer = Consumer(endpoints.kafka.consumer(f"{tenant_prefix}-follow"))
+    subscription = Subscription(consumer, topics)
+    try:
+        assert subscription.refresh() is False  # none yet: waits, says so once
+        create(admin, f"logs.{tenant_prefix}-a.raw", f"logs.{tenant_prefix}-b.raw")
+        assert topics.changed() is None, "looked again before the interval"
+        clock.now = 10
+        assert subscription.refresh() is True
+        assert topics.topics == [f"logs.{tenant_prefix}-a.raw"]  # -b is not served
+        create(admin, f"logs.{tenant_prefix}-c.raw")
+        clock.now = 20
+        assert subscription.refresh() is True
+        assert topics.topics == [f"logs.{tenant_prefix}-a.raw", f"logs.{tenant_prefix}-c.raw"]
+        wanted = set(topics.topics)
+        wait_for(
+            "both served topics assigned",
+            lambda: (consumer.poll(0.5), {tp.topic for tp in consumer.assignment()})[1],
+            lambda assigned: assigned == wanted,
+            60,
+        )
+        clock.now = 30
+        assert topics.changed() is None  # due, nothing new
+    finally:
+        consumer.close()
+        admin.delete_topics([f"logs.{tenant_prefix}-{t}.raw" for t in "abc"])

@@ -1,0 +1,53 @@
+"""The offset tracker: what a worker may commit (following topics: tests/integration)."""
+
+from __future__ import annotations
+
+from confluent_kafka import TopicPartition
+
+from connectors.runtime.offsets import OffsetTracker
+
+
+def committed(tracker: OffsetTracker) -> dict[tuple[str, int], int]:
+    return {(tp.topic, tp.partition): tp.offset for tp in tracker.committable()}
+
+
+def test_the_commit_never_passes_a_record_still_in_hand() -> None:
+    tracker = OffsetTracker()
+    for offset in (10, 11, 12, 14):  # 13 was compacted away: offsets need not be contiguous
+        tracker.read("t", 0, offset)
+    tracker.finished("t", 0, 12)
+    tracker.finished("t", 0, 14)
+    assert committed(tracker) == {}  # 10 and 11 are still in hand
+    tracker.finished("t", 0, 10)
+    assert committed(tracker) == {("t", 0): 11}
+    tracker.finished("t", 0, 11)
+    assert committed(tracker) == {("t", 0): 15}
+    assert committed(tracker) == {}  # given once
+    assert tracker.in_hand() == 0
+
+
+def test_partitions_are_tracked_apart() -> None:
+    tracker = OffsetTracker()
+    tracker.read("t", 0, 5)
+    tracker.read("t", 1, 7)
+    tracker.finished("t", 1, 7)
+    assert committed(tracker) == {("t", 1): 8}
+    assert tracker.in_hand() == 1
+
+
+def test_reading_from_further_back_starts_the_partition_over() -> None:
+    tracker = OffsetTracker()
+    tracker.read("t", 0, 100)
+    tracker.read("t", 0, 101)
+    tracker.read("t", 0, 50)  # handed back by a rebalance: read again from the last commit
+    tracker.finished("t", 0, 50)
+    assert committed(tracker) == {("t", 0): 51}
+
+
+def test_a_revoked_partition_is_forgotten_and_its_late_finishes_ignored() -> None:
+    tracker = OffsetTracker()
+    tracker.read("t", 0, 1)
+    tracker.forget([TopicPartition("t", 0)])
+    tracker.finished("t", 0, 1)
+    assert committed(tracker) == {}
+    assert tracker.in_hand() == 0
