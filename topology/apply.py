@@ -26,6 +26,7 @@ from confluent_kafka.admin import (
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
+from logway.core.control import TENANTS_TOPIC_CONFIG
 from logway.core.document import BLOCK, mapping
 from logway.core.kafka import KafkaConnection
 from logway.core.names import (
@@ -50,12 +51,7 @@ from topology.access import (
 )
 from topology.forwarder import UNCLAIMED_TOPIC
 from topology.model import Tenant
-from topology.publish import (
-    TENANTS_TOPIC_CONFIG,
-    PublishedTenant,
-    publish,
-    tenant_version,
-)
+from topology.publish import PublishedTenant, publish, tenant_version
 from topology.quotas import QuotaClient, QuotaError
 
 Kind = Literal[

@@ -10,30 +10,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
-from pydantic import BaseModel, ConfigDict, ValidationError
+from confluent_kafka import KafkaError, Producer
+from pydantic import ValidationError
 
+from logway.core.control import ControlReader, TenantRecord
 from logway.core.kafka import KafkaConnection
 from logway.core.names import TENANTS_TOPIC
 from topology.model import Tenant
 
 log = logging.getLogger("logway.publish")
-TENANTS_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
-
-
-class PublishedTenant(BaseModel):
-    """One record of `_logway.tenants`: a tenant's declaration at one version."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    version: str
-    published_at: datetime
-    spec: Tenant
+# One record of `_logway.tenants`: a tenant's declaration at one version (logway.core.control).
+PublishedTenant = TenantRecord[Tenant]
 
 
 def tenant_version(tenant: Tenant) -> str:
@@ -50,15 +41,27 @@ def read_published(kafka: KafkaConnection, timeout: float = 30) -> dict[str, Pub
     """
     latest: dict[str, PublishedTenant] = {}
     unreadable: set[str] = set()  # tenants whose newest record is unreadable
-    for key, value in _records_to_end(kafka, TENANTS_TOPIC, timeout):
-        unreadable.discard(key)
-        if value is None:
-            latest.pop(key, None)
-            continue
-        try:
-            latest[key] = PublishedTenant.model_validate_json(value)
-        except ValidationError:
-            unreadable.add(key)
+    reader = ControlReader(kafka, "logway-topic-reader")
+    try:
+        started = reader.start()
+        deadline = time.monotonic() + timeout
+        while started and not reader.caught_up:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {TENANTS_TOPIC} to its end in {timeout}s")
+            record = reader.poll(1.0)
+            if record is None:
+                continue
+            key, value = record
+            unreadable.discard(key)
+            if value is None:
+                latest.pop(key, None)
+                continue
+            try:
+                latest[key] = PublishedTenant.model_validate_json(value)
+            except ValidationError:
+                unreadable.add(key)
+    finally:
+        reader.close()
     for key in sorted(unreadable):
         log.warning(
             "newest record of tenant %r in %s is unreadable; using the one before",
@@ -66,51 +69,6 @@ def read_published(kafka: KafkaConnection, timeout: float = 30) -> dict[str, Pub
             TENANTS_TOPIC,
         )
     return latest
-
-
-def _records_to_end(
-    kafka: KafkaConnection, topic: str, timeout: float
-) -> Iterator[tuple[str, bytes | None]]:
-    """(key, value) of every record now in `topic`, in order per partition, without a group."""
-    consumer = Consumer(
-        kafka.client(
-            {
-                "group.id": "logway-topic-reader",
-                "enable.auto.commit": False,
-                "log_level": 0,
-            }
-        )
-    )
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            return
-        ends: dict[int, int] = {}
-        for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            if high > low:
-                ends[partition] = high
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        deadline = time.monotonic() + timeout
-        while ends:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end in {timeout}s")
-            message = consumer.poll(1.0)
-            if message is None:
-                continue
-            if message.error() is not None:
-                log.warning("reading %s: %s", topic, message.error())
-                continue
-            yield (message.key() or b"").decode(), message.value()
-            partition, offset = message.partition(), message.offset()
-            if (
-                partition is not None
-                and offset is not None
-                and offset + 1 >= ends.get(partition, 0)
-            ):
-                ends.pop(partition, None)
-    finally:
-        consumer.close()
 
 
 def publish(

@@ -12,9 +12,9 @@ import logging
 import threading
 import time
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from pydantic import ValidationError
 
+from logway.core.control import ControlReader
 from logway.core.kafka import KafkaConnection
 from logway.core.metrics import CONFIG_PUBLISHED_AT, RELOAD_FAILURES, Component
 from logway.core.names import TENANTS_TOPIC
@@ -60,47 +60,19 @@ class TenantRegistry:
         return published.version if published else None
 
     def _follow(self) -> None:
-        consumer = Consumer(
-            self.kafka.client(
-                {
-                    "group.id": f"logway-registry-{self.component}",
-                    "enable.auto.commit": False,
-                    "enable.partition.eof": True,
-                    "log_level": 0,
-                }
-            )
-        )
+        reader = ControlReader(self.kafka, f"logway-registry-{self.component}")
         try:
-            while not self._stop.is_set() and not (partitions := self._assign(consumer)):
+            while not self._stop.is_set() and not reader.start():
+                log.info("%s does not exist yet (no tenant applied); waiting", TENANTS_TOPIC)
                 self._stop.wait(5)
-            at_end: set[int] = set()
             while not self._stop.is_set():
-                message = consumer.poll(0.5)
-                if message is None:
-                    continue
-                error = message.error()
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
-                        log.warning("reading %s: %s", TENANTS_TOPIC, error)
-                    elif not self.caught_up.is_set():
-                        at_end.add(message.partition() or 0)
-                        if at_end >= partitions:
-                            self.caught_up.set()
-                    continue
-                self._take((message.key() or b"").decode(), message.value())
+                record = reader.poll(0.5)
+                if record is not None:
+                    self._take(*record)
+                if reader.caught_up and not self.caught_up.is_set():
+                    self.caught_up.set()
         finally:
-            consumer.close()
-
-    def _assign(self, consumer: Consumer) -> set[int]:
-        """The partitions of the control topic, assigned from their beginning; none yet: {}."""
-        metadata = consumer.list_topics(TENANTS_TOPIC, timeout=10).topics.get(TENANTS_TOPIC)
-        if metadata is None or metadata.error is not None:
-            log.info("%s does not exist yet (no tenant applied); waiting", TENANTS_TOPIC)
-            return set()
-        consumer.assign(
-            [TopicPartition(TENANTS_TOPIC, p, OFFSET_BEGINNING) for p in metadata.partitions]
-        )
-        return set(metadata.partitions)
+            reader.close()
 
     def _take(self, tenant: str, value: bytes | None) -> None:
         if value is None:

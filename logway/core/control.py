@@ -1,0 +1,98 @@
+"""The control topic `_logway.tenants`: its record, and reading it from its beginning.
+
+`apply` writes one record per tenant (key: the tenant's name; a tombstone removes it), `plan`
+reads the topic to its end, and every worker follows it to learn each tenant's live version.
+The record's `spec` is the tenant's declaration, whose model (`topology.model.Tenant`) sits
+above this core: the record is generic over it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from pydantic import BaseModel, ConfigDict
+
+from logway.core.kafka import KafkaConnection
+from logway.core.names import TENANTS_TOPIC
+
+log = logging.getLogger("logway.control")
+
+TENANTS_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+Spec = TypeVar("Spec", bound=BaseModel)
+
+
+class TenantRecord(BaseModel, Generic[Spec]):
+    """One record of `_logway.tenants`: a tenant's declaration at one version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    version: str
+    published_at: datetime
+    spec: Spec
+
+
+class ControlReader:
+    """Reads `_logway.tenants` (or another compacted topic) from its beginning, without a
+    consumer group, and says when it has read what the topic held when it started."""
+
+    def __init__(self, kafka: KafkaConnection, reader: str, topic: str = TENANTS_TOPIC) -> None:
+        self.topic = topic
+        self.consumer = Consumer(
+            kafka.client(
+                {
+                    "group.id": reader,  # required by the client; never joined, never committed
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                    "log_level": 0,
+                }
+            )
+        )
+        self._behind: set[int] = set()  # partitions not yet read to their end
+        self._ends: dict[int, int] = {}
+
+    def start(self) -> bool:
+        """Assign every partition from its beginning; False when the topic does not exist yet."""
+        metadata = self.consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+        if metadata is None or metadata.error is not None:
+            return False
+        for partition in metadata.partitions:
+            low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(self.topic, partition), timeout=10
+            )
+            if high > low:
+                self._ends[partition] = high
+        self._behind = set(self._ends)
+        self.consumer.assign(
+            [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in metadata.partitions]
+        )
+        return True
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether every record the topic held at `start` has been read."""
+        return not self._behind
+
+    def poll(self, timeout_s: float) -> tuple[str, bytes | None] | None:
+        """The next (key, value), a tombstone's value being None; None when there is none."""
+        message = self.consumer.poll(timeout_s)
+        if message is None:
+            return None
+        partition = message.partition() or 0
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                self._behind.discard(partition)  # the end, even if compaction left a gap
+            else:
+                log.warning("reading %s: %s", self.topic, error)
+            return None
+        offset = message.offset()
+        if offset is not None and offset + 1 >= self._ends.get(partition, 0):
+            self._behind.discard(partition)
+        return (message.key() or b"").decode(), message.value()
+
+    def close(self) -> None:
+        self.consumer.close()
