@@ -4,31 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from logway.core.discovery import TenantsMatching, tenant_matcher
-from logway.core.kafka import INSTANCE_ID, KafkaConnection
+from connectors.runtime.config import GroupWorkerConfig
+from logway.core.discovery import tenant_matcher
 
 
-class ProcessorConfig(BaseModel):
+class ProcessorConfig(GroupWorkerConfig):
     """How one processor worker runs. Every worker of one group must share `app_id`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kafka: KafkaConnection = Field(description="Kafka's servers and this worker's login.")
     app_id: str = Field(
         "logway-processor",
         pattern=r"^[A-Za-z0-9._-]{1,100}$",
         description="Faust application id: the Kafka consumer group of the processors.",
-    )
-    tenants_matching: TenantsMatching = ".*"
-    instance_id: str | None = Field(
-        None,
-        pattern=INSTANCE_ID,
-        description="This worker's lasting name in its group (static membership): started "
-        "again under the same name, it takes back its partitions at once instead of after the "
-        "group's session timeout (10 s). One name per worker (the Helm chart gives the pod's "
-        "name); unset, each start joins as a new member.",
     )
     discovery_interval_s: float = Field(
         10.0,
