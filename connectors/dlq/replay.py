@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from pydantic import ValidationError
 
+from connectors.runtime.commit import DeliveryError, flush
 from logway.core.deadletter import DeadLetter, Reason, Stage
 from logway.core.kafka import KafkaConnection
 from logway.core.names import dlq_topic, processed_topic
@@ -213,9 +214,7 @@ def _produce(kafka: KafkaConnection, topic: str, outputs: list[tuple[bytes, byte
                 break
             except BufferError:
                 producer.poll(0.1)
-    remaining = producer.flush(60)
-    if remaining or failed:
-        raise RuntimeError(
-            f"{remaining + len(failed)} replayed record(s) not stored in {topic}: "
-            f"{failed[0] if failed else 'timed out'}; replaying again is safe"
-        )
+    try:
+        flush(producer, failed, 60, f"replayed record(s) for {topic}")
+    except DeliveryError as exc:
+        raise RuntimeError(f"{exc}; replaying again is safe") from None

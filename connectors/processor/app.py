@@ -37,6 +37,7 @@ from confluent_kafka.admin import AdminClient
 from connectors.processor.config import ProcessorConfig
 from connectors.processor.tenants import TenantPipelines
 from connectors.processor.transport import BatchConsumer, BatchTransport
+from connectors.runtime.commit import DeliveryError, flush
 from connectors.runtime.subscription import TenantTopics
 from logway.core.discovery import served_topics
 from logway.core.document import Flag
@@ -194,10 +195,12 @@ class BatchProcessor:
         self, released: list[HeldKey], done: list[Any] | None = None
     ) -> None:
         loop = asyncio.get_running_loop()
-        remaining = await loop.run_in_executor(None, self.producer.flush, 60.0)
-        if remaining or self._failed:
-            why = self._failed[0] if self._failed else f"{remaining} records still unacknowledged"
-            log.critical("delivery to Kafka failed (%s); exiting so the batch is read again", why)
+        try:
+            await loop.run_in_executor(
+                None, flush, self.producer, self._failed, 60.0, "processed record(s)"
+            )
+        except DeliveryError as exc:
+            log.critical("%s; exiting so the batch is read again", exc)
             logging.shutdown()
             os._exit(EXIT_DELIVERY_FAILED)
         for message in done or ():

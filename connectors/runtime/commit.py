@@ -21,10 +21,8 @@ def flush(producer: Producer, failures: list[str], timeout_s: float, what: str) 
     not finish in time."""
     remaining = producer.flush(timeout_s)
     if failures or remaining:
-        raise DeliveryError(
-            f"{len(failures) + remaining} {what} not acknowledged by Kafka "
-            f"({'; '.join(failures[:3])}); not committing, the records will be read again"
-        )
+        why = "; ".join(failures[:3]) or f"not all acknowledged within {timeout_s:g} s"
+        raise DeliveryError(f"{len(failures) + remaining} {what} not stored by Kafka ({why})")
 
 
 def commit(consumer: Consumer, offsets: list[TopicPartition], component: str) -> bool:

@@ -1,9 +1,12 @@
-"""The offset tracker: what a worker may commit (following topics: tests/integration)."""
+"""What a worker may commit: the offset tracker, and flushing before a commit (following
+topics: tests/integration/test_runtime.py)."""
 
 from __future__ import annotations
 
-from confluent_kafka import TopicPartition
+import pytest
+from confluent_kafka import Producer, TopicPartition
 
+from connectors.runtime.commit import DeliveryError, flush
 from connectors.runtime.offsets import OffsetTracker
 
 
@@ -51,3 +54,14 @@ def test_a_revoked_partition_is_forgotten_and_its_late_finishes_ignored() -> Non
     tracker.finished("t", 0, 1)
     assert committed(tracker) == {}
     assert tracker.in_hand() == 0
+
+
+def test_records_kafka_did_not_store_stop_the_commit() -> None:
+    # Nothing listens on port 1: the record cannot be acknowledged within the flush's time.
+    producer = Producer({"bootstrap.servers": "127.0.0.1:1", "log_level": 0})
+    producer.produce("logs.acme.processed", b"x")
+    with pytest.raises(DeliveryError, match=r"1 record\(s\) not stored by Kafka \(not all"):
+        flush(producer, [], 0.2, "record(s)")
+    with pytest.raises(DeliveryError, match=r"2 record\(s\) not stored by Kafka \(broker down\)"):
+        flush(producer, ["broker down"], 0.2, "record(s)")
+    producer.purge()
