@@ -7,7 +7,9 @@
 2. a real `logway run gateway` process takes PackedForward frames of 1,000 events each with a
    `chunk` option from 2 client connections (up to 4 chunks in flight each), every chunk acked
    only after Kafka stored all of it; the clock runs from the first frame sent to the last ack;
-3. prints events/s for both, their ratio, and the gateway's CPU microseconds per event; writes
+3. then one client sends single events, each waiting for its ack before the next (what a
+   fluent-logger with RequestAck does under light load): events/s and milliseconds per ack;
+4. prints events/s for both, their ratio, and the gateway's CPU microseconds per event; writes
    `bench/results/gateway-<date>-<commit>.json`.
 
 Needs the dev servers (`logway dev up`).
@@ -72,6 +74,25 @@ def client(port: int, tag: str, chunks: int, done: list[int]) -> None:
     done.append(acked * EVENTS_PER_CHUNK)
 
 
+ONE_BY_ONE = 500  # single events, each acked before the next is sent
+
+
+def one_by_one(port: int, tag: str, events: int) -> dict[str, float]:
+    """Message-mode events, one at a time, each waiting for its ack."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    unpacker = msgpack.Unpacker(raw=False)
+    started = time.perf_counter()
+    for n in range(events):
+        sock.sendall(
+            msgpack.packb([tag, int(time.time()), {**RECORD, "n": n}, {"chunk": f"one-{n}"}])
+        )
+        while not any(isinstance(reply, dict) and "ack" in reply for reply in unpacker):
+            unpacker.feed(sock.recv(65536))
+    wall = time.perf_counter() - started
+    sock.close()
+    return {"events_per_s": events / wall, "ms_per_ack": wall / events * 1000}
+
+
 def gateway_run(endpoints: Endpoints, tenant: str, events: int, workdir: Path) -> dict[str, float]:
     port = _free_port()
     env = {**os.environ, **endpoints.kafka.environment()}
@@ -118,6 +139,7 @@ def gateway_run(endpoints: Endpoints, tenant: str, events: int, workdir: Path) -
             "seconds": wall,
             "acked": acked,
             "cpu_us_per_event": cpu / acked * 1e6,
+            "one_by_one": one_by_one(port, f"{tenant}.single", ONE_BY_ONE),
         }
     finally:
         process.terminate()
@@ -163,6 +185,11 @@ def main() -> None:
     print(
         f"{'logway gateway (PackedForward+ack)':34}{gateway['events_per_s']:>12,.0f}"
         f"{gateway['cpu_us_per_event']:>15.1f}"
+    )
+    single = gateway["one_by_one"]
+    print(
+        f"{'one event at a time, each acked':34}{single['events_per_s']:>12,.0f}"
+        f"{'':>15}  ({single['ms_per_ack']:.1f} ms per ack)"
     )
     print(f"gateway / broker: {result['ratio_gateway_to_broker']:.2f}   -> {out}")
 
