@@ -27,8 +27,8 @@ $(STAMP): pyproject.toml
 ## sink running, demo traffic, a live per-tenant line. Ctrl-C stops what it started.
 run: setup
 	$(BIN)/logway dev up
-	$(BIN)/logway apply examples/tenants
-	$(BIN)/logway run all --demo
+	eval "$$($(BIN)/logway dev env)" && $(BIN)/logway apply examples/tenants && \
+	  $(BIN)/logway run all --demo
 
 ## Tools the tests run: promtool (Prometheus rule tests), helm and kubeconform (the chart),
 ## built with Go, first time ~6 min together; Kubernetes schemas for kubeconform, generated from
@@ -77,9 +77,8 @@ unit: setup
 ## Kafka's ProducerPerformance. About 10 minutes.
 bench: setup
 	$(BIN)/logway dev up
-	$(BIN)/python -m bench.pipeline
-	$(BIN)/python -m bench.processor
-	$(BIN)/python -m bench.gateway
+	eval "$$($(BIN)/logway dev env)" && $(BIN)/python -m bench.pipeline && \
+	  $(BIN)/python -m bench.processor && $(BIN)/python -m bench.gateway
 
 ## Every fault scenario, the long ones too (each process killed 5 times under load,
 ## Elasticsearch down 10 minutes); writes the ledger table to

@@ -37,7 +37,7 @@ def bench_tenants(endpoints: Endpoints, extras: dict[str, str], partitions: int 
 
 
 def logway_env(endpoints: Endpoints) -> dict[str, str]:
-    return {**endpoints.kafka.environment(), "LOGWAY_ES_URL": endpoints.es_url}
+    return endpoints.environment()
 
 
 def run_id() -> str:

@@ -351,7 +351,7 @@ def main() -> None:
     tenants = {kind: f"bench-{kind}-{run}" for kind in SHARES}
     work = bench_tenants(endpoints, {tenants[kind]: PIPELINES[kind] for kind in SHARES})
     env = {**os.environ, **logway_env(endpoints)}
-    es = Elasticsearch(endpoints.es_url, request_timeout=60)
+    es = endpoints.es.client(request_timeout=60)
 
     print("pipeline: a processor and a sink start, warm-up lines ...", flush=True)
     matching = f"bench-(json|docker|text)-{run}"

@@ -136,8 +136,7 @@ def raw_baseline(kafka: KafkaConnection, topic: str, count: int) -> dict[str, fl
 def processor_run(endpoints: Endpoints, tenant: str, count: int, workdir: Path) -> dict[str, float]:
     env = {
         **os.environ,
-        **endpoints.kafka.environment(),
-        "LOGWAY_ES_URL": endpoints.es_url,
+        **endpoints.environment(),
     }
     log = (workdir / "processor.log").open("wb")
     process = subprocess.Popen(

@@ -65,12 +65,15 @@ def _logging() -> None:
 
 def _endpoints() -> Endpoints:
     """The servers from the environment; a bad Kafka login setting ends the command (exit 2)."""
+    from logway.core.elastic import ElasticSettingsError
     from logway.core.kafka import KafkaSettingsError
 
     try:
         return Endpoints.from_env()
     except KafkaSettingsError as exc:
         raise _fail(f"Kafka settings: {exc}", code=2) from None
+    except ElasticSettingsError as exc:
+        raise _fail(f"Elasticsearch settings: {exc}", code=2) from None
 
 
 def _worker_endpoints() -> Endpoints:
@@ -125,6 +128,21 @@ def dev_up() -> None:
         servers.up(servers.DevConfig.from_env())
     except servers.DevError as exc:
         raise _fail(f"logway dev up failed: {exc}") from None
+
+
+@dev_app.command("env")
+def dev_env(
+    secured_kafka: Annotated[
+        bool, typer.Option(help="Kafka over SCRAM and TLS as the platform user, too.")
+    ] = False,
+) -> None:
+    """Print the `export` lines that point logway at the dev servers, for
+    `eval "$(logway dev env)"`: Elasticsearch over HTTPS as the platform user (its password
+    named by its file), and Kafka on its plain platform listener."""
+    from logway.dev import servers
+
+    for line in servers.environment(servers.DevConfig.from_env(), secured_kafka=secured_kafka):
+        typer.echo(line)
 
 
 @dev_app.command("down")
@@ -229,7 +247,6 @@ def validate(
 def _check_online(result: Any) -> list[str]:
     """Add the online errors to `result`; return problems with the servers themselves."""
     from confluent_kafka.admin import AdminClient
-    from elasticsearch import Elasticsearch
 
     from topology.apply import Targets
     from topology.online import check_online
@@ -237,7 +254,7 @@ def _check_online(result: Any) -> list[str]:
     endpoints = _endpoints()
     targets = Targets(
         admin=AdminClient(endpoints.kafka.client({"log_level": 0})),
-        es=Elasticsearch(endpoints.es_url, request_timeout=15),
+        es=endpoints.es.client(request_timeout=15),
         kafka=endpoints.kafka,
     )
     return check_online(targets, result)
@@ -322,7 +339,7 @@ def _load_and_plan(
     """Load tenants (reporting rejected ones), then plan them against the live servers."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
-    from elasticsearch import ApiError, Elasticsearch, TransportError
+    from elasticsearch import ApiError, TransportError
 
     from logway.core.discovery import tenant_matcher
     from topology.apply import Targets, plan
@@ -361,7 +378,7 @@ def _load_and_plan(
     # librdkafka would log every failed connection attempt; the error below says it once.
     targets = Targets(
         admin=AdminClient(endpoints.kafka.client({"log_level": 0})),
-        es=Elasticsearch(endpoints.es_url),
+        es=endpoints.es.client(),
         kafka=endpoints.kafka,
         credentials_dir=credentials_dir,
         replication_factor=replication,
@@ -388,8 +405,9 @@ def _load_and_plan(
         ) from None
     except (TransportError, ApiError) as exc:
         raise _fail(
-            f"cannot reach Elasticsearch at {endpoints.es_url} ({exc}); "
-            "is it up (`logway dev status`) and LOGWAY_ES_URL right?"
+            f"cannot reach Elasticsearch at {endpoints.es}: "
+            f"{endpoints.es.diagnose() or exc}; "
+            "is it up (`logway dev status`) and are the LOGWAY_ES_* settings right?"
         ) from None
     return result, targets, changes
 
@@ -533,7 +551,10 @@ def run_sink(**flags: Any) -> None:
     from connectors.elasticsearch.sink import run_sink as run
 
     endpoints = _worker_endpoints()
-    config = _settings(SinkConfig, kafka=endpoints.kafka, es_url=endpoints.es_url, **flags)
+    problem = endpoints.es.diagnose()
+    if problem is not None and problem.refused:
+        raise _fail(f"Elasticsearch at {endpoints.es} refused us: {problem}", code=2)
+    config = _settings(SinkConfig, kafka=endpoints.kafka, es=endpoints.es, **flags)
     _logging()
     run(config)
 

@@ -19,7 +19,6 @@ from typing import IO
 
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
-from elasticsearch import Elasticsearch
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -122,7 +121,7 @@ def run_all(
     # once per try, where librdkafka would log every failed connection on the terminal.
     admin = AdminClient(endpoints.kafka.client({"log_level": 0}))
     consumer = counts_consumer(endpoints.kafka)
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
     producer = Producer(endpoints.kafka.producer({"log_level": 0}))
     serves = tenant_matcher(tenants_matching)
     for child in children:

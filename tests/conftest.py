@@ -47,7 +47,8 @@ def endpoints() -> Iterator[Endpoints]:
     servers.up(config, say=lambda line: print(f"[dev] {line}"))
     try:
         yield Endpoints(
-            kafka=KafkaConnection(bootstrap=config.kafka_bootstrap), es_url=config.es_url
+            kafka=KafkaConnection(bootstrap=config.kafka_bootstrap),
+            es=servers.Elasticsearch(config).platform_connection(),
         )
     finally:
         for server in servers.servers(config):

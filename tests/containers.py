@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from logway.core.elastic import ElasticConnection
 from logway.core.kafka import KafkaConnection
 from logway.core.settings import Endpoints
 
@@ -32,5 +33,5 @@ def container_endpoints() -> Iterator[Endpoints]:
         host, port = elastic.get_container_host_ip(), elastic.get_exposed_port(9200)
         yield Endpoints(
             kafka=KafkaConnection(bootstrap=kafka.get_bootstrap_server()),
-            es_url=f"http://{host}:{port}",
+            es=ElasticConnection(url=f"http://{host}:{port}"),
         )

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pydantic import Field
 
 from connectors.runtime.config import GroupWorkerConfig
+from logway.core.elastic import ElasticConnection
 
 
 class SinkConfig(GroupWorkerConfig):
     """How one sink worker consumes processed topics and writes to Elasticsearch."""
 
-    es_url: str = Field(description="Elasticsearch URL.")
+    es: ElasticConnection = Field(description="Elasticsearch's URL and this worker's login.")
     group_id: str = Field(
         "logway-sink",
         pattern=r"^[A-Za-z0-9._-]{1,100}$",

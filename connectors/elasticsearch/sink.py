@@ -91,9 +91,7 @@ class ElasticsearchSink:
             on_revoke=self._revoked,
         )
         self._meters = TenantMeters("sink")
-        self.bulks = BulkService(
-            es or Elasticsearch(config.es_url, request_timeout=60), self._meters
-        )
+        self.bulks = BulkService(es or config.es.client(request_timeout=60), self._meters)
         self.retry = PausedRetry(
             self.consumer, config.retry_initial_s, config.retry_max_s, self._held_late
         )
@@ -210,7 +208,7 @@ class ElasticsearchSink:
 def run_sink(config: SinkConfig, stop: threading.Event | None = None) -> None:
     """Run a sink worker until SIGINT/SIGTERM (or `stop`), committing what it finished."""
     stop = stop_on_signals(stop)
-    log.info("sink starting: Kafka %s -> Elasticsearch %s", config.kafka, config.es_url)
+    log.info("sink starting: Kafka %s -> Elasticsearch %s", config.kafka, config.es)
     observe(
         port=config.metrics_port,
         component="sink",

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 from pydantic import BaseModel, ConfigDict, Field
 
+from logway.core.elastic import ElasticConnection
 from logway.core.kafka import KafkaConnection
-
-DEFAULT_ES_URL = "http://127.0.0.1:9200"
 
 
 class Endpoints(BaseModel):
-    """The Kafka cluster and Elasticsearch cluster a logway process talks to."""
+    """The Kafka cluster and Elasticsearch cluster a logway process talks to, and its logins."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -21,16 +18,18 @@ class Endpoints(BaseModel):
         description="Kafka's servers and the process's login "
         "(LOGWAY_KAFKA_*, see logway.core.kafka).",
     )
-    es_url: str = Field(
-        DEFAULT_ES_URL,
-        description="Elasticsearch URL (LOGWAY_ES_URL).",
-        examples=["http://127.0.0.1:9200"],
+    es: ElasticConnection = Field(
+        default_factory=ElasticConnection,
+        description="Elasticsearch's URL and the process's login "
+        "(LOGWAY_ES_*, see logway.core.elastic).",
     )
 
     @classmethod
     def from_env(cls) -> Endpoints:
-        """Raises `logway.core.kafka.KafkaSettingsError` when the Kafka settings do not add up."""
-        return cls(
-            kafka=KafkaConnection.from_env(),
-            es_url=os.environ.get("LOGWAY_ES_URL", DEFAULT_ES_URL),
-        )
+        """Raises `KafkaSettingsError` or `ElasticSettingsError` when the settings do not add
+        up, naming the variable to fix."""
+        return cls(kafka=KafkaConnection.from_env(), es=ElasticConnection.from_env())
+
+    def environment(self) -> dict[str, str]:
+        """The variables that make a child process reach both clusters the same way."""
+        return {**self.kafka.environment(), **self.es.environment()}

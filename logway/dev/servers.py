@@ -11,13 +11,16 @@ a folder under /var/tmp that `nobody` can reach, whatever the checkout's permiss
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -32,6 +35,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from logway.core.elastic import ElasticConnection
 from logway.core.kafka import KafkaConnection
 
 KAFKA_VERSION = "4.0.2"
@@ -119,7 +123,7 @@ class DevConfig(BaseModel):
 
     @property
     def es_url(self) -> str:
-        return f"http://127.0.0.1:{self.es_port}"
+        return f"https://127.0.0.1:{self.es_port}"
 
 
 @dataclass(frozen=True)
@@ -345,62 +349,9 @@ class Kafka(Server):
         """A dev CA and a broker certificate for 127.0.0.1/localhost, made once with openssl."""
         if self.ca_file.exists() and (self.tls_dir / "broker.pem").exists():
             return
-        openssl = require_tool(
-            "openssl", "the TLS listener's certificates: apt-get install openssl"
-        )
-        self.tls_dir.mkdir(parents=True, exist_ok=True)
         d = self.tls_dir
-
-        def run(*args: str) -> None:
-            result = subprocess.run([openssl, *args], capture_output=True, text=True, check=False)
-            if result.returncode != 0:
-                raise DevError(f"openssl {args[0]} failed: {result.stderr.strip()}")
-
-        run(
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "3650",
-            "-subj",
-            "/CN=logway dev CA",
-            "-keyout",
-            str(d / "ca.key"),
-            "-out",
-            str(d / "ca.crt"),
-        )
-        run(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            str(d / "broker.key"),
-            "-out",
-            str(d / "broker.csr"),
-        )
-        (d / "broker.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        run(
-            "x509",
-            "-req",
-            "-in",
-            str(d / "broker.csr"),
-            "-CA",
-            str(d / "ca.crt"),
-            "-CAkey",
-            str(d / "ca.key"),
-            "-CAcreateserial",
-            "-days",
-            "3650",
-            "-extfile",
-            str(d / "broker.ext"),
-            "-out",
-            str(d / "broker.crt"),
-        )
+        dev_ca(d)
+        issue_certificate(d, "broker")
         # Kafka's PEM key store: the unencrypted PKCS#8 key, then the certificate chain.
         (d / "broker.pem").write_text(
             (d / "broker.key").read_text()
@@ -576,7 +527,9 @@ class Kafka(Server):
 
 
 class Elasticsearch(Server):
-    """Elasticsearch from the integ-test distribution, single node, security off, loopback."""
+    """Elasticsearch from the integ-test distribution, single node on loopback, with security
+    and TLS on as ECK runs it: HTTPS with a certificate of the dev CA, and a file-realm super
+    user for the platform (`logway-platform`, its password in `platform.password`)."""
 
     name = "elasticsearch"
 
@@ -651,12 +604,67 @@ class Elasticsearch(Server):
         unzip_keeping_modes(archive, self.base)
         done.touch()
 
-    def _write_config(self) -> Path:
+    @property
+    def ca_file(self) -> Path:
+        """The dev CA, the same one that signed Kafka's TLS listener."""
+        return Kafka(self.config).ca_file
+
+    @property
+    def platform_password_file(self) -> Path:
+        return self.run_dir / "platform.password"
+
+    def platform_connection(self) -> ElasticConnection:
+        """How logway's processes log in: the platform's super user over HTTPS, trusting the
+        dev CA, as they would log in to an ECK cluster as its `elastic` user."""
+        return ElasticConnection(
+            url=self.config.es_url,
+            username=PLATFORM_USER,
+            password=SecretStr(self.platform_password_file.read_text().strip()),
+            ca_file=self.ca_file.absolute(),
+        )
+
+    def _write_certificates(self, conf: Path) -> None:
+        """The HTTP certificate, issued by the dev CA once, copied where ES reads it."""
+        tls = self.ca_file.parent
+        dev_ca(tls)
+        if not (tls / "elasticsearch.crt").exists():
+            issue_certificate(tls, "elasticsearch")
+        (conf / "tls").mkdir(exist_ok=True)
+        for source, target in [("ca.crt", "ca.crt"), ("elasticsearch.crt", "http.crt")]:
+            shutil.copyfile(tls / source, conf / "tls" / target)
+        shutil.copyfile(tls / "elasticsearch.key", conf / "tls" / "http.key")
+
+    def _write_platform_user(self, conf: Path, env: dict[str, str]) -> None:
+        """The platform's super user in the file realm, made once with elasticsearch-users."""
+        if not self.platform_password_file.exists():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.platform_password_file.write_text(secrets.token_urlsafe(24) + "\n")
+            self.platform_password_file.chmod(0o600)
+        users = conf / "users"
+        if users.exists() and any(
+            line.startswith(f"{PLATFORM_USER}:") for line in users.read_text().splitlines()
+        ):
+            return
+        password = self.platform_password_file.read_text().strip()
+        tool = self.es_home / "bin" / "elasticsearch-users"
+        result = subprocess.run(
+            [str(tool), "useradd", PLATFORM_USER, "-p", password, "-r", "superuser"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise DevError(f"elasticsearch-users useradd failed: {result.stdout}{result.stderr}")
+
+    def _write_config(self, env: dict[str, str]) -> Path:
         conf = self.es_run / "config"
         for sub in ("data", "logs", "tmp"):
             (self.es_run / sub).mkdir(parents=True, exist_ok=True)
         if not (conf / "jvm.options").exists():
             shutil.copytree(self.es_home / "config", conf, dirs_exist_ok=True)
+        self._write_certificates(conf)
+        self._write_platform_user(conf, env)
         c = self.config
         (conf / "elasticsearch.yml").write_text(
             "\n".join(
@@ -670,7 +678,13 @@ class Elasticsearch(Server):
                     f"transport.port: {c.es_transport_port}",
                     f"path.data: {self.data_dir}",
                     f"path.logs: {self.es_run / 'logs'}",
-                    "xpack.security.enabled: false",
+                    "xpack.security.enabled: true",
+                    "xpack.security.http.ssl.enabled: true",
+                    "xpack.security.http.ssl.certificate: tls/http.crt",
+                    "xpack.security.http.ssl.key: tls/http.key",
+                    "xpack.security.http.ssl.certificate_authorities: [tls/ca.crt]",
+                    # One node on loopback: nothing travels between nodes to protect.
+                    "xpack.security.transport.ssl.enabled: false",
                     # A dev box's disk fills for other reasons; don't turn indices read-only.
                     "cluster.routing.allocation.disk.threshold_enabled: false",
                     "",
@@ -686,13 +700,14 @@ class Elasticsearch(Server):
 
     def launch(self) -> subprocess.Popen[bytes]:
         java_home = find_java_home(21, "LOGWAY_ES_JAVA_HOME", "Elasticsearch 9 needs Java 21+")
-        conf = self._write_config()
+        conf = self.es_run / "config"
         env = {
             **os.environ,
             "ES_JAVA_HOME": str(java_home),
             "ES_PATH_CONF": str(conf),
             "ES_TMPDIR": str(self.es_run / "tmp"),
         }
+        self._write_config(env)
         argv = [str(self.es_home / "bin" / "elasticsearch")]
         if running_as_root():
             setpriv = require_tool("setpriv", "setpriv (util-linux) runs ES as nobody when root")
@@ -716,12 +731,63 @@ class Elasticsearch(Server):
         )
 
     def answers(self) -> bool:
-        url = f"{self.address}/_cluster/health?wait_for_status=yellow&timeout=1s"
+        if not self.platform_password_file.exists() or not self.ca_file.exists():
+            return False
+        request = urllib.request.Request(  # noqa: S310 - our own loopback URL
+            f"{self.address}/_cluster/health?wait_for_status=yellow&timeout=1s",
+            headers={"Authorization": _basic(PLATFORM_USER, self.platform_password_file)},
+        )
+        context = ssl.create_default_context(cafile=str(self.ca_file))
         try:
-            with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(request, timeout=3, context=context) as response:  # noqa: S310
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
+
+
+# -- the dev CA and logins --
+
+
+def _basic(user: str, password_file: Path) -> str:
+    token = base64.b64encode(f"{user}:{password_file.read_text().strip()}".encode()).decode()
+    return f"Basic {token}"
+
+
+def _openssl(*args: str) -> None:
+    openssl = require_tool("openssl", "the dev servers' TLS certificates: apt-get install openssl")
+    result = subprocess.run([openssl, *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise DevError(f"openssl {args[0]} failed: {result.stderr.strip()}")
+
+
+def dev_ca(tls_dir: Path) -> Path:
+    """The dev CA in `tls_dir` (`ca.crt`, `ca.key`), made once: it signs both servers'
+    certificates, so one CA file trusts both. Returns the CA certificate."""
+    ca = tls_dir / "ca.crt"
+    if ca.exists() and (tls_dir / "ca.key").exists():
+        return ca
+    tls_dir.mkdir(parents=True, exist_ok=True)
+    _openssl(
+        *("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650"),
+        *("-subj", "/CN=logway dev CA", "-keyout", str(tls_dir / "ca.key"), "-out", str(ca)),
+    )
+    return ca
+
+
+def issue_certificate(tls_dir: Path, name: str) -> None:
+    """`<name>.key` and `<name>.crt` for 127.0.0.1 and localhost, signed by the dev CA."""
+    key, csr, crt = (tls_dir / f"{name}.{ext}" for ext in ("key", "csr", "crt"))
+    _openssl(
+        *("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"),
+        *("-keyout", str(key), "-out", str(csr)),
+    )
+    extensions = tls_dir / f"{name}.ext"
+    extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _openssl(
+        *("x509", "-req", "-in", str(csr), "-CA", str(tls_dir / "ca.crt")),
+        *("-CAkey", str(tls_dir / "ca.key"), "-CAcreateserial", "-days", "3650"),
+        *("-extfile", str(extensions), "-out", str(crt)),
+    )
 
 
 def servers(config: DevConfig) -> list[Server]:
@@ -755,15 +821,35 @@ def up(config: DevConfig, say: Say = print) -> list[ServerStatus]:
     for status in statuses:
         say(f"  {status.describe()}")
         say(f"      data {status.data}")
-    say(f"  export LOGWAY_KAFKA_BOOTSTRAP={config.kafka_bootstrap} LOGWAY_ES_URL={config.es_url}")
-    secured = Kafka(config).platform_connection()
-    say(
-        f"  or, over SCRAM and TLS: export LOGWAY_KAFKA_BOOTSTRAP={secured.bootstrap} "
-        f"LOGWAY_KAFKA_SECURITY_PROTOCOL=SASL_SSL LOGWAY_KAFKA_USERNAME={PLATFORM_USER} "
-        f"LOGWAY_KAFKA_PASSWORD_FILE={Kafka(config).platform_password_file.absolute()} "
-        f"LOGWAY_KAFKA_CA_FILE={secured.ca_file and secured.ca_file.absolute()}"
-    )
+    say('  every logway command reaches them after: eval "$(logway dev env)"')
+    say(f"  {' '.join(environment(config, secured_kafka=False))}")
+    say(f"  or, Kafka over SCRAM and TLS too: {' '.join(environment(config, secured_kafka=True))}")
     return statuses
+
+
+def environment(config: DevConfig, *, secured_kafka: bool) -> list[str]:
+    """`export` lines that point logway at the dev servers: Elasticsearch over HTTPS as the
+    platform user, and Kafka on its plain platform listener or (`secured_kafka`) over SCRAM
+    and TLS. Secrets are named by their files, never printed."""
+    kafka = Kafka(config)
+    es = Elasticsearch(config)
+    ca = kafka.ca_file.absolute()
+    variables = {
+        "LOGWAY_KAFKA_BOOTSTRAP": config.kafka_bootstrap,
+        "LOGWAY_ES_URL": config.es_url,
+        "LOGWAY_ES_USERNAME": PLATFORM_USER,
+        "LOGWAY_ES_PASSWORD_FILE": str(es.platform_password_file.absolute()),
+        "LOGWAY_ES_CA_FILE": str(ca),
+    }
+    if secured_kafka:
+        variables |= {
+            "LOGWAY_KAFKA_BOOTSTRAP": config.kafka_tls_bootstrap,
+            "LOGWAY_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "LOGWAY_KAFKA_USERNAME": PLATFORM_USER,
+            "LOGWAY_KAFKA_PASSWORD_FILE": str(kafka.platform_password_file.absolute()),
+            "LOGWAY_KAFKA_CA_FILE": str(ca),
+        }
+    return [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
 
 
 def down(config: DevConfig, say: Say = print) -> None:

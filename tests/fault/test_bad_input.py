@@ -214,7 +214,7 @@ def test_the_bad_input_corpus_balances(
         for process in processes:
             process.assert_running()
 
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
     try:
         # The mapping of `code` is set to a number first, so the conflicting ones are refused.
         category, records = cri_corpus()

@@ -129,7 +129,7 @@ class Pipeline:
             wait_for("the gateway again", lambda: accepts(self.port), bool, 90)
 
     def indexed(self) -> int:
-        with Elasticsearch(self.endpoints.es_url) as es:
+        with self.endpoints.es.client() as es:
             return len(indexed_ids(es, self.tenant))
 
     def assert_running(self) -> None:
@@ -158,7 +158,7 @@ def run_scenario(
     apply_tenant(endpoints, tmp_path, tenant, partitions=3, extra=PIPELINE)
     pipeline = Pipeline(endpoints, tenant, tmp_path, processors)
     sender = Sender(pipeline.port, f"{tenant}.app", seed=len(scenario))
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
 
     def settled() -> tuple[int, int]:
         return len(indexed_ids(es, tenant)), len(dead_ids(endpoints, tenant))

@@ -23,7 +23,6 @@ from typing import Any
 import orjson
 import pytest
 from confluent_kafka import Producer
-from elasticsearch import Elasticsearch
 
 from logway.core.deadletter import DeadLetter
 from logway.core.names import dlq_topic, processed_topic, raw_topic
@@ -103,7 +102,7 @@ def test_a_hostile_tenant_neither_stalls_nor_impersonates_its_neighbour(
         for worker in workers:
             worker.assert_running()
 
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
     producer = Producer(endpoints.kafka.client({"acks": "all", "linger.ms": 5}))
     kinds, records = hostile_records(hostile, neighbour)
     try:

@@ -11,17 +11,22 @@ the proxy only makes some answers worse, the way a busy cluster would:
 from __future__ import annotations
 
 import threading
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
+from elasticsearch import ApiError
+
+from logway.core.elastic import ElasticConnection
 
 
 class ElasticsearchFaults:
-    def __init__(self, upstream: str, refuse_every: int = 0, max_bulk_bytes: int = 0) -> None:
-        self.upstream = upstream.rstrip("/")
+    def __init__(
+        self, upstream: ElasticConnection, refuse_every: int = 0, max_bulk_bytes: int = 0
+    ) -> None:
+        # The proxy logs in to the real cluster itself: the sink talks plain HTTP to it.
+        self.upstream = upstream.url.rstrip("/")
+        self._login = upstream.client()
         self.refuse_every = refuse_every
         self.max_bulk_bytes = max_bulk_bytes
         self.seen_items = 0
@@ -58,19 +63,19 @@ class ElasticsearchFaults:
 
     def close(self) -> None:
         self.server.shutdown()
+        self._login.close()
 
     def forward(self, method: str, path: str, body: bytes, headers: object) -> tuple[int, bytes]:
-        request = urllib.request.Request(
-            self.upstream + path,
-            data=body or None,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
+            answer = self._login.perform_request(
+                method,
+                path,
+                body=body or None,
+                headers={"content-type": "application/json", "accept": "application/json"},
+            )
+        except ApiError as exc:
+            return exc.meta.status, orjson.dumps(exc.body)
+        return answer.meta.status, orjson.dumps(answer.body)
 
     def bulk(self, body: bytes, headers: Any) -> tuple[int, bytes]:
         if self.max_bulk_bytes and len(body) > self.max_bulk_bytes:

@@ -85,8 +85,7 @@ TEST_CREDENTIALS = Path(tempfile.gettempdir()) / "logway-test-credentials"
 def env_for(endpoints: Endpoints) -> dict[str, str]:
     return {
         **os.environ,
-        **endpoints.kafka.environment(),
-        "LOGWAY_ES_URL": endpoints.es_url,
+        **endpoints.environment(),
         # Tenants applied by tests must not leave passwords in the checkout's .logway.
         "LOGWAY_CREDENTIALS_DIR": str(TEST_CREDENTIALS),
     }

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
-from elasticsearch import Elasticsearch
 
 from logway.core.names import INDEX_TEMPLATE_PRIORITY, tenant_topics
 from logway.core.settings import Endpoints
@@ -56,7 +55,7 @@ def test_apply_creates_everything_publishes_a_version_then_changes_nothing(
     raw, _processed, dlq = tenant_topics(name)
     assert retention(admin, raw) == str(24 * 3_600_000)
     assert retention(admin, dlq) == str(168 * 3_600_000)
-    template = Elasticsearch(endpoints.es_url).indices.get_index_template(name=f"logs-{name}")
+    template = endpoints.es.client().indices.get_index_template(name=f"logs-{name}")
     assert template["index_templates"][0]["index_template"]["index_patterns"] == [f"logs-{name}.*"]
 
     [loaded] = load_tenants([path]).tenants
@@ -138,7 +137,7 @@ def test_a_tenant_whose_change_fails_keeps_its_last_version_and_others_go_ahead(
 ) -> None:
     blocked, fine = f"{tenant_prefix}-blocked", f"{tenant_prefix}-fine"
     # Elasticsearch refuses a template whose patterns overlap another's at the same priority.
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
     es.indices.put_index_template(
         name=f"foreign-{blocked}",
         index_patterns=[f"logs-{blocked}.*"],

@@ -64,7 +64,7 @@ def test_kill_9_of_processor_twice_and_sink_loses_and_duplicates_nothing(
             producer.poll(0)
     assert producer.flush(30) == 0
     counter = counts_consumer(endpoints.kafka)
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
 
     def start_processor() -> PipelineProcess:
         """Every run shares the Faust data dir, as a pod restarted in place would; every

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from elasticsearch import Elasticsearch
 
 from logway.core.names import dlq_topic, processed_topic, raw_topic
 from logway.core.settings import Endpoints
@@ -81,7 +80,7 @@ def test_replay_after_a_fix_indexes_what_passes_once(
     assert f"pass now: {GOOD}" in first
     assert topic_size(counter, processed_topic(tenant)) == GOOD
 
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
     indexing = sink(endpoints, tenant, f"{tenant}-sink", tmp_path).start()
     try:
         wait_for(

@@ -195,7 +195,7 @@ def test_two_tenants_end_to_end_with_dead_letters_and_no_duplicates_after_reread
     logway(endpoints, "apply", str(tmp_path / "first"))
 
     processing, indexing = start_workers(endpoints, tenant_prefix, 1, tmp_path)
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
     kafka = endpoints.kafka
 
     def both_alive() -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import msgpack
 import pytest
-from elasticsearch import Elasticsearch
 
 from logway.core.names import raw_topic
 from logway.core.settings import Endpoints
@@ -59,7 +58,7 @@ def test_a_chunk_sent_twice_is_indexed_once(
         processor(endpoints, tenant, f"{tenant}-proc", tmp_path).start(),
         sink(endpoints, tenant, f"{tenant}-sink", tmp_path).start(),
     ]
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
 
     def documents() -> list[str]:
         return [hit["_id"] for hit in tenant_documents(es, tenant, source=False)]

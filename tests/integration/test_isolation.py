@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient
-from elasticsearch import Elasticsearch
 
 from logway.core.names import (
     dlq_topic,
@@ -175,7 +174,7 @@ def test_tenants_whose_names_share_a_prefix_share_no_group_and_no_index(
     assert error is not None
     assert error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED
 
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
     day = date(2026, 11, 29)
     for tenant in (short, longer):
         es.index(index=index_name(tenant, day), document={"who": tenant}, refresh=True)

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
-from elasticsearch import Elasticsearch
 
 from logway.core.names import raw_topic, tenant_topics
 from logway.core.settings import Endpoints
@@ -39,7 +38,7 @@ def test_prune_removes_an_undeclared_tenant_only_when_asked_and_its_data_only_wi
     producer.produce(raw_topic(gone), b'{"msg": "data worth keeping"}')
     assert producer.flush(10) == 0
     admin = AdminClient(endpoints.kafka.client())
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
 
     # Without --prune: reported, nothing deleted.
     planned = logway(endpoints, "plan", str(only_kept), "--scope", f"{tenant_prefix}-.*").stdout

@@ -15,7 +15,6 @@ from pathlib import Path
 import orjson
 import pytest
 from confluent_kafka import Producer
-from elasticsearch import Elasticsearch
 
 from logway.core.kafka import KafkaConnection
 from logway.core.names import dlq_topic, raw_topic
@@ -45,7 +44,7 @@ def secured(endpoints: Endpoints) -> Endpoints:
     config = DevConfig.from_env()
     if endpoints.kafka.bootstrap != config.kafka_bootstrap:
         pytest.skip("needs the dev runner's broker, which has the SCRAM-over-TLS listener")
-    return Endpoints(kafka=Kafka(config).platform_connection(), es_url=endpoints.es_url)
+    return Endpoints(kafka=Kafka(config).platform_connection(), es=endpoints.es)
 
 
 def test_the_workers_run_over_scram_and_tls(
@@ -79,7 +78,7 @@ def test_the_workers_run_over_scram_and_tls(
     ]
     for worker in workers:
         worker.start()
-    es = Elasticsearch(secured.es_url)
+    es = secured.es.client()
     try:
         producer = Producer(secured.kafka.client({"acks": "all"}))
         for n in range(PRODUCED):
@@ -119,7 +118,7 @@ def test_a_wrong_password_is_reported_not_waited_out(
 ) -> None:
     wrong = Endpoints(
         kafka=KafkaConnection(**{**secured.kafka.model_dump(), "password": "not-the-password"}),
-        es_url=secured.es_url,
+        es=secured.es,
     )
     refused = sink(wrong, f"{tenant_prefix}-none", tenant_prefix, tmp_path).start()
     assert refused.process is not None

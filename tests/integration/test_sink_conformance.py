@@ -59,7 +59,7 @@ def tenant(endpoints: Endpoints, tenant_prefix: str, tmp_path: Path) -> str:
 
 @pytest.fixture
 def faults(endpoints: Endpoints) -> Iterator[ElasticsearchFaults]:
-    proxy = ElasticsearchFaults(endpoints.es_url, refuse_every=10, max_bulk_bytes=64 * 1024)
+    proxy = ElasticsearchFaults(endpoints.es, refuse_every=10, max_bulk_bytes=64 * 1024)
     yield proxy
     proxy.close()
 
@@ -68,7 +68,10 @@ def start_sink(
     endpoints: Endpoints, tenant: str, folder: Path, *, name: str, es_url: str, port: int = 0
 ) -> PipelineProcess:
     """The tenant's sink, writing to Elasticsearch at `es_url` (the real one, or the proxy)."""
-    env = {"LOGWAY_ES_URL": es_url}
+    # The proxy takes plain HTTP from the sink and logs in to the real cluster itself.
+    env = {"LOGWAY_ES_URL": es_url} if es_url != endpoints.es.url else {}
+    if env:
+        env |= {name: "" for name in endpoints.es.environment() if name != "LOGWAY_ES_URL"}
     return sink(
         endpoints, tenant, f"{tenant}-sink", folder, name=name, metrics_port=port, env=env
     ).start()
@@ -80,7 +83,7 @@ def test_lossy_and_oversized_bulks_still_deliver_every_document_once(
     count = 3000
     produce(endpoints.kafka, tenant, count)
     produce(endpoints.kafka, tenant, 1, start=count, pad="x" * 70_000)  # never fits
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
     port = free_port()
     worker = start_sink(endpoints, tenant, tmp_path, name="sink", es_url=faults.url, port=port)
     try:
@@ -119,8 +122,8 @@ def test_at_least_once_across_a_restart_and_a_bounded_shutdown(
 ) -> None:
     count = 20_000
     produce(endpoints.kafka, tenant, count)
-    es = Elasticsearch(endpoints.es_url)
-    first = start_sink(endpoints, tenant, tmp_path, name="sink-1", es_url=endpoints.es_url)
+    es = endpoints.es.client()
+    first = start_sink(endpoints, tenant, tmp_path, name="sink-1", es_url=endpoints.es.url)
     wait_for(
         "some documents",
         lambda: len(seqs(es, tenant)),
@@ -133,7 +136,7 @@ def test_at_least_once_across_a_restart_and_a_bounded_shutdown(
     stopped_in = time.monotonic() - asked
     assert code == 0
     assert stopped_in < 15, f"the sink took {stopped_in:.1f}s to stop"
-    second = start_sink(endpoints, tenant, tmp_path, name="sink-2", es_url=endpoints.es_url)
+    second = start_sink(endpoints, tenant, tmp_path, name="sink-2", es_url=endpoints.es.url)
     try:
         wait_for(
             "every document",

@@ -12,7 +12,6 @@ from pathlib import Path
 import orjson
 import pytest
 from confluent_kafka import Producer
-from elasticsearch import Elasticsearch
 
 from logway.core.deadletter import DeadLetter, Reason, Stage
 from logway.core.names import dlq_topic, index_name, processed_topic
@@ -77,7 +76,7 @@ def test_a_write_block_pauses_the_sink_and_nothing_is_lost_when_it_lifts(
 ) -> None:
     tenant = f"{tenant_prefix}-blocked"
     apply_tenant(endpoints, tmp_path, tenant)
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
     index = index_name(tenant, datetime(2026, 11, 25, tzinfo=UTC).date())
     es.indices.create(index=index)
     es.indices.put_settings(index=index, settings={"index.blocks.write": True})
@@ -124,7 +123,7 @@ def test_a_mapping_conflict_is_dead_lettered_and_the_rest_is_indexed(
 ) -> None:
     tenant = f"{tenant_prefix}-mapping"
     apply_tenant(endpoints, tmp_path, tenant)
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
     # The template maps logway.received_at as a date: a string that is no date cannot go in.
     bad = orjson.loads(processed_record(tenant, 7))
     bad["logway"]["received_at"] = "yesterday-ish"
@@ -164,7 +163,7 @@ def test_a_dead_letter_too_big_for_the_dlq_keeps_the_head_of_its_record(
     sink goes on; before, Kafka refused the letter and the sink stopped on it for good."""
     tenant = f"{tenant_prefix}-bigletter"
     apply_tenant(endpoints, tmp_path, tenant)
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
     big = orjson.loads(processed_record(tenant, 1, msg='"' * 450_000))
     big["logway"]["received_at"] = "yesterday-ish"  # a mapping conflict: dead-lettered
     value = orjson.dumps(big)

@@ -12,7 +12,6 @@ import time
 from datetime import date
 
 import pytest
-from elasticsearch import Elasticsearch
 
 from logway.core.names import index_name
 from logway.core.settings import Endpoints
@@ -30,7 +29,7 @@ def test_a_read_that_meets_an_unstarted_primary_shard_waits_for_it_and_reads_aga
     index can; the first read meets the 503, the helper waits for the shard and reads again."""
     tenant = f"{tenant_prefix}-unstarted"
     index = index_name(tenant, date(2026, 11, 26))
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
     release = threading.Timer(
         HELD_S,
         lambda: es.indices.put_settings(

@@ -101,7 +101,7 @@ def test_one_tenants_failing_pipeline_leaves_the_others_untouched(
         endpoints, matching, f"{tenant_prefix}-tp", tmp_path, metrics_port=port
     ).start()
     indexing = sink(endpoints, matching, f"{tenant_prefix}-tp-sink", tmp_path).start()
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
     try:
         wait_for(
             "both healthy tenants fully indexed",

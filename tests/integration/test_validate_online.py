@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-from elasticsearch import Elasticsearch
 
 from logway.core.kafka import KafkaConnection
 from logway.core.names import INDEX_TEMPLATE_PRIORITY
@@ -54,7 +53,7 @@ def test_a_template_elasticsearch_would_refuse_is_an_online_error(
     name = f"{tenant_prefix}-refused"
     path = tmp_path / "t.yaml"
     path.write_text(tenant_yaml(name))
-    es = Elasticsearch(endpoints.es_url)
+    es = endpoints.es.client()
     es.indices.put_index_template(
         name=f"foreign-{name}",
         index_patterns=[f"logs-{name}.*"],
@@ -80,7 +79,7 @@ def test_an_unreachable_kafka_fails_online_validation(
     path = tmp_path / "t.yaml"
     path.write_text(tenant_yaml(f"{tenant_prefix}-nokafka"))
     result = validate_online(
-        Endpoints(kafka=KafkaConnection(bootstrap="127.0.0.1:1"), es_url=endpoints.es_url), path
+        Endpoints(kafka=KafkaConnection(bootstrap="127.0.0.1:1"), es=endpoints.es), path
     )
     report = json.loads(result.stdout)
     assert result.returncode == 1

@@ -3,6 +3,7 @@ from pydantic import ValidationError
 
 from connectors.elasticsearch.config import SinkConfig
 from connectors.processor.config import ProcessorConfig
+from logway.core.elastic import ElasticConnection
 from logway.core.kafka import KafkaConnection
 
 
@@ -19,4 +20,8 @@ def test_a_worker_serves_tenants_its_pattern_matches_in_full() -> None:
 @pytest.mark.parametrize("model", [ProcessorConfig, SinkConfig])
 def test_settings_reject_unknown_fields(model: type) -> None:
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
-        model(kafka=KafkaConnection(bootstrap="k:9092"), es_url="http://e:9200", batchsize=3)
+        model(
+            kafka=KafkaConnection(bootstrap="k:9092"),
+            es=ElasticConnection(url="http://e:9200"),
+            batchsize=3,
+        )

@@ -52,6 +52,15 @@ def values_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
         "kafka.passwordSecret.name=logway",
         "--set",
         "kafka.caSecret.name=logway-kafka-cluster-ca-cert",
+        # Elasticsearch's, as on an ECK cluster: its elastic user and its HTTP CA.
+        "--set",
+        "elasticsearch.username=elastic",
+        "--set",
+        "elasticsearch.passwordSecret.name=logway-es-elastic-user",
+        "--set",
+        "elasticsearch.passwordSecret.key=elastic",
+        "--set",
+        "elasticsearch.caSecret.name=logway-es-http-certs-public",
     ]
 
 
@@ -163,7 +172,7 @@ def test_apply_creates_replicated_topics(objects: list[dict[str, Any]]) -> None:
     assert sorted(tenants) == ["checkout.yaml", "payments.yaml", "search-api.yaml"]
 
 
-def test_every_kafka_client_logs_in_with_the_secrets_as_files(
+def test_every_client_logs_in_to_kafka_and_elasticsearch_with_the_secrets_as_files(
     objects: list[dict[str, Any]],
 ) -> None:
     pods = [o["spec"]["template"]["spec"] for o in objects if o["kind"] in ("Deployment", "Job")]
@@ -176,9 +185,13 @@ def test_every_kafka_client_logs_in_with_the_secrets_as_files(
         assert "LOGWAY_KAFKA_PASSWORD" not in env  # never as a value in the pod spec
         mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
         volumes = {v["name"]: v for v in pod["volumes"]}
+        assert env["LOGWAY_ES_USERNAME"] == "elastic"
+        assert "LOGWAY_ES_PASSWORD" not in env
         for variable, secret, key in (
             ("LOGWAY_KAFKA_PASSWORD_FILE", "logway", "password"),
             ("LOGWAY_KAFKA_CA_FILE", "logway-kafka-cluster-ca-cert", "ca.crt"),
+            ("LOGWAY_ES_PASSWORD_FILE", "logway-es-elastic-user", "elastic"),
+            ("LOGWAY_ES_CA_FILE", "logway-es-http-certs-public", "ca.crt"),
         ):
             folder, file = env[variable].rsplit("/", 1)
             volume = volumes[mounts[folder]]["secret"]
@@ -211,3 +224,12 @@ def test_values_schema_refuses_sasl_without_a_user_or_a_user_without_sasl() -> N
     result = render("kafka.username=logway", "kafka.passwordSecret.name=logway")
     assert result.returncode != 0
     assert "/kafka/securityProtocol" in result.stderr
+
+
+def test_values_schema_refuses_an_elasticsearch_login_in_the_url_or_without_a_password() -> None:
+    result = render("elasticsearch.url=https://elastic:hunter2@es:9200")
+    assert result.returncode != 0
+    assert "/elasticsearch/url" in result.stderr
+    result = render("elasticsearch.username=elastic")
+    assert result.returncode != 0
+    assert "/elasticsearch/passwordSecret" in result.stderr

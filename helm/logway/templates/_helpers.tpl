@@ -40,15 +40,33 @@ app.kubernetes.io/component: {{ .component }}
 - name: LOGWAY_KAFKA_KEY_FILE
   value: /etc/logway/kafka/client/user.key
 {{- end }}
-{{- if .Values.elasticsearch.urlSecret.name }}
+{{- with .Values.elasticsearch }}
 - name: LOGWAY_ES_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.elasticsearch.urlSecret.name }}
-      key: {{ .Values.elasticsearch.urlSecret.key | default "url" }}
-{{- else }}
-- name: LOGWAY_ES_URL
-  value: {{ .Values.elasticsearch.url | quote }}
+  value: {{ .url | quote }}
+{{- if .username }}
+- name: LOGWAY_ES_USERNAME
+  value: {{ .username | quote }}
+- name: LOGWAY_ES_PASSWORD_FILE
+  value: /etc/logway/es/password/{{ .passwordSecret.key | default "password" }}
+{{- end }}
+{{- if .apiKeySecret.name }}
+- name: LOGWAY_ES_API_KEY_FILE
+  value: /etc/logway/es/api-key/{{ .apiKeySecret.key | default "api_key" }}
+{{- end }}
+{{- if .caSecret.name }}
+- name: LOGWAY_ES_CA_FILE
+  value: /etc/logway/es/ca/{{ .caSecret.key | default "ca.crt" }}
+{{- end }}
+{{- if .clientCertSecret }}
+- name: LOGWAY_ES_CERT_FILE
+  value: /etc/logway/es/client/tls.crt
+- name: LOGWAY_ES_KEY_FILE
+  value: /etc/logway/es/client/tls.key
+{{- end }}
+{{- if not .verifyCerts }}
+- name: LOGWAY_ES_VERIFY_CERTS
+  value: "false"
+{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -107,5 +125,52 @@ securityContext:
   secret:
     secretName: {{ .Values.kafka.clientCertSecret }}
     items: [{key: user.crt, path: user.crt}, {key: user.key, path: user.key}]
+{{- end }}
+{{- end -}}
+
+{{/* The Elasticsearch login files (password or API key, CA, client certificate), read-only. */}}
+{{- define "logway.esMounts" -}}
+{{- with .Values.elasticsearch }}
+{{- if .username }}
+- {name: es-password, mountPath: /etc/logway/es/password, readOnly: true}
+{{- end }}
+{{- if .apiKeySecret.name }}
+- {name: es-api-key, mountPath: /etc/logway/es/api-key, readOnly: true}
+{{- end }}
+{{- if .caSecret.name }}
+- {name: es-ca, mountPath: /etc/logway/es/ca, readOnly: true}
+{{- end }}
+{{- if .clientCertSecret }}
+- {name: es-client, mountPath: /etc/logway/es/client, readOnly: true}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "logway.esVolumes" -}}
+{{- with .Values.elasticsearch }}
+{{- if .username }}
+- name: es-password
+  secret:
+    secretName: {{ .passwordSecret.name }}
+    items: [{key: {{ .passwordSecret.key | default "password" }}, path: {{ .passwordSecret.key | default "password" }}}]
+{{- end }}
+{{- if .apiKeySecret.name }}
+- name: es-api-key
+  secret:
+    secretName: {{ .apiKeySecret.name }}
+    items: [{key: {{ .apiKeySecret.key | default "api_key" }}, path: {{ .apiKeySecret.key | default "api_key" }}}]
+{{- end }}
+{{- if .caSecret.name }}
+- name: es-ca
+  secret:
+    secretName: {{ .caSecret.name }}
+    items: [{key: {{ .caSecret.key | default "ca.crt" }}, path: {{ .caSecret.key | default "ca.crt" }}}]
+{{- end }}
+{{- if .clientCertSecret }}
+- name: es-client
+  secret:
+    secretName: {{ .clientCertSecret }}
+    items: [{key: tls.crt, path: tls.crt}, {key: tls.key, path: tls.key}]
+{{- end }}
 {{- end }}
 {{- end -}}
