@@ -211,7 +211,8 @@ class ElasticConnection(BaseModel):
         except ApiError as exc:
             return self._refusal(exc.meta.status, _reason(exc))
         except TransportError as exc:
-            return self._unreachable(str(exc))
+            # The transport's own words ("TLS error") hide the cause; its message has it.
+            return self._unreachable(str(getattr(exc, "message", exc)))
         finally:
             client.close()
 
