@@ -141,8 +141,8 @@ def dev_env(
     named by its file), and Kafka on its plain platform listener."""
     from logway.dev import servers
 
-    for line in servers.environment(servers.DevConfig.from_env(), secured_kafka=secured_kafka):
-        typer.echo(line)
+    for setting in servers.environment(servers.DevConfig.from_env(), secured_kafka=secured_kafka):
+        typer.echo(f"export {setting}")
 
 
 @dev_app.command("down")

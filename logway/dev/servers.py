@@ -822,14 +822,15 @@ def up(config: DevConfig, say: Say = print) -> list[ServerStatus]:
         say(f"  {status.describe()}")
         say(f"      data {status.data}")
     say('  every logway command reaches them after: eval "$(logway dev env)"')
-    say(f"  {' '.join(environment(config, secured_kafka=False))}")
-    say(f"  or, Kafka over SCRAM and TLS too: {' '.join(environment(config, secured_kafka=True))}")
+    say(f"  export {' '.join(environment(config, secured_kafka=False))}")
+    secured = " ".join(environment(config, secured_kafka=True))
+    say(f"  or, Kafka over SCRAM and TLS too: export {secured}")
     return statuses
 
 
 def environment(config: DevConfig, *, secured_kafka: bool) -> list[str]:
-    """`export` lines that point logway at the dev servers: Elasticsearch over HTTPS as the
-    platform user, and Kafka on its plain platform listener or (`secured_kafka`) over SCRAM
+    """`NAME=value` settings that point logway at the dev servers: Elasticsearch over HTTPS as
+    the platform user, and Kafka on its plain platform listener or (`secured_kafka`) over SCRAM
     and TLS. Secrets are named by their files, never printed."""
     kafka = Kafka(config)
     es = Elasticsearch(config)
@@ -849,7 +850,7 @@ def environment(config: DevConfig, *, secured_kafka: bool) -> list[str]:
             "LOGWAY_KAFKA_PASSWORD_FILE": str(kafka.platform_password_file.absolute()),
             "LOGWAY_KAFKA_CA_FILE": str(ca),
         }
-    return [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+    return [f"{name}={shlex.quote(value)}" for name, value in variables.items()]
 
 
 def down(config: DevConfig, say: Say = print) -> None:

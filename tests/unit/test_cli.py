@@ -87,3 +87,21 @@ def test_the_tenant_reference_page_is_generated_from_the_current_model() -> None
     assert result.exit_code == 0
     assert result.output == page, "regenerate: logway schema --format markdown > docs/tenants.md"
     assert "| `sources.namespaces` | list of string |" in page
+
+
+def test_dev_env_points_at_the_secured_dev_servers_naming_secrets_by_their_files(
+    tmp_path: Path,
+) -> None:
+    result = runner.invoke(app, ["dev", "env"], env={"LOGWAY_HOME": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    settings = dict(
+        line.removeprefix("export ").split("=", 1) for line in result.output.splitlines()
+    )
+    assert settings["LOGWAY_ES_URL"] == "https://127.0.0.1:9200"
+    assert settings["LOGWAY_ES_USERNAME"] == "logway-platform"
+    assert settings["LOGWAY_ES_PASSWORD_FILE"].startswith(str(tmp_path))
+    assert "LOGWAY_ES_PASSWORD" not in settings
+    secured = runner.invoke(
+        app, ["dev", "env", "--secured-kafka"], env={"LOGWAY_HOME": str(tmp_path)}
+    )
+    assert "export LOGWAY_KAFKA_SECURITY_PROTOCOL=SASL_SSL" in secured.output
