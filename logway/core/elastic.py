@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from logway.core.login import check_tls_files, problems
+
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
@@ -109,12 +111,8 @@ class ElasticConnection(BaseModel):
             raise ValueError(
                 f"TLS settings are set but {ENVIRONMENT['url']} is http://; use https://"
             )
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("a client certificate needs its key, and a key its certificate")
-        for name in ("ca_file", "cert_file", "key_file"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{ENVIRONMENT[name]}: {path} is not a readable file")
+        files = {"ca_file": self.ca_file, "cert_file": self.cert_file, "key_file": self.key_file}
+        check_tls_files(files, ENVIRONMENT)
         return self
 
     @classmethod
@@ -142,12 +140,7 @@ class ElasticConnection(BaseModel):
         try:
             return cls(**values)
         except ValidationError as exc:
-            problems = []
-            for error in exc.errors():
-                where = ENVIRONMENT.get(str(error["loc"][0]), "") if error["loc"] else ""
-                message = str(error["msg"]).removeprefix("Value error, ")
-                problems.append(f"{where}: {message}" if where else message)
-            raise ElasticSettingsError("; ".join(problems)) from None
+            raise ElasticSettingsError(problems(exc, ENVIRONMENT)) from None
 
     @property
     def secured(self) -> bool:

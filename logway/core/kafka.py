@@ -36,6 +36,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from logway.core.login import check_tls_files, problems
+
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 # Producers' own size limit (librdkafka's default is 1,000,000): above every tenant topic's
 # max.message.bytes (at most 8 MiB, topics.max_record_bytes), so the topic's limit is the one
@@ -167,12 +169,8 @@ class KafkaConnection(BaseModel):
                 f"TLS files are set but {ENVIRONMENT['security_protocol']} is "
                 f"{self.security_protocol}; set it to SSL or SASL_SSL"
             )
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("a client certificate needs its key, and a key its certificate")
-        for name in ("ca_file", "cert_file", "key_file"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{ENVIRONMENT[name]}: {path} is not a readable file")
+        files = {"ca_file": self.ca_file, "cert_file": self.cert_file, "key_file": self.key_file}
+        check_tls_files(files, ENVIRONMENT)
         return self
 
     @classmethod
@@ -193,11 +191,7 @@ class KafkaConnection(BaseModel):
         try:
             return cls(**values)
         except ValidationError as exc:
-            problems = []
-            for error in exc.errors():
-                where = ENVIRONMENT.get(str(error["loc"][0]), "") if error["loc"] else ""
-                problems.append(f"{where}: {error['msg']}" if where else error["msg"])
-            raise KafkaSettingsError("; ".join(problems)) from None
+            raise KafkaSettingsError(problems(exc, ENVIRONMENT)) from None
 
     @property
     def secured(self) -> bool:

@@ -193,6 +193,18 @@ def sink(
     )
 
 
+def refused_sink_log(endpoints: Endpoints, folder: Path, tenant_prefix: str) -> str:
+    """Start a sink that the servers must refuse; it has to exit 2 by itself within 30 s (not
+    wait for ever). Returns its log."""
+    refused = sink(endpoints, f"{tenant_prefix}-none", tenant_prefix, folder).start()
+    assert refused.process is not None
+    try:
+        assert refused.process.wait(30) == 2  # it gave up by itself, with the reason
+    finally:
+        refused.stop()
+    return (folder / "sink.log").read_text(errors="replace")
+
+
 def gateway(
     endpoints: Endpoints, port: int, folder: Path, env: dict[str, str] | None = None
 ) -> PipelineProcess:

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from logway.core.elastic import ElasticConnection
 from logway.core.settings import Endpoints
-from tests.integration.support import logway, sink
+from tests.integration.support import logway, refused_sink_log
 
 pytestmark = pytest.mark.integration
 
@@ -44,14 +44,7 @@ def test_a_wrong_password_ends_the_sink_with_exit_2_and_the_reason(
     assert problem.refused, problem
     assert "401" in problem.message
     assert "check the username and password" in problem.message
-    refused = sink(with_es(endpoints, wrong), f"{tenant_prefix}-none", tenant_prefix, tmp_path)
-    refused.start()
-    assert refused.process is not None
-    try:
-        assert refused.process.wait(30) == 2  # it gave up by itself, with the reason
-    finally:
-        refused.stop()
-    log = (tmp_path / "sink.log").read_text(errors="replace")
+    log = refused_sink_log(with_es(endpoints, wrong), tmp_path, tenant_prefix)
     assert "refused us: 401" in log
     assert "not-the-password" not in log
 
@@ -64,14 +57,7 @@ def test_an_unknown_ca_ends_the_sink_and_a_plan_names_the_setting(
     assert problem is not None
     assert problem.refused, problem
     assert "LOGWAY_ES_CA_FILE" in problem.message
-    refused = sink(with_es(endpoints, untrusted), f"{tenant_prefix}-none", tenant_prefix, tmp_path)
-    refused.start()
-    assert refused.process is not None
-    try:
-        assert refused.process.wait(30) == 2
-    finally:
-        refused.stop()
-    assert "not trusted" in (tmp_path / "sink.log").read_text(errors="replace")
+    assert "not trusted" in refused_sink_log(with_es(endpoints, untrusted), tmp_path, tenant_prefix)
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "t.yaml").write_text(
         f"name: {tenant_prefix}-plan\nowners: {{team: t, slack_channel: '#t', "

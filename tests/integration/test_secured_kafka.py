@@ -29,6 +29,7 @@ from tests.integration.support import (
     logway,
     processor,
     read_topic,
+    refused_sink_log,
     sink,
     tenant_yaml,
     wait_for,
@@ -120,13 +121,7 @@ def test_a_wrong_password_is_reported_not_waited_out(
         kafka=KafkaConnection(**{**secured.kafka.model_dump(), "password": "not-the-password"}),
         es=secured.es,
     )
-    refused = sink(wrong, f"{tenant_prefix}-none", tenant_prefix, tmp_path).start()
-    assert refused.process is not None
-    try:
-        assert refused.process.wait(30) == 2  # it gave up by itself, with the reason
-    finally:
-        refused.stop()
-    log = (tmp_path / "sink.log").read_text(errors="replace")
+    log = refused_sink_log(wrong, tmp_path, tenant_prefix)
     assert "refused us" in log, log
     assert "Authentication failed" in log, log
     (tmp_path / "t.yaml").write_text(tenant_yaml(f"{tenant_prefix}-refused"))
