@@ -273,8 +273,9 @@ def build_app(
         for tp in revoked:
             batches.forget(tp.topic, tp.partition)
 
-    tenant_topics = TenantTopics(admin, RAW_TOPIC_RE, config.serves, config.discovery_interval_s)
-    tenant_topics.topics = sorted(initial_topics)
+    tenant_topics = TenantTopics(
+        admin, RAW_TOPIC_RE, config.serves, config.discovery_interval_s, known=initial_topics
+    )
 
     @app.timer(interval=config.discovery_interval_s)  # type: ignore[untyped-decorator]
     async def discover_tenants() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import Consumer
@@ -27,12 +27,14 @@ class TenantTopics:
         serves: Callable[[str], bool],
         interval_s: float,
         *,
+        known: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`known`: topics the worker already consumes, so only others count as new."""
         self.admin, self.kind, self.serves = admin, kind, serves
         self.interval_s = interval_s
         self.clock = clock
-        self.topics: list[str] = []
+        self.topics: list[str] = sorted(known)
         self._next_look = 0.0
 
     def changed(self) -> list[str] | None:
