@@ -32,10 +32,13 @@ from logway.core.kafka import KafkaConnection
 from logway.core.names import (
     INDEX_TEMPLATE_PRIORITY,
     TENANTS_TOPIC,
+    index_pattern,
     index_patterns,
     index_template_name,
+    reader_role_name,
     tenant_topics,
 )
+from topology import readers
 from topology.access import (
     Grant,
     NoAuthorizer,
@@ -61,6 +64,8 @@ Kind = Literal[
     "user",
     "acl",
     "quota",
+    "reader role",
+    "reader key",
     "forwarder route",
     "tenant version",
 ]
@@ -170,6 +175,7 @@ def plan(
         *_plan_topics(targets, tenants),
         *_plan_templates(targets, tenants),
         *_plan_access(targets, tenants),
+        *_plan_readers(targets, tenants),
         *_plan_forwarder(tenants, published),
         *_plan_versions(tenants, published),
     ]
@@ -234,6 +240,13 @@ def _plan_removal(
     for principal in principals:
         if targets.quotas.producer_rate(principal.removeprefix("User:")) is not None:
             changes.append(Change(name, "quota", principal, "delete"))
+    try:
+        if readers.current_role(targets.es, name) is not None:
+            changes.append(Change(name, "reader role", reader_role_name(name), "delete"))
+        if readers.has_api_key(targets.es, name):
+            changes.append(Change(name, "reader key", reader_role_name(name), "delete"))
+    except readers.SecurityOff:
+        pass
     changes.append(Change(name, "tenant version", name, "delete", f"was {live.version}"))
     return changes
 
@@ -384,6 +397,31 @@ def _plan_access(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
     return changes
 
 
+def _plan_readers(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
+    """The Elasticsearch role that reads each tenant's indices only, and its API key."""
+    changes: list[Change] = []
+    for tenant in tenants:
+        name = reader_role_name(tenant.name)
+        try:
+            have = readers.current_role(targets.es, tenant.name)
+        except readers.SecurityOff:
+            detail = "Elasticsearch has no security: whoever reaches it reads every index"
+            changes.append(Change(tenant.name, "reader role", name, "unsupported", detail))
+            continue
+        pattern = index_pattern(tenant.name)
+        if have is None:
+            changes.append(Change(tenant.name, "reader role", name, "create", f"reads {pattern}"))
+        elif readers.same_role(have, readers.reader_role(tenant.name)):
+            changes.append(Change(tenant.name, "reader role", name, "unchanged", pattern))
+        else:
+            changes.append(Change(tenant.name, "reader role", name, "update", f"reads {pattern}"))
+        if readers.has_api_key(targets.es, tenant.name):
+            changes.append(Change(tenant.name, "reader key", name, "unchanged"))
+        else:
+            changes.append(Change(tenant.name, "reader key", name, "create", "API key"))
+    return changes
+
+
 def _plan_quotas(targets: Targets, tenant: Tenant, principals: list[str]) -> list[Change]:
     """Each of the tenant's principals may produce `limits.produce_bytes_per_s` bytes/s."""
     wanted = float(tenant.limits.produce_bytes_per_s)
@@ -531,6 +569,11 @@ def _carry_out(
         elif change.kind == "quota":
             user = change.name.removeprefix("User:")
             targets.quotas.set_producer_rate(user, tenant.limits.produce_bytes_per_s)
+        elif change.kind == "reader role":
+            readers.put_role(targets.es, tenant.name)
+        elif change.kind == "reader key":
+            path = readers.create_api_key(targets.es, tenant.name, targets.credentials_dir)
+            detail = f"API key in {path}"
     except KafkaException as exc:
         return str(exc.args[0].str() if exc.args else exc), ""
     except (ApiError, TransportError, QuotaError) as exc:
@@ -552,6 +595,10 @@ def _delete(targets: Targets, change: Change) -> tuple[str | None, str]:
             delete_grants(admin, [change.grant], timeout)
         elif change.kind == "quota":
             targets.quotas.remove_producer_rate(change.name.removeprefix("User:"))
+        elif change.kind == "reader role":
+            readers.delete_role(targets.es, change.tenant)
+        elif change.kind == "reader key":
+            readers.invalidate_api_keys(targets.es, change.tenant)
     except KafkaException as exc:
         return str(exc.args[0].str() if exc.args else exc), ""
     except (ApiError, TransportError, QuotaError) as exc:

@@ -82,6 +82,11 @@ def index_template_name(tenant: str) -> str:
     return f"logs-{tenant}"
 
 
+def reader_role_name(tenant: str) -> str:
+    """The Elasticsearch role that reads the tenant's indices and nothing else."""
+    return f"logway-reader-{tenant}"
+
+
 # Above a platform's catch-all (`logs-*`) templates; no two tenants' patterns overlap, so
 # tenants' templates never compete with each other.
 INDEX_TEMPLATE_PRIORITY = 200

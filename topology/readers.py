@@ -1,0 +1,106 @@
+"""Read access for a tenant's people: an Elasticsearch role that reads the tenant's indices and
+nothing else, and an API key limited to it, written beside the tenant's Kafka credentials.
+
+The role (`logway-reader-<tenant>`) grants `read` and `view_index_metadata` on
+`logs-<tenant>.*`, which no other tenant's index matches (tenant names cannot hold a '.'). A
+platform maps its people to it (role mapping, SAML/OIDC groups), or gives the owners the API
+key `apply` makes: a key of the platform's login limited to that role, so it can never read
+more than the role allows, whatever the platform user may do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch
+
+from logway.core.names import index_pattern, reader_role_name
+
+
+class SecurityOff(Exception):  # noqa: N818 - a state of the cluster, not an error of ours
+    """The cluster has no security (a dev or compose cluster): there is nothing to grant."""
+
+
+def reader_role(tenant: str) -> dict[str, Any]:
+    """The role's definition, as `security.put_role` takes it."""
+    return {
+        "cluster": [],
+        "indices": [
+            {
+                "names": [index_pattern(tenant)],
+                "privileges": ["read", "view_index_metadata"],
+                "allow_restricted_indices": False,
+            }
+        ],
+        "metadata": {"managed_by": "logway", "tenant": tenant},
+    }
+
+
+def current_role(es: Elasticsearch, tenant: str) -> dict[str, Any] | None:
+    """The role as the cluster has it, or None; `SecurityOff` on a cluster without security."""
+    name = reader_role_name(tenant)
+    try:
+        found = es.options(ignore_status=404).security.get_role(name=name)
+    except ApiError as exc:
+        if _security_off(exc):
+            raise SecurityOff from exc
+        raise
+    role = found.get(name) if found else None
+    return dict(role) if isinstance(role, dict) else None
+
+
+def same_role(have: dict[str, Any], want: dict[str, Any]) -> bool:
+    def indices(role: dict[str, Any]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+        return sorted(
+            (tuple(sorted(i.get("names", []))), tuple(sorted(i.get("privileges", []))))
+            for i in role.get("indices", [])
+        )
+
+    return indices(have) == indices(want) and not have.get("cluster")
+
+
+def put_role(es: Elasticsearch, tenant: str) -> None:
+    es.security.put_role(name=reader_role_name(tenant), **reader_role(tenant))
+
+
+def delete_role(es: Elasticsearch, tenant: str) -> None:
+    es.options(ignore_status=404).security.delete_role(name=reader_role_name(tenant))
+
+
+def has_api_key(es: Elasticsearch, tenant: str) -> bool:
+    """Whether a valid reader key of the tenant exists (made by an earlier apply)."""
+    found = es.options(ignore_status=404).security.get_api_key(
+        name=reader_role_name(tenant), active_only=True
+    )
+    return bool(found.get("api_keys")) if found else False
+
+
+def create_api_key(es: Elasticsearch, tenant: str, credentials_dir: Path) -> Path:
+    """A key limited to the tenant's reader role, written to a 0600 file; returns its path."""
+    name = reader_role_name(tenant)
+    role = reader_role(tenant)
+    role.pop("metadata")
+    key = es.security.create_api_key(
+        name=name,
+        role_descriptors={name: role},
+        metadata={"managed_by": "logway", "tenant": tenant},
+    )
+    credentials_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = credentials_dir / f"{tenant}.elasticsearch"
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(
+        f"# Elasticsearch API key of tenant {tenant}: it reads {index_pattern(tenant)} and "
+        "nothing else.\n# Send it as `Authorization: ApiKey <encoded>`. Keep this secret.\n"
+        f"id={key['id']}\nencoded={key['encoded']}\n"
+    )
+    return path
+
+
+def invalidate_api_keys(es: Elasticsearch, tenant: str) -> None:
+    es.options(ignore_status=404).security.invalidate_api_key(name=reader_role_name(tenant))
+
+
+def _security_off(exc: ApiError) -> bool:
+    return "security" in str(exc).lower() and exc.meta.status in (400, 500)
