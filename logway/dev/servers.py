@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from logway.core.elastic import ElasticConnection
 from logway.core.kafka import KafkaConnection
+from logway.dev.es_plugin import PLUGIN, PluginBuildError, install_analysis_plugin
 
 KAFKA_VERSION = "4.0.2"
 # The newest 9.x integ-test distribution served on Maven Central when this was written; 9.3+
@@ -575,8 +576,17 @@ class Elasticsearch(Server):
 
     def fetch(self, say: Say) -> None:
         done = self.es_home / ".complete"
-        if done.exists():
-            return
+        if not done.exists():
+            self._unpack(say)
+            done.touch()
+        java_home = find_java_home(21, "LOGWAY_ES_JAVA_HOME", "Elasticsearch 9 needs Java 21+")
+        try:
+            if install_analysis_plugin(self.es_home, self.config.es_version, java_home):
+                say(f"elasticsearch: built the {PLUGIN} plugin (the security index needs it)")
+        except PluginBuildError as error:
+            raise DevError(f"elasticsearch: {error}") from error
+
+    def _unpack(self, say: Say) -> None:
         mvn = require_tool(
             "mvn", "Maven fetches Elasticsearch from Maven Central: apt-get install maven"
         )
@@ -602,7 +612,6 @@ class Elasticsearch(Server):
         self.base.mkdir(parents=True, exist_ok=True)
         self.base.chmod(0o755)
         unzip_keeping_modes(archive, self.base)
-        done.touch()
 
     @property
     def ca_file(self) -> Path:
