@@ -400,6 +400,7 @@ def _plan_access(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
 def _plan_readers(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
     """The Elasticsearch role that reads each tenant's indices only, and its API key."""
     changes: list[Change] = []
+    keyed: bool | None = None  # whether the platform logs in with an API key; asked once
     for tenant in tenants:
         name = reader_role_name(tenant.name)
         try:
@@ -415,8 +416,17 @@ def _plan_readers(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
             changes.append(Change(tenant.name, "reader role", name, "unchanged", pattern))
         else:
             changes.append(Change(tenant.name, "reader role", name, "update", f"reads {pattern}"))
+        if keyed is None:
+            keyed = readers.logs_in_with_api_key(targets.es)
         if readers.has_api_key(targets.es, tenant.name):
             changes.append(Change(tenant.name, "reader key", name, "unchanged"))
+        elif keyed:
+            detail = (
+                "the platform logs in with an API key, and Elasticsearch lets an API key make "
+                "only keys without privileges: log in as a user (ECK's `elastic`) to have apply "
+                f"make reader keys, or map the team's people to the role {name}"
+            )
+            changes.append(Change(tenant.name, "reader key", name, "unsupported", detail))
         else:
             changes.append(Change(tenant.name, "reader key", name, "create", "API key"))
     return changes

@@ -76,6 +76,12 @@ def has_api_key(es: Elasticsearch, tenant: str) -> bool:
     return bool(found.get("api_keys")) if found else False
 
 
+def logs_in_with_api_key(es: Elasticsearch) -> bool:
+    """Whether the platform's own login is an API key. Elasticsearch lets an API key make
+    only keys without privileges, so then `apply` can make the role but not the reader key."""
+    return bool(es.security.authenticate().get("authentication_type") == "api_key")
+
+
 def create_api_key(es: Elasticsearch, tenant: str, credentials_dir: Path) -> Path:
     """A key limited to the tenant's reader role, written to a 0600 file; returns its path."""
     name = reader_role_name(tenant)

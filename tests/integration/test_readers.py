@@ -90,3 +90,34 @@ def test_a_tenants_key_reads_its_documents_and_is_refused_anothers(
     assert roles.get_role(name=reader_role_name(longer)) == {}
     assert reader_role_name(short) in roles.get_role(name=reader_role_name(short))
     platform.close()
+
+
+def test_a_platform_logged_in_with_an_api_key_gets_the_role_and_is_told_why_no_key(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    if not endpoints.es.username:
+        pytest.skip("needs an Elasticsearch with security on (the dev runner's)")
+    name = f"{tenant_prefix}-keyed"
+    folder = tmp_path / "tenants"
+    folder.mkdir()
+    (folder / f"{name}.yaml").write_text(tenant_yaml(name))
+    platform = endpoints.es.client()
+    # A key of the platform user without role descriptors carries the user's privileges.
+    key = platform.security.create_api_key(name=f"{tenant_prefix}-platform")
+    keyed = Endpoints(
+        kafka=endpoints.kafka,
+        es=endpoints.es.model_copy(
+            update={"username": None, "password": None, "api_key": SecretStr(key["encoded"])}
+        ),
+    )
+    try:
+        applied = logway(keyed, "apply", str(folder), "--credentials-dir", str(tmp_path / "c"))
+        role, key_line = reader_lines(applied.stdout)
+        assert role.endswith("[done]"), applied.stdout
+        assert "unsupported" in key_line, key_line
+        assert "map the team's people" in key_line, key_line
+        assert not (tmp_path / "c" / f"{name}.elasticsearch").exists()
+        assert reader_role_name(name) in platform.security.get_role(name=reader_role_name(name))
+    finally:
+        platform.security.invalidate_api_key(ids=[key["id"]])
+        platform.close()
