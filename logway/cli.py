@@ -481,23 +481,37 @@ def render_forwarder(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
+    kafka_login: Annotated[
+        str,
+        typer.Option(
+            "--kafka-login",
+            help="How the forwarder logs in to Kafka, as the chart's forwarder.kafka.login: "
+            "none; scram (SCRAM-SHA-512 over TLS, KAFKA_USERNAME/KAFKA_PASSWORD from the "
+            "environment); tls (a TLS KafkaUser's user.crt/user.key). Both check the brokers "
+            "against the cluster CA file the chart mounts.",
+        ),
+    ] = "none",
 ) -> None:
     """Render the node forwarders' configuration: each tenant's namespaces to its raw topic,
     keyed by source file (so a container stream stays in order), every other namespace to
-    _logway.unclaimed. Refuses while any tenant is rejected: leaving one out would send its
-    namespaces to _logway.unclaimed."""
-    from topology.forwarder import render
+    _logway.unclaimed. Each tenant's output uses the tenant's name as its Kafka client id, so
+    the broker applies that tenant's produce quota to its namespaces' logs. Refuses while any
+    tenant is rejected: leaving one out would send its namespaces to _logway.unclaimed."""
+    from topology.forwarder import KAFKA_LOGINS, render
     from topology.load import load_tenants
 
     if output_format not in ("fluent-bit", "fluentd"):
         raise _fail("--format is fluent-bit or fluentd", 2)
+    if kafka_login not in KAFKA_LOGINS:
+        raise _fail(f"--kafka-login is one of {', '.join(KAFKA_LOGINS)}", 2)
     _require(paths)
     result = load_tenants(paths)
     for error in result.errors:
         typer.echo(str(error), err=True)
     if not result.ok:
         raise _fail("not rendered: fix the tenant files first (see the errors above)")
-    text = render([t.tenant for t in result.tenants], output_format)  # type: ignore[arg-type]
+    tenants = [t.tenant for t in result.tenants]
+    text = render(tenants, output_format, kafka_login)  # type: ignore[arg-type]
     if output is None:
         typer.echo(text, nl=False)
     else:

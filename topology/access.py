@@ -30,7 +30,7 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from logway.core.names import dlq_topic, group_prefix, raw_topic
+from logway.core.names import FORWARDER_USER, dlq_topic, group_prefix, raw_topic
 from topology.model import Tenant
 
 SCRAM_ITERATIONS = 8192
@@ -76,6 +76,20 @@ def tenant_grants(tenant: Tenant) -> set[Grant]:
             grants.add(Grant(principal, "TOPIC", dlq_topic(tenant.name), "LITERAL", operation))
         grants.add(Grant(principal, "GROUP", group_prefix(tenant.name), "PREFIXED", "READ"))
     return grants
+
+
+FORWARDER_PRINCIPAL = f"User:{FORWARDER_USER}"
+
+
+def forwarder_grants(tenant: Tenant) -> set[Grant]:
+    """What the node forwarder needs to send a tenant's namespaces: write its raw topic. None
+    for a tenant that claims no namespace."""
+    if not tenant.sources.namespaces:
+        return set()
+    return {
+        Grant(FORWARDER_PRINCIPAL, "TOPIC", raw_topic(tenant.name), "LITERAL", operation)
+        for operation in ("WRITE", "DESCRIBE")
+    }
 
 
 def superseded(grant: Grant, tenant: Tenant) -> bool:

@@ -30,16 +30,19 @@ from logway.core.control import TENANTS_TOPIC_CONFIG
 from logway.core.document import BLOCK, mapping
 from logway.core.kafka import KafkaConnection
 from logway.core.names import (
+    FORWARDER_USER,
     INDEX_TEMPLATE_PRIORITY,
     TENANTS_TOPIC,
     index_pattern,
     index_patterns,
     index_template_name,
+    raw_topic,
     reader_role_name,
     tenant_topics,
 )
 from topology import readers
 from topology.access import (
+    FORWARDER_PRINCIPAL,
     Grant,
     NoAuthorizer,
     broker_grants,
@@ -47,6 +50,7 @@ from topology.access import (
     create_scram_user,
     delete_grants,
     delete_scram_user,
+    forwarder_grants,
     scram_user_exists,
     superseded,
     tenant_grants,
@@ -64,6 +68,7 @@ Kind = Literal[
     "user",
     "acl",
     "quota",
+    "forwarder quota",
     "reader role",
     "reader key",
     "forwarder route",
@@ -234,12 +239,20 @@ def _plan_removal(
     principals = sorted({tenant_principal(live.spec), *live.spec.sources.producers})
     try:
         held = set().union(*(broker_grants(admin, p, timeout) for p in principals))
+        held |= {
+            g
+            for g in broker_grants(admin, FORWARDER_PRINCIPAL, timeout)
+            if g.resource_type == "TOPIC" and g.resource == raw_topic(name)
+        }
     except NoAuthorizer:
         held = set()
     changes.extend(Change(name, "acl", str(g), "delete", grant=g) for g in sorted(held))
     for principal in principals:
         if targets.quotas.producer_rate(principal.removeprefix("User:")) is not None:
             changes.append(Change(name, "quota", principal, "delete"))
+    if targets.quotas.producer_rate(FORWARDER_USER, client_id=name) is not None:
+        forwarder = f"{FORWARDER_PRINCIPAL} client.id={name}"
+        changes.append(Change(name, "forwarder quota", forwarder, "delete"))
     try:
         if readers.current_role(targets.es, name) is not None:
             changes.append(Change(name, "reader role", reader_role_name(name), "delete"))
@@ -394,6 +407,43 @@ def _plan_access(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
                 Change(tenant.name, "acl", str(grant), "not declared", "kept; remove it by hand")
             )
         changes.extend(_plan_quotas(targets, tenant, principals))
+        changes.extend(_plan_forwarder_access(targets, tenant))
+    return changes
+
+
+def _plan_forwarder_access(targets: Targets, tenant: Tenant) -> list[Change]:
+    """The node forwarder's write on the tenant's raw topic, and the tenant's produce quota on
+    (forwarder user, client id <tenant>), while the tenant claims namespaces; revoked after."""
+    raw = raw_topic(tenant.name)
+    wanted = forwarder_grants(tenant)
+    held = {
+        g
+        for g in broker_grants(targets.admin, FORWARDER_PRINCIPAL, targets.timeout)
+        if g.resource_type == "TOPIC" and g.resource == raw
+    }
+    changes = [
+        Change(tenant.name, "acl", str(g), "unchanged" if g in held else "create", grant=g)
+        for g in sorted(wanted)
+    ]
+    changes.extend(
+        Change(tenant.name, "acl", str(g), "delete", "claims no namespace now", grant=g)
+        for g in sorted(held - wanted)
+    )
+    name = f"{FORWARDER_PRINCIPAL} client.id={tenant.name}"
+    have = targets.quotas.producer_rate(FORWARDER_USER, client_id=tenant.name)
+    want = float(tenant.limits.produce_bytes_per_s) if wanted else None
+    if have == want:
+        if want is not None:
+            changes.append(
+                Change(tenant.name, "forwarder quota", name, "unchanged", f"{want:.0f} B/s")
+            )
+    elif want is None:
+        changes.append(Change(tenant.name, "forwarder quota", name, "delete"))
+    else:
+        action: Action = "create" if have is None else "update"
+        was = "none" if have is None else f"{have:.0f}"
+        detail = f"producer_byte_rate {was} -> {want:.0f}"
+        changes.append(Change(tenant.name, "forwarder quota", name, action, detail))
     return changes
 
 
@@ -579,6 +629,9 @@ def _carry_out(
         elif change.kind == "quota":
             user = change.name.removeprefix("User:")
             targets.quotas.set_producer_rate(user, tenant.limits.produce_bytes_per_s)
+        elif change.kind == "forwarder quota":
+            rate = tenant.limits.produce_bytes_per_s
+            targets.quotas.set_producer_rate(FORWARDER_USER, rate, client_id=tenant.name)
         elif change.kind == "reader role":
             readers.put_role(targets.es, tenant.name)
         elif change.kind == "reader key":
@@ -605,6 +658,8 @@ def _delete(targets: Targets, change: Change) -> tuple[str | None, str]:
             delete_grants(admin, [change.grant], timeout)
         elif change.kind == "quota":
             targets.quotas.remove_producer_rate(change.name.removeprefix("User:"))
+        elif change.kind == "forwarder quota":
+            targets.quotas.remove_producer_rate(FORWARDER_USER, client_id=change.tenant)
         elif change.kind == "reader role":
             readers.delete_role(targets.es, change.tenant)
         elif change.kind == "reader key":
@@ -636,6 +691,16 @@ def _ensure_platform_topics(targets: Targets) -> None:
     missing = [topic for topic in wanted if topic.topic not in existing]
     if missing:
         _settle(targets.admin.create_topics(missing, request_timeout=targets.timeout))
+    # The node forwarder sends every namespace no tenant claims to _logway.unclaimed.
+    unclaimed = [
+        Grant(FORWARDER_PRINCIPAL, "TOPIC", UNCLAIMED_TOPIC, "LITERAL", operation)
+        for operation in ("WRITE", "DESCRIBE")
+    ]
+    try:
+        if not set(unclaimed) <= broker_grants(targets.admin, FORWARDER_PRINCIPAL, targets.timeout):
+            create_grants(targets.admin, unclaimed, targets.timeout)
+    except NoAuthorizer:
+        pass  # no authorizer: anyone may write it
 
 
 def _producer(targets: Targets) -> Producer:

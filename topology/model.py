@@ -270,8 +270,10 @@ class Limits(Frozen):
         1_048_576,
         ge=1024,
         le=104_857_600,
-        description="Broker produce quota for each of the tenant's principals, in bytes per "
-        "second. Producers over it are slowed down (throttled) by the broker, not refused.",
+        description="Broker produce quota for each of the tenant's principals, and for the "
+        "node forwarder sending the tenant's namespaces (Kafka user logway-forwarder with the "
+        "tenant's name as client id), in bytes per second. Producers over it are slowed down "
+        "(throttled) by the broker, not refused.",
         examples=[1_048_576],
     )
     records_per_s: StrictInt = Field(

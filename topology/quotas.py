@@ -27,7 +27,8 @@ class QuotaError(RuntimeError):
 
 
 class QuotaClient:
-    """Reads and sets `producer_byte_rate` for user principals."""
+    """Reads and sets `producer_byte_rate` for a user principal, or for one client id of it
+    (how the node forwarder's one login is throttled per tenant)."""
 
     def __init__(self, kafka: KafkaConnection, timeout_s: float = 15.0) -> None:
         self._admin = KafkaAdminClient(
@@ -45,51 +46,56 @@ class QuotaClient:
 
         return self._admin._manager.run(send, request)
 
-    def producer_rate(self, user: str) -> float | None:
-        """The user's produce quota in bytes/s, or None when it has none."""
-        component = DescribeClientQuotasRequest.ComponentData(
-            entity_type="user", match_type=EXACT, match=user
-        )
-        response = self._send(DescribeClientQuotasRequest(components=[component], strict=False))
+    def producer_rate(self, user: str, client_id: str | None = None) -> float | None:
+        """The entity's produce quota in bytes/s, or None when it has none. Strict: the user's
+        own quota is not one of its client ids', nor the other way round."""
+        component = DescribeClientQuotasRequest.ComponentData
+        components = [component(entity_type="user", match_type=EXACT, match=user)]
+        if client_id is not None:
+            components.append(component(entity_type="client-id", match_type=EXACT, match=client_id))
+        response = self._send(DescribeClientQuotasRequest(components=components, strict=True))
         if response.error_code:
-            raise QuotaError(f"describing quotas of {user}: {response.error_message}")
+            raise QuotaError(
+                f"describing quotas of {_named(user, client_id)}: {response.error_message}"
+            )
         for entry in response.entries or []:
             for value in entry.values:
                 if value.key == PRODUCER_RATE:
                     return float(value.value)
         return None
 
-    def remove_producer_rate(self, user: str) -> None:
+    def remove_producer_rate(self, user: str, client_id: str | None = None) -> None:
+        self._alter(user, client_id, 0.0, remove=True)
+
+    def set_producer_rate(
+        self, user: str, rate: float, settle_s: float = 5.0, client_id: str | None = None
+    ) -> None:
+        """Set the entity's produce quota and wait (briefly) until the broker reports it."""
+        self._alter(user, client_id, float(rate), remove=False)
+        deadline = time.monotonic() + settle_s
+        while time.monotonic() < deadline and self.producer_rate(user, client_id) != float(rate):
+            time.sleep(0.2)
+
+    def _alter(self, user: str, client_id: str | None, rate: float, *, remove: bool) -> None:
         entry = AlterClientQuotasRequest.EntryData
+        entity = [entry.EntityData(entity_type="user", entity_name=user)]
+        if client_id is not None:
+            entity.append(entry.EntityData(entity_type="client-id", entity_name=client_id))
         request = AlterClientQuotasRequest(
             entries=[
                 entry(
-                    entity=[entry.EntityData(entity_type="user", entity_name=user)],
-                    ops=[entry.OpData(key=PRODUCER_RATE, value=0.0, remove=True)],
+                    entity=entity, ops=[entry.OpData(key=PRODUCER_RATE, value=rate, remove=remove)]
                 )
             ],
             validate_only=False,
         )
         for result in self._send(request).entries:
             if result.error_code:
-                raise QuotaError(f"removing the quota of {user}: {result.error_message}")
-
-    def set_producer_rate(self, user: str, rate: float, settle_s: float = 5.0) -> None:
-        """Set the user's produce quota and wait (briefly) until the broker reports it."""
-        entry = AlterClientQuotasRequest.EntryData
-        request = AlterClientQuotasRequest(
-            entries=[
-                entry(
-                    entity=[entry.EntityData(entity_type="user", entity_name=user)],
-                    ops=[entry.OpData(key=PRODUCER_RATE, value=float(rate), remove=False)],
+                what = "removing" if remove else "setting"
+                raise QuotaError(
+                    f"{what} the quota of {_named(user, client_id)}: {result.error_message}"
                 )
-            ],
-            validate_only=False,
-        )
-        response = self._send(request)
-        for result in response.entries:
-            if result.error_code:
-                raise QuotaError(f"setting the quota of {user}: {result.error_message}")
-        deadline = time.monotonic() + settle_s
-        while time.monotonic() < deadline and self.producer_rate(user) != float(rate):
-            time.sleep(0.2)
+
+
+def _named(user: str, client_id: str | None) -> str:
+    return user if client_id is None else f"{user} (client id {client_id})"

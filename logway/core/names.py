@@ -15,6 +15,9 @@ RAW_TOPIC_RE = re.compile(rf"^logs\.({TENANT_NAME})\.raw$")
 PROCESSED_TOPIC_RE = re.compile(rf"^logs\.({TENANT_NAME})\.processed$")
 DLQ_TOPIC_RE = re.compile(rf"^logs\.({TENANT_NAME})\.dlq$")
 TENANTS_TOPIC = "_logway.tenants"
+# The one Kafka user every node's forwarder logs in as (a Strimzi KafkaUser of that name); each
+# tenant's output uses the tenant's name as client id, and the quota is on that pair.
+FORWARDER_USER = "logway-forwarder"
 ROUTE_NAME = r"[a-z][a-z0-9_]{0,31}"
 ROUTE_NAME_RE = re.compile(rf"^{ROUTE_NAME}$")
 DEFAULT_ROUTE = "default"

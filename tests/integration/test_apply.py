@@ -45,11 +45,12 @@ def test_apply_creates_everything_publishes_a_version_then_changes_nothing(
     assert len(lines(planned, "create", "user")) == 1
     assert len(lines(planned, "create", "acl")) == 5  # raw: write, describe; dlq: read,
     assert len(lines(planned, "create", "quota")) == 1  # describe; its consumer groups: read
+    assert len(lines(planned, "create", "reader")) == 2  # the role reading its indices, a key
     assert len(lines(planned, "publish")) == 1
     assert not any(t in admin.list_topics(timeout=10).topics for t in tenant_topics(name))
 
     applied = logway(endpoints, "apply", str(path), "--credentials-dir", str(tmp_path)).stdout
-    assert applied.count("[done]") == 12
+    assert applied.count("[done]") == 14
     for topic in tenant_topics(name):
         assert partitions(admin, topic) == 2
     raw, _processed, dlq = tenant_topics(name)
@@ -65,7 +66,7 @@ def test_apply_creates_everything_publishes_a_version_then_changes_nothing(
 
     again = logway(endpoints, "apply", str(path), "--credentials-dir", str(tmp_path)).stdout
     assert "[done]" not in again
-    assert len(lines(again, "unchanged")) == 13
+    assert len(lines(again, "unchanged")) == 15
 
 
 def test_a_changed_setting_is_planned_as_an_update_and_a_new_version(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -111,13 +112,14 @@ def test_a_wrong_password_is_refused(
 
 
 def produce_throttles(config: dict[str, str | int], topic: str, requests: int) -> list[float]:
-    """Send `requests` separate 30 kB requests; return the throttle times the broker set."""
+    """Send `requests` separate 30 kB requests, incompressible (the quota counts bytes on the
+    wire); return the throttle times the broker set."""
     throttles: list[float] = []
     producer = Producer(
         {**config, "throttle_cb": lambda event: throttles.append(event.throttle_time)}
     )
     for _ in range(requests):
-        producer.produce(topic, b"x" * 30_000)
+        producer.produce(topic, os.urandom(30_000))
         assert producer.flush(60) == 0
     producer.poll(1)
     return throttles

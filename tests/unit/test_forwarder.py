@@ -3,6 +3,7 @@
 Regenerate the golden files after an intended change with:
   logway render forwarder examples/tenants -o tests/golden/forwarder/fluent-bit.conf
   logway render forwarder --format fluentd examples/tenants -o tests/golden/forwarder/fluentd.conf
+and, for each LOGIN of scram and tls, with `--kafka-login LOGIN` into `<format>-LOGIN.conf`.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ TENANTS = [t.tenant for t in load_tenants([ROOT / "examples" / "tenants"]).tenan
 CONTAINER_ID = "0123456789abcdef" * 4
 
 
-@pytest.mark.parametrize(
-    ("fmt", "golden"), [("fluent-bit", "fluent-bit.conf"), ("fluentd", "fluentd.conf")]
-)
-def test_rendering_the_examples_matches_the_golden_file(fmt: str, golden: str) -> None:
-    assert render(TENANTS, fmt) == (GOLDEN / golden).read_text()  # type: ignore[arg-type]
+@pytest.mark.parametrize("fmt", ["fluent-bit", "fluentd"])
+@pytest.mark.parametrize("login", ["none", "scram", "tls"])
+def test_rendering_the_examples_matches_the_golden_file(fmt: str, login: str) -> None:
+    golden = GOLDEN / (f"{fmt}.conf" if login == "none" else f"{fmt}-{login}.conf")
+    assert render(TENANTS, fmt, login) == golden.read_text()  # type: ignore[arg-type]
 
 
 def fluent_bit_outputs(config: str) -> list[tuple[re.Pattern[str], str]]:

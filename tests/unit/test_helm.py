@@ -4,6 +4,7 @@ the forwarder routes are the tenants', the PrometheusRule is prometheus/rules.ya
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,14 @@ def tool(path: Path) -> str:
 @pytest.fixture(scope="module")
 def values_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     forwarder = tmp_path_factory.mktemp("chart") / "fluent-bit.conf"
-    result = CliRunner().invoke(app, ["render", "forwarder", str(TENANTS), "-o", str(forwarder)])
+    result = CliRunner().invoke(
+        app, ["render", "forwarder", "--kafka-login", "scram", str(TENANTS), "-o", str(forwarder)]
+    )
     assert result.exit_code == 0, result.output
     args = ["--set-file", f"forwarder.config={forwarder}"]
+    # The forwarder's own login: the Strimzi KafkaUser logway-forwarder, over SCRAM and TLS.
+    args += ["--set", "forwarder.kafka.login=scram"]
+    args += ["--set", "forwarder.kafka.userSecret=logway-forwarder"]
     for tenant in sorted(TENANTS.glob("*.yaml")):
         args += ["--set-file", f"tenants.{tenant.stem}\\.yaml={tenant}"]
     return [
@@ -149,7 +155,7 @@ def test_the_chart_installs_every_component(objects: list[dict[str, Any]]) -> No
 
 def test_the_forwarder_routes_are_the_tenants(objects: list[dict[str, Any]]) -> None:
     config = by_kind(objects, "ConfigMap", "-forwarder")["data"]["fluent-bit.conf"]
-    expected = (ROOT / "tests" / "golden" / "forwarder" / "fluent-bit.conf").read_text()
+    expected = (ROOT / "tests" / "golden" / "forwarder" / "fluent-bit-scram.conf").read_text()
     assert config.strip() == expected.strip()
     for tenant in ("payments", "search-api", "checkout"):
         assert f"Topics                        logs.{tenant}.raw" in config
@@ -199,8 +205,84 @@ def test_every_client_logs_in_to_kafka_and_elasticsearch_with_the_secrets_as_fil
             assert volume["items"] == [{"key": key, "path": file}]
 
 
-def render(*values: str) -> subprocess.CompletedProcess[str]:
+def test_the_forwarder_logs_in_as_its_kafka_user_with_the_secrets_it_names(
+    objects: list[dict[str, Any]],
+) -> None:
+    pod = by_kind(objects, "DaemonSet", "-forwarder")["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["KAFKA_USERNAME"]["value"] == "logway-forwarder"
+    assert "value" not in env["KAFKA_PASSWORD"]
+    secret = env["KAFKA_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert secret == {"name": "logway-forwarder", "key": "password"}
+    config = by_kind(objects, "ConfigMap", "-forwarder")["data"]["fluent-bit.conf"]
+    [ca_path] = set(re.findall(r"rdkafka\.ssl\.ca\.location\s+(\S+)", config))
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    folder, file = ca_path.rsplit("/", 1)
+    volume = {v["name"]: v for v in pod["volumes"]}[mounts[folder]]["secret"]
+    assert volume["secretName"] == "logway-kafka-cluster-ca-cert"
+    assert volume["items"] == [{"key": "ca.crt", "path": file}]
+
+
+def render_forwarder(login: str, tmp_path: Path, *values: str) -> subprocess.CompletedProcess[str]:
+    """The chart with a forwarder config rendered with `--kafka-login login`."""
+    config = tmp_path / f"fluent-bit-{login}.conf"
+    result = CliRunner().invoke(
+        app, ["render", "forwarder", "--kafka-login", login, str(TENANTS), "-o", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    return render(*values, files=(f"forwarder.config={config}",))
+
+
+def test_a_tls_forwarder_mounts_its_certificate_and_key_where_the_config_reads_them(
+    tmp_path: Path,
+) -> None:
+    result = render_forwarder(
+        "tls",
+        tmp_path,
+        "forwarder.kafka.login=tls",
+        "forwarder.kafka.userSecret=logway-forwarder",
+        "forwarder.kafka.bootstrap=logway-kafka-bootstrap.kafka:9094",
+        "kafka.caSecret.name=logway-kafka-cluster-ca-cert",
+    )
+    assert result.returncode == 0, result.stderr
+    objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    pod = by_kind(objects, "DaemonSet", "-forwarder")["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env == {"KAFKA_BROKERS": "logway-kafka-bootstrap.kafka:9094"}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    config = by_kind(objects, "ConfigMap", "-forwarder")["data"]["fluent-bit.conf"]
+    for setting, secret, key in (
+        ("ssl.certificate.location", "logway-forwarder", "user.crt"),
+        ("ssl.key.location", "logway-forwarder", "user.key"),
+        ("ssl.ca.location", "logway-kafka-cluster-ca-cert", "ca.crt"),
+    ):
+        [path] = set(re.findall(rf"rdkafka\.{re.escape(setting)}\s+(\S+)", config))
+        folder, file = path.rsplit("/", 1)
+        volume = volumes[mounts[folder]]["secret"]
+        assert volume["secretName"] == secret
+        assert {"key": key, "path": file} in volume["items"]
+
+
+def test_a_forwarder_config_and_login_that_disagree_are_refused(tmp_path: Path) -> None:
+    plain = render_forwarder(
+        "none", tmp_path, "forwarder.kafka.login=scram", "forwarder.kafka.userSecret=fw"
+    )
+    assert plain.returncode != 0
+    assert "--kafka-login scram" in plain.stderr
+    secured = render_forwarder("scram", tmp_path)
+    assert secured.returncode != 0
+    assert "forwarder.kafka.login is none" in secured.stderr
+    no_secret = render_forwarder("tls", tmp_path, "forwarder.kafka.login=tls")
+    assert no_secret.returncode != 0
+    assert "/forwarder/kafka/userSecret" in no_secret.stderr
+
+
+def render(*values: str, files: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     args = [a for value in values for a in ("--set", value)]
+    args += [a for file in files for a in ("--set-file", file)]
     return subprocess.run(
         [tool(HELM), "template", "logway", str(CHART), "--kube-version", KUBERNETES, *args],
         capture_output=True,
