@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ from logway.core.origin import Origin, origin_event_id
 from streams.steps import DEFAULT_PIPELINE, AnyStep
 from streams.steps.base import (
     HELD,
+    Carried,
     CompiledStep,
     Document,
     Dropped,
@@ -45,6 +46,7 @@ from streams.steps.base import (
     Record,
     utf8_error,
 )
+from streams.steps.multiline import Multiliner
 from streams.steps.reassemble import Reassembler
 from streams.steps.route import DEFAULT_ROUTES, Route, compile_routes
 from streams.steps.timestamp import kafka_time
@@ -64,18 +66,23 @@ class Output:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one raw record (or of one line cut by the reassembly timeout).
+    """What became of one raw record (or of a line or event that a timeout completed).
 
-    Exactly one of: `output` (a document or a dead letter), `dropped` (a bounded reason) or
-    `held` (a piece of a line still being assembled; its offset must stay uncommitted).
-    `released` lists the offsets, in the same topic partition, of held pieces this outcome
-    completes: they may be committed once `output` is acknowledged.
+    At most one of `output` (a document or a dead letter) and `dropped` (a bounded reason);
+    `held` says the record itself is kept back (a piece of a line, a line of an event, still
+    being joined): its offset must stay uncommitted. A held record may still carry the output
+    of an earlier event it completed (`multiline`). `released` lists the offsets, in the same
+    topic partition, of held records this outcome completes: they may be committed once
+    `output` is acknowledged. `joined` counts the records whose content went into another
+    record's document (for the ledger: each record read is processed, dead-lettered, dropped,
+    joined, or still held).
     """
 
     output: Output | None = None
     dropped: str | None = None
     held: bool = False
     released: tuple[int, ...] = ()
+    joined: int = 0
 
 
 HELD_OUTCOME = Outcome(held=True)
@@ -121,9 +128,17 @@ class TenantPipeline:
         self._dlq = dlq_topic(tenant)
         self.reassembler: Reassembler | None = None
         self._after_reassembly = 0
+        self.multiliner: Multiliner | None = None
+        self._after_multiline = 0
         for index, compiled in enumerate(self.steps):
             if isinstance(compiled, Reassembler):
                 self.reassembler, self._after_reassembly = compiled, index + 1
+            if isinstance(compiled, Multiliner):
+                self.multiliner, self._after_multiline = compiled, index + 1
+
+    def holding(self) -> int:
+        """How many lines or events this pipeline holds, half-joined."""
+        return len(self.reassembler or ()) + len(self.multiliner or ())
 
     def process(self, value: bytes | None, record: Record) -> Outcome:
         """The outcome of the raw record `value` read at `record`."""
@@ -142,21 +157,31 @@ class TenantPipeline:
         return self._run({"message": text}, record, 0)
 
     def expire(self, now: float | None = None) -> Iterator[tuple[Record, Outcome]]:
-        """Lines whose last piece did not come in time, cut and taken through the rest."""
-        if self.reassembler is None:
-            return
-        for record, result in self.reassembler.expire(now):
-            if isinstance(result, Failure):
-                letter = self._dead_letter(record, "reassemble", result.reason, result.error)
-                yield record, Outcome(output=letter.output, released=tuple(record.released or ()))
-            else:
-                assert isinstance(result, dict)
-                yield record, self._run(result, record, self._after_reassembly)
+        """Lines whose last piece, and events whose next line, did not come in time, taken
+        through the rest of the steps. The record each outcome is carried by was held: it is
+        among the offsets released."""
+        if self.reassembler is not None:
+            for record, result in self.reassembler.expire(now):
+                if isinstance(result, Failure):
+                    letter = self._dead_letter(record, "reassemble", result.reason, result.error)
+                    released = tuple(record.released or ())
+                    outcome = Outcome(output=letter.output, released=released)
+                else:
+                    assert isinstance(result, dict)
+                    outcome = self._run(result, record, self._after_reassembly)
+                yield record, _carried_by_a_held_record(outcome)
+        if self.multiliner is not None:
+            for record, doc in self.multiliner.expire(now):
+                outcome = self._run(doc, record, self._after_multiline)
+                yield record, _carried_by_a_held_record(outcome)
 
     def forget(self, topic: str, partition: int) -> None:
-        """Drop half-assembled lines of a partition this worker lost; the next owner re-reads."""
+        """Drop half-joined lines and events of a partition this worker lost; the next owner
+        re-reads them."""
         if self.reassembler is not None:
             self.reassembler.forget(topic, partition)
+        if self.multiliner is not None:
+            self.multiliner.forget(topic, partition)
 
     def _run(self, doc: Document, record: Record, start: int) -> Outcome:
         steps = self.steps
@@ -177,6 +202,10 @@ class TenantPipeline:
                     continue
                 if result is HELD:
                     return HELD_OUTCOME
+                if type(result) is Carried:
+                    # An earlier event is complete: it goes on, and this record is held.
+                    carried = self._run(result.doc, result.record, index + 1)
+                    return replace(_carried_by_a_held_record(carried), held=True)
                 released = tuple(record.released or ())
                 if isinstance(result, Failure):
                     step: str = self.step_names[index]
@@ -184,19 +213,20 @@ class TenantPipeline:
                     if record.undecoded is not None:  # the bytes were the problem
                         step, reason, error = "decode", Reason.INVALID_UTF8, record.undecoded
                     outcome = self._dead_letter(record, step, reason, error)
-                    return Outcome(output=outcome.output, released=released)
+                    return Outcome(output=outcome.output, released=released, joined=len(released))
                 if isinstance(result, Dropped):
-                    return Outcome(dropped=result.why, released=released)
+                    return Outcome(dropped=result.why, released=released, joined=len(released))
                 raise TypeError(f"step returned {type(result).__name__}")
             route = self.choose_route(doc)
-            return Outcome(
-                output=self._document(doc, record, route), released=tuple(record.released or ())
-            )
+            released = tuple(record.released or ())
+            output = self._document(doc, record, route)
+            return Outcome(output=output, released=released, joined=len(released))
         except Exception as exc:
             failed = self.step_names[index] if index < len(steps) else "route"
             error = f"{type(exc).__name__}: {exc}"
             outcome = self._dead_letter(record, failed, Reason.INTERNAL_ERROR, error)
-            return Outcome(output=outcome.output, released=tuple(record.released or ()))
+            released = tuple(record.released or ())
+            return Outcome(output=outcome.output, released=released, joined=len(released))
 
     def _document(self, doc: Document, record: Record, route: str) -> Output:
         event_id = record.event_id or origin_event_id(record.topic, record.partition, record.offset)
@@ -267,3 +297,9 @@ class TenantPipeline:
         value = letter.fitted(self.max_value_bytes)
         key = letter.event_id.encode()
         return Outcome(output=Output(self._dlq, key, value, reason, step))
+
+
+def _carried_by_a_held_record(outcome: Outcome) -> Outcome:
+    """An outcome carried by a record that was itself held (the first of its line or event):
+    that record is among the offsets released, and is the one processed, not joined."""
+    return replace(outcome, joined=max(len(outcome.released) - 1, 0))

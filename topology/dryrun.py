@@ -45,7 +45,7 @@ def _results(pipeline: TenantPipeline, sample: Sample) -> Iterator[Outcome]:
     for offset, text in enumerate(inputs):
         record = Record(f"logs.{pipeline.tenant}.raw", 0, offset, b"sample", SAMPLE_TIME_MS)
         outcome = pipeline.process(text.encode("utf-8"), record)
-        if not outcome.held:
+        if not outcome.held or outcome.output is not None or outcome.dropped is not None:
             yield outcome
     for _record, outcome in pipeline.expire(now=math.inf):
         yield outcome
@@ -56,7 +56,7 @@ def _check(sample: Sample, results: list[Outcome]) -> Problem | None:
         return (
             ("input",),
             f"the input gave {len(results)} results; a sample is one record, or the pieces "
-            "of one split line",
+            "of one split line, or the lines of one multi-line event",
         )
     [result] = results
     if sample.output is None:

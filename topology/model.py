@@ -24,6 +24,7 @@ from logway.core.limits import DEFAULT_MAX_RECORD_BYTES
 from logway.core.names import DEFAULT_ROUTE, TENANT_NAME
 from streams.steps import DEFAULT_PIPELINE, AnyStep
 from streams.steps.base import semantic_error
+from streams.steps.multiline import MultilineStep
 from streams.steps.parse import ParseStep
 from streams.steps.reassemble import ReassembleStep
 from streams.steps.route import DEFAULT_ROUTES, Route
@@ -400,6 +401,20 @@ class Tenant(Frozen):
             raise semantic_error(
                 "`reassemble` needs a `parse` step with format `docker` or `cri` before it: "
                 "that is what marks the pieces of a split line"
+            )
+        return pipeline
+
+    @field_validator("pipeline")
+    @classmethod
+    def _one_multiline_after_reassembly(cls, pipeline: tuple[AnyStep, ...]) -> tuple[AnyStep, ...]:
+        at = [i for i, step in enumerate(pipeline) if isinstance(step, MultilineStep)]
+        if len(at) > 1:
+            raise semantic_error("the pipeline joins events twice; keep one `multiline` step")
+        reassembly = [i for i, step in enumerate(pipeline) if isinstance(step, ReassembleStep)]
+        if at and reassembly and reassembly[0] > at[0]:
+            raise semantic_error(
+                "`multiline` must come after `reassemble`: it joins whole lines, and a runtime "
+                "may have split one"
             )
         return pipeline
 

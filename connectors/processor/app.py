@@ -10,8 +10,9 @@ Delivery (at-least-once, nothing lost on `kill -9`):
 - a batch's messages are acked to Faust (so their offsets may be committed) only after every
   record produced from the batch is acknowledged by Kafka; a failed or timed-out delivery ends
   the process at once (exit 70), before any ack, so the batch is read again after the restart;
-- a piece of a split line is held: its message is not acked, so Faust commits no offset at or
-  past it until the line is complete and produced (see `streams.steps.reassemble`);
+- a piece of a split line, or a line of a multi-line event, is held: its message is not
+  acked, so Faust commits no offset at or past it until the line or event is complete and
+  produced (see `streams.steps.reassemble` and `streams.steps.multiline`);
 - one batch at a time per worker, in offset order per partition (faust-streaming #606:
   concurrent agents can commit past an in-flight record);
 - outputs are keyed by the event id, which the sink uses as `_id`, so records processed again
@@ -112,10 +113,12 @@ class BatchProcessor:
                 if pipeline is None:
                     pipeline = pipelines[tenant] = self.pipelines.get(tenant)
                 outcome = pipeline.process(value, record)
-                if outcome.held:  # not committable until its line is produced
+                if outcome.held:  # not committable until its line or event is produced
                     self.held[(message.topic, message.partition, message.offset)] = message
-                    continue
-                done.append(message)
+                    if outcome.output is None and outcome.dropped is None:
+                        continue  # it carries nothing of an earlier event either
+                else:
+                    done.append(message)
                 self._finish(
                     meters,
                     tenant,
@@ -180,9 +183,9 @@ class BatchProcessor:
                 meters.dead_lettered(tenant, output.reason)
         elif outcome.dropped is not None:
             meters.dropped(tenant, outcome.dropped)
-        if outcome.released:
-            meters.finished(tenant, "joined", len(outcome.released))
-            released.extend((topic, partition, offset) for offset in outcome.released)
+        if outcome.joined:
+            meters.finished(tenant, "joined", outcome.joined)
+        released.extend((topic, partition, offset) for offset in outcome.released)
 
     def _produce_all(self, outputs: list[Output]) -> None:
         """Hand a batch's outputs to the producer in one tight run, after the batch was

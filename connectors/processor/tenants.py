@@ -66,14 +66,14 @@ class TenantPipelines:
                 if current is None:
                     current = self._live[tenant] = TenantPipeline(tenant, step_timer=_time_step)
                 return current
-        if current is not None and current.reassembler is not None and len(current.reassembler):
+        if current is not None and current.holding():
             self._retiring.append(current)
         self._live[tenant] = pipeline
         self._refused.pop(tenant, None)
         return pipeline
 
     def all(self) -> Iterator[TenantPipeline]:
-        """Live and retiring pipelines: those that may hold half-assembled lines."""
-        self._retiring = [p for p in self._retiring if p.reassembler and len(p.reassembler)]
+        """Live and retiring pipelines: those that may hold half-joined lines or events."""
+        self._retiring = [p for p in self._retiring if p.holding()]
         yield from self._retiring
         yield from self._live.values()

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from streams.steps.base import StepConfig
 from streams.steps.fields import CopyStep, RemoveStep, RenameStep, SetStep
+from streams.steps.multiline import MultilineStep
 from streams.steps.parse import ParseStep
 from streams.steps.reassemble import ReassembleStep
 from streams.steps.redact import HashStep, MaskStep
@@ -21,6 +22,7 @@ from streams.steps.timestamp import TimestampStep
 STEP_TYPES: tuple[type[StepConfig], ...] = (
     ParseStep,
     ReassembleStep,
+    MultilineStep,
     TimestampStep,
     DropStep,
     KeepStep,
@@ -38,6 +40,7 @@ STEPS: dict[str, type[StepConfig]] = {step.name: step for step in STEP_TYPES}
 AnyStep = Annotated[
     ParseStep
     | ReassembleStep
+    | MultilineStep
     | TimestampStep
     | DropStep
     | KeepStep

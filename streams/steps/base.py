@@ -7,7 +7,10 @@ input; it returns one of:
 - the document (possibly changed in place): go on to the next step;
 - a `Failure` with a bounded `Reason`: the record goes to the tenant's dead-letter topic;
 - a `Dropped`: the record is dropped on purpose (counted, by reason, never silent);
-- `HELD`: the record is part of a line still being reassembled (see `reassemble`).
+- `HELD`: the record is part of a line still being reassembled (see `reassemble`), or of an
+  event still being joined (see `multiline`);
+- `Carried`: the record is held, and an earlier record's document, now complete, goes on in its
+  place (see `multiline`: a line that ends one event opens the next).
 An unexpected exception inside a step is caught by the pipeline and dead-letters the record
 with `internal_error`.
 """
@@ -45,6 +48,7 @@ class Record:
         "offset",
         "partition",
         "raw",
+        "read_offset",
         "released",
         "timestamp_ms",
         "topic",
@@ -62,6 +66,7 @@ class Record:
         self.topic = topic
         self.partition = partition
         self.offset = offset
+        self.read_offset = offset  # where this record was read; `offset` may move, this not
         self.key = key
         self.timestamp_ms = timestamp_ms
         self.raw = b""  # the record's bytes, or the joined line: a dead letter's original
@@ -112,7 +117,17 @@ class _Held:
 
 
 HELD: Final = _Held()
-StepResult = Document | Failure | Dropped | _Held
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """The current record is held; `record`'s document, complete now, goes on instead."""
+
+    record: Record
+    doc: Document
+
+
+StepResult = Document | Failure | Dropped | _Held | Carried
 CompiledStep = Callable[[Document, Record], StepResult]
 
 FieldRef = Annotated[

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import Field, StrictInt
+from pydantic import Field, StrictInt, model_validator
 
 from logway.core.deadletter import Reason
 from logway.core.document import Flag
@@ -36,6 +36,7 @@ from streams.steps.base import (
     Record,
     StepConfig,
     StepResult,
+    semantic_error,
     utf8_error,
 )
 
@@ -64,6 +65,12 @@ class ReassembleStep(StepConfig):
         description="A line cut by `max_bytes` or `timeout_s` is emitted as it is, marked "
         "`logway.partial: true`, or dead-lettered with reason `too_large` / `partial_timeout`.",
     )
+
+    @model_validator(mode="after")
+    def _sees_every_piece(self) -> ReassembleStep:
+        if self.when is not None:
+            raise semantic_error("reassemble takes no `when`: it must see every piece of a line")
+        return self
 
     def compile(self) -> CompiledStep:
         return Reassembler(self.max_bytes, self.timeout_s, self.on_cut == "dead_letter")

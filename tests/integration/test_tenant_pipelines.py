@@ -1,8 +1,10 @@
-"""Three tenants on one processor, each with its own pipeline, through the real processes.
+"""Four tenants on one processor, each with its own pipeline, through the real processes.
 
 - `good`: parses JSON, reads its timestamp, masks e-mail addresses, routes errors to their own
   index family;
 - `docker`: Docker json-file records with lines split in pieces, reassembled;
+- `trace`: CRI lines of Java stack traces, some lines split in pieces, joined into one document
+  per trace (`multiline`), four pods interleaved;
 - `broken`: a pipeline that fails on every record (its regex never matches).
 
 Every record of `broken` must end in its DLQ with the step and reason, and the two others must
@@ -53,6 +55,13 @@ pipeline:
   - {step: reassemble, timeout_s: 30}
   - {step: parse, format: json}
 """
+TRACE_PIPELINE = """\
+pipeline:
+  - {step: parse, format: cri}
+  - {step: reassemble, timeout_s: 30}
+  - {step: multiline, preset: java}
+"""
+TRACES = RECORDS // 3
 BROKEN_PIPELINE = """\
 pipeline:
   - {step: parse, format: regex, pattern: '^NEVER (?P<x>\\d+)$'}
@@ -74,6 +83,28 @@ def docker_records(n: int) -> list[tuple[bytes, bytes]]:
     return [(key, orjson.dumps({"log": c, "stream": "stdout", "time": "t"})) for c in cuts]
 
 
+def trace_lines(n: int) -> list[str]:
+    """Trace n as a Java service's logger writes it."""
+    return [
+        f"2026-11-25 10:00:00 ERROR order {n} failed",
+        f"java.lang.IllegalStateException: order {n}",
+        f"\tat Checkout.charge(Checkout.java:{n})",
+        "\t... 3 more",
+    ]
+
+
+def trace_records(n: int) -> list[tuple[bytes, bytes]]:
+    """Trace n's lines as CRI records on stderr, keyed by pod; every 3rd trace has its frame
+    line split in two pieces."""
+    key = f"pod-{n % 4}".encode()
+    records = []
+    for index, line in enumerate(trace_lines(n)):
+        split = index == 2 and n % 3 == 0
+        for tag, text in [("P", line[:8]), ("F", line[8:])] if split else [("F", line)]:
+            records.append((key, f"2026-11-25T10:00:00Z stderr {tag} {text}".encode()))
+    return records
+
+
 def indexed(es: Elasticsearch, tenant: str) -> list[dict[str, object]]:
     return [{**hit["_source"], "_index": hit["_index"]} for hit in tenant_documents(es, tenant)]
 
@@ -82,8 +113,10 @@ def test_one_tenants_failing_pipeline_leaves_the_others_untouched(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:
     good, docker, broken = (f"{tenant_prefix}-{t}" for t in ("good", "dock", "broken"))
+    trace = f"{tenant_prefix}-trace"
     (tmp_path / "good.yaml").write_text(tenant_yaml(good, extra=GOOD_PIPELINE))
     (tmp_path / "docker.yaml").write_text(tenant_yaml(docker, extra=DOCKER_PIPELINE))
+    (tmp_path / "trace.yaml").write_text(tenant_yaml(trace, extra=TRACE_PIPELINE))
     (tmp_path / "broken.yaml").write_text(tenant_yaml(broken, extra=BROKEN_PIPELINE))
     logway(endpoints, "apply", str(tmp_path))
 
@@ -93,10 +126,14 @@ def test_one_tenants_failing_pipeline_leaves_the_others_untouched(
         for key, value in docker_records(n):
             producer.produce(raw_topic(docker), value, key)
         producer.produce(raw_topic(broken), orjson.dumps({"seq": n}))
+        if n < TRACES:
+            for key, value in trace_records(n):
+                producer.produce(raw_topic(trace), value, key)
     assert producer.flush(30) == 0
+    trace_records_sent = sum(len(trace_records(n)) for n in range(TRACES))
 
     port = free_port()
-    matching = f"{tenant_prefix}-(good|dock|broken)"
+    matching = f"{tenant_prefix}-(good|dock|broken|trace)"
     processing = processor(
         endpoints, matching, f"{tenant_prefix}-tp", tmp_path, metrics_port=port
     ).start()
@@ -104,9 +141,9 @@ def test_one_tenants_failing_pipeline_leaves_the_others_untouched(
     es = endpoints.es.client()
     try:
         wait_for(
-            "both healthy tenants fully indexed",
-            lambda: (len(indexed(es, good)), len(indexed(es, docker))),
-            lambda n: n == (RECORDS, RECORDS),
+            "the healthy tenants fully indexed",
+            lambda: (len(indexed(es, good)), len(indexed(es, docker)), len(indexed(es, trace))),
+            lambda n: n == (RECORDS, RECORDS, TRACES),
             180,
             lambda: (processing.assert_running(), indexing.assert_running()),
         )
@@ -138,7 +175,17 @@ def test_one_tenants_failing_pipeline_leaves_the_others_untouched(
     assert len(split) == RECORDS // 5
     assert all(d["pad"] == "x" * (d["seq"] % 50) for d in docker_docs)  # type: ignore[operator]
 
-    for healthy in (good, docker):
+    trace_docs = indexed(es, trace)
+    assert sorted(str(d["message"]) for d in trace_docs) == sorted(
+        "\n".join(trace_lines(n)) for n in range(TRACES)
+    )
+    assert all(d["stream"] == "stderr" for d in trace_docs)
+    joined = metric(
+        metrics, "logway_records_out_total", component="processor", tenant=trace, outcome="joined"
+    )
+    assert TRACES + joined == trace_records_sent  # each record read is a document or joined
+
+    for healthy in (good, docker, trace):
         assert read_topic(endpoints.kafka, dlq_topic(healthy), timeout=5) == []
     dead = [DeadLetter.from_bytes(value) for _key, value in letters]
     assert len({d.event_id for d in dead}) == RECORDS
