@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from connectors.elasticsearch.config import SinkConfig
 from connectors.gateway.config import GatewayConfig
 from connectors.notifier.config import NotifierConfig
+from connectors.podwatch.config import PodWatchConfig
 from connectors.processor.config import ProcessorConfig
 from logway.core.settings import Endpoints
 from logway.options import options, variable
@@ -614,6 +615,23 @@ def run_notifier(**flags: Any) -> None:
     from connectors.notifier.notifier import run_notifier as run
 
     config = _settings(NotifierConfig, kafka=_worker_endpoints().kafka, **flags)
+    _logging()
+    run(config)
+
+
+@run_app.command("podwatch")
+@options(
+    PodWatchConfig,
+    "LOGWAY_PODWATCH_",
+    ["kubeconfig", "annotations", "resync_s", "metrics_port"],
+)
+def run_podwatch(**flags: Any) -> None:
+    """Run the pod watcher: one watch of the API server for the whole cluster, each pod's uid,
+    node, labels and chosen annotations published to _logway.pods, which the processors join
+    onto the lines of that pod's containers (the `kubernetes` block). Run one."""
+    from connectors.podwatch.watcher import run_podwatch as run
+
+    config = _settings(PodWatchConfig, kafka=_worker_endpoints().kafka, **flags)
     _logging()
     run(config)
 

@@ -32,6 +32,7 @@ import orjson
 
 from logway.core.deadletter import DeadLetter, Reason, Stage
 from logway.core.document import BLOCK, Flag
+from logway.core.kubernetes import PodRecord, read_log_path
 from logway.core.limits import DEFAULT_MAX_RECORD_BYTES, max_value_bytes
 from logway.core.names import dlq_topic, processed_topic
 from logway.core.origin import Origin, origin_event_id
@@ -89,9 +90,16 @@ HELD_OUTCOME = Outcome(held=True)
 FOREIGN_FIELDS = "logway_foreign"  # where a record's own `logway` fields are moved to
 
 
-def _ours(key: str) -> bool:
-    """Whether a top-level key names the `logway` block, as Elasticsearch reads dotted names."""
-    return key == "logway" or key.startswith("logway.")
+OURS = ("logway", "data_stream")  # top-level objects only the pipeline writes
+
+
+def _stands_for(key: str, names: tuple[str, ...]) -> bool:
+    """Whether a top-level key names one of `names`, as Elasticsearch reads dotted names."""
+    return any(key == name or key.startswith(name + ".") for name in names)
+
+
+PodLookup = Callable[[str, str], PodRecord | None]
+PATHS_KEPT = 65_536  # log paths read and remembered per pipeline
 
 
 StepTimer = Callable[[str, float], None]
@@ -110,12 +118,22 @@ class TenantPipeline:
         *,
         step_timer: StepTimer | None = None,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        namespaces: frozenset[str] = frozenset(),
+        pods: PodLookup | None = None,
     ) -> None:
         """`step_timer(step, seconds)`, when given, gets the time of each step of one record in
         `TIME_EVERY`. `max_record_bytes` is what the tenant's topics accept: no output is larger
         (a bigger document is dead-lettered `too_large`; a bigger dead letter carries the head
-        of its original and says so), so Kafka never refuses what this pipeline produces."""
+        of its original and says so), so Kafka never refuses what this pipeline produces.
+
+        A record keyed by a container log path in one of `namespaces` (those the tenant claims)
+        gets `kubernetes` and `container`, from the path and from `pods` (the pod watcher's
+        records); a path in any other namespace gets nothing, so no tenant can have another's
+        pod labels copied into its documents by naming that pod's log file."""
         self.tenant = tenant
+        self.namespaces = namespaces
+        self.pods = pods
+        self._paths: dict[bytes, Document | None] = {}
         self.max_record_bytes = max_record_bytes
         self.max_value_bytes = max_value_bytes(max_record_bytes)
         self.step_timer = step_timer
@@ -247,8 +265,16 @@ class TenantPipeline:
             "tenant_version": self.version,
         }
         # One C-level search over the keys first: a scan key by key was 0.8 us per record.
-        if "logway" in "\n".join(doc):
-            self._move_foreign_fields(doc, record)
+        keys = "\n".join(doc)
+        if "logway" in keys or "data_stream" in keys:
+            self._move_foreign_fields(doc, record, OURS)
+        if self.namespaces and record.key is not None:
+            found = self._kubernetes(record.key)
+            if found is not None:
+                if "kubernetes" in keys or "container" in keys:
+                    self._move_foreign_fields(doc, record, ("kubernetes", "container"))
+                doc["kubernetes"], doc["container"] = found["kubernetes"], found["container"]
+        doc["data_stream"] = {"type": "logs", "dataset": self.tenant, "namespace": route}
         if record.flags:
             for flag in record.flags:
                 meta[flag.value] = True
@@ -266,10 +292,47 @@ class TenantPipeline:
             return Output(self._processed, event_id.encode(), value, flags=tuple(record.flags))
         return Output(self._processed, event_id.encode(), value)
 
+    def _kubernetes(self, key: bytes) -> Document | None:
+        """`kubernetes` and `container` for a record keyed by a container log path in one of
+        the tenant's namespaces; the path's reading is remembered, the pod looked up each time
+        (its labels change)."""
+        if key in self._paths:
+            found = self._paths[key]
+        else:
+            if len(self._paths) >= PATHS_KEPT:
+                self._paths.clear()
+            path = read_log_path(key)
+            found = None
+            if path is not None and path.namespace in self.namespaces:
+                found = {
+                    "kubernetes": {
+                        "namespace": path.namespace,
+                        "pod": {"name": path.pod},
+                        "container": {"name": path.container},
+                    },
+                    "container": {"id": path.container_id},
+                }
+            self._paths[key] = found
+        if found is None:
+            return None
+        k8s = found["kubernetes"]
+        pod = self.pods(k8s["namespace"], k8s["pod"]["name"]) if self.pods else None
+        if pod is None:
+            return {"kubernetes": dict(k8s), "container": found["container"]}
+        enriched = {
+            **k8s,
+            "pod": {"name": pod.name, "uid": pod.uid},
+            "labels": pod.labels,
+            "annotations": pod.annotations,
+        }
+        if pod.node:
+            enriched["node"] = {"name": pod.node}
+        return {"kubernetes": enriched, "container": found["container"]}
+
     @staticmethod
-    def _move_foreign_fields(doc: Document, record: Record) -> None:
-        """Move what the record brought under `logway` (see the module docstring) aside."""
-        foreign = [key for key in doc if _ours(key)]
+    def _move_foreign_fields(doc: Document, record: Record, names: tuple[str, ...]) -> None:
+        """Move what the record brought under `names` (see the module docstring) aside."""
+        foreign = [key for key in doc if _stands_for(key, names)]
         if not foreign:
             return
         moved = doc.setdefault(FOREIGN_FIELDS, {})

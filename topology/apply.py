@@ -27,8 +27,9 @@ from confluent_kafka.cimpl import NewPartitions, NewTopic
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from logway.core.control import TENANTS_TOPIC_CONFIG
-from logway.core.document import BLOCK, mapping
+from logway.core.document import document_mapping
 from logway.core.kafka import KafkaConnection
+from logway.core.kubernetes import PODS_TOPIC, PODS_TOPIC_CONFIG
 from logway.core.names import (
     FORWARDER_USER,
     INDEX_TEMPLATE_PRIORITY,
@@ -126,12 +127,7 @@ def index_template(tenant: Tenant, replicas: int) -> dict[str, Any]:
         "priority": INDEX_TEMPLATE_PRIORITY,
         "template": {
             "settings": {"number_of_shards": 1, "number_of_replicas": replicas},
-            "mappings": {
-                "properties": {
-                    "@timestamp": {"type": "date"},
-                    BLOCK: mapping(),
-                }
-            },
+            "mappings": {"properties": document_mapping()},
         },
         "_meta": {"managed_by": "logway", "tenant": tenant.name},
     }
@@ -682,10 +678,12 @@ def _settle(futures: dict[Any, Any]) -> None:
 
 
 def _ensure_platform_topics(targets: Targets) -> None:
-    """`_logway.tenants` (compacted) and `_logway.unclaimed` (logs of no tenant's namespace)."""
+    """`_logway.tenants` (compacted), `_logway.unclaimed` (logs of no tenant's namespace) and
+    `_logway.pods` (compacted: the pod watcher's records)."""
     existing = targets.admin.list_topics(timeout=targets.timeout).topics
     wanted = [
         NewTopic(TENANTS_TOPIC, num_partitions=1, config=TENANTS_TOPIC_CONFIG),
+        NewTopic(PODS_TOPIC, num_partitions=1, config=PODS_TOPIC_CONFIG),
         NewTopic(UNCLAIMED_TOPIC, num_partitions=3, config={"retention.ms": str(72 * 3_600_000)}),
     ]
     missing = [topic for topic in wanted if topic.topic not in existing]

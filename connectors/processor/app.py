@@ -36,6 +36,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from connectors.processor.config import ProcessorConfig
+from connectors.processor.pods import PodTable
 from connectors.processor.tenants import TenantPipelines
 from connectors.processor.transport import BatchConsumer, BatchTransport
 from connectors.runtime.commit import DeliveryError, flush
@@ -233,12 +234,15 @@ class ProcessorApp(faust.App):
 
 
 def build_app(
-    config: ProcessorConfig, initial_topics: list[str], registry: TenantRegistry
+    config: ProcessorConfig,
+    initial_topics: list[str],
+    registry: TenantRegistry,
+    pods: PodTable | None = None,
 ) -> faust.App:
     """The Faust app, subscribed to `initial_topics` and watching for more.
 
     `registry` gives each tenant's live config version: its pipeline and the version stamped on
-    every output.
+    every output. `pods` gives the pod watcher's records, for the `kubernetes` block.
     """
     if not initial_topics:
         raise ValueError("a processor needs at least one raw topic to subscribe to")
@@ -263,7 +267,8 @@ def build_app(
     producer = Producer(config.kafka.producer({"log_level": 0}))
     consumer = app.consumer
     assert isinstance(consumer, BatchConsumer)
-    batches = BatchProcessor(TenantPipelines(registry), producer, consumer.ack)
+    lookup = pods.get if pods is not None else None
+    batches = BatchProcessor(TenantPipelines(registry, lookup), producer, consumer.ack)
     consumer.batch_handler = batches.handle
     consumer.linger_s = config.batch_linger_s
 
@@ -332,8 +337,9 @@ def run_processor(config: ProcessorConfig) -> None:
         serves=config.serves,
     )
     registry = TenantRegistry(config.kafka, "processor").start()
+    pods = PodTable(config.kafka).start()
     topics = wait_for_topics(config)
     log.info("processing %d raw topic(s): %s", len(topics), ", ".join(topics))
-    app = build_app(config, topics, registry)
+    app = build_app(config, topics, registry, pods)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
     worker.execute_from_commandline()

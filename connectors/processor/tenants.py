@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterator
 
 from logway.core.metrics import RELOAD_FAILURES, STEP_SECONDS
-from streams.pipeline import TenantPipeline
+from streams.pipeline import PodLookup, TenantPipeline
 from topology.registry import TenantRegistry
 
 log = logging.getLogger("logway.processor")
@@ -29,8 +29,9 @@ def _time_step(step: str, seconds: float) -> None:
 class TenantPipelines:
     """Tenant name -> its live `TenantPipeline`."""
 
-    def __init__(self, registry: TenantRegistry | None) -> None:
+    def __init__(self, registry: TenantRegistry | None, pods: PodLookup | None = None) -> None:
         self.registry = registry
+        self.pods = pods
         self._live: dict[str, TenantPipeline] = {}
         self._retiring: list[TenantPipeline] = []
         self._refused: dict[str, str] = {}  # tenant -> version that failed to compile
@@ -54,6 +55,8 @@ class TenantPipelines:
                     version,
                     step_timer=_time_step,
                     max_record_bytes=published.spec.topics.max_record_bytes,
+                    namespaces=frozenset(published.spec.sources.namespaces),
+                    pods=self.pods,
                 )
             except Exception:
                 RELOAD_FAILURES.labels(component="processor").inc()

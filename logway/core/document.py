@@ -1,14 +1,28 @@
-"""The `logway` block every indexed document carries, and the mapping Elasticsearch gives it.
+"""What logway adds to every indexed document, and the mapping Elasticsearch gives it.
 
-The processor writes the block (`streams.pipeline`), `apply` installs its mapping in each
-tenant's index template (`mapping`, generated from `LogwayBlock`), and the sink reads the event
-id, origin, route and arrival time from it. Each field says its Elasticsearch type once, here.
+- `logway`: who the event belongs to and where it came from (`LogwayBlock`);
+- `kubernetes` and `container`: for a record the node forwarder read from a container's log
+  file, the namespace, pod, container and container id from the file's path, and the pod's
+  uid, node, labels and chosen annotations from the API server (`Kubernetes`, `Container`), in
+  the names Elastic's own Kubernetes integration and Kibana's Logs views use;
+- `data_stream`: `{type: logs, dataset: <tenant>, namespace: <route>}`, what Kibana's Logs
+  Explorer filters on.
+
+Labels and annotations are `flattened`: each is one field whose keys are values, so `app` and
+`app.kubernetes.io/name` on one pod never conflict (with dynamic mapping, `app` as a string then
+`app.kubernetes.io/name` under it as an object is the classic rejected document), and a pod's
+many labels do not each become a mapped field.
+
+The processor writes these (`streams.pipeline`), `apply` installs their mapping in each
+tenant's index template (`document_mapping`, generated from the models here), and the sink
+reads the event id, origin, route and arrival time from the block. Each field says its
+Elasticsearch type once, here.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,14 +71,75 @@ class LogwayBlock(BaseModel):
     event_id_refused: bool = Field(False, json_schema_extra=es("boolean"))
 
 
+class Named(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(json_schema_extra=es("keyword"))
+
+
+class Pod(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(json_schema_extra=es("keyword"))
+    uid: str | None = Field(None, json_schema_extra=es("keyword"))
+
+
+class Kubernetes(BaseModel):
+    """Where a container's line came from, in Kubernetes' terms."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    namespace: str = Field(json_schema_extra=es("keyword"))
+    pod: Pod
+    container: Named
+    node: Named | None = None
+    labels: dict[str, str] = Field(default_factory=dict, json_schema_extra=es("flattened"))
+    annotations: dict[str, str] = Field(default_factory=dict, json_schema_extra=es("flattened"))
+
+
+class Container(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(json_schema_extra=es("keyword"))
+
+
+class DataStream(BaseModel):
+    """ECS `data_stream`: the tenant is the dataset, the route the namespace."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: str = Field("logs", json_schema_extra=es("keyword"))
+    dataset: str = Field(json_schema_extra=es("keyword"))
+    namespace: str = Field(json_schema_extra=es("keyword"))
+
+
+def document_mapping() -> dict[str, Any]:
+    """The `properties` of what logway adds to a document, for each tenant's index template."""
+    return {
+        "@timestamp": {"type": "date"},
+        BLOCK: mapping(LogwayBlock),
+        "kubernetes": mapping(Kubernetes),
+        "container": mapping(Container),
+        "data_stream": mapping(DataStream),
+    }
+
+
+def _model(kind: Any) -> type[BaseModel] | None:
+    """The model a field holds, also when it is optional."""
+    for candidate in (kind, *get_args(kind)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
 def mapping(model: type[BaseModel] = LogwayBlock) -> dict[str, Any]:
     """The Elasticsearch `properties` of `model`: each field's declared type, nested models as
     objects."""
     properties: dict[str, Any] = {}
     for name, field in model.model_fields.items():
-        kind = field.annotation
-        if isinstance(kind, type) and issubclass(kind, BaseModel):
-            properties[name] = {"properties": mapping(kind)["properties"]}
+        nested = _model(field.annotation)
+        if nested is not None:
+            properties[name] = {"properties": mapping(nested)["properties"]}
             continue
         extra = field.json_schema_extra
         if not isinstance(extra, dict) or not isinstance(extra.get("es"), str):

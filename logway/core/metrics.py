@@ -27,7 +27,7 @@ from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 from logway.core.discovery import served_topics, topic_config
 from logway.core.kafka import KafkaConnection
 
-Component = Literal["processor", "sink", "gateway", "notifier"]
+Component = Literal["processor", "sink", "gateway", "notifier", "podwatch"]
 log = logging.getLogger("logway.metrics")
 
 INFO = Info("logway", "Version and component of this process.", ["component"])
@@ -157,6 +157,13 @@ RELOAD_FAILURES = Counter(
     "logway_config_reload_failures_total",
     "Published tenant versions this process refused (it keeps the previous version).",
     ["component"],
+)
+
+POD_RECORDS = Counter(
+    "logway_pod_records_published_total",
+    "Pod records the pod watcher published to _logway.pods: `outcome` is `changed` (a pod "
+    "new or changed) or `deleted` (a tombstone).",
+    ["outcome"],
 )
 
 

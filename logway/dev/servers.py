@@ -81,6 +81,9 @@ class DevConfig(BaseModel):
     )
     es_port: int = Field(9200, ge=1, le=65535)
     es_transport_port: int = Field(9300, ge=1, le=65535)
+    etcd_port: int = Field(12379, ge=1, le=65535, description="etcd, for kube-apiserver.")
+    etcd_peer_port: int = Field(12380, ge=1, le=65535)
+    kube_port: int = Field(16443, ge=1, le=65535, description="kube-apiserver (HTTPS).")
     kafka_heap: str = "1g"
     es_heap: str = "1g"
     start_timeout_s: float = 120.0
@@ -100,6 +103,9 @@ class DevConfig(BaseModel):
             "kafka_tls_port",
             "es_port",
             "es_transport_port",
+            "etcd_port",
+            "etcd_peer_port",
+            "kube_port",
         ):
             value = env.get(f"LOGWAY_DEV_{name.upper()}")
             if value:
@@ -800,7 +806,9 @@ def issue_certificate(tls_dir: Path, name: str) -> None:
 
 
 def servers(config: DevConfig) -> list[Server]:
-    return [Kafka(config), Elasticsearch(config)]
+    from logway.dev.kube import Etcd, KubeApiServer  # below: kube.py builds on this module
+
+    return [Kafka(config), Elasticsearch(config), Etcd(config), KubeApiServer(config)]
 
 
 def up(config: DevConfig, say: Say = print) -> list[ServerStatus]:
@@ -841,6 +849,8 @@ def environment(config: DevConfig, *, secured_kafka: bool) -> list[str]:
     """`NAME=value` settings that point logway at the dev servers: Elasticsearch over HTTPS as
     the platform user, and Kafka on its plain platform listener or (`secured_kafka`) over SCRAM
     and TLS. Secrets are named by their files, never printed."""
+    from logway.dev.kube import KubeApiServer  # below: kube.py builds on this module
+
     kafka = Kafka(config)
     es = Elasticsearch(config)
     ca = kafka.ca_file.absolute()
@@ -850,6 +860,7 @@ def environment(config: DevConfig, *, secured_kafka: bool) -> list[str]:
         "LOGWAY_ES_USERNAME": PLATFORM_USER,
         "LOGWAY_ES_PASSWORD_FILE": str(es.platform_password_file.absolute()),
         "LOGWAY_ES_CA_FILE": str(ca),
+        "LOGWAY_PODWATCH_KUBECONFIG": str(KubeApiServer(config).kubeconfig),
     }
     if secured_kafka:
         variables |= {

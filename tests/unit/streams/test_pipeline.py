@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from logway.core.deadletter import DeadLetter, Reason, Stage
+from logway.core.kubernetes import PodRecord
 from streams.pipeline import Outcome, TenantPipeline
 from streams.steps.base import Record
 from topology.model import Tenant
@@ -61,6 +62,7 @@ def test_default_pipeline_parses_json_and_stamps_the_origin() -> None:
             "route": "default",
             "tenant_version": "v1",
         },
+        "data_stream": {"type": "logs", "dataset": "acme", "namespace": "default"},
     }
 
 
@@ -403,3 +405,48 @@ def test_a_line_cut_by_the_timeout_inside_a_character_is_emitted_partial() -> No
     doc = document(out)
     assert doc["message"] == "waiting for "
     assert doc["logway"]["partial"] is True
+
+
+LOG_PATH = b"/var/log/containers/web-7d9f8-x2x_shop_app-" + b"0123456789abcdef" * 4 + b".log"
+
+
+def test_a_record_from_a_claimed_namespaces_log_file_gets_its_kubernetes_metadata() -> None:
+    pod = PodRecord(
+        namespace="shop",
+        name="web-7d9f8-x2x",
+        uid="u-1",
+        node="node-3",
+        labels={"app": "web", "app.kubernetes.io/name": "web"},
+    )
+    p = TenantPipeline(
+        "acme",
+        namespaces=frozenset({"shop"}),
+        pods=lambda ns, name: pod if (ns, name) == ("shop", "web-7d9f8-x2x") else None,
+    )
+    doc = document(p.process(b'{"msg": "hi", "container": "mine"}', record(0, LOG_PATH)))
+    assert doc["kubernetes"] == {
+        "namespace": "shop",
+        "pod": {"name": "web-7d9f8-x2x", "uid": "u-1"},
+        "container": {"name": "app"},
+        "node": {"name": "node-3"},
+        "labels": {"app": "web", "app.kubernetes.io/name": "web"},
+        "annotations": {},
+    }
+    assert doc["container"] == {"id": "0123456789abcdef" * 4}
+    assert doc["logway_foreign"] == {"container": "mine"}  # the record's own, moved aside
+    assert doc["logway"]["foreign_fields_moved"] is True
+
+
+def test_a_log_path_of_another_namespace_gets_no_metadata() -> None:
+    """A tenant producing directly cannot name another tenant's pod to read its labels."""
+    pods = {("shop", "web-7d9f8-x2x"): PodRecord(namespace="shop", name="w", uid="u")}
+    p = TenantPipeline("acme", namespaces=frozenset({"acme"}), pods=lambda n, p: pods[(n, p)])
+    doc = document(p.process(b'{"msg": "hi"}', record(0, LOG_PATH)))
+    assert "kubernetes" not in doc
+    assert "container" not in doc
+
+
+def test_a_record_cannot_forge_its_data_stream() -> None:
+    doc = document(pipeline().process(b'{"data_stream.dataset": "other"}', record()))
+    assert doc["data_stream"]["dataset"] == "acme"
+    assert doc["logway_foreign"] == {"data_stream.dataset": "other"}

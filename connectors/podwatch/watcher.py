@@ -1,0 +1,164 @@
+"""Watch every pod once for the whole cluster and publish what the processor needs of each to
+the compacted topic `_logway.pods` (key `<namespace>/<pod>`, a tombstone when it is deleted).
+
+One watcher spares the API server a watch per node (what a per-node metadata filter costs).
+A pod's record is published only when what is kept of it changes (labels, chosen annotations,
+node), not on every status update. On start, and when its watch expires (410 Gone), the
+watcher lists all pods again and tombstones those it published that are gone, so the topic
+converges to the cluster's pods whatever it missed while it was down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from confluent_kafka import Producer
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+
+from connectors.podwatch.config import PodWatchConfig
+from connectors.runtime.commit import flush
+from logway.core.control import ControlReader
+from logway.core.kubernetes import PODS_TOPIC, PodRecord, pod_key
+from logway.core.metrics import POD_RECORDS, serve
+
+log = logging.getLogger("logway.podwatch")
+
+
+def kept_annotations(annotations: dict[str, str] | None, keep: list[str]) -> dict[str, str]:
+    """The annotations named by `keep`: exact keys, or prefixes ending in `/`."""
+    return {
+        key: value
+        for key, value in (annotations or {}).items()
+        if key in keep or any(p.endswith("/") and key.startswith(p) for p in keep)
+    }
+
+
+def pod_record(pod: Any, keep: list[str]) -> PodRecord:
+    meta = pod.metadata
+    return PodRecord(
+        namespace=meta.namespace,
+        name=meta.name,
+        uid=meta.uid,
+        node=pod.spec.node_name if pod.spec else None,
+        labels=dict(meta.labels or {}),
+        annotations=kept_annotations(meta.annotations, keep),
+    )
+
+
+class PodWatcher:
+    """Lists, then watches, every pod; publishes what changed."""
+
+    def __init__(self, settings: PodWatchConfig, api: client.CoreV1Api | None = None) -> None:
+        self.settings = settings
+        self.api = api or client.CoreV1Api(_api_client(settings))
+        self.producer = Producer(settings.kafka.producer({"log_level": 0}))
+        self.published: dict[bytes, bytes] = {}  # key -> the value last published
+        self._failed: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        self.published = self._read_topic()
+        log.info("%s holds %d pod(s); listing the cluster's", PODS_TOPIC, len(self.published))
+        version = self.relist()
+        log.info("published %d pod(s); watching from version %s", len(self.published), version)
+        while not self.stop.is_set():
+            try:
+                version = self._watch(version)
+            except ApiException as exc:
+                if exc.status != 410:
+                    raise
+                log.info("the watch's version expired (410 Gone); listing again")
+                version = self.relist()
+
+    def relist(self) -> str:
+        """Publish every pod, tombstone those gone; return the list's resource version."""
+        listed = self.api.list_pod_for_all_namespaces(watch=False)
+        seen = set()
+        for pod in listed.items:
+            seen.add(self._publish(pod_record(pod, self.settings.annotations)))
+        for key in set(self.published) - seen:
+            self._tombstone(key)
+        self._flush()
+        return str(listed.metadata.resource_version if listed.metadata else "")
+
+    def _watch(self, version: str) -> str:
+        """Watch from `version` for up to `resync_s`; return the last version seen."""
+        stream = watch.Watch()
+        for event in stream.stream(
+            self.api.list_pod_for_all_namespaces,
+            resource_version=version,
+            timeout_seconds=int(self.settings.resync_s),
+        ):
+            if self.stop.is_set():
+                stream.stop()
+                break
+            pod = event["object"]
+            if event["type"] == "DELETED":
+                self._tombstone(pod_key(pod.metadata.namespace, pod.metadata.name))
+            elif event["type"] in ("ADDED", "MODIFIED"):
+                self._publish(pod_record(pod, self.settings.annotations))
+            self._flush()
+            version = str(pod.metadata.resource_version or version)
+        return version
+
+    def _publish(self, record: PodRecord) -> bytes:
+        key = pod_key(record.namespace, record.name)
+        value = record.model_dump_json().encode()
+        if self.published.get(key) != value:
+            self.producer.produce(PODS_TOPIC, value, key, on_delivery=self._delivered)
+            self.published[key] = value
+            POD_RECORDS.labels(outcome="changed").inc()
+        return key
+
+    def _tombstone(self, key: bytes) -> None:
+        if self.published.pop(key, None) is not None:
+            self.producer.produce(PODS_TOPIC, None, key, on_delivery=self._delivered)
+            POD_RECORDS.labels(outcome="deleted").inc()
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self._failed.append(str(err))
+
+    def _flush(self) -> None:
+        flush(self.producer, self._failed, 60.0, "pod record(s)")
+
+    def _read_topic(self) -> dict[bytes, bytes]:
+        """What `_logway.pods` holds now: the watcher's memory across restarts."""
+        reader = ControlReader(self.settings.kafka, "logway-podwatch", PODS_TOPIC)
+        held: dict[bytes, bytes] = {}
+        try:
+            if not reader.start():
+                raise SystemExit(f"{PODS_TOPIC} does not exist: run `logway apply` once")
+            while not reader.caught_up:
+                found = reader.poll(0.5)
+                if found is None:
+                    continue
+                key, value = found
+                if value is None:
+                    held.pop(key.encode(), None)
+                else:
+                    held[key.encode()] = value
+        finally:
+            reader.close()
+        return held
+
+
+def _api_client(settings: PodWatchConfig) -> client.ApiClient:
+    if settings.kubeconfig is not None:
+        api: client.ApiClient = config.new_client_from_config(config_file=str(settings.kubeconfig))
+        return api
+    config.load_incluster_config()
+    return client.ApiClient()
+
+
+def run_podwatch(settings: PodWatchConfig) -> None:
+    """Run the pod watcher until it is killed. Everything it knows is in `_logway.pods`,
+    flushed after each change, so a kill at any moment loses nothing: the next start reads
+    the topic, lists the pods again and publishes the difference."""
+    from logway import __version__
+
+    serve(settings.metrics_port, "podwatch", __version__)
+    PodWatcher(settings).run()
