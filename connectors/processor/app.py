@@ -44,6 +44,7 @@ from connectors.runtime.subscription import TenantTopics
 from logway.core.discovery import served_topics
 from logway.core.document import Flag
 from logway.core.kafka import faust_group
+from logway.core.kubernetes import PODS_TOPIC
 from logway.core.metrics import MeterBatch, TenantMeters, observe
 from logway.core.names import RAW_TOPIC_RE, tenant_of_topic
 from logway.core.origin import event_id_header
@@ -51,6 +52,7 @@ from streams.pipeline import Outcome, Output
 from streams.steps.base import Record
 from topology.registry import TenantRegistry
 
+POD_TABLE_WAIT_S = 30.0
 log = logging.getLogger("logway.processor")
 EXIT_DELIVERY_FAILED = 70
 HeldKey = tuple[str, int, int]  # topic, partition, offset
@@ -338,6 +340,8 @@ def run_processor(config: ProcessorConfig) -> None:
     )
     registry = TenantRegistry(config.kafka, "processor").start()
     pods = PodTable(config.kafka).start()
+    if not pods.caught_up.wait(POD_TABLE_WAIT_S):  # so the first lines get their pod's labels
+        log.warning("%s not read within %.0f s; going on without it", PODS_TOPIC, POD_TABLE_WAIT_S)
     topics = wait_for_topics(config)
     log.info("processing %d raw topic(s): %s", len(topics), ", ".join(topics))
     app = build_app(config, topics, registry, pods)

@@ -54,7 +54,9 @@ class PodTable:
         reader = ControlReader(self.kafka, "logway-pod-table", PODS_TOPIC)
         try:
             while not self._stop.is_set() and not reader.start():
-                log.info("%s does not exist yet (no pod watcher has run); waiting", PODS_TOPIC)
+                if not self.caught_up.is_set():
+                    log.info("%s does not exist yet (no `logway apply` has run)", PODS_TOPIC)
+                    self.caught_up.set()  # nothing to wait for
                 self._stop.wait(10)
             while not self._stop.is_set():
                 record = reader.poll(0.5)

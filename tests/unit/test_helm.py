@@ -153,6 +153,20 @@ def test_the_chart_installs_every_component(objects: list[dict[str, Any]]) -> No
     }
 
 
+def test_the_pod_watcher_may_read_pods_and_nothing_else(objects: list[dict[str, Any]]) -> None:
+    pod = by_kind(objects, "Deployment", "-podwatch")["spec"]["template"]["spec"]
+    account = pod["serviceAccountName"]
+    [binding] = [o for o in objects if o["kind"] == "ClusterRoleBinding"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account, "namespace": "logging"}
+    ]
+    role = by_kind(objects, "ClusterRole", "-podwatch")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
+    ]
+
+
 def test_the_forwarder_routes_are_the_tenants(objects: list[dict[str, Any]]) -> None:
     config = by_kind(objects, "ConfigMap", "-forwarder")["data"]["fluent-bit.conf"]
     expected = (ROOT / "tests" / "golden" / "forwarder" / "fluent-bit-scram.conf").read_text()
@@ -182,7 +196,7 @@ def test_every_client_logs_in_to_kafka_and_elasticsearch_with_the_secrets_as_fil
     objects: list[dict[str, Any]],
 ) -> None:
     pods = [o["spec"]["template"]["spec"] for o in objects if o["kind"] in ("Deployment", "Job")]
-    assert len(pods) == 5  # processor, sink, gateway, notifier, apply
+    assert len(pods) == 6  # processor, sink, gateway, notifier, podwatch, apply
     for pod in pods:
         [container] = pod["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
-import re
-import subprocess
-import sys
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,57 +11,15 @@ import pytest
 
 from streams.pipeline import TenantPipeline
 from streams.steps.base import Record
+from tests.traces import Written, run_runtimes, traces
 from topology.model import Tenant
 
-TRACES = Path(__file__).parents[2] / "fixtures" / "traces"
 TIME = "2026-11-30T10:00:00.000000001Z"
 
 
-def run(argv: list[str], cwd: Path, **env: str) -> tuple[list[str], list[str]]:
-    """What the program writes to stdout and to stderr, line by line."""
-    result = subprocess.run(
-        argv,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, **env},
-    )
-    assert result.returncode != 0, "the program was meant to fail"
-    return result.stdout.splitlines(), result.stderr.splitlines()
-
-
 @pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[list[str], list[str]]]:
-    """Each runtime's stdout and stderr lines."""
-    work = tmp_path_factory.mktemp("traces")
-    subprocess.run(
-        ["javac", "-d", str(work), str(TRACES / "Checkout.java")], check=True, timeout=120
-    )
-    binary = work / "checkout-go"
-    subprocess.run(
-        ["go", "build", "-o", str(binary), str(TRACES / "checkout.go")],
-        check=True,
-        timeout=300,
-        cwd=work,
-        env={**os.environ, "GOFLAGS": "-mod=mod", "GO111MODULE": "off"},
-    )
-    return {
-        "java": run(["java", "-cp", str(work), "Checkout"], work),
-        "python": run([sys.executable, str(TRACES / "checkout.py")], work),
-        "go": run([str(binary)], work, GOTRACEBACK="all"),
-        "node": run(["node", str(TRACES / "checkout.js")], work),
-    }
-
-
-def traces(runtime: str, stderr: list[str]) -> list[list[str]]:
-    """The traces in a runtime's stderr, as a reader would cut them."""
-    second = {"node": r"^/.*checkout\.js:\d+$", "java": r"^Exception in thread "}.get(runtime)
-    if second is None:
-        return [stderr]
-    [at] = [i for i, line in enumerate(stderr) if re.match(second, line)]
-    return [stderr[:at], stderr[at:]]
+def written(tmp_path_factory: pytest.TempPathFactory) -> Written:
+    return run_runtimes(tmp_path_factory.mktemp("traces"))
 
 
 # Ordinary lines around the traces, on the same stream: none may be swallowed. For Python the
@@ -114,7 +67,7 @@ def pipeline_for(fmt: str, preset: str) -> TenantPipeline:
 @pytest.mark.parametrize("fmt", ["cri", "docker"])
 @pytest.mark.parametrize("runtime", ["java", "python", "go", "node"])
 def test_each_trace_is_one_document_byte_identical_and_no_other_line_is_swallowed(
-    written: dict[str, tuple[list[str], list[str]]], runtime: str, fmt: str
+    written: Written, runtime: str, fmt: str
 ) -> None:
     stdout, stderr = written[runtime]
     errors = BEFORE[runtime] + HEAD.get(runtime, []) + stderr + AFTER
