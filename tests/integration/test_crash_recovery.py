@@ -51,18 +51,10 @@ def seqs_indexed(es: Elasticsearch, tenant: str) -> list[int]:
     return [hit["_source"]["seq"] for hit in tenant_documents(es, tenant, ["seq"])]
 
 
-def test_kill_9_of_processor_twice_and_sink_loses_and_duplicates_nothing(
-    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
-) -> None:
-    tenant = f"{tenant_prefix}-crash"
-    apply_tenant(endpoints, tmp_path, tenant, partitions=3, extra=PIPELINE)
-    producer = Producer(endpoints.kafka.client({"acks": "all", "linger.ms": 20}))
-    for n in range(RECORDS):
-        for key, value in docker_pieces(n):
-            producer.produce(raw_topic(tenant), value, key)
-        if n % 1000 == 0:
-            producer.poll(0)
-    assert producer.flush(30) == 0
+def kill_processor_twice_and_sink_once_then_finish(
+    endpoints: Endpoints, tenant: str, tmp_path: Path, documents: int
+) -> list[int]:
+    """Run the pipeline with the kills; return the `seq` of every document indexed."""
     counter = counts_consumer(endpoints.kafka)
     es = endpoints.es.client()
 
@@ -78,7 +70,7 @@ def test_kill_9_of_processor_twice_and_sink_loses_and_duplicates_nothing(
     wait_for(
         "the processor to be part-way",
         lambda: topic_size(counter, processed_topic(tenant)),
-        lambda n: n >= RECORDS // 5,
+        lambda n: n >= documents // 5,
         120,
         first_processor.assert_running,
     )
@@ -87,7 +79,7 @@ def test_kill_9_of_processor_twice_and_sink_loses_and_duplicates_nothing(
     wait_for(
         "the restarted processor to be further on",
         lambda: topic_size(counter, processed_topic(tenant)),
-        lambda n: n >= RECORDS // 2,
+        lambda n: n >= documents // 2,
         120,
         killed_again.assert_running,
     )
@@ -104,21 +96,84 @@ def test_kill_9_of_processor_twice_and_sink_loses_and_duplicates_nothing(
     second_processor, second_sink = start_processor(), start_sink()
     try:
         wait_for(
-            f"all {RECORDS} documents",
+            f"all {documents} documents",
             lambda: len(seqs_indexed(es, tenant)),
-            lambda n: n >= RECORDS,
+            lambda n: n >= documents,
             240,
             lambda: (second_processor.assert_running(), second_sink.assert_running()),
         )
     finally:
         second_processor.stop()
         second_sink.stop()
-    seqs = seqs_indexed(es, tenant)
-    assert len(seqs) == RECORDS  # no duplicates
-    assert sorted(seqs) == list(range(RECORDS))  # nothing lost
     processed = topic_size(counter, processed_topic(tenant))
     print(
-        f"processed topic holds {processed} records for {RECORDS} sent "
-        f"({processed - RECORDS} re-processed after the kill)"
+        f"processed topic holds {processed} records for {documents} documents "
+        f"({processed - documents} re-processed after the kill)"
     )
-    assert processed >= RECORDS
+    assert processed >= documents
+    return seqs_indexed(es, tenant)
+
+
+def test_kill_9_of_processor_twice_and_sink_loses_and_duplicates_nothing(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    tenant = f"{tenant_prefix}-crash"
+    apply_tenant(endpoints, tmp_path, tenant, partitions=3, extra=PIPELINE)
+    producer = Producer(endpoints.kafka.client({"acks": "all", "linger.ms": 20}))
+    for n in range(RECORDS):
+        for key, value in docker_pieces(n):
+            producer.produce(raw_topic(tenant), value, key)
+        if n % 1000 == 0:
+            producer.poll(0)
+    assert producer.flush(30) == 0
+    seqs = kill_processor_twice_and_sink_once_then_finish(endpoints, tenant, tmp_path, RECORDS)
+    assert len(seqs) == RECORDS  # no duplicates
+    assert sorted(seqs) == list(range(RECORDS))  # nothing lost
+
+
+TRACES = 6_000
+TRACE_PIPELINE = r"""
+pipeline:
+  - {step: parse, format: cri}
+  - {step: reassemble, timeout_s: 60}
+  - {step: multiline, start_pattern: '^\{', continue_pattern: '^\s', flush_timeout_s: 30}
+  - {step: parse, format: regex, pattern: '^\{"seq": (?P<seq>\d+)\}', keep_source: true}
+"""
+
+
+def trace_lines(n: int) -> list[tuple[bytes, bytes]]:
+    """Event n: a JSON line and two indented lines under it, as CRI lines of pod n % 8; every
+    7th event has its second line split in two pieces."""
+    key = f"pod-{n % 8}".encode()
+    lines = [f'{{"seq": {n}}}', f"  at frame {n}.1", f"  at frame {n}.2"]
+    pieces = []
+    for index, line in enumerate(lines):
+        cut = [("P", line[:6]), ("F", line[6:])] if index == 1 and n % 7 == 0 else [("F", line)]
+        pieces += [(key, f"2026-11-30T10:00:00Z stderr {tag} {text}".encode()) for tag, text in cut]
+    return pieces
+
+
+def test_kill_9_mid_trace_joins_every_trace_once_whole(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """`multiline` holds a trace's lines (and `reassemble` their pieces) uncommitted until the
+    trace is produced: the kills land mid-trace, and every trace still arrives whole, once."""
+    tenant = f"{tenant_prefix}-crashml"
+    apply_tenant(endpoints, tmp_path, tenant, partitions=3, extra=TRACE_PIPELINE)
+    producer = Producer(endpoints.kafka.client({"acks": "all", "linger.ms": 20}))
+    for n in range(TRACES):
+        for key, value in trace_lines(n):
+            producer.produce(raw_topic(tenant), value, key)
+        if n % 1000 == 0:
+            producer.poll(0)
+    assert producer.flush(30) == 0
+    seqs = kill_processor_twice_and_sink_once_then_finish(endpoints, tenant, tmp_path, TRACES)
+    assert sorted(int(seq) for seq in seqs) == list(range(TRACES))  # each once, none lost
+    es = endpoints.es.client()
+    messages = {
+        int(hit["_source"]["seq"]): hit["_source"]["message"]
+        for hit in tenant_documents(es, tenant, ["seq", "message"])
+    }
+    assert all(
+        messages[n] == f'{{"seq": {n}}}\n  at frame {n}.1\n  at frame {n}.2' for n in range(TRACES)
+    )
