@@ -14,7 +14,7 @@ import time
 
 from pydantic import ValidationError
 
-from logway.core.control import ControlReader
+from logway.core.control import TopicFollower
 from logway.core.kafka import KafkaConnection
 from logway.core.metrics import CONFIG_PUBLISHED_AT, RELOAD_FAILURES, Component
 from logway.core.names import TENANTS_TOPIC
@@ -32,19 +32,17 @@ class TenantRegistry:
         self.component = component
         self._tenants: dict[str, PublishedTenant] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self.caught_up = threading.Event()  # set once every published version has been read
-        self._thread: threading.Thread | None = None
+        self._follower = TopicFollower(
+            kafka, f"logway-registry-{component}", TENANTS_TOPIC, self._take
+        )
+        self.caught_up = self._follower.caught_up  # set once every published version is read
 
     def start(self) -> TenantRegistry:
-        self._thread = threading.Thread(target=self._follow, name="tenant-registry", daemon=True)
-        self._thread.start()
+        self._follower.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        self._follower.stop()
 
     def get(self, tenant: str) -> PublishedTenant | None:
         with self._lock:
@@ -58,21 +56,6 @@ class TenantRegistry:
     def version_of(self, tenant: str) -> str | None:
         published = self.get(tenant)
         return published.version if published else None
-
-    def _follow(self) -> None:
-        reader = ControlReader(self.kafka, f"logway-registry-{self.component}")
-        try:
-            while not self._stop.is_set() and not reader.start():
-                log.info("%s does not exist yet (no tenant applied); waiting", TENANTS_TOPIC)
-                self._stop.wait(5)
-            while not self._stop.is_set():
-                record = reader.poll(0.5)
-                if record is not None:
-                    self._take(*record)
-                if reader.caught_up and not self.caught_up.is_set():
-                    self.caught_up.set()
-        finally:
-            reader.close()
 
     def _take(self, tenant: str, value: bytes | None) -> None:
         if value is None:

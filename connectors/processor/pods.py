@@ -14,7 +14,7 @@ import time
 
 from pydantic import ValidationError
 
-from logway.core.control import ControlReader
+from logway.core.control import TopicFollower
 from logway.core.kafka import KafkaConnection
 from logway.core.kubernetes import PODS_TOPIC, PodRecord
 
@@ -26,47 +26,31 @@ class PodTable:
     """(namespace, pod) -> its `PodRecord`, following `_logway.pods`."""
 
     def __init__(self, kafka: KafkaConnection) -> None:
-        self.kafka = kafka
         self._pods: dict[tuple[str, str], PodRecord] = {}
         self._deleted: dict[tuple[str, str], float] = {}  # -> when to forget it
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self.caught_up = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._follower = TopicFollower(
+            kafka,
+            "logway-pod-table",
+            PODS_TOPIC,
+            self._take,
+            ready_when_missing=True,
+            tick=lambda: self._forget_deleted(time.monotonic()),
+        )
+        self.caught_up = self._follower.caught_up
 
     def start(self) -> PodTable:
-        self._thread = threading.Thread(target=self._follow, name="pod-table", daemon=True)
-        self._thread.start()
+        self._follower.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        self._follower.stop()
 
     def get(self, namespace: str, pod: str) -> PodRecord | None:
         return self._pods.get((namespace, pod))  # one dict read: atomic under the GIL
 
     def __len__(self) -> int:
         return len(self._pods)
-
-    def _follow(self) -> None:
-        reader = ControlReader(self.kafka, "logway-pod-table", PODS_TOPIC)
-        try:
-            while not self._stop.is_set() and not reader.start():
-                if not self.caught_up.is_set():
-                    log.info("%s does not exist yet (no `logway apply` has run)", PODS_TOPIC)
-                    self.caught_up.set()  # nothing to wait for
-                self._stop.wait(10)
-            while not self._stop.is_set():
-                record = reader.poll(0.5)
-                if record is not None:
-                    self._take(*record)
-                if reader.caught_up and not self.caught_up.is_set():
-                    self.caught_up.set()
-                self._forget_deleted(time.monotonic())
-        finally:
-            reader.close()
 
     def _take(self, key: str, value: bytes | None) -> None:
         namespace, _, name = key.partition("/")

@@ -9,6 +9,8 @@ above this core: the record is generic over it.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -96,3 +98,56 @@ class ControlReader:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+class TopicFollower:
+    """Follows a compacted topic from its beginning in a daemon thread, handing each
+    (key, value) to `take` (a tombstone's value is None). `caught_up` is set once what the topic
+    held at the start has been read; with `ready_when_missing`, also at once while the topic
+    does not exist yet (there is nothing to wait for), which is otherwise waited for."""
+
+    def __init__(
+        self,
+        kafka: KafkaConnection,
+        reader: str,
+        topic: str,
+        take: Callable[[str, bytes | None], None],
+        *,
+        ready_when_missing: bool = False,
+        tick: Callable[[], None] | None = None,
+    ) -> None:
+        self.kafka, self.reader, self.topic = kafka, reader, topic
+        self.take, self.tick = take, tick
+        self.ready_when_missing = ready_when_missing
+        self.caught_up = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._follow, name=self.reader, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _follow(self) -> None:
+        reader = ControlReader(self.kafka, self.reader, self.topic)
+        try:
+            while not self._stop.is_set() and not reader.start():
+                if not self.caught_up.is_set():
+                    log.info("%s does not exist yet; waiting for it", self.topic)
+                    if self.ready_when_missing:
+                        self.caught_up.set()
+                self._stop.wait(5)
+            while not self._stop.is_set():
+                record = reader.poll(0.5)
+                if record is not None:
+                    self.take(*record)
+                if reader.caught_up and not self.caught_up.is_set():
+                    self.caught_up.set()
+                if self.tick is not None:
+                    self.tick()
+        finally:
+            reader.close()

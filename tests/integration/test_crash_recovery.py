@@ -10,6 +10,7 @@ processor reads them again and the line still arrives whole, once.
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
@@ -45,6 +46,19 @@ def docker_pieces(n: int) -> list[tuple[bytes, bytes]]:
     pieces = [line[:5], line[5:12], line[12:]] if n % 10 == 0 else [line]
     key = f"pod-{n % 8}".encode()
     return [(key, orjson.dumps({"log": p, "stream": "stdout", "time": "t"})) for p in pieces]
+
+
+def produce_all(
+    endpoints: Endpoints, topic: str, batches: Iterable[list[tuple[bytes, bytes]]]
+) -> None:
+    """Write every (key, value) of every batch to `topic`, acknowledged."""
+    producer = Producer(endpoints.kafka.client({"acks": "all", "linger.ms": 20}))
+    for n, batch in enumerate(batches):
+        for key, value in batch:
+            producer.produce(topic, value, key)
+        if n % 1000 == 0:
+            producer.poll(0)
+    assert producer.flush(30) == 0
 
 
 def seqs_indexed(es: Elasticsearch, tenant: str) -> list[int]:
@@ -119,13 +133,7 @@ def test_kill_9_of_processor_twice_and_sink_loses_and_duplicates_nothing(
 ) -> None:
     tenant = f"{tenant_prefix}-crash"
     apply_tenant(endpoints, tmp_path, tenant, partitions=3, extra=PIPELINE)
-    producer = Producer(endpoints.kafka.client({"acks": "all", "linger.ms": 20}))
-    for n in range(RECORDS):
-        for key, value in docker_pieces(n):
-            producer.produce(raw_topic(tenant), value, key)
-        if n % 1000 == 0:
-            producer.poll(0)
-    assert producer.flush(30) == 0
+    produce_all(endpoints, raw_topic(tenant), (docker_pieces(n) for n in range(RECORDS)))
     seqs = kill_processor_twice_and_sink_once_then_finish(endpoints, tenant, tmp_path, RECORDS)
     assert len(seqs) == RECORDS  # no duplicates
     assert sorted(seqs) == list(range(RECORDS))  # nothing lost
@@ -160,13 +168,7 @@ def test_kill_9_mid_trace_joins_every_trace_once_whole(
     trace is produced: the kills land mid-trace, and every trace still arrives whole, once."""
     tenant = f"{tenant_prefix}-crashml"
     apply_tenant(endpoints, tmp_path, tenant, partitions=3, extra=TRACE_PIPELINE)
-    producer = Producer(endpoints.kafka.client({"acks": "all", "linger.ms": 20}))
-    for n in range(TRACES):
-        for key, value in trace_lines(n):
-            producer.produce(raw_topic(tenant), value, key)
-        if n % 1000 == 0:
-            producer.poll(0)
-    assert producer.flush(30) == 0
+    produce_all(endpoints, raw_topic(tenant), (trace_lines(n) for n in range(TRACES)))
     seqs = kill_processor_twice_and_sink_once_then_finish(endpoints, tenant, tmp_path, TRACES)
     assert sorted(int(seq) for seq in seqs) == list(range(TRACES))  # each once, none lost
     es = endpoints.es.client()

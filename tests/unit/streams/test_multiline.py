@@ -3,6 +3,9 @@ releases, what its config refuses. The runtimes' real traces: test_multiline_tra
 
 from __future__ import annotations
 
+import itertools
+import re
+import time
 from typing import Any
 
 import orjson
@@ -11,6 +14,7 @@ from pydantic import ValidationError
 
 from streams.pipeline import Outcome, TenantPipeline
 from streams.steps.base import Record
+from streams.steps.multiline import PRESETS
 from topology.model import Tenant
 
 CONTINUED = {"start_pattern": r"^\S", "continue_pattern": r"^\s"}
@@ -147,3 +151,21 @@ def test_multiline_comes_once_and_after_reassembly() -> None:
         )
     with pytest.raises(ValidationError, match="keep one `multiline`"):
         pipeline({"step": "multiline", "preset": "java"}, {"step": "multiline", "preset": "go"})
+
+
+ADVERSARIAL = ["a.", "a", " ", "\t", "Error", "(", ")", "$", ": ", "}", "at ", "x."]
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_no_preset_pattern_backtracks_on_a_hostile_line(preset: str) -> None:
+    """The presets run on Python's `re` (they are ours; a tenant's patterns run on RE2): each
+    must stay linear on the lines a hostile tenant could write. A pattern that backtracks
+    (quadratic or worse) takes hours on half a megabyte; a linear one well under a second."""
+    for pairs in PRESETS[preset].values():
+        for pattern, _target in pairs:
+            compiled = re.compile(pattern)
+            for a, b in itertools.product(ADVERSARIAL, repeat=2):
+                line = (a + b) * (262_144 // len(a + b)) + "!"
+                started = time.perf_counter()
+                compiled.search(line)
+                assert time.perf_counter() - started < 2.0, (pattern, a + b)
