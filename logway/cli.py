@@ -16,6 +16,7 @@ from connectors.gateway.config import GatewayConfig
 from connectors.notifier.config import NotifierConfig
 from connectors.podwatch.config import PodWatchConfig
 from connectors.processor.config import ProcessorConfig
+from connectors.retention.config import RetentionConfig
 from logway.core.settings import Endpoints
 from logway.options import options, variable
 
@@ -636,6 +637,20 @@ def run_podwatch(**flags: Any) -> None:
     run(config)
 
 
+@run_app.command("retention")
+@options(RetentionConfig, "LOGWAY_RETENTION_", ["interval_s", "metrics_port"])
+def run_retention(**flags: Any) -> None:
+    """Run the retention worker: every `--interval-s`, each live tenant's indices measured
+    (`logway_tenant_storage_*` metrics) and the daily indices its `storage` no longer keeps
+    deleted, whole (see `logway retention`). Run one."""
+    from connectors.retention.worker import run_retention as run
+
+    endpoints = _worker_endpoints()
+    config = _settings(RetentionConfig, kafka=endpoints.kafka, es=endpoints.es, **flags)
+    _logging()
+    run(config)
+
+
 @run_app.command("all")
 def run_all(
     tenants_matching: TenantsMatching = ".*",
@@ -659,6 +674,46 @@ def main() -> None:
     app()
 
 
+@app.command("retention")
+def retention(
+    apply_now: Annotated[
+        bool,
+        typer.Option(
+            "--apply", help="Delete what the table says would go; without it, nothing is."
+        ),
+    ] = False,
+) -> None:
+    """Each live tenant's storage in Elasticsearch (bytes, documents, oldest day, budget), and
+    the daily indices its `storage` no longer keeps: older than `retention_days`, or the oldest
+    days while it is over `max_bytes`. Whole indices of that tenant only, by exact name; today's
+    never. `logway run retention` does the same every `--interval-s`."""
+    from datetime import UTC, datetime
+
+    from connectors.retention.worker import enforce
+    from topology.publish import read_published
+
+    endpoints = _endpoints()
+    live = read_published(endpoints.kafka)
+    storages = {name: published.spec.storage for name, published in live.items()}
+    es = endpoints.es.client()
+    surveyed = enforce(es, storages, datetime.now(UTC).date(), apply=apply_now)
+    verb = "deleted" if apply_now else "would delete"
+    for found in surveyed:
+        budget = found.storage.max_bytes
+        oldest = found.oldest.isoformat() if found.oldest else "-"
+        typer.echo(
+            f"{found.tenant}: {found.bytes} bytes"
+            + (f" of {budget} ({found.bytes / budget:.0%})" if budget else "")
+            + f", {found.documents} documents, oldest day {oldest}, keeps "
+            f"{found.storage.retention_days} days"
+        )
+        for deletion in found.deletions:
+            typer.echo(f"  {verb} {deletion}")
+    typer.echo(
+        f"{sum(len(f.deletions) for f in surveyed)} index(es) {verb}; {len(surveyed)} tenant(s)"
+    )
+
+
 @app.command("status")
 def status(
     *,
@@ -679,14 +734,16 @@ def status(
     ] = "logway-sink",
 ) -> None:
     """Per tenant: the config version live, records/s in and out, processor and sink lag,
-    dead letters of the last hour by reason and the last error, all read from Kafka."""
+    storage in Elasticsearch against its budget, dead letters of the last hour by reason and
+    the last error."""
     from logway import status as tenant_status
 
-    kafka = _endpoints().kafka
+    endpoints = _endpoints()
+    es = endpoints.es.client()
 
     def collect() -> list[Any]:
         return tenant_status.collect(
-            kafka, tenant, processor_group=processor_group, sink_group=sink_group
+            endpoints.kafka, tenant, processor_group=processor_group, sink_group=sink_group, es=es
         )
 
     if serve is not None:

@@ -21,12 +21,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
+from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from connectors.dlq.replay import Selection, read_dead_letters
 from logway.core.kafka import KafkaConnection
 from logway.core.names import dlq_topic, processed_topic, raw_topic
 from logway.counts import end_offset
 from topology.publish import read_published
+from topology.retention import tenant_indices
 
 
 @dataclass
@@ -40,6 +42,8 @@ class TenantStatus:
     sink_lag: int | None
     dead_letters_last_hour: dict[str, int] = field(default_factory=dict)
     last_error: dict[str, str] | None = None
+    storage_bytes: int | None = None  # its indices on disk; None: Elasticsearch not asked
+    storage_budget: int | None = None  # its `storage.max_bytes`
 
     @property
     def healthy(self) -> bool:
@@ -77,8 +81,10 @@ def collect(
     processor_group: str = "logway-processor",
     sink_group: str = "logway-sink",
     window_s: float = 2.0,
+    es: Elasticsearch | None = None,
 ) -> list[TenantStatus]:
-    """The status of `tenants` (default: every published tenant), sorted by name."""
+    """The status of `tenants` (default: every published tenant), sorted by name; with `es`,
+    also each tenant's storage and budget."""
     published = read_published(kafka)
     names = sorted(tenants if tenants is not None else published)
     consumer = Consumer(
@@ -122,6 +128,8 @@ def collect(
                     dead_letters_last_hour=dict(
                         Counter(str(d.reason) for d in letters).most_common()
                     ),
+                    storage_bytes=_storage(es, tenant),
+                    storage_budget=live.spec.storage.max_bytes if live else None,
                     last_error=None
                     if newest is None
                     else {
@@ -137,6 +145,37 @@ def collect(
         consumer.close()
 
 
+def _storage(es: Elasticsearch | None, tenant: str) -> int | None:
+    """The tenant's indices' size on disk; None without Elasticsearch or when it fails (the
+    rest of the status still shows)."""
+    if es is None:
+        return None
+    try:
+        return sum(index.bytes for index in tenant_indices(es, tenant))
+    except (ApiError, TransportError):
+        return None
+
+
+def storage_text(s: TenantStatus) -> str:
+    if s.storage_bytes is None:
+        return "-"
+    used = _size(s.storage_bytes)
+    if not s.storage_budget:
+        return used
+    return f"{used} / {_size(s.storage_budget)} ({s.storage_bytes / s.storage_budget:.0%})"
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    size = float(count)
+    for unit in ("KB", "MB", "GB", "TB"):
+        size /= 1024
+        if size < 1024 or unit == "TB":
+            break
+    return f"{size:.1f} {unit}"
+
+
 def as_json(statuses: list[TenantStatus]) -> list[dict[str, Any]]:
     return [asdict(s) for s in statuses]
 
@@ -148,14 +187,15 @@ def _lag_text(lag: int | None) -> str:
 def table(statuses: list[TenantStatus]) -> str:
     header = (
         f"{'tenant':20}{'version':14}{'in/s':>9}{'out/s':>9}{'proc lag':>10}{'sink lag':>10}"
-        "  dead letters (1 h)"
+        f"{'storage':>26}  dead letters (1 h)"
     )
     rows = [header]
     for s in statuses:
         dead = ", ".join(f"{r} {n}" for r, n in s.dead_letters_last_hour.items()) or "none"
         rows.append(
             f"{s.tenant:20}{s.version or '-':14}{s.in_per_s:>9.1f}{s.out_per_s:>9.1f}"
-            f"{_lag_text(s.processor_lag):>10}{_lag_text(s.sink_lag):>10}  {dead}"
+            f"{_lag_text(s.processor_lag):>10}{_lag_text(s.sink_lag):>10}"
+            f"{storage_text(s):>26}  {dead}"
         )
         if s.last_error:
             e = s.last_error
@@ -191,6 +231,7 @@ def page(statuses: list[TenantStatus], refreshed: datetime) -> str:
             f"<td class='num'>{s.in_per_s:.1f}</td><td class='num'>{s.out_per_s:.1f}</td>"
             f"<td class='num'>{_lag_text(s.processor_lag)}</td>"
             f"<td class='num'>{_lag_text(s.sink_lag)}</td>"
+            f"<td class='num'>{html.escape(storage_text(s))}</td>"
             f"<td><ul>{dead}</ul>{error}</td></tr>"
         )
     refreshed_text = f"{refreshed:%Y-%m-%d %H:%M:%S} UTC"
@@ -199,9 +240,10 @@ def page(statuses: list[TenantStatus], refreshed: datetime) -> str:
         "<meta http-equiv='refresh' content='10'><title>logway status</title>"
         f"<style>{STYLE}</style></head><body>\n<h1>logway: tenant status</h1>\n"
         "<table><thead><tr><th>tenant</th><th>config version</th><th>in/s</th><th>out/s</th>"
-        "<th>processor lag</th><th>sink lag</th><th>dead letters, last hour</th></tr></thead>"
+        "<th>processor lag</th><th>sink lag</th><th>storage</th><th>dead letters, last hour</th>"
+        "</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>\n"
-        f"<footer>Read from Kafka at {refreshed_text}; reloads every 10 s. "
+        f"<footer>Read from Kafka and Elasticsearch at {refreshed_text}; reloads every 10 s. "
         "JSON: <a href='status.json'>status.json</a></footer>\n</body></html>\n"
     )
 

@@ -286,6 +286,29 @@ class Limits(Frozen):
     )
 
 
+class Storage(Frozen):
+    """How long the tenant's documents stay in Elasticsearch, and how much room they may take.
+    Enforced by `logway retention` (and the retention worker), which deletes whole daily
+    indices of this tenant only."""
+
+    retention_days: StrictInt = Field(
+        14,
+        ge=1,
+        le=3650,
+        description="Days of documents kept, today included: a daily index of an older day is "
+        "deleted.",
+        examples=[14],
+    )
+    max_bytes: StrictInt | None = Field(
+        None,
+        ge=1024,
+        description="Budget for the size of all the tenant's indices on disk (replicas "
+        "included), in bytes. Over it, the oldest days are deleted, whole, until it fits; today "
+        "is never deleted. An alert fires at 90%. Unset: no budget.",
+        examples=[53_687_091_200],
+    )
+
+
 class Sample(Frozen):
     """An example input and what the pipeline must make of it, checked by `logway validate`.
 
@@ -346,6 +369,10 @@ class Tenant(Frozen):
         default_factory=DeadLetterSettings, description="Dead letters and their notices."
     )
     limits: Limits = Field(default_factory=Limits, description="What the tenant may send.")
+    storage: Storage = Field(
+        default_factory=Storage,
+        description="How long its documents are kept in Elasticsearch, and its size budget.",
+    )
     pipeline: tuple[AnyStep, ...] = Field(
         DEFAULT_PIPELINE,
         max_length=50,

@@ -27,7 +27,7 @@ from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 from logway.core.discovery import served_topics, topic_config
 from logway.core.kafka import KafkaConnection
 
-Component = Literal["processor", "sink", "gateway", "notifier", "podwatch"]
+Component = Literal["processor", "sink", "gateway", "notifier", "podwatch", "retention"]
 log = logging.getLogger("logway.metrics")
 
 INFO = Info("logway", "Version and component of this process.", ["component"])
@@ -164,6 +164,31 @@ POD_RECORDS = Counter(
     "Pod records the pod watcher published to _logway.pods: `outcome` is `changed` (a pod "
     "new or changed) or `deleted` (a tombstone).",
     ["outcome"],
+)
+
+STORAGE_BYTES = Gauge(
+    "logway_tenant_storage_bytes",
+    "Size of the tenant's indices on disk, replicas included, as the retention worker last saw.",
+    ["tenant"],
+)
+STORAGE_DOCUMENTS = Gauge(
+    "logway_tenant_storage_documents", "Documents in the tenant's indices.", ["tenant"]
+)
+STORAGE_OLDEST_DAY = Gauge(
+    "logway_tenant_storage_oldest_day_timestamp_seconds",
+    "Start of the oldest day the tenant's indices hold (Unix time).",
+    ["tenant"],
+)
+STORAGE_BUDGET = Gauge(
+    "logway_tenant_storage_budget_bytes",
+    "The tenant's `storage.max_bytes`; absent when it has no budget.",
+    ["tenant"],
+)
+INDICES_DELETED = Counter(
+    "logway_indices_deleted_total",
+    "Daily indices the retention worker deleted, by `reason`: `retention` (older than "
+    "`storage.retention_days`) or `budget` (over `storage.max_bytes`).",
+    ["tenant", "reason"],
 )
 
 

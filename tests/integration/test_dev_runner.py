@@ -109,6 +109,9 @@ def test_clean_stops_the_servers_and_deletes_their_state(
         "LOGWAY_DEV_KAFKA_TLS_PORT": str(free_port()),
         "LOGWAY_DEV_ES_PORT": str(free_port()),
         "LOGWAY_DEV_ES_TRANSPORT_PORT": str(free_port()),
+        "LOGWAY_DEV_ETCD_PORT": str(free_port()),
+        "LOGWAY_DEV_ETCD_PEER_PORT": str(free_port()),
+        "LOGWAY_DEV_KUBE_PORT": str(free_port()),
     }
 
     def logway_dev(*args: str) -> subprocess.CompletedProcess[str]:
@@ -128,8 +131,8 @@ def test_clean_stops_the_servers_and_deletes_their_state(
 
     cleaned = logway_dev("clean")
     assert cleaned.returncode == 0, cleaned.stderr
-    assert "kafka: stopped" in cleaned.stdout
-    assert "elasticsearch: stopped" in cleaned.stdout
+    for server in ("kafka", "elasticsearch", "etcd", "kube-apiserver"):
+        assert f"{server}: stopped" in cleaned.stdout
     assert not (home / "run").exists()
     assert processes_naming(home) == []
     assert logway_dev("status").returncode == 1

@@ -84,6 +84,8 @@ def test_status_and_its_page(endpoints: Endpoints, tenant_prefix: str, tmp_path:
     assert row["dead_letters_last_hour"] == {"invalid_json": 5}
     assert row["last_error"]["reason"] == "invalid_json"
     assert row["last_error"]["step"] == "processor/parse"
+    assert row["storage_bytes"] > 0  # its index, on disk
+    assert row["storage_budget"] is None  # the tenant declares none
     text = logway(endpoints, *status_args).stdout
     assert tenant in text
     assert "invalid_json 5" in text

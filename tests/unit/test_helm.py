@@ -196,7 +196,7 @@ def test_every_client_logs_in_to_kafka_and_elasticsearch_with_the_secrets_as_fil
     objects: list[dict[str, Any]],
 ) -> None:
     pods = [o["spec"]["template"]["spec"] for o in objects if o["kind"] in ("Deployment", "Job")]
-    assert len(pods) == 6  # processor, sink, gateway, notifier, podwatch, apply
+    assert len(pods) == 7  # processor, sink, gateway, notifier, podwatch, retention, apply
     for pod in pods:
         [container] = pod["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}

@@ -1,0 +1,1 @@
+"""The retention worker: each tenant's storage measured, its old days deleted."""

@@ -1,0 +1,79 @@
+"""Each round: every live tenant's indices measured (metrics per tenant), and the daily indices
+its `storage` no longer keeps deleted, whole, by name (see `topology.retention`)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time
+
+from elasticsearch import Elasticsearch
+
+from connectors.retention.config import RetentionConfig
+from logway.core.metrics import (
+    INDICES_DELETED,
+    STORAGE_BUDGET,
+    STORAGE_BYTES,
+    STORAGE_DOCUMENTS,
+    STORAGE_OLDEST_DAY,
+    serve,
+)
+from topology.model import Storage
+from topology.publish import read_published
+from topology.retention import TenantStorage, delete, survey
+
+log = logging.getLogger("logway.retention")
+
+
+def enforce(
+    es: Elasticsearch, storages: Mapping[str, Storage], today: date, *, apply: bool
+) -> list[TenantStorage]:
+    """Survey every tenant (name -> its `Storage`); with `apply`, delete what it plans."""
+    found = []
+    for tenant, storage in sorted(storages.items()):
+        surveyed = survey(es, tenant, storage, today)
+        if apply:
+            for deletion in surveyed.deletions:
+                delete(es, tenant, deletion)
+                INDICES_DELETED.labels(tenant=tenant, reason=deletion.why).inc()
+                log.info("tenant %s: deleted %s", tenant, deletion)
+        found.append(surveyed)
+    return found
+
+
+def report(surveyed: TenantStorage, *, applied: bool) -> None:
+    """The tenant's storage metrics, as they are after this round."""
+    gone = {deletion.index.name for deletion in surveyed.deletions} if applied else set()
+    kept = [index for index in surveyed.indices if index.name not in gone]
+    tenant = surveyed.tenant
+    STORAGE_BYTES.labels(tenant=tenant).set(sum(index.bytes for index in kept))
+    STORAGE_DOCUMENTS.labels(tenant=tenant).set(sum(index.documents for index in kept))
+    if kept:
+        oldest = datetime.combine(kept[0].day, time(), tzinfo=UTC).timestamp()
+        STORAGE_OLDEST_DAY.labels(tenant=tenant).set(oldest)
+    if surveyed.storage.max_bytes is not None:
+        STORAGE_BUDGET.labels(tenant=tenant).set(surveyed.storage.max_bytes)
+    else:
+        with contextlib.suppress(KeyError):  # it had none before either
+            STORAGE_BUDGET.remove(tenant)
+
+
+def run_retention(config: RetentionConfig, stop: threading.Event | None = None) -> None:
+    """Measure and delete every `interval_s` until stopped (SIGINT/SIGTERM)."""
+    from connectors.runtime.signals import stop_on_signals
+    from logway import __version__
+
+    stop = stop or stop_on_signals()
+    serve(config.metrics_port, "retention", __version__)
+    es = config.es.client()
+    while not stop.is_set():
+        try:
+            live = read_published(config.kafka)
+            storages = {name: published.spec.storage for name, published in live.items()}
+            for surveyed in enforce(es, storages, datetime.now(UTC).date(), apply=True):
+                report(surveyed, applied=True)
+        except Exception:
+            log.exception("a retention round failed; trying again in %.0f s", config.interval_s)
+        stop.wait(config.interval_s)
