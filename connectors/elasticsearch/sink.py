@@ -42,13 +42,14 @@ from connectors.elasticsearch.service import BulkService
 from connectors.runtime.commit import commit
 from connectors.runtime.offsets import OffsetTracker
 from connectors.runtime.signals import stop_on_signals
-from connectors.runtime.subscription import Subscription, TenantTopics
+from connectors.runtime.subscription import Subscription, TenantTopics, nudged_by_publications
 from logway.core.deadletter import DeadLetter
 from logway.core.discovery import tenant_matcher
 from logway.core.metrics import TenantMeters, observe
 from logway.core.names import PROCESSED_TOPIC_RE
 from logway.core.origin import Origin
 
+NO_TOPICS_WAIT_S = 0.5
 log = logging.getLogger("logway.sink")
 
 GATHER_S = 0.01  # how long one look for more records lasts once there is work in hand
@@ -80,15 +81,15 @@ class ElasticsearchSink:
         self.consumer = Consumer(config.kafka.consumer(config.group_id, config.instance_id))
         self.producer = Producer(config.kafka.producer())
         self.offsets = OffsetTracker()
-        self.subscription = Subscription(
-            self.consumer,
-            TenantTopics(
-                admin,
-                PROCESSED_TOPIC_RE,
-                tenant_matcher(config.tenants_matching),
-                config.discovery_interval_s,
-            ),
-            on_revoke=self._revoked,
+        topics = TenantTopics(
+            admin,
+            PROCESSED_TOPIC_RE,
+            tenant_matcher(config.tenants_matching),
+            config.discovery_interval_s,
+        )
+        self.subscription = Subscription(self.consumer, topics, on_revoke=self._revoked)
+        self._publications = nudged_by_publications(
+            config.kafka, topics, f"logway-sink-publications-{config.group_id}"
         )
         self._meters = TenantMeters("sink")
         self.bulks = BulkService(es or config.es.client(request_timeout=60), self._meters)
@@ -109,7 +110,7 @@ class ElasticsearchSink:
             with ThreadPoolExecutor(self.config.bulks_in_flight, "bulk") as bulks:
                 while not stop.is_set():
                     if not self.subscription.refresh():
-                        stop.wait(self.config.discovery_interval_s)
+                        stop.wait(NO_TOPICS_WAIT_S)  # a publication nudges the next look
                         continue
                     self._gather(busy=bool(flights))
                     if self._may_launch(len(flights)):

@@ -40,7 +40,7 @@ from connectors.processor.pods import PodTable
 from connectors.processor.tenants import TenantPipelines
 from connectors.processor.transport import BatchConsumer, BatchTransport
 from connectors.runtime.commit import DeliveryError, flush
-from connectors.runtime.subscription import TenantTopics
+from connectors.runtime.subscription import TenantTopics, nudged_by_publications
 from logway.core.discovery import served_topics
 from logway.core.document import Flag
 from logway.core.kafka import faust_group
@@ -53,6 +53,7 @@ from streams.steps.base import Record
 from topology.registry import TenantRegistry
 
 POD_TABLE_WAIT_S = 30.0
+DISCOVERY_TICK_S = 0.5
 log = logging.getLogger("logway.processor")
 EXIT_DELIVERY_FAILED = 70
 HeldKey = tuple[str, int, int]  # topic, partition, offset
@@ -287,7 +288,12 @@ def build_app(
         admin, RAW_TOPIC_RE, config.serves, config.discovery_interval_s, known=initial_topics
     )
 
-    @app.timer(interval=config.discovery_interval_s)  # type: ignore[untyped-decorator]
+    # A look every `discovery_interval_s`, or at the next tick after a publication.
+    nudged_by_publications(
+        config.kafka, tenant_topics, f"logway-processor-publications-{config.app_id}"
+    )
+
+    @app.timer(interval=DISCOVERY_TICK_S)  # type: ignore[untyped-decorator]
     async def discover_tenants() -> None:
         found = await asyncio.get_running_loop().run_in_executor(None, tenant_topics.changed)
         new = sorted(set(found or ()) - set(raw.topics))

@@ -11,7 +11,10 @@ from typing import Any
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
+from logway.core.control import TopicFollower
 from logway.core.discovery import served_topics
+from logway.core.kafka import KafkaConnection
+from logway.core.names import TENANTS_TOPIC
 
 log = logging.getLogger("logway.runtime")
 
@@ -35,6 +38,10 @@ class TenantTopics:
         self.interval_s = interval_s
         self.clock = clock
         self.topics: list[str] = sorted(known)
+        self._next_look = 0.0
+
+    def nudge(self) -> None:
+        """Look at the next `changed()`, not at the next interval (a tenant was published)."""
         self._next_look = 0.0
 
     def changed(self) -> list[str] | None:
@@ -78,3 +85,14 @@ class Subscription:
             )
             self._waiting_told = True
         return bool(self.topics.topics)
+
+
+def nudged_by_publications(
+    kafka: KafkaConnection, topics: TenantTopics, reader: str
+) -> TopicFollower:
+    """Follow `_logway.tenants` and nudge `topics` at each publication, so a tenant `apply`
+    just made is consumed within a second or two instead of at the next interval (`apply`
+    creates a tenant's topics before it publishes its version)."""
+    follower = TopicFollower(kafka, reader, TENANTS_TOPIC, lambda _key, _value: topics.nudge())
+    follower.start()
+    return follower

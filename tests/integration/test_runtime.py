@@ -57,6 +57,10 @@ def test_a_subscription_follows_new_tenants_when_due(
         )
         clock.now = 30
         assert topics.changed() is None  # due, nothing new
+        create(admin, f"logs.{tenant_prefix}-d.raw")
+        assert topics.changed() is None  # not due again before 40
+        topics.nudge()  # a tenant was published: look now
+        assert f"logs.{tenant_prefix}-d.raw" in (topics.changed() or [])
     finally:
         consumer.close()
-        admin.delete_topics([f"logs.{tenant_prefix}-{t}.raw" for t in "abc"])
+        admin.delete_topics([f"logs.{tenant_prefix}-{t}.raw" for t in "abcd"])
