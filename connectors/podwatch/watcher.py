@@ -11,7 +11,6 @@ converges to the cluster's pods whatever it missed while it was down.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from confluent_kafka import Producer
@@ -57,14 +56,13 @@ class PodWatcher:
         self.producer = Producer(settings.kafka.producer({"log_level": 0}))
         self.published: dict[bytes, bytes] = {}  # key -> the value last published
         self._failed: list[str] = []
-        self.stop = threading.Event()
 
     def run(self) -> None:
         self.published = self._read_topic()
         log.info("%s holds %d pod(s); listing the cluster's", PODS_TOPIC, len(self.published))
         version = self.relist()
         log.info("published %d pod(s); watching from version %s", len(self.published), version)
-        while not self.stop.is_set():
+        while True:  # until killed: see run_podwatch
             try:
                 version = self._watch(version)
             except ApiException as exc:
@@ -92,9 +90,6 @@ class PodWatcher:
             resource_version=version,
             timeout_seconds=int(self.settings.resync_s),
         ):
-            if self.stop.is_set():
-                stream.stop()
-                break
             pod = event["object"]
             if event["type"] == "DELETED":
                 self._tombstone(pod_key(pod.metadata.namespace, pod.metadata.name))

@@ -28,6 +28,7 @@ from logway.core.deadletter import Reason
 from logway.core.document import Flag
 from streams.conditions import ConditionError, Predicate, compile_condition
 from streams.fields import FIELD_PATH
+from streams.regex import RegexError, compile_re2
 
 Document = dict[str, Any]
 
@@ -156,6 +157,18 @@ def _condition_compiles(value: str) -> str:
 
 Condition = Annotated[str, AfterValidator(_condition_compiles)]
 """A condition in the condition language (`streams.conditions`), checked when validated."""
+
+
+def _re2_compiles(value: str) -> str:
+    try:
+        compile_re2(value)
+    except RegexError as exc:
+        raise semantic_error(str(exc)) from None
+    return value
+
+
+Re2Pattern = Annotated[str, AfterValidator(_re2_compiles)]
+"""A tenant's regular expression, refused when validated unless RE2 compiles it."""
 
 
 class StepConfig(BaseModel):

@@ -37,12 +37,13 @@ from typing import Any, Literal
 from pydantic import Field, StrictInt, model_validator
 
 from logway.core.document import Flag
-from streams.regex import RegexError, compile_re2
+from streams.regex import compile_re2
 from streams.steps.base import (
     HELD,
     Carried,
     Document,
     FieldRef,
+    Re2Pattern,
     Record,
     StepConfig,
     StepResult,
@@ -129,13 +130,13 @@ class MultilineStep(StepConfig):
         description="Rules for a runtime's stack traces, written from its real output.",
         examples=["java"],
     )
-    start_pattern: str | None = Field(
+    start_pattern: Re2Pattern | None = Field(
         None,
         max_length=1000,
         description="RE2: a line that begins an event. Without a preset.",
         examples=[r"^\d{4}-\d{2}-\d{2} "],
     )
-    continue_pattern: str | None = Field(
+    continue_pattern: Re2Pattern | None = Field(
         None,
         max_length=1000,
         description="RE2: a line that continues the open event. Without a preset.",
@@ -167,12 +168,6 @@ class MultilineStep(StepConfig):
             raise semantic_error("give a preset, or both start_pattern and continue_pattern")
         if self.when is not None:
             raise semantic_error("multiline takes no `when`: it must see every line of a stream")
-        for pattern in custom:
-            if pattern is not None:
-                try:
-                    compile_re2(pattern)
-                except RegexError as exc:
-                    raise semantic_error(str(exc)) from None
         return self
 
     def rules(self) -> Rules:
