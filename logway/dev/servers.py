@@ -672,6 +672,14 @@ class Elasticsearch(Server):
         if result.returncode != 0:
             raise DevError(f"elasticsearch-users useradd failed: {result.stdout}{result.stderr}")
 
+    def _forget_an_earlier_checkout(self) -> None:
+        """Start from nothing when this checkout has no platform password yet. Run as root, ES
+        keeps its state under /var/tmp, named after the checkout's path; a new checkout at the
+        same path (CI's) would otherwise find the last one's users file, data and security
+        index there, and its new password would be refused."""
+        if self.es_run != self.run_dir and not self.platform_password_file.exists():
+            shutil.rmtree(self.es_run, ignore_errors=True)
+
     def _write_config(self, env: dict[str, str]) -> Path:
         conf = self.es_run / "config"
         for sub in ("data", "logs", "tmp"):
@@ -722,6 +730,7 @@ class Elasticsearch(Server):
             "ES_PATH_CONF": str(conf),
             "ES_TMPDIR": str(self.es_run / "tmp"),
         }
+        self._forget_an_earlier_checkout()
         self._write_config(env)
         argv = [str(self.es_home / "bin" / "elasticsearch")]
         if running_as_root():
