@@ -26,7 +26,7 @@ from confluent_kafka.admin import (
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from logway.core.control import TENANTS_TOPIC_CONFIG
+from logway.core.control import FILES, TENANTS_TOPIC_CONFIG
 from logway.core.document import document_mapping
 from logway.core.kafka import KafkaConnection
 from logway.core.kubernetes import PODS_TOPIC, PODS_TOPIC_CONFIG
@@ -74,6 +74,7 @@ Kind = Literal[
     "reader key",
     "forwarder route",
     "tenant version",
+    "indices",
 ]
 Action = Literal[
     "create",
@@ -144,6 +145,7 @@ class Targets:
     timeout: float = 15.0
     replication_factor: int = -1  # of new topics; -1: the broker's default.replication.factor
     min_insync_replicas: int = 0  # kept on every tenant topic; 0: the broker's default
+    source: str = FILES  # what the published versions say they were declared in
     _quotas: QuotaClient | None = field(default=None, repr=False)
 
     @property
@@ -163,6 +165,7 @@ def plan(
     *,
     prune: bool = False,
     delete_data: bool = False,
+    keep_data: bool = False,
     scope: Callable[[str], bool] = lambda _name: True,
 ) -> list[Change]:
     """Everything `apply` would do for `tenants`, in the order it would do it.
@@ -170,7 +173,9 @@ def plan(
     Without `prune`, nothing is ever deleted: published tenants no longer declared and grants
     nobody declared are only reported. With `prune`, they are removed, except topics that hold
     records, which need `delete_data` as well. Only published tenants for which `scope` is
-    true are considered (a platform may manage groups of tenants from separate places).
+    true are considered (a platform may manage groups of tenants from separate places). With
+    `keep_data`, a removed tenant is only unpublished (its version, principal, grants, quotas,
+    reader role and key go), and its topics, template and indices stay for a later return.
     """
     changes = [
         *_plan_topics(targets, tenants),
@@ -194,7 +199,11 @@ def plan(
     else:
         existing = set()
     for live in undeclared:
-        changes.extend(_plan_removal(targets, live, existing, prune=prune, delete_data=delete_data))
+        changes.extend(
+            _plan_removal(
+                targets, live, existing, prune=prune, delete_data=delete_data, keep_data=keep_data
+            )
+        )
     return changes
 
 
@@ -205,6 +214,7 @@ def _plan_removal(
     *,
     prune: bool,
     delete_data: bool,
+    keep_data: bool = False,
 ) -> list[Change]:
     """What removing a published tenant that is no longer declared takes.
 
@@ -217,19 +227,18 @@ def _plan_removal(
             Change(name, "tenant version", name, "not declared", "published; --prune removes it")
         ]
     admin, timeout = targets.admin, targets.timeout
-    records = {t: _records_in(admin, t, timeout) for t in tenant_topics(name) if t in existing}
-    held_data = sum(records.values())
-    if held_data and not delete_data:
+    changes = [] if keep_data else _plan_data_removal(targets, name, existing, delete_data)
+    if changes is None:
         # All or nothing: a half-removed tenant could never be found again to finish the job.
-        detail = f"its topics hold {held_data} records; add --delete-data to remove it with them"
-        return [Change(name, "tenant version", name, "keep data", detail)]
-    changes = [
-        Change(name, "topic", topic, "delete", f"{count} records")
-        for topic, count in records.items()
-    ]
-    template = index_template_name(name)
-    if targets.es.indices.exists_index_template(name=template):
-        changes.append(Change(name, "index template", template, "delete"))
+        return [
+            Change(
+                name,
+                "tenant version",
+                name,
+                "keep data",
+                "its topics hold records; add --delete-data to remove it with them",
+            )
+        ]
     if scram_user_exists(admin, name, timeout):
         changes.append(Change(name, "user", name, "delete"))
     principals = sorted({tenant_principal(live.spec), *live.spec.sources.producers})
@@ -258,6 +267,39 @@ def _plan_removal(
         pass
     changes.append(Change(name, "tenant version", name, "delete", f"was {live.version}"))
     return changes
+
+
+def _plan_data_removal(
+    targets: Targets, name: str, existing: set[str], delete_data: bool
+) -> list[Change] | None:
+    """The tenant's topics and template, and with `delete_data` its indices; None when its
+    topics hold records and `delete_data` is not given."""
+    records = {
+        t: _records_in(targets.admin, t, targets.timeout)
+        for t in tenant_topics(name)
+        if t in existing
+    }
+    if sum(records.values()) and not delete_data:
+        return None
+    changes = [
+        Change(name, "topic", topic, "delete", f"{count} records")
+        for topic, count in records.items()
+    ]
+    template = index_template_name(name)
+    if targets.es.indices.exists_index_template(name=template):
+        changes.append(Change(name, "index template", template, "delete"))
+    if delete_data:
+        indices = _indices_of(targets.es, name)
+        if indices:
+            changes.append(
+                Change(name, "indices", index_pattern(name), "delete", f"{len(indices)} indices")
+            )
+    return changes
+
+
+def _indices_of(es: Elasticsearch, tenant: str) -> list[str]:
+    found = es.indices.get(index=index_pattern(tenant), expand_wildcards="all")
+    return sorted(found.body)
 
 
 def _records_in(admin: AdminClient, topic: str, timeout: float) -> int:
@@ -575,7 +617,11 @@ def apply(targets: Targets, tenants: Sequence[Tenant], changes: list[Change]) ->
     removed = [
         c.tenant for c in versions if c.action == "delete" and c.tenant not in failed_tenants
     ]
-    refused = publish(_producer(targets), ready, removed) if ready or removed else {}
+    refused = (
+        publish(_producer(targets), ready, removed, source=targets.source)
+        if ready or removed
+        else {}
+    )
     for change in versions:
         if change.tenant in failed_tenants:
             done.append(replace(change, result="skipped", detail="an earlier change failed"))
@@ -648,6 +694,9 @@ def _delete(targets: Targets, change: Change) -> tuple[str | None, str]:
             _settle(admin.delete_topics([change.name], request_timeout=timeout))
         elif change.kind == "index template":
             targets.es.indices.delete_index_template(name=change.name)
+        elif change.kind == "indices":  # by name: clusters refuse wildcard deletes by default
+            for index in _indices_of(targets.es, change.tenant):
+                targets.es.indices.delete(index=index)
         elif change.kind == "user":
             delete_scram_user(admin, change.name, timeout)
         elif change.kind == "acl" and change.grant is not None:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 
 from confluent_kafka.admin import AdminClient
 
+from logway.core.control import FILES
 from logway.core.kafka import KafkaConnection
 from logway.core.names import tenant_topics
 from topology.load import ConfigError, LoadResult, claims_of
@@ -42,11 +43,16 @@ def check_live(
     published: Mapping[str, PublishedTenant],
     partitions: Mapping[str, int],
     platform_user: str | None = None,
+    *,
+    source: str = FILES,
+    adopt: bool = False,
 ) -> list[ConfigError]:
     """Refuse the tenants of `result` whose claims a published tenant holds, that claim the
-    principal the platform itself logs in as (`platform_user`), or that declare fewer
-    partitions than their topics have (`partitions`: topic -> count). The refused are taken
-    out of `result.tenants`; their errors are added to `result.errors` and returned."""
+    principal the platform itself logs in as (`platform_user`), that declare fewer
+    partitions than their topics have (`partitions`: topic -> count), or that another source
+    publishes (each tenant is declared in one place: files, or one LoggingPipeline; with
+    `adopt`, a tenant published from files may be taken over). The refused are taken out of
+    `result.tenants`; their errors are added to `result.errors` and returned."""
     found: list[ConfigError] = [
         loaded.error(
             loc,
@@ -58,6 +64,10 @@ def check_live(
         for kind, value, loc in claims_of(loaded.tenant)
         if platform_user and kind == "producer principal" and value == f"User:{platform_user}"
     ]
+    for loaded in result.tenants:
+        live = published.get(loaded.tenant.name)
+        if live is not None and live.source != source and not (adopt and live.source == FILES):
+            found.append(loaded.error(("name",), _elsewhere(live), "online"))
     for loaded in result.tenants:
         declared = loaded.tenant.topics.partitions
         have = max(partitions.get(topic, 0) for topic in tenant_topics(loaded.tenant.name))
@@ -100,3 +110,15 @@ def check_live(
     result.errors += found
     result.tenants = [t for t in result.tenants if t.tenant.name not in refused]
     return found
+
+
+def _elsewhere(live: PublishedTenant) -> str:
+    if live.source == FILES:
+        return (
+            f"tenant {live.name!r} is published from files by `logway apply`; remove it there "
+            "(or annotate this resource logway.dev/adopt=true to take it over)"
+        )
+    return (
+        f"tenant {live.name!r} is declared by {live.source}; change it there, or delete that "
+        "resource first: each tenant is declared in one place"
+    )

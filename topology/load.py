@@ -104,6 +104,24 @@ def load_tenants(paths: Iterable[Path]) -> LoadResult:
     return result
 
 
+def load_document(label: str, data: dict[str, object]) -> LoadResult:
+    """Validate one tenant given as data (a custom resource's name and spec) exactly as a file's
+    document is validated: bounds, model, dry run. Errors name `label` for the file; their
+    lines are those of the document as YAML."""
+    result = LoadResult()
+    node = yaml.compose(yaml.safe_dump(data, sort_keys=False), Loader=yaml.SafeLoader)
+    if node is None:
+        result.errors.append(ConfigError(label, 0, 0, "", "empty document"))
+        return result
+    problem = _bounds_problem(node)
+    if problem:
+        result.errors.append(ConfigError(label, 0, 0, "", problem))
+        return result
+    _validate_document(label, node, data, result)
+    _dry_run(result)
+    return result
+
+
 def _dry_run(result: LoadResult) -> None:
     """Compile each accepted tenant's pipeline and run its samples; a failing one is rejected."""
     passed = []

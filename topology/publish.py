@@ -17,7 +17,7 @@ import orjson
 from confluent_kafka import KafkaError, Producer
 from pydantic import ValidationError
 
-from logway.core.control import ControlReader, TenantRecord
+from logway.core.control import FILES, ControlReader, TenantRecord
 from logway.core.kafka import KafkaConnection
 from logway.core.names import TENANTS_TOPIC
 from topology.model import Tenant
@@ -76,8 +76,10 @@ def publish(
     tenants: list[Tenant],
     removed: Sequence[str] = (),
     timeout: float = 30,
+    source: str = FILES,
 ) -> dict[str, str]:
-    """Publish `tenants` to `_logway.tenants`, and a tombstone for each name in `removed`.
+    """Publish `tenants` (declared in `source`) to `_logway.tenants`, and a tombstone for each
+    name in `removed`.
 
     Returns {name: error} for those Kafka refused.
     """
@@ -91,7 +93,11 @@ def publish(
 
     for tenant in tenants:
         record = PublishedTenant(
-            name=tenant.name, version=tenant_version(tenant), published_at=now, spec=tenant
+            name=tenant.name,
+            version=tenant_version(tenant),
+            published_at=now,
+            spec=tenant,
+            source=source,
         )
         producer.produce(
             TENANTS_TOPIC,

@@ -14,11 +14,12 @@ import logging
 from typing import Any
 
 from confluent_kafka import Producer
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from connectors.podwatch.config import PodWatchConfig
 from connectors.runtime.commit import flush
+from connectors.runtime.kube import api_client
 from logway.core.control import ControlReader
 from logway.core.kubernetes import PODS_TOPIC, PodRecord, pod_key
 from logway.core.metrics import POD_RECORDS, serve
@@ -52,7 +53,7 @@ class PodWatcher:
 
     def __init__(self, settings: PodWatchConfig, api: client.CoreV1Api | None = None) -> None:
         self.settings = settings
-        self.api = api or client.CoreV1Api(_api_client(settings))
+        self.api = api or client.CoreV1Api(api_client(settings.kubeconfig))
         self.producer = Producer(settings.kafka.producer({"log_level": 0}))
         self.published: dict[bytes, bytes] = {}  # key -> the value last published
         self._failed: list[str] = []
@@ -139,14 +140,6 @@ class PodWatcher:
         finally:
             reader.close()
         return held
-
-
-def _api_client(settings: PodWatchConfig) -> client.ApiClient:
-    if settings.kubeconfig is not None:
-        api: client.ApiClient = config.new_client_from_config(config_file=str(settings.kubeconfig))
-        return api
-    config.load_incluster_config()
-    return client.ApiClient()
 
 
 def run_podwatch(settings: PodWatchConfig) -> None:

@@ -24,6 +24,7 @@ log = logging.getLogger("logway.control")
 
 TENANTS_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
 Spec = TypeVar("Spec", bound=BaseModel)
+FILES = "files"  # the source of a tenant published by `logway apply`
 
 
 class TenantRecord(BaseModel, Generic[Spec]):
@@ -35,6 +36,9 @@ class TenantRecord(BaseModel, Generic[Spec]):
     version: str
     published_at: datetime
     spec: Spec
+    # Where the declaration came from: "files" (`logway apply`), or the custom resource
+    # ("LoggingPipeline <namespace>/<name>") whose operator published it. Each tenant has one.
+    source: str = FILES
 
 
 class ControlReader:

@@ -27,7 +27,7 @@ from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 from logway.core.discovery import served_topics, topic_config
 from logway.core.kafka import KafkaConnection
 
-Component = Literal["processor", "sink", "gateway", "notifier", "podwatch", "retention"]
+Component = Literal["processor", "sink", "gateway", "notifier", "podwatch", "retention", "operator"]
 log = logging.getLogger("logway.metrics")
 
 INFO = Info("logway", "Version and component of this process.", ["component"])
@@ -164,6 +164,15 @@ POD_RECORDS = Counter(
     "Pod records the pod watcher published to _logway.pods: `outcome` is `changed` (a pod "
     "new or changed) or `deleted` (a tombstone).",
     ["outcome"],
+)
+
+RECONCILES = Counter(
+    "logway_operator_reconciles_total",
+    "LoggingPipeline reconciles by the operator: `result` is `applied` (published, or already "
+    "live), `invalid` (the spec is refused; the last good version stays), `refused` (a claim "
+    "held by another or not consented to; retried), `failed` (a server refused a change; "
+    "retried) or `removed` (deleted, its tenant unpublished).",
+    ["result"],
 )
 
 STORAGE_BYTES = Gauge(

@@ -24,7 +24,15 @@ import urllib.request
 from importlib import resources
 from pathlib import Path
 
-from logway.dev.servers import DevError, Say, Server, require_tool
+from logway.dev.servers import (
+    DevError,
+    Kafka,
+    Say,
+    Server,
+    dev_ca,
+    issue_certificate,
+    require_tool,
+)
 
 KUBERNETES_VERSION = "v1.37.2"
 ADMIN = "logway-admin"
@@ -262,8 +270,18 @@ class KubeApiServer(Server):
         except (urllib.error.URLError, OSError, ssl.SSLError):
             return False
 
+    @property
+    def webhook_tls(self) -> Path:
+        """Where the operator's webhook certificate for 127.0.0.1 is (`operator.crt`,
+        `operator.key`), signed by the dev CA (`ca.crt`) that the API server is told to trust."""
+        return Kafka(self.config).ca_file.parent.absolute()
+
     def ready(self, say: Say) -> None:
-        """Write the kubeconfig that logs in as the admin."""
+        """Write the kubeconfig that logs in as the admin, and the operator's webhook
+        certificate."""
+        if not (self.webhook_tls / "operator.crt").exists():
+            dev_ca(self.webhook_tls)
+            issue_certificate(self.webhook_tls, "operator")
         token = self.token_file.read_text().strip()
         self.kubeconfig.write_text(
             "apiVersion: v1\nkind: Config\n"

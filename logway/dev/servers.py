@@ -870,6 +870,7 @@ def environment(config: DevConfig, *, secured_kafka: bool) -> list[str]:
         "LOGWAY_ES_PASSWORD_FILE": str(es.platform_password_file.absolute()),
         "LOGWAY_ES_CA_FILE": str(ca),
         "LOGWAY_PODWATCH_KUBECONFIG": str(KubeApiServer(config).kubeconfig),
+        "LOGWAY_OPERATOR_KUBECONFIG": str(KubeApiServer(config).kubeconfig),
     }
     if secured_kafka:
         variables |= {

@@ -1,0 +1,71 @@
+"""Settings of the operator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from logway.core.elastic import ElasticConnection
+from logway.core.kafka import KafkaConnection
+
+
+class OperatorConfig(BaseModel):
+    """How the operator reaches the API server, Kafka and Elasticsearch, and how it retries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kafka: KafkaConnection = Field(description="Kafka's servers and the platform's login.")
+    es: ElasticConnection = Field(description="Elasticsearch and the platform's login.")
+    kubeconfig: Path | None = Field(
+        None,
+        description="A kubeconfig file to reach the API server; unset, the pod's own service "
+        "account (in the cluster).",
+    )
+    credentials_dir: Path = Field(
+        Path(".logway/credentials"),
+        description="Where tenants' Kafka passwords and Elasticsearch keys are written before "
+        "they are put in the Secret `logway-<tenant>` of the resource's namespace.",
+    )
+    retry_s: float = Field(
+        15,
+        gt=0,
+        le=3600,
+        description="How soon a resource refused for a claim (taken, or not consented to) or "
+        "left by a failed apply is reconciled again.",
+    )
+    workers: int = Field(
+        4, ge=1, le=64, description="Resources reconciled at once (threads of apply)."
+    )
+    webhook_host: str | None = Field(
+        None,
+        description="Serve the admission webhook, which refuses an invalid resource at "
+        "`kubectl apply` with the model's errors: the name the API server calls it by (in the "
+        "webhook URL and the certificate), e.g. `logway-operator.logway.svc`. The operator "
+        "registers it (ValidatingWebhookConfiguration `logway.dev`), failing open: while the "
+        "operator is down, resources are accepted and then refused in status. Unset: no webhook.",
+    )
+    webhook_listen: str = Field(
+        "0.0.0.0",  # noqa: S104 - the API server calls in from outside the pod
+        description="Address the webhook server listens on.",
+    )
+    webhook_port: int = Field(9443, ge=1, le=65535, description="Port of the webhook server.")
+    webhook_cert_file: Path | None = Field(
+        None, description="The webhook's certificate (PEM), valid for --webhook-host."
+    )
+    webhook_key_file: Path | None = Field(None, description="Its private key (PEM).")
+    webhook_ca_file: Path | None = Field(
+        None, description="The CA that signed it, which the API server is told to trust."
+    )
+    metrics_port: int = Field(
+        9647, ge=0, le=65535, description="Port of the /metrics endpoint; 0 turns it off."
+    )
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> OperatorConfig:
+        files = (self.webhook_cert_file, self.webhook_key_file, self.webhook_ca_file)
+        if self.webhook_host is not None and None in files:
+            raise ValueError(
+                "a webhook needs --webhook-cert-file, --webhook-key-file and --webhook-ca-file"
+            )
+        return self

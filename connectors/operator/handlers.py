@@ -1,0 +1,282 @@
+"""The operator's kopf handlers: what it watches, when it reconciles, and what it writes back.
+
+- Two indices, kept by kopf from watches: every LoggingPipeline's claims (for the rule that
+  the oldest claimant keeps a claim) and every namespace's labels and annotations (consent).
+- On create, update (spec, labels or annotations) and resume (operator start), a resource is
+  reconciled; its status, Events and the Secret `logway-<tenant>` (the tenant's Kafka password
+  and Elasticsearch key) are written. A resource refused for a claim, or whose apply failed,
+  is retried every `retry_s`; an invalid one waits for its next change.
+- A finalizer holds a deleted resource until its tenant is unpublished.
+- The admission webhook (optional) refuses at `kubectl apply` what the reconciler would refuse.
+Only one operator may run: it is a single-replica Deployment (kopf's peering is off).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from connectors.operator.config import OperatorConfig
+from connectors.operator.reconcile import Reconciler, Verdict, spec_messages, tenant_of
+from connectors.operator.status import status
+from connectors.runtime.kube import api_client
+from logway.core.metrics import serve
+from topology.crd import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from topology.load import load_document
+from topology.ownership import Namespace, Resource, all_claims, refusals
+
+log = logging.getLogger("logway.operator")
+PREFIX = "logway.dev"  # kopf's own annotations (progress, last handled spec) go under it
+FINALIZER = "logway.dev/unpublish"
+
+
+def resource_of(meta: Mapping[str, Any]) -> Resource:
+    return Resource(str(meta.get("creationTimestamp", "")), meta["namespace"], meta["name"])
+
+
+def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Reconciler]:
+    """The handlers, registered in their own registry, around one Reconciler."""
+    registry = kopf.OperatorRegistry()
+    reconciler = Reconciler(settings)
+    core = client.CoreV1Api(api_client(settings.kubeconfig))
+
+    cfg = settings
+
+    @kopf.on.startup(registry=registry)
+    def configure(*, settings: kopf.OperatorSettings, **_: Any) -> None:
+        _configure(settings, cfg)
+
+    @kopf.on.login(registry=registry)
+    def login(
+        *, settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any
+    ) -> kopf.ConnectionInfo | None:
+        if cfg.kubeconfig is None:  # the pod's service account
+            return kopf.login_via_client(settings=settings, logger=logger)
+        return _connection(cfg.kubeconfig)
+
+    @kopf.index(GROUP, VERSION, PLURAL, registry=registry, id="claims")
+    def claims(*, name: str, spec: Mapping[str, Any], meta: Mapping[str, Any], **_: Any) -> Any:
+        tenant = tenant_of(name, spec)
+        if tenant is None:
+            return {}
+        resource = resource_of(meta)
+        return {(kind, value): resource for kind, value, _loc in all_claims(tenant)}
+
+    @kopf.index("", "v1", "namespaces", registry=registry, id="namespaces")
+    def namespaces(*, name: str, meta: Mapping[str, Any], **_: Any) -> Any:
+        labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+        return {name: Namespace(name, dict(labels), dict(annotations))}
+
+    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
+    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
+    def reconcile(
+        *,
+        body: kopf.Body,
+        meta: kopf.Meta,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        patch: kopf.Patch,
+        **indices: Any,  # kopf passes each index by its handler's name
+    ) -> None:
+        resource = resource_of(meta)
+        verdict = reconciler.reconcile(
+            resource,
+            dict(spec),
+            dict(meta.annotations),
+            _first(indices["namespaces"]),
+            _all(indices["claims"]),
+        )
+        _write_status(
+            patch, verdict, resource, generation=int(meta.get("generation") or 0), previous=status
+        )
+        _event(core, body, verdict)
+        if verdict.result == "applied":
+            _write_secret(core, cfg.credentials_dir, resource)
+        elif verdict.result in ("refused", "failed"):
+            raise kopf.TemporaryError(verdict.message, delay=cfg.retry_s)
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="unpublish")
+    def remove(*, meta: kopf.Meta, **_: Any) -> None:
+        verdict = reconciler.remove(resource_of(meta), dict(meta.annotations))
+        if verdict.result == "failed":
+            raise kopf.TemporaryError(verdict.message, delay=cfg.retry_s)
+        log.info("%s: %s", resource_of(meta).ref, verdict.message)
+
+    @kopf.on.validate(
+        GROUP,
+        VERSION,
+        PLURAL,
+        registry=registry,
+        id="tenant",
+        ignore_failures=True,
+        operations=["CREATE", "UPDATE"],
+    )
+    def admit(
+        *,
+        body: kopf.Body,
+        spec: kopf.Spec,
+        **indices: Any,  # and `old`: the object before an update
+    ) -> None:
+        """Refuse what the reconciler would refuse. An update that leaves the spec as it was
+        (the operator's own finalizer and annotations, a label) is never refused: a resource
+        stored while the operator was down must still be reconciled."""
+        old = indices.get("old")
+        if old is not None and old.get("spec") == body.get("spec"):
+            return
+        meta = body.get("metadata", {})
+        resource = Resource(
+            str(meta.get("creationTimestamp") or "9999"), meta.get("namespace", ""), meta["name"]
+        )
+        loaded = load_document(resource.source, {"name": resource.name, **dict(spec)})
+        if not loaded.tenants:
+            raise kopf.AdmissionError(spec_messages(loaded.errors), code=422)
+        refused = refusals(
+            loaded.tenants[0].tenant,
+            resource,
+            _first(indices["namespaces"]),
+            _all(indices["claims"]),
+        )
+        if refused:
+            raise kopf.AdmissionError("; ".join(r.message for r in refused), code=409)
+
+    return registry, reconciler
+
+
+def _configure(settings: kopf.OperatorSettings, cfg: OperatorConfig) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=PREFIX)
+    settings.persistence.finalizer = FINALIZER
+    settings.posting.enabled = False  # our own Events say what happened, once
+    settings.execution.max_workers = cfg.workers
+    settings.watching.server_timeout = 300
+    if cfg.webhook_host is not None:
+        settings.admission.server = kopf.WebhookServer(
+            addr=cfg.webhook_listen,
+            port=cfg.webhook_port,
+            host=cfg.webhook_host,
+            certfile=str(cfg.webhook_cert_file),
+            pkeyfile=str(cfg.webhook_key_file),
+            cafile=str(cfg.webhook_ca_file),
+        )
+        settings.admission.managed = PREFIX
+
+
+def _connection(kubeconfig: Path) -> kopf.ConnectionInfo:
+    """kopf's login from a kubeconfig file (a bearer token or a client certificate)."""
+    conf = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=conf)
+    keys = conf.api_key or {}
+    bearer = keys.get("BearerToken") or keys.get("authorization") or ""
+    token = bearer.removeprefix("Bearer ")
+    return kopf.ConnectionInfo(
+        server=conf.host,
+        ca_path=conf.ssl_ca_cert,
+        token=token or None,
+        scheme="Bearer" if token else None,
+        certificate_path=conf.cert_file,
+        private_key_path=conf.key_file,
+    )
+
+
+def _first(index: kopf.Index[str, Namespace]) -> dict[str, Namespace]:
+    return {key: next(iter(store)) for key, store in index.items()}
+
+
+def _all(index: kopf.Index[tuple[str, str], Resource]) -> dict[tuple[str, str], list[Resource]]:
+    return {key: list(store) for key, store in index.items()}
+
+
+def _write_status(
+    patch: kopf.Patch, verdict: Verdict, resource: Resource, *, generation: int, previous: Any
+) -> None:
+    for key, value in status(verdict, resource.name, generation, previous).items():
+        patch.status[key] = value
+
+
+def _event(core: client.CoreV1Api, body: kopf.Body, verdict: Verdict) -> None:
+    """A Kubernetes Event on the resource for what changed: a version applied (Normal), or why
+    not (Warning). Nothing for a reconcile that changed nothing."""
+    if verdict.reason == "UpToDate":
+        return
+    meta = body.get("metadata", {})
+    now = datetime.now(UTC)
+    event = client.CoreV1Event(
+        metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}."),
+        involved_object=client.V1ObjectReference(
+            api_version=API_VERSION,
+            kind=KIND,
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=meta.get("uid"),
+            resource_version=meta.get("resourceVersion"),
+        ),
+        reason=verdict.reason,
+        message=verdict.message,
+        type="Normal" if verdict.result in ("applied", "removed") else "Warning",
+        first_timestamp=now,
+        last_timestamp=now,
+        count=1,
+        source=client.V1EventSource(component="logway-operator"),
+        reporting_component="logway-operator",
+    )
+    try:
+        core.create_namespaced_event(meta["namespace"], event)
+    except ApiException as exc:  # an Event is for people; never fail a reconcile for one
+        log.warning("could not post an Event on %s: %s", meta["name"], exc.reason)
+
+
+SECRET_KEYS = {"properties": "kafka.properties", "elasticsearch": "elasticsearch.properties"}
+
+
+def _write_secret(core: client.CoreV1Api, credentials: Path, resource: Resource) -> None:
+    """The tenant's credentials (written by apply into `credentials`) as the Secret
+    `logway-<tenant>` of its namespace, replaced only when they changed."""
+    files = sorted(credentials.glob(f"{resource.name}.*")) if credentials.is_dir() else []
+    if not files:
+        return
+    data = {
+        SECRET_KEYS.get(suffix, suffix): base64.b64encode(f.read_bytes()).decode()
+        for f in files
+        if (suffix := f.name.removeprefix(f"{resource.name}."))
+    }
+    name = f"logway-{resource.name}"
+    body = client.V1Secret(
+        metadata=client.V1ObjectMeta(
+            name=name, labels={"app.kubernetes.io/managed-by": "logway-operator"}
+        ),
+        type="Opaque",
+        data=data,
+    )
+    try:
+        current = core.read_namespaced_secret(name, resource.namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        core.create_namespaced_secret(resource.namespace, body)
+        return
+    if (current.data or {}) != data:
+        core.replace_namespaced_secret(name, resource.namespace, body)
+
+
+def run_operator(settings: OperatorConfig) -> None:
+    """Run until SIGTERM/SIGINT: reconcile every LoggingPipeline in the cluster."""
+    for chatty in ("elastic_transport", "kafka", "aiohttp.access"):  # a line per request
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    registry, reconciler = build(settings)
+    from logway import __version__
+
+    serve(settings.metrics_port, "operator", __version__)
+    reconciler.start()
+    try:
+        kopf.run(registry=registry, clusterwide=True, standalone=True)
+    finally:
+        reconciler.stop()

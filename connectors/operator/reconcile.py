@@ -1,0 +1,272 @@
+"""One LoggingPipeline, reconciled: the same validate -> plan -> apply -> publish path as
+`logway apply`, for that one tenant, as what its resource declares.
+
+Nothing is applied halfway: a spec that fails any check (the model, the samples' dry run, the
+claims) changes nothing and the tenant stays at its last good version; a change a server
+refuses leaves the version unpublished (apply's own rule), and the reconcile is retried. Every
+call returns a `Verdict`, never raises for a refused or failed tenant.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from elasticsearch import ApiError, TransportError
+from pydantic import ValidationError
+
+from connectors.operator.config import OperatorConfig
+from logway.core.control import TopicFollower
+from logway.core.metrics import RECONCILES
+from logway.core.names import TENANTS_TOPIC
+from topology.apply import Change, Targets, apply, plan
+from topology.live import check_live
+from topology.load import ConfigError, LoadResult, load_document
+from topology.model import Tenant
+from topology.ownership import (
+    ADOPT_ANNOTATION,
+    DELETE_DATA_ANNOTATION,
+    Namespace,
+    Resource,
+    refusals,
+)
+from topology.publish import PublishedTenant, tenant_version
+
+log = logging.getLogger("logway.operator")
+
+Result = Literal["applied", "invalid", "refused", "failed", "removed"]
+MAX_MESSAGE = 1800  # a condition's message: enough for a handful of errors, never the whole spec
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one reconcile found. `reason` is one CamelCase word for the conditions."""
+
+    result: Result
+    reason: str
+    message: str
+    version: str | None = None  # the version this spec is (when it validated)
+    live: str | None = None  # the version the workers run for this resource's tenant
+    owner: str | None = None  # who holds what this resource was refused
+
+
+def tenant_of(name: str, spec: Mapping[str, object]) -> Tenant | None:
+    """The tenant a resource declares, or None when its spec does not validate (no dry run:
+    for the claims index, which must be cheap)."""
+    try:
+        return Tenant.model_validate({"name": name, **spec})
+    except ValidationError:
+        return None
+
+
+class PublishedTenants:
+    """`_logway.tenants`, followed: the live version of every tenant, without reading the
+    whole topic for each reconcile."""
+
+    def __init__(self, config: OperatorConfig) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[str, PublishedTenant] = {}
+        self.follower = TopicFollower(
+            config.kafka, "logway-operator", TENANTS_TOPIC, self._take, ready_when_missing=True
+        )
+
+    def _take(self, key: str, value: bytes | None) -> None:
+        with self._lock:
+            if value is None:
+                self._latest.pop(key, None)
+                return
+            try:
+                self._latest[key] = PublishedTenant.model_validate_json(value)
+            except ValidationError:
+                log.warning("an unreadable record for tenant %s in %s", key, TENANTS_TOPIC)
+
+    def snapshot(self) -> dict[str, PublishedTenant]:
+        with self._lock:
+            return dict(self._latest)
+
+    def record(self, tenant: Tenant, source: str) -> None:
+        """What this operator just published, known before the follower reads it back."""
+        live = PublishedTenant.model_validate(
+            {
+                "name": tenant.name,
+                "version": tenant_version(tenant),
+                "published_at": "1970-01-01T00:00:00Z",
+                "spec": tenant,
+                "source": source,
+            }
+        )
+        with self._lock:
+            current = self._latest.get(tenant.name)
+            if current is None or current.version != live.version:
+                self._latest[tenant.name] = live
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._latest.pop(name, None)
+
+
+class Reconciler:
+    """Applies LoggingPipelines to Kafka and Elasticsearch."""
+
+    def __init__(self, config: OperatorConfig) -> None:
+        self.config = config
+        self.published = PublishedTenants(config)
+        self.targets = Targets(
+            admin=AdminClient(config.kafka.client({"log_level": 0})),
+            es=config.es.client(),
+            kafka=config.kafka,
+            credentials_dir=config.credentials_dir,
+        )
+
+    def start(self, timeout: float = 60) -> None:
+        self.published.follower.start()
+        if not self.published.follower.caught_up.wait(timeout):
+            raise TimeoutError(f"could not read {TENANTS_TOPIC} to its end in {timeout:.0f}s")
+
+    def stop(self) -> None:
+        self.published.follower.stop()
+
+    def reconcile(
+        self,
+        resource: Resource,
+        spec: Mapping[str, object],
+        annotations: Mapping[str, str],
+        namespaces: Mapping[str, Namespace],
+        claimants: Mapping[tuple[str, str], Iterable[Resource]],
+    ) -> Verdict:
+        verdict = self._reconcile(resource, spec, annotations, namespaces, claimants)
+        RECONCILES.labels(verdict.result).inc()
+        return verdict
+
+    def _reconcile(
+        self,
+        resource: Resource,
+        spec: Mapping[str, object],
+        annotations: Mapping[str, str],
+        namespaces: Mapping[str, Namespace],
+        claimants: Mapping[tuple[str, str], Iterable[Resource]],
+    ) -> Verdict:
+        published = self.published.snapshot()
+        live = _live_version(published, resource)
+        loaded = load_document(resource.source, {"name": resource.name, **spec})
+        if not loaded.tenants:
+            return Verdict("invalid", "Invalid", spec_messages(loaded.errors), live=live)
+        tenant = loaded.tenants[0].tenant
+        version = tenant_version(tenant)
+        refused = refusals(tenant, resource, namespaces, claimants)
+        if refused:
+            owner = next((r.owner for r in refused if r.owner), None)
+            message = "; ".join(f"{_spec_path(r.loc)}: {r.message}" for r in refused)
+            reason = "ClaimTaken" if owner else "NotConsented"
+            return Verdict("refused", reason, _cut(message), version, live, owner)
+        try:
+            return self._apply(resource, tenant, loaded, published, annotations)
+        except KafkaException as exc:
+            return Verdict("failed", "KafkaUnreachable", _cut(str(exc)), version, live)
+        except (ApiError, TransportError) as exc:
+            return Verdict("failed", "ElasticsearchUnreachable", _cut(str(exc)), version, live)
+
+    def _apply(
+        self,
+        resource: Resource,
+        tenant: Tenant,
+        loaded: LoadResult,
+        published: dict[str, PublishedTenant],
+        annotations: Mapping[str, str],
+    ) -> Verdict:
+        version = tenant_version(tenant)
+        live = _live_version(published, resource)
+        admin, timeout = self.targets.admin, self.targets.timeout
+        partitions = {
+            name: len(meta.partitions)
+            for name, meta in admin.list_topics(timeout=timeout).topics.items()
+        }
+        problems = check_live(
+            loaded,
+            published,
+            partitions,
+            self.config.kafka.username,
+            source=resource.source,
+            adopt=annotations.get(ADOPT_ANNOTATION) == "true",
+        )
+        if problems:
+            held = published.get(tenant.name)
+            owner = held.source if held is not None and held.source != resource.source else None
+            return Verdict("refused", "Conflict", spec_messages(problems), version, live, owner)
+        targets = replace(self.targets, source=resource.source)
+        changes = plan(targets, [tenant], published, scope=lambda _name: False)
+        done = apply(targets, [tenant], changes)
+        failed = [c for c in done if c.result in ("failed", "skipped")]
+        if failed:
+            return Verdict("failed", "ApplyFailed", _cut(_changes(failed)), version, live)
+        self.published.record(tenant, resource.source)
+        pending = [c for c in done if c.result == "done" and c.pending]
+        message = (
+            f"version {version} is live: {len(pending)} change(s) applied"
+            if pending
+            else f"version {version} is live; nothing to change"
+        )
+        return Verdict("applied", "Applied" if pending else "UpToDate", message, version, version)
+
+    def remove(self, resource: Resource, annotations: Mapping[str, str]) -> Verdict:
+        """Unpublish the tenant this resource declared, if it did: its data stays unless the
+        resource carries `logway.dev/delete-data: "true"`. A tenant another source publishes
+        is left alone."""
+        published = self.published.snapshot()
+        live = published.get(resource.name)
+        if live is None or live.source != resource.source:
+            return Verdict("removed", "NothingPublished", "this resource published no tenant")
+        delete_data = annotations.get(DELETE_DATA_ANNOTATION) == "true"
+        changes = plan(
+            self.targets,
+            [],
+            {resource.name: live},
+            prune=True,
+            delete_data=delete_data,
+            keep_data=not delete_data,
+            scope=lambda name: name == resource.name,
+        )
+        done = apply(self.targets, [], changes)
+        failed = [c for c in done if c.result in ("failed", "skipped")]
+        if failed:
+            RECONCILES.labels("failed").inc()
+            return Verdict("failed", "RemoveFailed", _cut(_changes(failed)))
+        self.published.forget(resource.name)
+        RECONCILES.labels("removed").inc()
+        kept = "its topics and indices deleted" if delete_data else "its data kept"
+        return Verdict("removed", "Removed", f"tenant {resource.name} unpublished; {kept}")
+
+
+def _live_version(published: Mapping[str, PublishedTenant], resource: Resource) -> str | None:
+    live = published.get(resource.name)
+    return live.version if live is not None and live.source == resource.source else None
+
+
+def _spec_path(loc: tuple[int | str, ...]) -> str:
+    if loc == ("name",):
+        return "metadata.name"
+    return ".".join(["spec", *(str(part) for part in loc)])
+
+
+def spec_messages(errors: Iterable[ConfigError]) -> str:
+    """Errors as `spec.<field>: what to do`, the resource's own paths (the tenant's name, which
+    starts an error's path, is the resource's name)."""
+    lines = []
+    for error in errors:
+        _tenant, _, rest = error.path.partition(".")
+        where = "metadata.name" if rest == "name" else f"spec.{rest}" if rest else "spec"
+        lines.append(f"{where}: {error.message}")
+    return _cut("; ".join(lines))
+
+
+def _changes(changes: Iterable[Change]) -> str:
+    return "; ".join(f"{c.kind} {c.name}: {c.detail}" for c in changes)
+
+
+def _cut(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
