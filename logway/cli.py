@@ -672,6 +672,8 @@ def run_podwatch(**flags: Any) -> None:
     [
         "kubeconfig",
         "credentials_dir",
+        "topic_replication_factor",
+        "topic_min_insync_replicas",
         "retry_s",
         "workers",
         "webhook_host",

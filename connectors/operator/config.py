@@ -27,6 +27,19 @@ class OperatorConfig(BaseModel):
         description="Where tenants' Kafka passwords and Elasticsearch keys are written before "
         "they are put in the Secret `logway-<tenant>` of the resource's namespace.",
     )
+    topic_replication_factor: int = Field(
+        -1,
+        ge=-1,
+        le=32,
+        description="Replicas of each new tenant topic; -1: the broker's "
+        "default.replication.factor (as `logway apply`'s LOGWAY_TOPIC_REPLICATION_FACTOR).",
+    )
+    topic_min_insync_replicas: int = Field(
+        0,
+        ge=0,
+        le=32,
+        description="min.insync.replicas kept on every tenant topic; 0: the broker's default.",
+    )
     retry_s: float = Field(
         15,
         gt=0,

@@ -121,6 +121,8 @@ class Reconciler:
             es=config.es.client(),
             kafka=config.kafka,
             credentials_dir=config.credentials_dir,
+            replication_factor=config.topic_replication_factor,
+            min_insync_replicas=config.topic_min_insync_replicas,
         )
 
     def start(self, timeout: float = 60) -> None:
@@ -197,6 +199,10 @@ class Reconciler:
         if problems:
             held = published.get(tenant.name)
             owner = held.source if held is not None and held.source != resource.source else None
+            # Fewer partitions than the topics have is the spec's fault; the rest are claims.
+            shrinks = all(p.path.endswith(".topics.partitions") for p in problems)
+            if shrinks:
+                return Verdict("invalid", "Invalid", spec_messages(problems), version, live)
             return Verdict("refused", "Conflict", spec_messages(problems), version, live, owner)
         targets = replace(self.targets, source=resource.source)
         changes = plan(targets, [tenant], published, scope=lambda _name: False)

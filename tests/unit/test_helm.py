@@ -14,83 +14,19 @@ import yaml
 from typer.testing import CliRunner
 
 from logway.cli import app
-
-ROOT = Path(__file__).parents[2]
-CHART = ROOT / "helm" / "logway"
-TOOLS = ROOT / ".logway" / "tools"
-HELM, KUBECONFORM, SCHEMAS = TOOLS / "helm", TOOLS / "kubeconform", TOOLS / "k8s-schemas"
-TENANTS = ROOT / "examples" / "tenants"
-KUBERNETES = "1.34.2"  # the schemas helm/schemas.sh makes
-
-
-def tool(path: Path) -> str:
-    assert path.exists(), f"{path.name} is missing: `make tools` builds it"
-    return str(path)
+from tests.chart import CHART, HELM, KUBECONFORM, KUBERNETES, ROOT, SCHEMAS, TENANTS, tool
+from tests.chart import render as render_chart
+from tests.chart import values_args as chart_values
 
 
 @pytest.fixture(scope="module")
 def values_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    forwarder = tmp_path_factory.mktemp("chart") / "fluent-bit.conf"
-    result = CliRunner().invoke(
-        app, ["render", "forwarder", "--kafka-login", "scram", str(TENANTS), "-o", str(forwarder)]
-    )
-    assert result.exit_code == 0, result.output
-    args = ["--set-file", f"forwarder.config={forwarder}"]
-    # The forwarder's own login: the Strimzi KafkaUser logway-forwarder, over SCRAM and TLS.
-    args += ["--set", "forwarder.kafka.login=scram"]
-    args += ["--set", "forwarder.kafka.userSecret=logway-forwarder"]
-    for tenant in sorted(TENANTS.glob("*.yaml")):
-        args += ["--set-file", f"tenants.{tenant.stem}\\.yaml={tenant}"]
-    return [
-        *args,
-        "--set",
-        "gateway.tlsSecret=gateway-tls",
-        "--set",
-        "notifier.webhooksSecret=slack-webhooks",
-        "--set",
-        "gateway.keysSecret=forward-keys",
-        # The workers' own Kafka login, as on a Strimzi cluster with a SCRAM-over-TLS listener.
-        "--set",
-        "kafka.securityProtocol=SASL_SSL",
-        "--set",
-        "kafka.username=logway",
-        "--set",
-        "kafka.passwordSecret.name=logway",
-        "--set",
-        "kafka.caSecret.name=logway-kafka-cluster-ca-cert",
-        # Elasticsearch's, as on an ECK cluster: its elastic user and its HTTP CA.
-        "--set",
-        "elasticsearch.username=elastic",
-        "--set",
-        "elasticsearch.passwordSecret.name=logway-es-elastic-user",
-        "--set",
-        "elasticsearch.passwordSecret.key=elastic",
-        "--set",
-        "elasticsearch.caSecret.name=logway-es-http-certs-public",
-    ]
+    return chart_values(tmp_path_factory.mktemp("chart"))
 
 
 @pytest.fixture(scope="module")
 def manifest(values_args: list[str]) -> str:
-    result = subprocess.run(
-        [
-            tool(HELM),
-            "template",
-            "logway",
-            str(CHART),
-            "--namespace",
-            "logging",
-            "--kube-version",
-            KUBERNETES,
-            *values_args,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return render_chart(values_args)
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +92,7 @@ def test_the_chart_installs_every_component(objects: list[dict[str, Any]]) -> No
 def test_the_pod_watcher_may_read_pods_and_nothing_else(objects: list[dict[str, Any]]) -> None:
     pod = by_kind(objects, "Deployment", "-podwatch")["spec"]["template"]["spec"]
     account = pod["serviceAccountName"]
-    [binding] = [o for o in objects if o["kind"] == "ClusterRoleBinding"]
+    binding = by_kind(objects, "ClusterRoleBinding", "-podwatch")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account, "namespace": "logging"}
     ]
@@ -196,7 +132,9 @@ def test_every_client_logs_in_to_kafka_and_elasticsearch_with_the_secrets_as_fil
     objects: list[dict[str, Any]],
 ) -> None:
     pods = [o["spec"]["template"]["spec"] for o in objects if o["kind"] in ("Deployment", "Job")]
-    assert len(pods) == 7  # processor, sink, gateway, notifier, podwatch, retention, apply
+    assert (
+        len(pods) == 8
+    )  # processor, sink, gateway, notifier, podwatch, retention, operator, apply
     for pod in pods:
         [container] = pod["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}
@@ -329,3 +267,32 @@ def test_values_schema_refuses_an_elasticsearch_login_in_the_url_or_without_a_pa
     result = render("elasticsearch.username=elastic")
     assert result.returncode != 0
     assert "/elasticsearch/passwordSecret" in result.stderr
+
+
+def test_the_chart_ships_the_crd_the_model_renders() -> None:
+    result = CliRunner().invoke(app, ["render", "crd"])
+    assert result.exit_code == 0, result.output
+    shipped = (CHART / "crds" / "loggingpipelines.yaml").read_text()
+    assert shipped == result.output, "helm/logway/crds/ is stale: `logway render crd -o` it"
+
+
+def test_teams_edit_loggingpipelines_by_the_edit_role_and_only_the_operator_writes_status(
+    objects: list[dict[str, Any]],
+) -> None:
+    editor = by_kind(objects, "ClusterRole", "-pipeline-editor")
+    assert editor["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert editor["rules"] == [
+        {
+            "apiGroups": ["logway.dev"],
+            "resources": ["loggingpipelines"],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        }
+    ]
+    operator = by_kind(objects, "ClusterRole", "-operator")
+    writes_status = [r for r in operator["rules"] if "loggingpipelines/status" in r["resources"]]
+    assert writes_status
+    assert "patch" in writes_status[0]["verbs"]
+    binding = by_kind(objects, "ClusterRoleBinding", "-operator")
+    pod = by_kind(objects, "Deployment", "-operator")["spec"]["template"]["spec"]
+    assert binding["subjects"][0]["name"] == pod["serviceAccountName"]
+    assert by_kind(objects, "Deployment", "-operator")["spec"]["replicas"] == 1

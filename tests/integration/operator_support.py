@@ -1,0 +1,201 @@
+"""What the operator's tests need: the real API server's clients, the CRD installed, the
+operator as a child process (`logway run operator`, its webhook on a free port), and waits on
+a resource's status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from logway.core.settings import Endpoints
+from logway.dev.kube import KubeApiServer
+from logway.dev.servers import DevConfig
+from tests.integration.support import PipelineProcess, free_port, wait_for
+from topology.crd import API_VERSION, CRD_NAME, GROUP, KIND, PLURAL, VERSION, crd
+
+Body = dict[str, Any]
+
+
+def kube() -> KubeApiServer:
+    return KubeApiServer(DevConfig.from_env())
+
+
+def admin_client() -> client.ApiClient:
+    api: client.ApiClient = config.new_client_from_config(config_file=str(kube().kubeconfig))
+    return api
+
+
+def install_crd(api: client.ApiClient) -> None:
+    """Create or replace the CRD, and wait until it is Established."""
+    ext = client.ApiextensionsV1Api(api)
+    body = crd()
+    try:
+        current = ext.read_custom_resource_definition(CRD_NAME)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        ext.create_custom_resource_definition(body)
+    else:
+        body["metadata"]["resourceVersion"] = current.metadata.resource_version
+        ext.replace_custom_resource_definition(CRD_NAME, body)
+
+    def established() -> bool:
+        conditions = ext.read_custom_resource_definition(CRD_NAME).status.conditions or []
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+    wait_for("the CRD established", established, bool, 30)
+
+
+def operator(
+    endpoints: Endpoints, folder: Path, *, retry_s: float = 2, workers: int = 4
+) -> PipelineProcess:
+    """`logway run operator` (not started yet), with its webhook on a free port."""
+    tls = kube().webhook_tls
+    args = [
+        "operator",
+        "--kubeconfig",
+        str(kube().kubeconfig),
+        "--credentials-dir",
+        str(folder / "credentials"),
+        "--retry-s",
+        str(retry_s),
+        "--workers",
+        str(workers),
+        "--webhook-host",
+        "127.0.0.1",
+        "--webhook-port",
+        str(free_port()),
+        "--webhook-cert-file",
+        str(tls / "operator.crt"),
+        "--webhook-key-file",
+        str(tls / "operator.key"),
+        "--webhook-ca-file",
+        str(tls / "ca.crt"),
+    ]
+    return PipelineProcess(endpoints, args, folder / "operator.log")
+
+
+def pipeline(name: str, spec: Body, annotations: dict[str, str] | None = None) -> Body:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": name, "annotations": annotations or {}},
+        "spec": spec,
+    }
+
+
+def spec(name: str, **more: Any) -> Body:
+    owners = {"team": f"team-{name}", "slack_channel": f"#{name}", "webhook_secret": "HOOK"}
+    return {"owners": owners, "topics": {"partitions": 1, "retention_hours": 24}, **more}
+
+
+class Pipelines:
+    """LoggingPipelines through the API server, as a team's kubectl would send them."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+
+    def namespace(self, name: str, labels: dict[str, str] | None = None, **notes: str) -> None:
+        body = {"metadata": {"name": name, "labels": labels or {}, "annotations": notes}}
+        try:
+            self.core.create_namespace(body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            self.core.patch_namespace(name, body)
+
+    def create(self, namespace: str, body: Body) -> Body:
+        created: Body = self.api.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, body
+        )
+        return created
+
+    def get(self, namespace: str, name: str) -> Body | None:
+        try:
+            found: Body = self.api.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
+
+    def patch(self, namespace: str, name: str, changes: Body) -> Body:
+        patched: Body = self.api.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, changes
+        )
+        return patched
+
+    def delete(self, namespace: str, name: str) -> None:
+        self.api.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+
+    def listed(self) -> list[Body]:
+        found: Body = self.api.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+        return list(found["items"])
+
+    def events(self, namespace: str, name: str) -> list[tuple[str, str]]:
+        found = self.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name}"
+        )
+        return [(e.reason, e.message) for e in found.items]
+
+    def wait_condition(
+        self,
+        namespace: str,
+        name: str,
+        check: Callable[[Body], bool],
+        what: str,
+        *,
+        timeout: float = 60,
+        alive: Callable[[], None] | None = None,
+    ) -> Body:
+        found = wait_for(
+            f"{namespace}/{name}: {what}",
+            lambda: self.get(namespace, name),
+            lambda body: body is not None and check(body),
+            timeout,
+            alive or (lambda: None),
+        )
+        assert found is not None
+        return found
+
+
+def condition(body: Body, kind: str) -> Body:
+    for found in body.get("status", {}).get("conditions", []):
+        if found["type"] == kind:
+            return dict(found)
+    return {}
+
+
+def ready(body: Body) -> bool:
+    """Ready, about the resource's current generation."""
+    status = body.get("status", {})
+    return (
+        condition(body, "Ready").get("status") == "True"
+        and status.get("observedGeneration") == body["metadata"]["generation"]
+    )
+
+
+def refused(reason: str) -> Callable[[Body], bool]:
+    def check(body: Body) -> bool:
+        now = condition(body, "Ready")
+        return (
+            now.get("status") == "False"
+            and now.get("reason") == reason
+            and body["status"].get("observedGeneration") == body["metadata"]["generation"]
+        )
+
+    return check
+
+
+def timed(call: Callable[[], object]) -> float:
+    started = time.monotonic()
+    call()
+    return time.monotonic() - started
