@@ -10,12 +10,19 @@ ever deleted (but for grants logway itself made and no longer wants), and partit
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicCollection,
+    TopicPartition,
+)
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -146,13 +153,29 @@ class Targets:
     replication_factor: int = -1  # of new topics; -1: the broker's default.replication.factor
     min_insync_replicas: int = 0  # kept on every tenant topic; 0: the broker's default
     source: str = FILES  # what the published versions say they were declared in
-    _quotas: QuotaClient | None = field(default=None, repr=False)
+    # Clients made on first use, shared by copies (`replace(targets, source=...)`): a
+    # long-running caller (the operator) applies many times through one of each.
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def quotas(self) -> QuotaClient:
-        if self._quotas is None:
-            self._quotas = QuotaClient(self.kafka, self.timeout)
-        return self._quotas
+        with _CLIENTS:
+            if "quotas" not in self._clients:
+                self._clients["quotas"] = QuotaClient(self.kafka, self.timeout)
+            quotas: QuotaClient = self._clients["quotas"]
+        return quotas
+
+    @property
+    def producer(self) -> Producer:
+        """The producer that publishes tenant versions."""
+        with _CLIENTS:
+            if "producer" not in self._clients:
+                self._clients["producer"] = Producer(self.kafka.producer({"log_level": 0}))
+            producer: Producer = self._clients["producer"]
+        return producer
+
+
+_CLIENTS = threading.Lock()
 
 
 # -- plan ----------------------------------------------------------------------------------------
@@ -312,20 +335,41 @@ def _records_in(admin: AdminClient, topic: str, timeout: float) -> int:
     return sum(latest[tp].result().offset - earliest[tp].result().offset for tp in tps)
 
 
+FEW_TOPICS = 30  # up to this many, topics are described by name instead of listing them all
+
+
+def partition_counts(admin: AdminClient, topics: Sequence[str], timeout: float) -> dict[str, int]:
+    """How many partitions each of `topics` that exists has. A few are described by name (on a
+    cluster of thousands of topics, listing them all for one tenant costs 25 times as much);
+    many are taken from one listing."""
+    if len(topics) > FEW_TOPICS:
+        listed = admin.list_topics(timeout=timeout).topics
+        return {t: len(listed[t].partitions) for t in topics if t in listed}
+    found: dict[str, int] = {}
+    futures = admin.describe_topics(TopicCollection(list(topics)), request_timeout=timeout)
+    for topic, future in futures.items():
+        try:
+            found[topic] = len(future.result().partitions)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+    return found
+
+
 def _plan_topics(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
-    existing = targets.admin.list_topics(timeout=targets.timeout).topics
-    current = _current_configs(targets, [t for t in existing if _is_tenant_topic(t, tenants)])
+    wanted_topics = [topic for tenant in tenants for topic in tenant_topics(tenant.name)]
+    existing = partition_counts(targets.admin, wanted_topics, targets.timeout)
+    current = _current_configs(targets, list(existing))
     changes: list[Change] = []
     for tenant in tenants:
         wanted = tenant.topics.partitions
         for topic in tenant_topics(tenant.name):
-            have = existing.get(topic)
-            if have is None:
+            count = existing.get(topic)
+            if count is None:
                 changes.append(
                     Change(tenant.name, "topic", topic, "create", f"{wanted} partitions")
                 )
                 continue
-            count = len(have.partitions)
             if count < wanted:
                 changes.append(
                     Change(tenant.name, "topic", topic, "grow partitions", f"{count} -> {wanted}")
@@ -352,10 +396,6 @@ def _plan_topics(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]:
                 detail = ", ".join(f"{k} {v}" for k, v in sorted(differs.items()))
                 changes.append(Change(tenant.name, "topic config", topic, "update", detail))
     return changes
-
-
-def _is_tenant_topic(topic: str, tenants: Sequence[Tenant]) -> bool:
-    return any(topic in tenant_topics(t.name) for t in tenants)
 
 
 def _current_configs(targets: Targets, topics: list[str]) -> dict[str, dict[str, str]]:
@@ -618,7 +658,7 @@ def apply(targets: Targets, tenants: Sequence[Tenant], changes: list[Change]) ->
         c.tenant for c in versions if c.action == "delete" and c.tenant not in failed_tenants
     ]
     refused = (
-        publish(_producer(targets), ready, removed, source=targets.source)
+        publish(targets.producer, ready, removed, source=targets.source)
         if ready or removed
         else {}
     )
@@ -728,7 +768,9 @@ def _settle(futures: dict[Any, Any]) -> None:
 
 def _ensure_platform_topics(targets: Targets) -> None:
     """`_logway.tenants` (compacted), `_logway.unclaimed` (logs of no tenant's namespace) and
-    `_logway.pods` (compacted: the pod watcher's records)."""
+    `_logway.pods` (compacted: the pod watcher's records); once per Targets (and its copies)."""
+    if targets._clients.get("platform topics"):
+        return
     existing = targets.admin.list_topics(timeout=targets.timeout).topics
     wanted = [
         NewTopic(TENANTS_TOPIC, num_partitions=1, config=TENANTS_TOPIC_CONFIG),
@@ -748,7 +790,5 @@ def _ensure_platform_topics(targets: Targets) -> None:
             create_grants(targets.admin, unclaimed, targets.timeout)
     except NoAuthorizer:
         pass  # no authorizer: anyone may write it
+    targets._clients["platform topics"] = True
 
-
-def _producer(targets: Targets) -> Producer:
-    return Producer(targets.kafka.producer({"log_level": 0}))

@@ -7,6 +7,7 @@ attribute, `_manager`, of the pinned kafka-python 3.0.12; the integration tests 
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -31,6 +32,9 @@ class QuotaClient:
     (how the node forwarder's one login is throttled per tenant)."""
 
     def __init__(self, kafka: KafkaConnection, timeout_s: float = 15.0) -> None:
+        # One request at a time: kafka-python's connection manager is not for several threads
+        # (the operator applies from a pool; without it, requests stalled for a minute).
+        self._lock = threading.Lock()
         self._admin = KafkaAdminClient(
             **kafka.kafka_python(),
             client_id="logway-quotas",
@@ -44,7 +48,8 @@ class QuotaClient:
         async def send(message: Any) -> Any:
             return await self._admin._manager.send(message)
 
-        return self._admin._manager.run(send, request)
+        with self._lock:
+            return self._admin._manager.run(send, request)
 
     def producer_rate(self, user: str, client_id: str | None = None) -> float | None:
         """The entity's produce quota in bytes/s, or None when it has none. Strict: the user's

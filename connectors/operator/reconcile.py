@@ -23,8 +23,8 @@ from pydantic import ValidationError
 from connectors.operator.config import OperatorConfig
 from logway.core.control import TopicFollower
 from logway.core.metrics import RECONCILES
-from logway.core.names import TENANTS_TOPIC
-from topology.apply import Change, Targets, apply, plan
+from logway.core.names import TENANTS_TOPIC, tenant_topics
+from topology.apply import Change, Targets, apply, partition_counts, plan
 from topology.live import check_live
 from topology.load import ConfigError, LoadResult, load_document
 from topology.model import Tenant
@@ -184,10 +184,7 @@ class Reconciler:
         version = tenant_version(tenant)
         live = _live_version(published, resource)
         admin, timeout = self.targets.admin, self.targets.timeout
-        partitions = {
-            name: len(meta.partitions)
-            for name, meta in admin.list_topics(timeout=timeout).topics.items()
-        }
+        partitions = partition_counts(admin, tenant_topics(tenant.name), timeout)
         problems = check_live(
             loaded,
             published,

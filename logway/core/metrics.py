@@ -168,11 +168,11 @@ POD_RECORDS = Counter(
 
 RECONCILES = Counter(
     "logway_operator_reconciles_total",
-    "LoggingPipeline reconciles by the operator: `result` is `applied` (published, or already "
+    "LoggingPipeline reconciles by the operator: `outcome` is `applied` (published, or already "
     "live), `invalid` (the spec is refused; the last good version stays), `refused` (a claim "
     "held by another or not consented to; retried), `failed` (a server refused a change; "
     "retried) or `removed` (deleted, its tenant unpublished).",
-    ["result"],
+    ["outcome"],
 )
 
 STORAGE_BYTES = Gauge(

@@ -52,7 +52,12 @@ def install_crd(api: client.ApiClient) -> None:
 
 
 def operator(
-    endpoints: Endpoints, folder: Path, *, retry_s: float = 2, workers: int = 4
+    endpoints: Endpoints,
+    folder: Path,
+    *,
+    retry_s: float = 2,
+    workers: int = 4,
+    metrics_port: int = 0,
 ) -> PipelineProcess:
     """`logway run operator` (not started yet), with its webhook on a free port."""
     tls = kube().webhook_tls
@@ -77,7 +82,7 @@ def operator(
         "--webhook-ca-file",
         str(tls / "ca.crt"),
     ]
-    return PipelineProcess(endpoints, args, folder / "operator.log")
+    return PipelineProcess(endpoints, args, folder / "operator.log", metrics_port=metrics_port)
 
 
 def pipeline(name: str, spec: Body, annotations: dict[str, str] | None = None) -> Body:
