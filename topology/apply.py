@@ -658,9 +658,7 @@ def apply(targets: Targets, tenants: Sequence[Tenant], changes: list[Change]) ->
         c.tenant for c in versions if c.action == "delete" and c.tenant not in failed_tenants
     ]
     refused = (
-        publish(targets.producer, ready, removed, source=targets.source)
-        if ready or removed
-        else {}
+        publish(targets.producer, ready, removed, source=targets.source) if ready or removed else {}
     )
     for change in versions:
         if change.tenant in failed_tenants:
@@ -791,4 +789,3 @@ def _ensure_platform_topics(targets: Targets) -> None:
     except NoAuthorizer:
         pass  # no authorizer: anyone may write it
     targets._clients["platform topics"] = True
-

@@ -13,9 +13,11 @@ Only one operator may run: it is a single-replica Deployment (kopf's peering is 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,13 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from connectors.operator.config import OperatorConfig
-from connectors.operator.reconcile import Reconciler, Verdict, spec_messages, tenant_of
+from connectors.operator.reconcile import (
+    Reconciler,
+    Verdict,
+    spec_messages,
+    spec_path,
+    tenant_of,
+)
 from connectors.operator.status import status
 from connectors.runtime.kube import api_client
 from logway.core.metrics import serve
@@ -46,6 +54,7 @@ def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Reconciler]:
     """The handlers, registered in their own registry, around one Reconciler."""
     registry = kopf.OperatorRegistry()
     reconciler = Reconciler(settings)
+    pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="reconcile")
     core = client.CoreV1Api(api_client(settings.kubeconfig))
 
     cfg = settings
@@ -78,7 +87,7 @@ def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Reconciler]:
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
-    def reconcile(
+    async def reconcile(
         *,
         body: kopf.Body,
         meta: kopf.Meta,
@@ -88,21 +97,25 @@ def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Reconciler]:
         **indices: Any,  # kopf passes each index by its handler's name
     ) -> None:
         resource = resource_of(meta)
-        verdict = reconciler.reconcile(
-            resource,
-            dict(spec),
-            dict(meta.annotations),
-            _first(indices["namespaces"]),
-            _all(indices["claims"]),
+        # The indices change in the event loop's thread: read them here, work in the pool.
+        namespaces, claimants = _first(indices["namespaces"]), _all(indices["claims"])
+        verdict = await asyncio.get_running_loop().run_in_executor(
+            pool,
+            lambda: reconciler.reconcile(
+                resource, dict(spec), dict(meta.annotations), namespaces, claimants
+            ),
         )
         _write_status(
             patch, verdict, resource, generation=int(meta.get("generation") or 0), previous=status
         )
+        await asyncio.get_running_loop().run_in_executor(pool, lambda: _told(body, verdict))
+        if verdict.result in ("refused", "failed"):
+            raise kopf.TemporaryError(verdict.message, delay=cfg.retry_s)
+
+    def _told(body: kopf.Body, verdict: Verdict) -> None:
         _event(core, body, verdict)
         if verdict.result == "applied":
-            _write_secret(core, cfg.credentials_dir, resource)
-        elif verdict.result in ("refused", "failed"):
-            raise kopf.TemporaryError(verdict.message, delay=cfg.retry_s)
+            _write_secret(core, cfg.credentials_dir, resource_of(body["metadata"]))
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="unpublish")
     def remove(*, meta: kopf.Meta, **_: Any) -> None:
@@ -120,7 +133,7 @@ def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Reconciler]:
         ignore_failures=True,
         operations=["CREATE", "UPDATE"],
     )
-    def admit(
+    async def admit(
         *,
         body: kopf.Body,
         spec: kopf.Spec,
@@ -136,19 +149,31 @@ def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Reconciler]:
         resource = Resource(
             str(meta.get("creationTimestamp") or "9999"), meta.get("namespace", ""), meta["name"]
         )
-        loaded = load_document(resource.source, {"name": resource.name, **dict(spec)})
-        if not loaded.tenants:
-            raise kopf.AdmissionError(spec_messages(loaded.errors), code=422)
-        refused = refusals(
-            loaded.tenants[0].tenant,
-            resource,
-            _first(indices["namespaces"]),
-            _all(indices["claims"]),
+        namespaces, claimants = _first(indices["namespaces"]), _all(indices["claims"])
+        message = await asyncio.get_running_loop().run_in_executor(
+            pool, lambda: _refused(resource, dict(spec), namespaces, claimants)
         )
-        if refused:
-            raise kopf.AdmissionError("; ".join(r.message for r in refused), code=409)
+        if message is not None:
+            text, code = message
+            raise kopf.AdmissionError(text, code=code)
 
     return registry, reconciler
+
+
+def _refused(
+    resource: Resource,
+    spec: dict[str, Any],
+    namespaces: dict[str, Namespace],
+    claimants: dict[tuple[str, str], list[Resource]],
+) -> tuple[str, int] | None:
+    """Why admission refuses this spec, and the HTTP code (None: admitted)."""
+    loaded = load_document(resource.source, {"name": resource.name, **spec})
+    if not loaded.tenants:
+        return spec_messages(loaded.errors), 422
+    refused = refusals(loaded.tenants[0].tenant, resource, namespaces, claimants)
+    if refused:
+        return "; ".join(f"{spec_path(r.loc)}: {r.message}" for r in refused), 409
+    return None
 
 
 def _configure(settings: kopf.OperatorSettings, cfg: OperatorConfig) -> None:
@@ -156,7 +181,6 @@ def _configure(settings: kopf.OperatorSettings, cfg: OperatorConfig) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=PREFIX)
     settings.persistence.finalizer = FINALIZER
     settings.posting.enabled = False  # our own Events say what happened, once
-    settings.execution.max_workers = cfg.workers
     settings.watching.server_timeout = 300
     if cfg.webhook_host is not None:
         settings.admission.server = kopf.WebhookServer(

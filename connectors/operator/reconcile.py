@@ -163,7 +163,7 @@ class Reconciler:
         refused = refusals(tenant, resource, namespaces, claimants)
         if refused:
             owner = next((r.owner for r in refused if r.owner), None)
-            message = "; ".join(f"{_spec_path(r.loc)}: {r.message}" for r in refused)
+            message = "; ".join(f"{spec_path(r.loc)}: {r.message}" for r in refused)
             reason = "ClaimTaken" if owner else "NotConsented"
             return Verdict("refused", reason, _cut(message), version, live, owner)
         try:
@@ -250,7 +250,7 @@ def _live_version(published: Mapping[str, PublishedTenant], resource: Resource) 
     return live.version if live is not None and live.source == resource.source else None
 
 
-def _spec_path(loc: tuple[int | str, ...]) -> str:
+def spec_path(loc: tuple[int | str, ...]) -> str:
     if loc == ("name",):
         return "metadata.name"
     return ".".join(["spec", *(str(part) for part in loc)])

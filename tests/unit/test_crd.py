@@ -88,3 +88,20 @@ def test_the_name_is_checked_as_a_tenant_name_and_the_columns_show_readiness() -
     }
     assert columns["Ready"] == '.status.conditions[?(@.type=="Ready")].status'
     assert columns["Version"] == ".status.liveVersion"
+
+
+def test_the_example_resources_are_valid_tenants() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from topology.crd import API_VERSION, KIND
+    from topology.load import load_document
+
+    examples = sorted((Path(__file__).parents[2] / "examples" / "kubernetes").glob("*.yaml"))
+    assert examples
+    for example in examples:
+        body = yaml.safe_load(example.read_text())
+        assert (body["apiVersion"], body["kind"]) == (API_VERSION, KIND)
+        loaded = load_document(str(example), {"name": body["metadata"]["name"], **body["spec"]})
+        assert loaded.errors == [], example
