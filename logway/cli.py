@@ -682,6 +682,10 @@ def run_podwatch(**flags: Any) -> None:
         "webhook_cert_file",
         "webhook_key_file",
         "webhook_ca_file",
+        "forwarder_configmap",
+        "forwarder_daemonset",
+        "forwarder_namespace",
+        "forwarder_login",
         "metrics_port",
     ],
 )

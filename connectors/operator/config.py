@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from logway.core.elastic import ElasticConnection
 from logway.core.kafka import KafkaConnection
+from topology.forwarder import KafkaLogin
 
 
 class OperatorConfig(BaseModel):
@@ -70,6 +71,25 @@ class OperatorConfig(BaseModel):
     webhook_ca_file: Path | None = Field(
         None, description="The CA that signed it, which the API server is told to trust."
     )
+    forwarder_configmap: str | None = Field(
+        None,
+        description="Keep the node forwarders' routes in this ConfigMap (key fluent-bit.conf), "
+        "rendered from every published tenant whenever they change; unset: the routes are "
+        "rendered by hand (`logway render forwarder`).",
+    )
+    forwarder_daemonset: str | None = Field(
+        None,
+        description="The forwarders' DaemonSet, whose pod template is annotated with the "
+        "routes' hash when they change, so the forwarders roll onto them.",
+    )
+    forwarder_namespace: str | None = Field(
+        None, description="The namespace of that ConfigMap and DaemonSet."
+    )
+    forwarder_login: KafkaLogin = Field(
+        "none",
+        description="How the forwarders log in to Kafka, as `logway render forwarder "
+        "--kafka-login`: none, scram or tls.",
+    )
     metrics_port: int = Field(
         9647, ge=0, le=65535, description="Port of the /metrics endpoint; 0 turns it off."
     )
@@ -81,4 +101,6 @@ class OperatorConfig(BaseModel):
             raise ValueError(
                 "a webhook needs --webhook-cert-file, --webhook-key-file and --webhook-ca-file"
             )
+        if self.forwarder_configmap is not None and self.forwarder_namespace is None:
+            raise ValueError("--forwarder-configmap needs --forwarder-namespace")
         return self

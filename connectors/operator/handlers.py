@@ -16,17 +16,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from connectors.operator.config import OperatorConfig
+from connectors.operator.forwarder import ForwarderRoutes
 from connectors.operator.reconcile import (
     Reconciler,
     Verdict,
@@ -42,6 +43,7 @@ from topology.load import load_document
 from topology.ownership import Namespace, Resource, all_claims, refusals
 
 log = logging.getLogger("logway.operator")
+T = TypeVar("T")
 PREFIX = "logway.dev"  # kopf's own annotations (progress, last handled spec) go under it
 FINALIZER = "logway.dev/unpublish"
 
@@ -50,26 +52,62 @@ def resource_of(meta: Mapping[str, Any]) -> Resource:
     return Resource(str(meta.get("creationTimestamp", "")), meta["namespace"], meta["name"])
 
 
-def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Reconciler]:
-    """The handlers, registered in their own registry, around one Reconciler."""
-    registry = kopf.OperatorRegistry()
-    reconciler = Reconciler(settings)
-    pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="reconcile")
-    core = client.CoreV1Api(api_client(settings.kubeconfig))
+class Operator:
+    """What the handlers do, around one Reconciler: the blocking work runs in a pool of
+    `workers` threads, never in kopf's event loop."""
 
-    cfg = settings
+    def __init__(self, settings: OperatorConfig) -> None:
+        self.settings = settings
+        self.reconciler = Reconciler(settings)
+        self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="reconcile")
+        self.routes = _routes(settings)
+        self.core = client.CoreV1Api(api_client(settings.kubeconfig))
+
+    async def work(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
+
+    def route(self) -> None:
+        """The forwarders' routes from every published tenant (when the operator keeps them);
+        a failure is retried with the reconcile."""
+        if self.routes is None:
+            return
+        tenants = [live.spec for live in self.reconciler.published.snapshot().values()]
+        try:
+            self.routes.update(tenants)
+        except ApiException as exc:
+            message = f"forwarder routes: {exc.reason}"
+            raise kopf.TemporaryError(message, delay=self.settings.retry_s) from exc
+
+    def tell(self, body: kopf.Body, verdict: Verdict) -> None:
+        """The Event, and on success the tenant's Secret."""
+        _event(self.core, body, verdict)
+        if verdict.result == "applied":
+            _write_secret(self.core, self.settings.credentials_dir, resource_of(body["metadata"]))
+
+    def remove(self, meta: kopf.Meta) -> None:
+        verdict = self.reconciler.remove(resource_of(meta), dict(meta.annotations))
+        if verdict.result == "failed":
+            raise kopf.TemporaryError(verdict.message, delay=self.settings.retry_s)
+        self.route()
+        log.info("%s: %s", resource_of(meta).ref, verdict.message)
+
+
+def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator]:
+    """The handlers, registered in their own registry, around one Operator."""
+    registry = kopf.OperatorRegistry()
+    op = Operator(settings)
 
     @kopf.on.startup(registry=registry)
     def configure(*, settings: kopf.OperatorSettings, **_: Any) -> None:
-        _configure(settings, cfg)
+        _configure(settings, op.settings)
 
     @kopf.on.login(registry=registry)
     def login(
         *, settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any
     ) -> kopf.ConnectionInfo | None:
-        if cfg.kubeconfig is None:  # the pod's service account
+        if op.settings.kubeconfig is None:  # the pod's service account
             return kopf.login_via_client(settings=settings, logger=logger)
-        return _connection(cfg.kubeconfig)
+        return _connection(op.settings.kubeconfig)
 
     @kopf.index(GROUP, VERSION, PLURAL, registry=registry, id="claims")
     def claims(*, name: str, spec: Mapping[str, Any], meta: Mapping[str, Any], **_: Any) -> Any:
@@ -99,30 +137,21 @@ def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Reconciler]:
         resource = resource_of(meta)
         # The indices change in the event loop's thread: read them here, work in the pool.
         namespaces, claimants = _first(indices["namespaces"]), _all(indices["claims"])
-        verdict = await asyncio.get_running_loop().run_in_executor(
-            pool,
-            lambda: reconciler.reconcile(
+        verdict = await op.work(
+            lambda: op.reconciler.reconcile(
                 resource, dict(spec), dict(meta.annotations), namespaces, claimants
-            ),
+            )
         )
-        _write_status(
-            patch, verdict, resource, generation=int(meta.get("generation") or 0), previous=status
-        )
-        await asyncio.get_running_loop().run_in_executor(pool, lambda: _told(body, verdict))
+        generation = int(meta.get("generation") or 0)
+        _write_status(patch, verdict, resource, generation=generation, previous=status)
+        await op.work(lambda: op.tell(body, verdict))
         if verdict.result in ("refused", "failed"):
-            raise kopf.TemporaryError(verdict.message, delay=cfg.retry_s)
-
-    def _told(body: kopf.Body, verdict: Verdict) -> None:
-        _event(core, body, verdict)
-        if verdict.result == "applied":
-            _write_secret(core, cfg.credentials_dir, resource_of(body["metadata"]))
+            raise kopf.TemporaryError(verdict.message, delay=op.settings.retry_s)
+        await op.work(op.route)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="unpublish")
     def remove(*, meta: kopf.Meta, **_: Any) -> None:
-        verdict = reconciler.remove(resource_of(meta), dict(meta.annotations))
-        if verdict.result == "failed":
-            raise kopf.TemporaryError(verdict.message, delay=cfg.retry_s)
-        log.info("%s: %s", resource_of(meta).ref, verdict.message)
+        op.remove(meta)
 
     @kopf.on.validate(
         GROUP,
@@ -150,14 +179,24 @@ def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Reconciler]:
             str(meta.get("creationTimestamp") or "9999"), meta.get("namespace", ""), meta["name"]
         )
         namespaces, claimants = _first(indices["namespaces"]), _all(indices["claims"])
-        message = await asyncio.get_running_loop().run_in_executor(
-            pool, lambda: _refused(resource, dict(spec), namespaces, claimants)
-        )
+        message = await op.work(lambda: _refused(resource, dict(spec), namespaces, claimants))
         if message is not None:
             text, code = message
             raise kopf.AdmissionError(text, code=code)
 
-    return registry, reconciler
+    return registry, op
+
+
+def _routes(settings: OperatorConfig) -> ForwarderRoutes | None:
+    if settings.forwarder_configmap is None or settings.forwarder_namespace is None:
+        return None
+    return ForwarderRoutes(
+        api_client(settings.kubeconfig),
+        settings.forwarder_namespace,
+        settings.forwarder_configmap,
+        settings.forwarder_daemonset,
+        settings.forwarder_login,
+    )
 
 
 def _refused(
@@ -295,12 +334,16 @@ def run_operator(settings: OperatorConfig) -> None:
     """Run until SIGTERM/SIGINT: reconcile every LoggingPipeline in the cluster."""
     for chatty in ("elastic_transport", "kafka", "aiohttp.access"):  # a line per request
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    registry, reconciler = build(settings)
+    registry, op = build(settings)
     from logway import __version__
 
     serve(settings.metrics_port, "operator", __version__)
-    reconciler.start()
+    op.reconciler.start()
+    try:
+        op.route()  # the routes of what is published already, before anything changes
+    except kopf.TemporaryError as exc:
+        log.warning("%s; written again after the next reconcile", exc)
     try:
         kopf.run(registry=registry, clusterwide=True, standalone=True)
     finally:
-        reconciler.stop()
+        op.reconciler.stop()

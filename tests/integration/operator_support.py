@@ -58,8 +58,10 @@ def operator(
     retry_s: float = 2,
     workers: int = 4,
     metrics_port: int = 0,
+    forwarder: tuple[str, str] | None = None,
 ) -> PipelineProcess:
-    """`logway run operator` (not started yet), with its webhook on a free port."""
+    """`logway run operator` (not started yet), with its webhook on a free port; keeping the
+    routes of `forwarder` (namespace, name of its ConfigMap and DaemonSet) if given."""
     tls = kube().webhook_tls
     args = [
         "operator",
@@ -82,6 +84,10 @@ def operator(
         "--webhook-ca-file",
         str(tls / "ca.crt"),
     ]
+    if forwarder is not None:
+        namespace, name = forwarder
+        args += ["--forwarder-namespace", namespace, "--forwarder-configmap", name]
+        args += ["--forwarder-daemonset", name]
     return PipelineProcess(endpoints, args, folder / "operator.log", metrics_port=metrics_port)
 
 
@@ -204,3 +210,43 @@ def timed(call: Callable[[], object]) -> float:
     started = time.monotonic()
     call()
     return time.monotonic() - started
+
+
+FORWARDER = ("logging", "logway-forwarder")
+
+
+def forwarder_daemonset(api: client.ApiClient) -> None:
+    """A DaemonSet for the forwarders' routes to roll (no pod runs here: no kubelet)."""
+    namespace, name = FORWARDER
+    Pipelines(api).namespace(namespace)
+    labels = {"app": name}
+    body = {
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "fluent-bit", "image": "fluent-bit:4.0.3"}]},
+            },
+        },
+    }
+    try:
+        client.AppsV1Api(api).create_namespaced_daemon_set(namespace, body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+def forwarder_state(api: client.ApiClient) -> tuple[str, str | None]:
+    """The routes the forwarders have (the ConfigMap's config), and the DaemonSet template's
+    routes hash."""
+    namespace, name = FORWARDER
+    try:
+        config = client.CoreV1Api(api).read_namespaced_config_map(name, namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        return "", None
+    daemonset = client.AppsV1Api(api).read_namespaced_daemon_set(name, namespace)
+    notes = daemonset.spec.template.metadata.annotations or {}
+    return (config.data or {}).get("fluent-bit.conf", ""), notes.get("logway.dev/forwarder-config")

@@ -6,6 +6,7 @@ converges after a kill -9."""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -19,9 +20,12 @@ from kubernetes.client.exceptions import ApiException
 from logway.core.names import tenant_topics
 from logway.core.settings import Endpoints
 from tests.integration.operator_support import (
+    FORWARDER,
     Pipelines,
     admin_client,
     condition,
+    forwarder_daemonset,
+    forwarder_state,
     install_crd,
     operator,
     pipeline,
@@ -56,7 +60,9 @@ class Operator:
 
     def start(self) -> Operator:
         self.port = free_port()
-        self.process = operator(self.endpoints, self.folder, metrics_port=self.port).start()
+        self.process = operator(
+            self.endpoints, self.folder, metrics_port=self.port, forwarder=FORWARDER
+        ).start()
         return self
 
     def reconciles(self, outcome: str) -> float:
@@ -89,7 +95,7 @@ def pipelines(api: client.ApiClient) -> Pipelines:
 def running(
     endpoints: Endpoints, api: client.ApiClient, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
-    del api  # the CRD is installed
+    forwarder_daemonset(api)
     found = Operator(endpoints, tmp_path_factory.mktemp("operator")).start()
     yield found
     found.stop()
@@ -166,6 +172,35 @@ def test_the_example_resource_becomes_ready(
     pipelines.create(ns, example)
     body = pipelines.wait_condition(ns, name, ready, "Ready", alive=running.alive)
     assert body["status"]["indexPattern"] == f"logs-{name}.*"
+
+
+def test_the_forwarders_route_a_claimed_namespace_to_its_tenant_and_stop_when_it_is_deleted(
+    api: client.ApiClient, running: Operator, pipelines: Pipelines, ns: str, tenant_prefix: str
+) -> None:
+    name = f"{tenant_prefix}-routed"
+    _config, before = forwarder_state(api)
+    pipelines.create(ns, pipeline(name, spec(name, sources={"namespaces": [ns]})))
+    pipelines.wait_condition(ns, name, ready, "Ready", alive=running.alive)
+    config, rolled = wait_for(
+        "the route in the forwarders' ConfigMap",
+        lambda: forwarder_state(api),
+        lambda state: f"logs.{name}.raw" in state[0],
+        30,
+        running.alive,
+    )
+    assert f"^kube\\.({re.escape(ns)})\\." in config
+    assert rolled is not None
+    assert rolled != before  # the DaemonSet's pods roll onto the new routes
+
+    pipelines.delete(ns, name)
+    config, unrolled = wait_for(
+        "the route gone",
+        lambda: forwarder_state(api),
+        lambda state: f"logs.{name}.raw" not in state[0],
+        60,
+        running.alive,
+    )
+    assert unrolled != rolled
 
 
 def test_an_invalid_resource_is_refused_at_admission_naming_the_field(

@@ -296,3 +296,31 @@ def test_teams_edit_loggingpipelines_by_the_edit_role_and_only_the_operator_writ
     pod = by_kind(objects, "Deployment", "-operator")["spec"]["template"]["spec"]
     assert binding["subjects"][0]["name"] == pod["serviceAccountName"]
     assert by_kind(objects, "Deployment", "-operator")["spec"]["replicas"] == 1
+
+
+def test_without_a_rendered_config_the_operator_keeps_the_forwarders_routes(
+    tmp_path: Path,
+) -> None:
+    values = [
+        "forwarder.kafka.login=scram",
+        "forwarder.kafka.userSecret=fw",
+        "kafka.caSecret.name=ca",
+    ]
+    manifest = render_chart([a for value in values for a in ("--set", value)])
+    objects = [doc for doc in yaml.safe_load_all(manifest) if doc]
+    names = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert ("DaemonSet", "logway-logway-forwarder") in names
+    assert ("ConfigMap", "logway-logway-forwarder") not in names  # the operator's to write
+    pod = by_kind(objects, "Deployment", "-operator")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["LOGWAY_OPERATOR_FORWARDER_CONFIGMAP"] == "logway-logway-forwarder"
+    assert env["LOGWAY_OPERATOR_FORWARDER_DAEMONSET"] == "logway-logway-forwarder"
+    assert env["LOGWAY_OPERATOR_FORWARDER_LOGIN"] == "scram"
+    role = by_kind(objects, "Role", "-forwarder-routes")
+    assert {
+        "apiGroups": ["apps"],
+        "resources": ["daemonsets"],
+        "resourceNames": ["logway-logway-forwarder"],
+        "verbs": ["get", "patch"],
+    } in role["rules"]
+    del tmp_path
