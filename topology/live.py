@@ -116,7 +116,8 @@ def _elsewhere(live: PublishedTenant) -> str:
     if live.source == FILES:
         return (
             f"tenant {live.name!r} is published from files by `logway apply`; remove it there "
-            "(or annotate this resource logway.dev/adopt=true to take it over)"
+            "(or, to move it to this resource, the platform lists it in the annotation "
+            "logway.dev/adopt of this resource's namespace)"
         )
     return (
         f"tenant {live.name!r} is declared by {live.source}; change it there, or delete that "

@@ -11,6 +11,10 @@ A resource in namespace N is one team's, and claims for its tenant:
   `logway.dev/forward-key-secrets` (comma-separated) that the platform puts on N when it gives
   the team those identities.
 
+A tenant published from files (`logway apply`) is taken over by a resource only when N's
+annotation `logway.dev/adopt` lists it: the platform's call, never the team's (a team could
+otherwise take another team's tenant, and a reader key to its logs, by naming it).
+
 When two resources claim the same thing, the one created first keeps it (then the one whose
 `namespace/name` sorts first); the later is refused, naming the owner, and is reconciled again
 until the owner lets go. These rules are pure: the operator feeds them what it watches.

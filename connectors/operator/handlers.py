@@ -138,9 +138,7 @@ def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator]:
         # The indices change in the event loop's thread: read them here, work in the pool.
         namespaces, claimants = _first(indices["namespaces"]), _all(indices["claims"])
         verdict = await op.work(
-            lambda: op.reconciler.reconcile(
-                resource, dict(spec), dict(meta.annotations), namespaces, claimants
-            )
+            lambda: op.reconciler.reconcile(resource, dict(spec), namespaces, claimants)
         )
         generation = int(meta.get("generation") or 0)
         _write_status(patch, verdict, resource, generation=generation, previous=status)

@@ -137,11 +137,10 @@ class Reconciler:
         self,
         resource: Resource,
         spec: Mapping[str, object],
-        annotations: Mapping[str, str],
         namespaces: Mapping[str, Namespace],
         claimants: Mapping[tuple[str, str], Iterable[Resource]],
     ) -> Verdict:
-        verdict = self._reconcile(resource, spec, annotations, namespaces, claimants)
+        verdict = self._reconcile(resource, spec, namespaces, claimants)
         RECONCILES.labels(verdict.result).inc()
         return verdict
 
@@ -149,7 +148,6 @@ class Reconciler:
         self,
         resource: Resource,
         spec: Mapping[str, object],
-        annotations: Mapping[str, str],
         namespaces: Mapping[str, Namespace],
         claimants: Mapping[tuple[str, str], Iterable[Resource]],
     ) -> Verdict:
@@ -167,7 +165,11 @@ class Reconciler:
             reason = "ClaimTaken" if owner else "NotConsented"
             return Verdict("refused", reason, _cut(message), version, live, owner)
         try:
-            return self._apply(resource, tenant, loaded, published, annotations)
+            # Taking over a tenant published from files is the platform's call: the resource's
+            # namespace lists the tenant in its logway.dev/adopt annotation.
+            home = namespaces.get(resource.namespace, Namespace(resource.namespace))
+            adopt = resource.name in home.listed(ADOPT_ANNOTATION)
+            return self._apply(resource, tenant, loaded, published, adopt=adopt)
         except KafkaException as exc:
             return Verdict("failed", "KafkaUnreachable", _cut(str(exc)), version, live)
         except (ApiError, TransportError) as exc:
@@ -179,7 +181,8 @@ class Reconciler:
         tenant: Tenant,
         loaded: LoadResult,
         published: dict[str, PublishedTenant],
-        annotations: Mapping[str, str],
+        *,
+        adopt: bool,
     ) -> Verdict:
         version = tenant_version(tenant)
         live = _live_version(published, resource)
@@ -191,7 +194,7 @@ class Reconciler:
             partitions,
             self.config.kafka.username,
             source=resource.source,
-            adopt=annotations.get(ADOPT_ANNOTATION) == "true",
+            adopt=adopt,
         )
         if problems:
             held = published.get(tenant.name)

@@ -43,7 +43,12 @@ from tests.integration.support import (
     wait_for,
 )
 from topology.crd import GROUP, PLURAL, VERSION
-from topology.ownership import CONSENT_LABEL, DELETE_DATA_ANNOTATION, PRODUCERS_ANNOTATION
+from topology.ownership import (
+    ADOPT_ANNOTATION,
+    CONSENT_LABEL,
+    DELETE_DATA_ANNOTATION,
+    PRODUCERS_ANNOTATION,
+)
 from topology.publish import read_published
 
 pytestmark = pytest.mark.integration
@@ -345,7 +350,12 @@ def test_files_and_resources_never_declare_the_same_tenant(  # noqa: PLR0917 - f
         ns, filed, refused("Conflict"), "refused: published from files", alive=running.alive
     )
     assert "published from files" in condition(body, "Ready")["message"]
-    pipelines.patch(ns, filed, {"metadata": {"annotations": {"logway.dev/adopt": "true"}}})
+    # The team cannot adopt it by itself...
+    pipelines.patch(ns, filed, {"metadata": {"annotations": {ADOPT_ANNOTATION: filed}}})
+    time.sleep(5)
+    assert refused("Conflict")(pipelines.get(ns, filed))  # type: ignore[arg-type]
+    # ...the platform lists it on the namespace.
+    pipelines.namespace(ns, **{ADOPT_ANNOTATION: filed})
     pipelines.wait_condition(ns, filed, ready, "Ready once adopted", alive=running.alive)
     assert published_version(endpoints, filed)[1] == f"LoggingPipeline {ns}/{filed}"  # type: ignore[index]
 
