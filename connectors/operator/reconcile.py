@@ -9,11 +9,12 @@ call returns a `Verdict`, never raises for a refused or failed tenant.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal, TypeVar, cast
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -62,6 +63,21 @@ def tenant_of(name: str, spec: Mapping[str, object]) -> Tenant | None:
         return Tenant.model_validate({"name": name, **spec})
     except ValidationError:
         return None
+
+
+Call = TypeVar("Call", bound=Callable[..., Verdict])
+
+
+def _counted(method: Call) -> Call:
+    """Count each verdict by its result (`logway_operator_reconciles_total`)."""
+
+    @functools.wraps(method)
+    def counted(*args: Any, **kwargs: Any) -> Verdict:
+        verdict = method(*args, **kwargs)
+        RECONCILES.labels(verdict.result).inc()
+        return verdict
+
+    return cast(Call, counted)
 
 
 class PublishedTenants:
@@ -133,18 +149,8 @@ class Reconciler:
     def stop(self) -> None:
         self.published.follower.stop()
 
+    @_counted
     def reconcile(
-        self,
-        resource: Resource,
-        spec: Mapping[str, object],
-        namespaces: Mapping[str, Namespace],
-        claimants: Mapping[tuple[str, str], Iterable[Resource]],
-    ) -> Verdict:
-        verdict = self._reconcile(resource, spec, namespaces, claimants)
-        RECONCILES.labels(verdict.result).inc()
-        return verdict
-
-    def _reconcile(
         self,
         resource: Resource,
         spec: Mapping[str, object],
@@ -219,6 +225,7 @@ class Reconciler:
         )
         return Verdict("applied", "Applied" if pending else "UpToDate", message, version, version)
 
+    @_counted
     def remove(self, resource: Resource, annotations: Mapping[str, str]) -> Verdict:
         """Unpublish the tenant this resource declared, if it did: its data stays unless the
         resource carries `logway.dev/delete-data: "true"`. A tenant another source publishes
@@ -240,10 +247,8 @@ class Reconciler:
         done = apply(self.targets, [], changes)
         failed = [c for c in done if c.result in ("failed", "skipped")]
         if failed:
-            RECONCILES.labels("failed").inc()
             return Verdict("failed", "RemoveFailed", _cut(_changes(failed)))
         self.published.forget(resource.name)
-        RECONCILES.labels("removed").inc()
         kept = "its topics and indices deleted" if delete_data else "its data kept"
         return Verdict("removed", "Removed", f"tenant {resource.name} unpublished; {kept}")
 
