@@ -250,18 +250,13 @@ def _plan_removal(
             Change(name, "tenant version", name, "not declared", "published; --prune removes it")
         ]
     admin, timeout = targets.admin, targets.timeout
-    changes = [] if keep_data else _plan_data_removal(targets, name, existing, delete_data)
-    if changes is None:
+    records = {} if keep_data else _records(targets, name, existing)
+    held_data = sum(records.values())
+    if held_data and not delete_data:
         # All or nothing: a half-removed tenant could never be found again to finish the job.
-        return [
-            Change(
-                name,
-                "tenant version",
-                name,
-                "keep data",
-                "its topics hold records; add --delete-data to remove it with them",
-            )
-        ]
+        detail = f"its topics hold {held_data} records; add --delete-data to remove it with them"
+        return [Change(name, "tenant version", name, "keep data", detail)]
+    changes = [] if keep_data else _plan_data_removal(targets, name, records, delete_data)
     if scram_user_exists(admin, name, timeout):
         changes.append(Change(name, "user", name, "delete"))
     principals = sorted({tenant_principal(live.spec), *live.spec.sources.producers})
@@ -292,18 +287,20 @@ def _plan_removal(
     return changes
 
 
-def _plan_data_removal(
-    targets: Targets, name: str, existing: set[str], delete_data: bool
-) -> list[Change] | None:
-    """The tenant's topics and template, and with `delete_data` its indices; None when its
-    topics hold records and `delete_data` is not given."""
-    records = {
+def _records(targets: Targets, name: str, existing: set[str]) -> dict[str, int]:
+    """Records held by each of the tenant's topics that exist."""
+    return {
         t: _records_in(targets.admin, t, targets.timeout)
         for t in tenant_topics(name)
         if t in existing
     }
-    if sum(records.values()) and not delete_data:
-        return None
+
+
+def _plan_data_removal(
+    targets: Targets, name: str, records: dict[str, int], delete_data: bool
+) -> list[Change]:
+    """The tenant's topics (`records`: topic -> records held) and template, and with
+    `delete_data` its indices."""
     changes = [
         Change(name, "topic", topic, "delete", f"{count} records")
         for topic, count in records.items()
