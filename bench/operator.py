@@ -35,9 +35,9 @@ from kubernetes.client.exceptions import ApiException
 from bench.common import logway_env, run_id, write_result
 from logway.core.names import raw_topic
 from logway.core.settings import Endpoints
-from logway.dev.kube import KubeApiServer
+from logway.dev.kube import KubeApiServer, install_crd
 from logway.dev.servers import DevConfig
-from topology.crd import API_VERSION, CRD_NAME, GROUP, KIND, PLURAL, VERSION, crd
+from topology.crd import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 OWNERS = {"team": "bench", "slack_channel": "#bench", "webhook_secret": "B_HOOK"}
 
@@ -48,17 +48,7 @@ class Cluster:
         api = config.new_client_from_config(config_file=str(self.kube.kubeconfig))
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
-        ext = client.ApiextensionsV1Api(api)
-        try:
-            ext.create_custom_resource_definition(crd())
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            body = crd()
-            current = ext.read_custom_resource_definition(CRD_NAME)
-            body["metadata"]["resourceVersion"] = current.metadata.resource_version
-            ext.replace_custom_resource_definition(CRD_NAME, body)
-        time.sleep(1)
+        install_crd(api)
 
     def namespace(self, name: str) -> None:
         self.core.create_namespace({"metadata": {"name": name}})

@@ -175,7 +175,7 @@ class Reconciler:
             # namespace lists the tenant in its logway.dev/adopt annotation.
             home = namespaces.get(resource.namespace, Namespace(resource.namespace))
             adopt = resource.name in home.listed(ADOPT_ANNOTATION)
-            return self._apply(resource, tenant, loaded, published, adopt=adopt)
+            return self._apply(resource, loaded, published, adopt=adopt, version=version, live=live)
         except KafkaException as exc:
             return Verdict("failed", "KafkaUnreachable", _cut(str(exc)), version, live)
         except (ApiError, TransportError) as exc:
@@ -184,14 +184,14 @@ class Reconciler:
     def _apply(
         self,
         resource: Resource,
-        tenant: Tenant,
         loaded: LoadResult,
         published: dict[str, PublishedTenant],
         *,
         adopt: bool,
+        version: str,
+        live: str | None,
     ) -> Verdict:
-        version = tenant_version(tenant)
-        live = _live_version(published, resource)
+        tenant = loaded.tenants[0].tenant
         admin, timeout = self.targets.admin, self.targets.timeout
         partitions = partition_counts(admin, tenant_topics(tenant.name), timeout)
         problems = check_live(

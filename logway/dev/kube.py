@@ -19,10 +19,15 @@ import os
 import secrets
 import ssl
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from importlib import resources
 from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from logway.dev.servers import (
     DevError,
@@ -33,6 +38,7 @@ from logway.dev.servers import (
     issue_certificate,
     require_tool,
 )
+from topology.crd import CRD_NAME, crd
 
 KUBERNETES_VERSION = "v1.37.2"
 ADMIN = "logway-admin"
@@ -294,3 +300,27 @@ class KubeApiServer(Server):
             "current-context: logway-dev\n"
         )
         self.kubeconfig.chmod(0o600)
+
+
+def install_crd(api: client.ApiClient, timeout: float = 30) -> None:
+    """Create or replace the LoggingPipeline CRD (as `logway render crd` gives it) on the API
+    server `api` reaches, and wait until it is Established: for the tests and benchmarks."""
+    ext = client.ApiextensionsV1Api(api)
+    body: Any = crd()  # the client takes the plain object as it would its model
+    try:
+        current = ext.read_custom_resource_definition(CRD_NAME)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        ext.create_custom_resource_definition(body)
+    else:
+        body["metadata"]["resourceVersion"] = current.metadata and current.metadata.resource_version
+        ext.replace_custom_resource_definition(CRD_NAME, body)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = ext.read_custom_resource_definition(CRD_NAME).status
+        conditions = (status.conditions if status else None) or []
+        if any(c.type == "Established" and c.status == "True" for c in conditions):
+            return
+        time.sleep(0.1)
+    raise DevError(f"the CRD {CRD_NAME} was not Established within {timeout:.0f}s")

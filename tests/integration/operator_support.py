@@ -16,7 +16,7 @@ from logway.core.settings import Endpoints
 from logway.dev.kube import KubeApiServer
 from logway.dev.servers import DevConfig
 from tests.integration.support import PipelineProcess, free_port, wait_for
-from topology.crd import API_VERSION, CRD_NAME, GROUP, KIND, PLURAL, VERSION, crd
+from topology.crd import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 Body = dict[str, Any]
 
@@ -28,27 +28,6 @@ def kube() -> KubeApiServer:
 def admin_client() -> client.ApiClient:
     api: client.ApiClient = config.new_client_from_config(config_file=str(kube().kubeconfig))
     return api
-
-
-def install_crd(api: client.ApiClient) -> None:
-    """Create or replace the CRD, and wait until it is Established."""
-    ext = client.ApiextensionsV1Api(api)
-    body = crd()
-    try:
-        current = ext.read_custom_resource_definition(CRD_NAME)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        ext.create_custom_resource_definition(body)
-    else:
-        body["metadata"]["resourceVersion"] = current.metadata.resource_version
-        ext.replace_custom_resource_definition(CRD_NAME, body)
-
-    def established() -> bool:
-        conditions = ext.read_custom_resource_definition(CRD_NAME).status.conditions or []
-        return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-    wait_for("the CRD established", established, bool, 30)
 
 
 def operator(

@@ -13,11 +13,11 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 from logway.core.settings import Endpoints
+from logway.dev.kube import install_crd
 from tests.chart import render, values_args
 from tests.integration.operator_support import (
     Pipelines,
     admin_client,
-    install_crd,
     pipeline,
     spec,
 )

@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from logway.core.names import tenant_topics
 from logway.core.settings import Endpoints
+from logway.dev.kube import install_crd
 from tests.integration.operator_support import (
     FORWARDER,
     Pipelines,
@@ -26,7 +27,6 @@ from tests.integration.operator_support import (
     condition,
     forwarder_daemonset,
     forwarder_state,
-    install_crd,
     operator,
     pipeline,
     ready,
