@@ -17,15 +17,20 @@ from logway.core.kafka import KafkaConnection
 from logway.core.settings import Endpoints
 
 RESULTS = Path(__file__).parent / "results"
+UNLIMITED = 1_000_000  # the highest limits.records_per_s
 
 
 def bench_tenants(endpoints: Endpoints, extras: dict[str, str], partitions: int = 3) -> Path:
-    """Apply one tenant per `extras` item (name -> extra YAML); returns their work folder."""
+    """Apply one tenant per `extras` item (name -> extra YAML); returns their work folder.
+    A tenant whose extra YAML sets no `limits` gets the highest `records_per_s`: benchmarks
+    measure what the pipeline can do, not the default limit."""
     work = Path(tempfile.mkdtemp(prefix="logway-bench-"))
     for name, extra in extras.items():
+        limits = "" if "limits:" in extra else f"limits: {{records_per_s: {UNLIMITED}}}\n"
         (work / f"{name}.yaml").write_text(
             f'name: {name}\nowners: {{team: bench, slack_channel: "#bench", '
-            f"webhook_secret: BENCH_HOOK}}\ntopics: {{partitions: {partitions}}}\n{extra}"
+            f"webhook_secret: BENCH_HOOK}}\ntopics: {{partitions: {partitions}}}\n"
+            f"{extra}{limits}"
         )
     subprocess.run(
         [sys.executable, "-m", "logway", "apply", str(work), "--credentials-dir", str(work)],

@@ -264,6 +264,9 @@ class DeadLetterSettings(Frozen):
     notify: Notify = Field(default_factory=Notify, description="Slack notices to the owners.")
 
 
+OverLimit = Literal["delay", "drop"]
+
+
 class Limits(Frozen):
     """What the tenant may send. Bounds are the platform's."""
 
@@ -281,8 +284,19 @@ class Limits(Frozen):
         5000,
         ge=1,
         le=1_000_000,
-        description="Records per second the processor takes from the tenant.",
+        description="Records per second the processors, all of them together, take from the "
+        "tenant's raw topic. Each processor takes its share: the limit times the part of the "
+        "topic's partitions assigned to it. What is over it is `over_limit`'s.",
         examples=[5000],
+    )
+    over_limit: OverLimit = Field(
+        "delay",
+        description="Records over `records_per_s`: `delay` leaves them in Kafka (the tenant's "
+        "partitions are paused until its rate is back under the limit; counted in "
+        "`logway_throttled_seconds_total` and as consumer lag), `drop` drops them (counted in "
+        "`logway_dropped_records_total`, reason `rate_limited`). Nothing over the limit slows "
+        "another tenant.",
+        examples=["delay"],
     )
 
 

@@ -19,7 +19,8 @@ Delivery (at-least-once, nothing lost on `kill -9`):
   after a crash overwrite their earlier copies downstream.
 
 Faust's `Topic(pattern=...)` does not subscribe with the aiokafka driver, so the worker lists the
-broker's topics itself every `discovery_interval_s` and resubscribes when a tenant appears.
+broker's topics itself every `discovery_interval_s`, and at once when a tenant is published,
+and resubscribes when a tenant appears.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from connectors.processor.config import ProcessorConfig
+from connectors.processor.limits import TenantLimits
 from connectors.processor.pods import PodTable
 from connectors.processor.tenants import TenantPipelines
 from connectors.processor.transport import BatchConsumer, BatchTransport
@@ -50,13 +52,41 @@ from logway.core.names import RAW_TOPIC_RE, tenant_of_topic
 from logway.core.origin import event_id_header
 from streams.pipeline import Outcome, Output
 from streams.steps.base import Record
+from streams.steps.select import RATE_LIMITED
+from topology.model import Limits, OverLimit
 from topology.registry import TenantRegistry
 
 POD_TABLE_WAIT_S = 30.0
 DISCOVERY_TICK_S = 0.5
+LIMITS_TICK_S = 0.05  # how often tenants paused for their rate limit are looked at
+DEFAULT_LIMITS = Limits()
+# Faust's conductor waits this long after a subscription change before it resubscribes (its
+# default, 45 s, was most of a new tenant's wait). A rebalance no longer reads finished
+# records twice (`connectors.processor.transport`), so there is nothing to save by waiting.
+RESUBSCRIBE_AFTER_S = 0.2
 log = logging.getLogger("logway.processor")
 EXIT_DELIVERY_FAILED = 70
 HeldKey = tuple[str, int, int]  # topic, partition, offset
+
+
+def tenant_limits(registry: TenantRegistry, tenant: str) -> Limits:
+    """The tenant's live `limits`; a tenant never published has the defaults."""
+    published = registry.get(tenant)
+    return published.spec.limits if published is not None else DEFAULT_LIMITS
+
+
+def partition_count(consumer: Any, admin: AdminClient, topic: str) -> int | None:
+    """The topic's partition count: from Faust's metadata, else (a member that just joined
+    may not have it yet) from the broker's. None when neither knows it."""
+    count: int | None = consumer.topic_partitions(topic)
+    if count:
+        return count
+    try:
+        found = admin.list_topics(topic=topic, timeout=5).topics.get(topic)
+    except Exception as exc:
+        log.warning("partition count of %s unknown (%s); limits use the whole rate", topic, exc)
+        return None
+    return len(found.partitions) if found is not None and found.partitions else None
 
 
 def served_raw_topics(admin: AdminClient, config: ProcessorConfig) -> list[str]:
@@ -73,11 +103,17 @@ class BatchProcessor:
     """
 
     def __init__(
-        self, pipelines: TenantPipelines, producer: Producer, ack: Callable[[Any], Any]
+        self,
+        pipelines: TenantPipelines,
+        producer: Producer,
+        ack: Callable[[Any], Any],
+        limits: TenantLimits | None = None,
     ) -> None:
         self.pipelines = pipelines
         self.producer = producer
         self.ack = ack
+        self.limits = limits
+        self.waiting: dict[str, list[Any]] = {}  # tenant -> records over its rate, in order
         self.meters = TenantMeters("processor")
         self.held: dict[HeldKey, Any] = {}
         self._tenants: dict[str, str] = {}  # raw topic -> tenant
@@ -93,48 +129,88 @@ class BatchProcessor:
     async def handle(self, messages: Iterable[Any]) -> None:
         """Process fetched Faust messages (value and key are the raw bytes)."""
         async with self._lock:
-            released: list[HeldKey] = []
-            done: list[Any] = []
-            outputs: list[Output] = []
-            meters = self.meters.batch()
-            pipelines: dict[str, Any] = {}  # looked up once per tenant and batch, not per record
-            for message in messages:
-                tenant = self._tenant(message.topic)
-                value = message.value
+            await self._process(messages, counted=False)
+
+    async def release_waiting(self) -> None:
+        """Process the records set aside for tenants whose rate allows it again; a tenant
+        none of whose records wait any more is resumed."""
+        if not self.waiting or self.limits is None:
+            return
+        async with self._lock:
+            for tenant in [t for t in self.waiting if self.limits.ready(t)]:
+                await self._process(self.waiting.pop(tenant), counted=True)  # may set aside again
+                if tenant not in self.waiting:
+                    self.limits.release(tenant)
+
+    async def _process(self, messages: Iterable[Any], *, counted: bool) -> None:
+        released: list[HeldKey] = []
+        done: list[Any] = []
+        outputs: list[Output] = []
+        meters = self.meters.batch()
+        pipelines: dict[str, Any] = {}  # looked up once per tenant and batch, not per record
+        for message in messages:
+            tenant = self._tenant(message.topic)
+            value = message.value
+            if not counted:  # records set aside were counted when they were first read
                 meters.read(tenant, len(value) if value else 0)
-                record = Record(
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    message.key,
-                    int(message.timestamp * 1000) if message.timestamp else 0,
-                )
-                if message.headers:
-                    record.event_id, refused = event_id_header(message.headers, tenant)
-                    if refused:
-                        record.flag(Flag.EVENT_ID_REFUSED)
-                pipeline = pipelines.get(tenant)
-                if pipeline is None:
-                    pipeline = pipelines[tenant] = self.pipelines.get(tenant)
-                outcome = pipeline.process(value, record)
-                if outcome.held:  # not committable until its line or event is produced
-                    self.held[(message.topic, message.partition, message.offset)] = message
-                    if outcome.output is None and outcome.dropped is None:
-                        continue  # it carries nothing of an earlier event either
-                else:
-                    done.append(message)
-                self._finish(
-                    meters,
-                    tenant,
-                    outcome,
-                    topic=message.topic,
-                    partition=message.partition,
-                    released=released,
-                    outputs=outputs,
-                )
-            self._produce_all(outputs)
-            await self._flushed_then_release(released, done)
-            meters.apply()
+            over = self._over_limit(tenant, message)
+            if over == "drop":
+                meters.dropped(tenant, RATE_LIMITED.why)
+                done.append(message)
+            if over is not None:
+                continue
+            record = Record(
+                message.topic,
+                message.partition,
+                message.offset,
+                message.key,
+                int(message.timestamp * 1000) if message.timestamp else 0,
+            )
+            if message.headers:
+                record.event_id, refused = event_id_header(message.headers, tenant)
+                if refused:
+                    record.flag(Flag.EVENT_ID_REFUSED)
+            pipeline = pipelines.get(tenant)
+            if pipeline is None:
+                pipeline = pipelines[tenant] = self.pipelines.get(tenant)
+            outcome = pipeline.process(value, record)
+            if outcome.held:  # not committable until its line or event is produced
+                self.held[(message.topic, message.partition, message.offset)] = message
+                if outcome.output is None and outcome.dropped is None:
+                    continue  # it carries nothing of an earlier event either
+            else:
+                done.append(message)
+            self._finish(
+                meters,
+                tenant,
+                outcome,
+                topic=message.topic,
+                partition=message.partition,
+                released=released,
+                outputs=outputs,
+            )
+        self._produce_all(outputs)
+        await self._flushed_then_release(released, done)
+        meters.apply()
+
+    def _over_limit(self, tenant: str, message: Any) -> OverLimit | None:
+        """None when the record may be processed now. Else what its tenant's `limits` make of
+        it: `drop` (the caller drops it), or `delay`: it is set aside in `waiting` and the
+        tenant's partitions paused. Behind records set aside a record waits too, so a
+        tenant's records keep their order."""
+        if self.limits is None:
+            return None
+        waiting = self.waiting.get(tenant)
+        if waiting is not None:
+            waiting.append(message)
+            return "delay"
+        if self.limits.admit(tenant):
+            return None
+        policy = self.limits.policy(tenant)
+        if policy == "delay":
+            self.waiting[tenant] = [message]
+            self.limits.hold(tenant)
+        return policy
 
     async def expire(self) -> None:
         """Finish the lines whose last piece did not come in time."""
@@ -162,6 +238,12 @@ class BatchProcessor:
         """The partition was revoked: its held pieces will be read again by the next owner."""
         for pipeline in self.pipelines.all():
             pipeline.forget(topic, partition)
+        for tenant, waiting in list(self.waiting.items()):
+            kept = [m for m in waiting if m.topic != topic or m.partition != partition]
+            if kept:
+                self.waiting[tenant] = kept
+            else:
+                del self.waiting[tenant]
         for key in [k for k in self.held if k[0] == topic and k[1] == partition]:
             del self.held[key]
 
@@ -264,6 +346,7 @@ def build_app(
         processing_guarantee="at_least_once",
         datadir=str(config.data_dir),
     )
+    app.topics._resubscribe_sleep_lock_seconds = RESUBSCRIBE_AFTER_S  # type: ignore[attr-defined]
     raw = app.topic(*initial_topics, key_serializer="raw", value_serializer="raw")
     app.topics.add(raw)  # subscribed by the conductor; records arrive through BatchConsumer
     admin = AdminClient(config.kafka.client({"log_level": 0}))
@@ -271,13 +354,26 @@ def build_app(
     consumer = app.consumer
     assert isinstance(consumer, BatchConsumer)
     lookup = pods.get if pods is not None else None
-    batches = BatchProcessor(TenantPipelines(registry, lookup), producer, consumer.ack)
+    limits = TenantLimits(
+        lambda tenant: tenant_limits(registry, tenant),
+        consumer.pause_partitions,
+        consumer.resume_partitions,
+    )
+    batches = BatchProcessor(TenantPipelines(registry, lookup), producer, consumer.ack, limits)
     consumer.batch_handler = batches.handle
     consumer.linger_s = config.batch_linger_s
 
     @app.timer(interval=0.5)  # type: ignore[untyped-decorator]
     async def expire_partial_lines() -> None:
         await batches.expire()
+
+    @app.timer(interval=LIMITS_TICK_S)  # type: ignore[untyped-decorator]
+    async def release_waiting_records() -> None:
+        await consumer.exclusive(batches.release_waiting)
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def partitions_assigned(_app: Any, assigned: Any, **_: Any) -> None:
+        limits.assigned(assigned, lambda topic: partition_count(consumer, admin, topic))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def partitions_revoked(_app: Any, revoked: Any, **_: Any) -> None:

@@ -61,7 +61,8 @@ DEAD_LETTERS = Counter(
 DROPPED = Counter(
     "logway_dropped_records_total",
     "Records dropped on purpose by a tenant's own pipeline, by reason: rule (drop/keep), "
-    "sampled, rate_limited (a limit step set to drop).",
+    "sampled, rate_limited (a limit step set to drop, or over `limits.records_per_s` with "
+    "`over_limit: drop`).",
     ["component", "tenant", "reason"],
 )
 FLAGGED = Counter(
@@ -89,6 +90,12 @@ RETRIES = Counter(
     "dead-lettered), by reason: overloaded (429), unavailable (5xx or no connection), "
     "blocked (cluster block).",
     ["component", "tenant", "reason"],
+)
+THROTTLED_SECONDS = Counter(
+    "logway_throttled_seconds_total",
+    "Seconds a processor kept a tenant's partitions paused because the tenant was over "
+    "`limits.records_per_s` (`over_limit: delay`): its records waited in Kafka meanwhile.",
+    ["component", "tenant"],
 )
 PAUSED_PARTITIONS = Gauge(
     "logway_paused_partitions",
