@@ -95,12 +95,16 @@ class TenantLimits:
         for tenant, tps in mine.items():
             total = count(next(iter(tps)).topic)
             self._share[tenant] = min(1.0, len(tps) / total) if total else 1.0
-            log.info(
+            log.debug(
                 "limits: %d of %s partition(s) of %s here: %.0f records/s of its %d",
                 len(tps), total or "?", tenant,
                 self._share[tenant] * self.limit_of(tenant).records_per_s,
                 self.limit_of(tenant).records_per_s,
             )  # fmt: skip
+        log.info(
+            "limits: this processor's share set for %d tenant(s), from %d partition(s)",
+            len(mine), sum(len(tps) for tps in mine.values()),
+        )  # fmt: skip
 
     def _bucket(self, tenant: str, now: float) -> Bucket:
         limit = self.limit_of(tenant)
