@@ -75,13 +75,15 @@ unit: setup
 ## The whole pipeline against Kafka's perf tools and a direct bulk load (bench/results/<date>-
 ## <commit>.json); the processor against the raw Kafka clients; the gateway against
 ## Kafka's ProducerPerformance; a new tenant's first line, from apply to searchable; the
-## operator (a change to Ready and to the first document, admission, 300 resources). About 17
-## minutes.
+## operator (a change to Ready and to the first document, admission, 300 resources); a noisy
+## neighbour (a tenant flooding at 12 times its limit beside a steady one); 3 to 300 tenants
+## at the same load. About 40 minutes.
 bench: setup
 	$(BIN)/logway dev up
 	eval "$$($(BIN)/logway dev env)" && $(BIN)/python -m bench.pipeline && \
 	  $(BIN)/python -m bench.processor && $(BIN)/python -m bench.gateway && \
-	  $(BIN)/python -m bench.new_tenant && $(BIN)/python -m bench.operator
+	  $(BIN)/python -m bench.new_tenant && $(BIN)/python -m bench.operator && \
+	  $(BIN)/python -m bench.noisy_neighbour && $(BIN)/python -m bench.tenants
 
 ## Every fault scenario, the long ones too (each process killed 5 times under load,
 ## Elasticsearch down 10 minutes); writes the ledger table to

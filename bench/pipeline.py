@@ -82,6 +82,7 @@ BROKEN_EVERY = 20  # 5%
 # the rate it manages a minute later).
 WARMUP_LINES = 30_000
 TARGET_LINES_PER_S = 10_000  # the issue's end-to-end target on this 2-core machine
+SLOW_S = 1.5  # a line slower than this is counted by the second it was sent in
 PACE_S = 0.005  # lines of the latency run leave in bursts at most this long
 
 
@@ -174,10 +175,13 @@ def kinds_for(count: int) -> list[str]:
     return rng.choices(list(SHARES), weights=list(SHARES.values()), k=count)
 
 
-def start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """A logway worker, stopped when this program ends, however it ends (bar SIGKILL)."""
+def start(
+    args: list[str], log: Path, env: dict[str, str], metrics_port: int = 0
+) -> subprocess.Popen[bytes]:
+    """A logway worker, stopped when this program ends, however it ends (bar SIGKILL);
+    /metrics on `metrics_port` if one is given."""
     worker = subprocess.Popen(
-        [sys.executable, "-m", "logway", "run", *args, "--metrics-port", "0"],
+        [sys.executable, "-m", "logway", "run", *args, "--metrics-port", str(metrics_port)],
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
@@ -476,11 +480,12 @@ def measure_latency(
     *,
     seconds: float,
     warmup: float,
+    kind: str | None = None,
 ) -> dict[str, float]:
     """Send at `rate` lines/s for `warmup` + `seconds`; time the lines of the last `seconds`,
     pairing the k-th line sent with the k-th to become searchable. The lines are all whole
     (no broken ones), so the timed ones searchable are the count less what was there before
-    and the settling lines."""
+    and the settling lines. `kind`: only lines of that kind (else the usual mix)."""
     warm = int(rate * warmup)
     base = searchable(es, tenants) + warm
     sent_times: list[float] = []
@@ -494,21 +499,22 @@ def measure_latency(
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    kinds = kinds_for(warm + int(rate * seconds))
+    count = warm + int(rate * seconds)
+    kinds = [kind] * count if kind else kinds_for(count)
     started = time.perf_counter()
-    for i, kind in enumerate(kinds):
+    for i, line_kind in enumerate(kinds):
         # Sleep in steps of at least PACE_S: waiting out every 0.2 ms gap between lines would
         # spin the CPU the pipeline is measured on.
         if (left := started + i / rate - time.perf_counter()) > PACE_S:
             load.producer.poll(left)
-        n = load.sent[kind]
+        n = load.sent[line_kind]
         if n % BROKEN_EVERY == BROKEN_EVERY - 1:
-            load.sent[kind] += 1  # skip broken ones here: they are never searchable
+            load.sent[line_kind] += 1  # skip broken ones here: they are never searchable
             n += 1
         if i < warm:
-            load.send(kind, "w")  # the same pace, not timed: the pipeline settles into it
+            load.send(line_kind, "w")  # the same pace, not timed: the pipeline settles into it
             continue
-        load.send(kind, "l")
+        load.send(line_kind, "l")
         sent_times.append(time.time())
     load.flush()
     deadline = time.time() + 60
@@ -517,10 +523,14 @@ def measure_latency(
     done.set()
     poller.join()
     latencies = []
+    slow: dict[int, int] = {}  # second of the timed run -> lines of it slower than SLOW_S
     k = 0
     for at, count in seen:
         while k < min(count, len(sent_times)):
             latencies.append(at - sent_times[k])
+            if latencies[-1] > SLOW_S:
+                second = int(sent_times[k] - sent_times[0])
+                slow[second] = slow.get(second, 0) + 1
             k += 1
     latencies.sort()
 
@@ -537,6 +547,7 @@ def measure_latency(
         "searchable": k,
         "p50_s": pct(0.5),
         "p99_s": pct(0.99),
+        "slow_lines_by_second": slow,
     }
 
 

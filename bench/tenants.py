@@ -1,0 +1,280 @@
+"""Many tenants: what 3, 10, 100 and 300 tenants cost the shared workers, at the same load.
+
+    python -m bench.tenants [--counts 3,10,100,300] [--lines 60000]
+
+For each count N, with new tenants `bench-mt-<run>-<N>-<i>` (one partition per topic):
+1. `apply` of all N in one run, timed;
+2. one line to every tenant, then a processor and a sink start: the seconds until every one
+   of those N lines is indexed (a new processor and sink joining, subscribing to N topics,
+   and Elasticsearch making N indices);
+3. `--lines` lines (about 300 bytes of JSON each), spread evenly over the N tenants, written
+   as fast as this program can while the pipeline runs; end to end lines/s, from the first
+   line written to the sink's last one indexed, and the processor's, to its last one put
+   out (from their metrics);
+4. the processor's and the sink's peak memory (VmHWM) and CPU per 1,000 lines;
+   and, with the workers stopped, what the processor waits for once per batch: the flush of
+   1,000 records spread over the N processed topics with its producer's settings;
+5. all the tenants but the first are removed again (`apply --prune --delete-data`, which
+   refuses a folder with no tenant), topics and indices with them, so that the dev servers
+   do not keep thousands of partitions.
+
+Prints a table, with each count's throughput against the first count's and memory per tenant,
+and writes `bench/results/tenants-<date>-<commit>.json`.
+
+Needs the dev servers (`logway dev up`) or LOGWAY_KAFKA_BOOTSTRAP / LOGWAY_ES_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Producer
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.common import (
+    UNLIMITED,
+    cpu_seconds,
+    logway_env,
+    peak_memory_mb,
+    run_id,
+    write_result,
+)
+from bench.noisy_neighbour import free_port
+from bench.pipeline import start
+from logway.core.names import processed_topic, raw_topic
+from logway.core.settings import Endpoints
+
+TENANT = (
+    "name: {name}\n"
+    'owners: {{team: bench, slack_channel: "#bench", webhook_secret: BENCH_HOOK}}\n'
+    "topics: {{partitions: 1}}\n"
+    "pipeline:\n  - {{step: parse, format: json}}\n"
+    f"limits: {{{{records_per_s: {UNLIMITED}}}}}\n"
+)
+PADDING = "x" * 220
+
+
+def logway(endpoints: Endpoints, *args: str) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "logway", *args],
+        env={**os.environ, **logway_env(endpoints)},
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - started
+
+
+def total(port: int, name: str, **labels: str) -> float:
+    """The sum over tenants of a worker's counter `name` with `labels`."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def wait_through(
+    ports: dict[str, int], count: int, workers: list[subprocess.Popen[bytes]]
+) -> dict[str, float]:
+    """Block until the processor has put out and the sink has indexed `count` records (from
+    their metrics); when each happened."""
+    done: dict[str, float] = {}
+    deadline = time.monotonic() + 900
+    while len(done) < len(ports):
+        for worker in workers:
+            if worker.poll() is not None:
+                raise SystemExit(f"a worker stopped (exit {worker.returncode}); see its log")
+        for part, port in ports.items():
+            outcome = "indexed" if part == "sink" else "processed"
+            try:
+                if part not in done and (
+                    total(port, "logway_records_out_total", outcome=outcome) >= count
+                ):
+                    done[part] = time.perf_counter()
+            except OSError:
+                pass  # not serving yet
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{count:,} records not through within 15 minutes: {done}")
+        time.sleep(0.2)
+    return done
+
+
+def produce_fanout_ms(
+    endpoints: Endpoints, topics: list[str], rounds: int = 30
+) -> dict[str, float]:
+    """What the processor waits for once per batch: the flush of 1,000 records spread over
+    `topics`, with its producer's settings (acks=all, idempotent, no linger); p50 and max ms."""
+    producer = Producer(endpoints.kafka.producer({"log_level": 3}))
+    value = b"x" * 300
+    for topic in topics:
+        producer.produce(topic, value)
+    producer.flush(60)
+    took = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for n in range(1000):
+            producer.produce(topics[n % len(topics)], value)
+        producer.flush(60)
+        took.append((time.perf_counter() - started) * 1000)
+    return {"p50_ms": statistics.median(took), "max_ms": max(took)}
+
+
+def measure(endpoints: Endpoints, run: str, count: int, lines: int) -> dict[str, Any]:
+    prefix = f"bench-mt-{run}-{count}"
+    names = [f"{prefix}-{i}" for i in range(count)]
+    folder = Path(tempfile.mkdtemp(prefix="logway-bench-"))
+    tenants = folder / "tenants"
+    tenants.mkdir()
+    for name in names:
+        (tenants / f"{name}.yaml").write_text(TENANT.format(name=name))
+    print(f"{count} tenants: apply ...", flush=True)
+    apply_s = logway(endpoints, "apply", str(tenants), "--credentials-dir", str(folder))
+    producer = Producer(
+        endpoints.kafka.client(
+            {
+                "linger.ms": 20,
+                "acks": "all",
+                "queue.buffering.max.messages": 1_000_000,
+                "log_level": 3,  # not the notices of the tenants' topics deleted at the end
+            }
+        )
+    )
+
+    def send(name: str, n: int) -> None:
+        value = orjson.dumps({"n": n, "tenant": name, "msg": PADDING})
+        while True:
+            try:
+                producer.produce(raw_topic(name), value)
+                return
+            except BufferError:
+                producer.poll(0.05)
+
+    try:
+        for name in names:
+            send(name, -1)
+        producer.flush(60)
+        env = {**os.environ, **logway_env(endpoints)}
+        matching = f"{prefix}-[0-9]+"
+        ports = {"processor": free_port(), "sink": free_port()}
+        started = time.perf_counter()
+        processor = start(
+            ["processor", "--tenants-matching", matching, "--app-id", f"{prefix}-proc",
+             "--data-dir", str(folder / "faust")],
+            folder / "processor.log", env, metrics_port=ports["processor"],
+        )  # fmt: skip
+        sink = start(
+            ["sink", "--tenants-matching", matching, "--group-id", f"{prefix}-sink"],
+            folder / "sink.log",
+            env,
+            metrics_port=ports["sink"],
+        )
+        workers = [processor, sink]
+        print(f"{count} tenants: workers start, every tenant's first line ...", flush=True)
+        join_s = wait_through(ports, count, workers)["sink"] - started
+
+        print(f"{count} tenants: {lines:,} lines ...", flush=True)
+        cpu0 = cpu_seconds(processor.pid), cpu_seconds(sink.pid)
+        started = time.perf_counter()
+        for n in range(lines):
+            send(names[n % count], n)
+        producer.flush(120)
+        written_s = time.perf_counter() - started
+        done = wait_through(ports, count + lines, workers)
+        seconds = done["sink"] - started
+        figures = {
+            "tenants": count,
+            "apply_s": apply_s,
+            "apply_s_per_tenant": apply_s / count,
+            "first_lines_indexed_after_start_s": join_s,
+            "lines": lines,
+            "lines_per_s": lines / seconds,
+            "written_lines_per_s": lines / written_s,
+            "processor_lines_per_s": lines / (done["processor"] - started),
+            "cpu_s_per_1000": {
+                "processor": (cpu_seconds(processor.pid) - cpu0[0]) / lines * 1000,
+                "sink": (cpu_seconds(sink.pid) - cpu0[1]) / lines * 1000,
+            },
+            "peak_memory_mb": {
+                "processor": peak_memory_mb(processor.pid),
+                "sink": peak_memory_mb(sink.pid),
+            },
+        }
+        for worker in workers:
+            worker.terminate()
+            worker.wait(60)
+        # the workers are stopped: these records are never read, and go with the topics
+        figures["produce_fanout"] = produce_fanout_ms(
+            endpoints, [processed_topic(n) for n in names]
+        )
+    finally:
+        print(f"{count} tenants: removing them ...", flush=True)
+        keep = folder / "keep"  # `apply --prune` refuses a folder without a tenant
+        keep.mkdir()
+        (keep / f"{names[0]}.yaml").write_text(TENANT.format(name=names[0]))
+        remove_s = logway(
+            endpoints, "apply", str(keep), "--prune", "--delete-data", "--scope", f"{prefix}-.*",
+            "--credentials-dir", str(folder),
+        )  # fmt: skip
+    figures["remove_s"] = remove_s
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--counts", default="3,10,100,300")
+    parser.add_argument("--lines", type=int, default=60_000)
+    args = parser.parse_args()
+    endpoints = Endpoints.from_env()
+    run = run_id()
+    rows = [measure(endpoints, run, int(c), args.lines) for c in args.counts.split(",")]
+    base = rows[0]
+    for row in rows:
+        row["throughput_vs_first"] = row["lines_per_s"] / base["lines_per_s"]
+        extra = row["tenants"] - base["tenants"]
+        row["memory_mb_per_extra_tenant"] = {
+            part: (row["peak_memory_mb"][part] - base["peak_memory_mb"][part]) / extra
+            if extra
+            else 0.0
+            for part in ("processor", "sink")
+        }
+    result, out = write_result("tenants-", {"rows": rows})
+    print(table(result))
+    print(f"-> {out}")
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [
+        f"many tenants ({result['date']}, {result['commit']}): one processor, one sink",
+        f"{'tenants':>8}{'apply s':>10}{'join s':>9}{'lines/s':>10}{'vs first':>10}"
+        f"{'processor/s':>13}{'written/s':>11}{'flush ms':>10}{'proc MB':>9}{'sink MB':>9}"
+        f"{'MB/tenant p/s':>16}",
+    ]
+    for r in result["rows"]:
+        per = r["memory_mb_per_extra_tenant"]
+        lines.append(
+            f"{r['tenants']:>8}{r['apply_s']:>10.1f}{r['first_lines_indexed_after_start_s']:>9.1f}"
+            f"{r['lines_per_s']:>10,.0f}{r['throughput_vs_first']:>10.2f}"
+            f"{r['processor_lines_per_s']:>13,.0f}{r['written_lines_per_s']:>11,.0f}"
+            f"{r['produce_fanout']['p50_ms']:>10.1f}"
+            f"{r['peak_memory_mb']['processor']:>9.0f}{r['peak_memory_mb']['sink']:>9.0f}"
+            f"{per['processor']:>8.2f}/{per['sink']:.2f}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
