@@ -22,13 +22,6 @@ batches of ~24 records a second, and the per-batch cost (a cross-thread `getmany
 producer flush, Kafka requests) took three times the CPU per record of a full batch, from
 the machine Elasticsearch needs.
 
-Rebalances: Faust forgets a revoked partition's acknowledged offsets without committing them,
-and commits only every `broker_commit_interval`, so every rebalance (each new tenant's topic
-is one) read up to a second of finished records again, and produced their dead letters
-twice. This consumer finishes the batch in hand, commits what is acknowledged, and only then
-lets Faust revoke; a batch fetched before the revocation and not yet started is dropped (its
-records are read again from the committed offsets by whoever owns them next).
-
 Built against faust-streaming 0.15.3 (pinned); `tests/unit/streams/test_transport.py` checks
 the private names this relies on.
 """
@@ -36,10 +29,10 @@ the private names this relies on.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka.structs import OffsetAndMetadata, TopicPartition  # type: ignore[import-untyped]
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
@@ -51,40 +44,16 @@ class BatchConsumer(faust_aiokafka.Consumer):
     batch_handler: BatchHandler | None = None
     linger_s: float = 0.0  # least time between rounds of less than a quarter of a batch
     _batch_lock: asyncio.Lock | None = None
-    _generation = 0  # revocations so far: a batch fetched before one is not handled
 
     def _lock(self) -> asyncio.Lock:
         if self._batch_lock is None:
             self._batch_lock = asyncio.Lock()
         return self._batch_lock
 
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        """Finish the batch in hand and commit what is acknowledged, then revoke."""
-        self._generation += 1
-        self.stop_flow()  # no further record of the old assignment is handed over
-        async with self._lock():
-            offsets = self._filter_committable_offsets(revoked)
-            if offsets:
-                try:
-                    await self._thread.call_thread(_commit_as_member, self._thread, offsets)
-                except Exception as exc:  # the group moved on: the next owner reads them again
-                    self.log.warning("commit before revoking failed: %r", exc)
-            await super().on_partitions_revoked(revoked)
-
     async def exclusive(self, work: Callable[[], Awaitable[None]]) -> None:
-        """Run `work` between batches, never while a revocation commits."""
+        """Run `work` between batches, never while one is handled."""
         async with self._lock():
             await work()
-
-    async def _handle(self, handler: BatchHandler, batch: list[Any], generation: int) -> None:
-        async with self._lock():
-            if generation == self._generation:
-                await handler(batch)
-                return
-            # Revoked since it was fetched: whoever owns its partitions next reads it again
-            # from the commit; this worker too, so it must not count it as read.
-            for message in batch:
-                self._read_offset.pop(message.tp, None)
 
     async def _rest(self, started: float, fetched: int, light: int) -> None:
         """After a light round, linger (see the module's docstring); after none, yield."""
@@ -108,11 +77,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 started = loop.time()
-                generation = self._generation
                 batch: list[Any] = []
                 async for tp, message in self.getmany(timeout=1.0):
-                    if not batch:  # the poll may have waited long, and outlasted a rebalance
-                        started, generation = loop.time(), self._generation
+                    if not batch:  # the linger counts from the round's first record
+                        started = loop.time()
                     offset = message.offset
                     read = get_read_offset(tp)
                     if read is not None and offset < read:
@@ -122,7 +90,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     set_read_offset(tp, offset)
                     batch.append(message)
                 if batch:
-                    await self._handle(handler, batch, generation)
+                    await self.exclusive(functools.partial(handler, batch))
                 await self._rest(started, len(batch), light)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -132,21 +100,6 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if self.transport.app.should_stop:
                 return
             raise
-
-
-async def _commit_as_member(thread: Any, offsets: dict[Any, int]) -> None:
-    """Commit `offsets` as the group member this consumer still is while its partitions are
-    being revoked. On the consumer's thread. aiokafka's `commit` refuses here when the
-    rebalance is a new subscription (its assignment is already gone), so this asks the group
-    coordinator directly, as aiokafka's own auto-commit does before a rebalance."""
-    coordinator = thread._ensure_consumer()._coordinator
-    await coordinator.commit_offsets(
-        None,
-        {
-            TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(o, "")
-            for tp, o in offsets.items()
-        },
-    )
 
 
 class BatchTransport(faust_aiokafka.Transport):
