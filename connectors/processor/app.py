@@ -72,18 +72,27 @@ def tenant_limits(registry: TenantRegistry, tenant: str) -> Limits:
     return published.spec.limits if published is not None else DEFAULT_LIMITS
 
 
-def partition_count(consumer: Any, admin: AdminClient, topic: str) -> int | None:
-    """The topic's partition count: from Faust's metadata, else (a member that just joined
-    may not have it yet) from the broker's. None when neither knows it."""
-    count: int | None = consumer.topic_partitions(topic)
-    if count:
-        return count
-    try:
-        found = admin.list_topics(topic=topic, timeout=5).topics.get(topic)
-    except Exception as exc:
-        log.warning("partition count of %s unknown (%s); limits use the whole rate", topic, exc)
-        return None
-    return len(found.partitions) if found is not None and found.partitions else None
+def partition_counts(consumer: Any, admin: AdminClient) -> Callable[[str], int | None]:
+    """A topic's partition count, for one rebalance: from Faust's metadata, else (a member
+    that just joined may not have it yet) from the broker's, asked once for all topics rather
+    than once per tenant. None when neither knows it."""
+    broker: dict[str, int] | None = None
+
+    def count(topic: str) -> int | None:
+        nonlocal broker
+        known: int | None = consumer.topic_partitions(topic)
+        if known:
+            return known
+        if broker is None:
+            try:
+                listed = admin.list_topics(timeout=5).topics
+                broker = {name: len(t.partitions) for name, t in listed.items() if t.partitions}
+            except Exception as exc:
+                log.warning("partition counts unknown (%s); limits use the whole rate", exc)
+                broker = {}
+        return broker.get(topic)
+
+    return count
 
 
 def served_raw_topics(admin: AdminClient, config: ProcessorConfig) -> list[str]:
@@ -369,7 +378,7 @@ def build_app(
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def partitions_assigned(_app: Any, assigned: Any, **_: Any) -> None:
-        limits.assigned(assigned, lambda topic: partition_count(consumer, admin, topic))
+        limits.assigned(assigned, partition_counts(consumer, admin))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def partitions_revoked(_app: Any, revoked: Any, **_: Any) -> None:
