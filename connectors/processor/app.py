@@ -21,7 +21,9 @@ Delivery (at-least-once, nothing lost on `kill -9`):
 Faust's `Topic(pattern=...)` does not subscribe with the aiokafka driver, so the worker lists the
 broker's topics itself every `discovery_interval_s`, and at once when a tenant is published,
 and resubscribes when a tenant appears (Faust's conductor then waits 45 s before it does:
-see the README on a new tenant's first lines).
+see the README on a new tenant's first lines). A new topic waits for its tenant's published
+version (`UnpublishedTopics`), and a starting worker for all of them, so no record goes through
+the default pipeline by mistake.
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ from topology.model import Limits, OverLimit
 from topology.registry import TenantRegistry
 
 POD_TABLE_WAIT_S = 30.0
+REGISTRY_WAIT_TELL_S = 30.0  # how often a processor still reading the published versions says so
+# A new raw topic is consumed once its tenant's version is read (`apply` creates the topics
+# before it publishes): its first records must go through its pipeline, not the default one.
+# A topic whose tenant is still unpublished after this long is consumed with the default.
+UNPUBLISHED_WAIT_S = 30.0
 DISCOVERY_TICK_S = 0.5
 LIMITS_TICK_S = 0.05  # how often tenants paused for their rate limit are looked at
 DEFAULT_LIMITS = Limits()
@@ -394,10 +401,12 @@ def build_app(
         config.kafka, tenant_topics, f"logway-processor-publications-{config.app_id}"
     )
 
+    unpublished = UnpublishedTopics(lambda tenant: registry.get(tenant) is not None)
+
     @app.timer(interval=DISCOVERY_TICK_S)  # type: ignore[untyped-decorator]
     async def discover_tenants() -> None:
         found = await asyncio.get_running_loop().run_in_executor(None, tenant_topics.changed)
-        new = sorted(set(found or ()) - set(raw.topics))
+        new = unpublished.ready(set(found or ()) - set(raw.topics))
         if not new:
             return
         # A tenant's topics stay subscribed once found: a deleted tenant's raw topic is
@@ -407,6 +416,52 @@ def build_app(
         app.topics.add(raw)
 
     return app
+
+
+class UnpublishedTopics:
+    """New raw topics held back until their tenant's version is read (see
+    `UNPUBLISHED_WAIT_S`). `published(tenant)` says whether the registry has it."""
+
+    def __init__(
+        self,
+        published: Callable[[str], bool],
+        wait_s: float = UNPUBLISHED_WAIT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.published, self.wait_s, self.clock = published, wait_s, clock
+        self.waiting: dict[str, float] = {}  # topic -> when it was first found
+
+    def ready(self, found: Iterable[str]) -> list[str]:
+        """Of the topics found now and those held back before, the ones to consume now."""
+        now = self.clock()
+        for topic in found:
+            self.waiting.setdefault(topic, now)
+        ready = sorted(
+            topic
+            for topic, since in self.waiting.items()
+            if self.published(tenant_of_topic(topic) or "") or now - since >= self.wait_s
+        )
+        for topic in ready:
+            if not self.published(tenant_of_topic(topic) or ""):
+                log.warning(
+                    "%s: no published version after %.0f s; consuming it with the default pipeline",
+                    topic,
+                    self.wait_s,
+                )
+            del self.waiting[topic]
+        return ready
+
+
+def wait_for_registry(registry: TenantRegistry) -> None:
+    """Block until every published version is read: a record processed before its tenant's
+    version is known would go through the default pipeline, skipping the tenant's steps
+    (its redactions among them). Kafka holds the records meanwhile."""
+    waited = 0.0
+    while not registry.caught_up.wait(REGISTRY_WAIT_TELL_S):
+        waited += REGISTRY_WAIT_TELL_S
+        log.warning(
+            "still reading the published tenant versions after %.0f s; processing waits", waited
+        )
 
 
 def wait_for_topics(config: ProcessorConfig, stop_after_s: float | None = None) -> list[str]:
@@ -450,6 +505,7 @@ def run_processor(config: ProcessorConfig) -> None:
     if not pods.caught_up.wait(POD_TABLE_WAIT_S):  # so the first lines get their pod's labels
         log.warning("%s not read within %.0f s; going on without it", PODS_TOPIC, POD_TABLE_WAIT_S)
     topics = wait_for_topics(config)
+    wait_for_registry(registry)  # after the topics: `apply` has made `_logway.tenants` then
     log.info("processing %d raw topic(s): %s", len(topics), ", ".join(topics))
     app = build_app(config, topics, registry, pods)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
