@@ -5,7 +5,9 @@ receiving records."""
 import inspect
 
 import faust
+from aiokafka.consumer import group_coordinator as aiokafka_coordinator
 from faust.transport import consumer as faust_consumer
+from faust.transport.conductor import Conductor
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from connectors.processor.app import ProcessorApp
@@ -22,6 +24,22 @@ def test_the_faust_internals_batch_delivery_relies_on_are_there() -> None:
     assert "self._read_offset" in source
     assert "consumer_stopped_errors" in dir(faust_aiokafka.Consumer)
     assert inspect.signature(faust.App._new_transport).parameters.keys() == {"self"}
+    # a rebalance commits before Faust forgets the revoked partitions' acknowledgements
+    assert "self._acked.pop(tp" in inspect.getsource(base.on_partitions_revoked)
+    assert list(inspect.signature(base._filter_committable_offsets).parameters) == ["self", "tps"]
+    assert "_ensure_consumer" in vars(faust_aiokafka.AIOKafkaConsumerThread)
+    assert inspect.iscoroutinefunction(faust_aiokafka.AIOKafkaConsumerThread.call_thread)
+    commit_offsets = aiokafka_coordinator.GroupCoordinator.commit_offsets
+    assert list(inspect.signature(commit_offsets).parameters) == ["self", "assignment", "offsets"]
+    assert (
+        "assignment"
+        not in inspect.getsource(aiokafka_coordinator.GroupCoordinator._do_commit_offsets).split(
+            ":", 1
+        )[1]
+    )  # the assignment we cannot give (None) is not used
+    # the resubscription delay the processor shortens
+    assert isinstance(Conductor._resubscribe_sleep_lock_seconds, float)
+    assert "_resubscribe_sleep_lock_seconds" in inspect.getsource(Conductor._subscriber.fun)
 
 
 def test_the_processor_app_consumes_through_the_batch_consumer() -> None:
