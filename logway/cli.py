@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -20,6 +21,7 @@ from connectors.processor.config import ProcessorConfig
 from connectors.retention.config import RetentionConfig
 from logway.core.settings import Endpoints
 from logway.options import options, variable
+from topology.ceilings import Ceilings
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -100,6 +102,14 @@ def _require(paths: list[Path]) -> None:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise _fail(f"no such file or folder: {', '.join(missing)}", 2)
+
+
+def _ceilings() -> Ceilings:
+    """The platform's ceilings on what a tenant may declare (LOGWAY_TENANT_MAX_*)."""
+    try:
+        return Ceilings.from_env(os.environ)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
 
 
 def _settings(model: type[ModelT], **values: object) -> ModelT:
@@ -198,8 +208,9 @@ def validate(
     ] = False,
 ) -> None:
     """Check tenant files, level by level: static (YAML, schema), semantic (names, namespaces
-    and principals each claimed once), and with --online the live servers. Exit 0 valid, 1
-    invalid, 2 usage error. Errors read `file:line:col: tenant.field: what is wrong`."""
+    and principals each claimed once), and with --online the live servers and the platform's
+    ceilings (LOGWAY_TENANT_MAX_*). Exit 0 valid, 1 invalid, 2 usage error. Errors read
+    `file:line:col: tenant.field: what is wrong`."""
     from topology.load import LEVELS, load_tenants
 
     if output not in ("text", "json"):
@@ -259,6 +270,7 @@ def _check_online(result: Any) -> list[str]:
         admin=AdminClient(endpoints.kafka.client({"log_level": 0})),
         es=endpoints.es.client(request_timeout=15),
         kafka=endpoints.kafka,
+        ceilings=_ceilings(),
     )
     return check_online(targets, result)
 
@@ -339,8 +351,6 @@ def _load_and_plan(
     delete_data: bool = False,
     scope: str = ".*",
 ) -> tuple[Any, Any, list[Any]]:
-    import os
-
     """Load tenants (reporting rejected ones), then plan them against the live servers."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
@@ -389,10 +399,13 @@ def _load_and_plan(
         credentials_dir=credentials_dir,
         replication_factor=replication,
         min_insync_replicas=min_insync,
+        ceilings=_ceilings(),
     )
     in_scope = tenant_matcher(scope)
     try:
-        published = check_servers(result, targets.admin, endpoints.kafka, targets.timeout)
+        published = check_servers(
+            result, targets.admin, endpoints.kafka, targets.timeout, targets.ceilings
+        )
         report()
         refused = set(result.rejected)  # declared but refused: never pruned as undeclared
         changes = plan(
@@ -460,8 +473,9 @@ def apply(
     topics, their settings, its index template, its Kafka principal and ACLs (it may write only
     its raw topic and read only its DLQ), and its published version in _logway.tenants.
 
-    Each tenant is accepted or rejected on its own: a rejected one is reported and left at its
-    last good version while the others apply. Idempotent; nothing is deleted without --prune,
+    Each tenant is accepted or rejected on its own: a rejected one (a claim taken, more than a
+    platform ceiling LOGWAY_TENANT_MAX_* allows) is reported and left at its last good version
+    while the others apply. Idempotent; nothing is deleted without --prune,
     and no topic holding data without --delete-data too. Exit 1 if any tenant was rejected or
     any change failed."""
     from topology.apply import apply as carry_out
@@ -698,7 +712,9 @@ def run_operator(**flags: Any) -> None:
     from connectors.operator.handlers import run_operator as run
 
     endpoints = _worker_endpoints()
-    config = _settings(OperatorConfig, kafka=endpoints.kafka, es=endpoints.es, **flags)
+    config = _settings(
+        OperatorConfig, kafka=endpoints.kafka, es=endpoints.es, ceilings=_ceilings(), **flags
+    )
     _logging()
     run(config)
 

@@ -64,6 +64,7 @@ from topology.access import (
     tenant_grants,
     tenant_principal,
 )
+from topology.ceilings import Ceilings
 from topology.forwarder import UNCLAIMED_TOPIC
 from topology.model import Tenant
 from topology.publish import PublishedTenant, publish, tenant_version
@@ -153,6 +154,7 @@ class Targets:
     replication_factor: int = -1  # of new topics; -1: the broker's default.replication.factor
     min_insync_replicas: int = 0  # kept on every tenant topic; 0: the broker's default
     source: str = FILES  # what the published versions say they were declared in
+    ceilings: Ceilings = field(default_factory=Ceilings)  # the most a tenant may declare
     # Clients made on first use, shared by copies (`replace(targets, source=...)`): a
     # long-running caller (the operator) applies many times through one of each.
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)

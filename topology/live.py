@@ -8,6 +8,8 @@
 - **The platform's principal.** No tenant may claim the principal logway itself logs in as.
 - **Partitions.** Kafka cannot shrink a topic, so a tenant declaring fewer partitions than its
   topics have is refused: applied, it would publish a version that says what is not true.
+- **The platform's ceilings** (`topology.ceilings`): a tenant declaring more than the platform
+  allows (its limits, partitions, storage) is refused.
 
 `validate --online`, `plan` and `apply` run these checks; a refused tenant is left at its last
 good version.
@@ -22,19 +24,24 @@ from confluent_kafka.admin import AdminClient
 from logway.core.control import FILES
 from logway.core.kafka import KafkaConnection
 from logway.core.names import tenant_topics
+from topology.ceilings import Ceilings, over_ceilings
 from topology.load import ConfigError, LoadResult, claims_of
 from topology.publish import PublishedTenant, read_published
 
 
 def check_servers(
-    result: LoadResult, admin: AdminClient, kafka: KafkaConnection, timeout: float
+    result: LoadResult,
+    admin: AdminClient,
+    kafka: KafkaConnection,
+    timeout: float,
+    ceilings: Ceilings | None = None,
 ) -> dict[str, PublishedTenant]:
     """`check_live` against what the servers hold now; returns the published tenants (for the
     plan). Raises KafkaException when Kafka cannot say."""
     published = read_published(kafka)
     topics = admin.list_topics(timeout=timeout).topics
     partitions = {name: len(meta.partitions) for name, meta in topics.items()}
-    check_live(result, published, partitions, kafka.username)
+    check_live(result, published, partitions, kafka.username, ceilings=ceilings)
     return published
 
 
@@ -46,12 +53,14 @@ def check_live(
     *,
     source: str = FILES,
     adopt: bool = False,
+    ceilings: Ceilings | None = None,
 ) -> list[ConfigError]:
     """Refuse the tenants of `result` whose claims a published tenant holds, that claim the
     principal the platform itself logs in as (`platform_user`), that declare fewer
     partitions than their topics have (`partitions`: topic -> count), or that another source
     publishes (each tenant is declared in one place: files, or one LoggingPipeline; with
-    `adopt`, a tenant published from files may be taken over). The refused are taken out of
+    `adopt`, a tenant published from files may be taken over), or that declare more than the
+    platform's `ceilings`. The refused are taken out of
     `result.tenants`; their errors are added to `result.errors` and returned."""
     found: list[ConfigError] = [
         loaded.error(
@@ -80,6 +89,12 @@ def check_live(
                     "online",
                 )
             )
+    if ceilings is not None:
+        found += [
+            loaded.error(loc, message, "online")
+            for loaded in result.tenants
+            for loc, message in over_ceilings(loaded.tenant, ceilings)
+        ]
     refused = {error.tenant for error in found}
     while True:  # a refused tenant's published claims stand again: check until nothing changes
         accepted = {t.tenant.name for t in result.tenants if t.tenant.name not in refused}

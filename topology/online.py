@@ -36,7 +36,9 @@ def check_online(
     errors: list[ConfigError] = []
     problems: list[str] = []
     try:
-        published = check_servers(result, targets.admin, targets.kafka, targets.timeout)
+        published = check_servers(
+            result, targets.admin, targets.kafka, targets.timeout, targets.ceilings
+        )
         plan(targets, [item.tenant for item in result.tenants], published)
     except KafkaException as exc:
         problems.append(f"Kafka at {targets.kafka}: {exc.args[0].str() if exc.args else exc}")

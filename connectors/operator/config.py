@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from logway.core.elastic import ElasticConnection
 from logway.core.kafka import KafkaConnection
+from topology.ceilings import Ceilings
 from topology.forwarder import KafkaLogin
 
 
@@ -89,6 +90,10 @@ class OperatorConfig(BaseModel):
         "none",
         description="How the forwarders log in to Kafka, as `logway render forwarder "
         "--kafka-login`: none, scram or tls.",
+    )
+    ceilings: Ceilings = Field(
+        default_factory=Ceilings,
+        description="The most a tenant may declare (LOGWAY_TENANT_MAX_*, as for `logway apply`).",
     )
     metrics_port: int = Field(
         9647, ge=0, le=65535, description="Port of the /metrics endpoint; 0 turns it off."

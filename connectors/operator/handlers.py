@@ -38,6 +38,7 @@ from connectors.operator.reconcile import (
 from connectors.operator.status import status
 from connectors.runtime.kube import api_client
 from logway.core.metrics import serve
+from topology.ceilings import Ceilings, over_ceilings
 from topology.crd import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from topology.load import load_document
 from topology.ownership import Namespace, Resource, all_claims, refusals
@@ -177,7 +178,9 @@ def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator]:
             str(meta.get("creationTimestamp") or "9999"), meta.get("namespace", ""), meta["name"]
         )
         namespaces, claimants = _first(indices["namespaces"]), _all(indices["claims"])
-        message = await op.work(lambda: _refused(resource, dict(spec), namespaces, claimants))
+        message = await op.work(
+            lambda: _refused(resource, dict(spec), namespaces, claimants, op.settings.ceilings)
+        )
         if message is not None:
             text, code = message
             raise kopf.AdmissionError(text, code=code)
@@ -202,11 +205,15 @@ def _refused(
     spec: dict[str, Any],
     namespaces: dict[str, Namespace],
     claimants: dict[tuple[str, str], list[Resource]],
+    ceilings: Ceilings,
 ) -> tuple[str, int] | None:
     """Why admission refuses this spec, and the HTTP code (None: admitted)."""
     loaded = load_document(resource.source, {"name": resource.name, **spec})
     if not loaded.tenants:
         return spec_messages(loaded.errors), 422
+    over = over_ceilings(loaded.tenants[0].tenant, ceilings)
+    if over:
+        return "; ".join(f"{spec_path(loc)}: {message}" for loc, message in over), 422
     refused = refusals(loaded.tenants[0].tenant, resource, namespaces, claimants)
     if refused:
         return "; ".join(f"{spec_path(r.loc)}: {r.message}" for r in refused), 409

@@ -26,6 +26,7 @@ from logway.core.control import TopicFollower
 from logway.core.metrics import RECONCILES
 from logway.core.names import TENANTS_TOPIC, tenant_topics
 from topology.apply import Change, Targets, apply, partition_counts, plan
+from topology.ceilings import CEILING_PATHS
 from topology.live import check_live
 from topology.load import ConfigError, LoadResult, load_document
 from topology.model import Tenant
@@ -139,6 +140,7 @@ class Reconciler:
             credentials_dir=config.credentials_dir,
             replication_factor=config.topic_replication_factor,
             min_insync_replicas=config.topic_min_insync_replicas,
+            ceilings=config.ceilings,
         )
 
     def start(self, timeout: float = 60) -> None:
@@ -201,13 +203,15 @@ class Reconciler:
             self.config.kafka.username,
             source=resource.source,
             adopt=adopt,
+            ceilings=self.targets.ceilings,
         )
         if problems:
             held = published.get(tenant.name)
             owner = held.source if held is not None and held.source != resource.source else None
-            # Fewer partitions than the topics have is the spec's fault; the rest are claims.
-            shrinks = all(p.path.endswith(".topics.partitions") for p in problems)
-            if shrinks:
+            # Fewer partitions than the topics have, or more than the platform's ceilings, is
+            # the spec's fault; the rest are claims.
+            spec_fault = all(p.path.endswith(CEILING_PATHS) for p in problems)
+            if spec_fault:
                 return Verdict("invalid", "Invalid", spec_messages(problems), version, live)
             return Verdict("refused", "Conflict", spec_messages(problems), version, live, owner)
         targets = replace(self.targets, source=resource.source)

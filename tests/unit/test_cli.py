@@ -105,3 +105,13 @@ def test_dev_env_points_at_the_secured_dev_servers_naming_secrets_by_their_files
         app, ["dev", "env", "--secured-kafka"], env={"LOGWAY_HOME": str(tmp_path)}
     )
     assert "export LOGWAY_KAFKA_SECURITY_PROTOCOL=SASL_SSL" in secured.output
+
+
+def test_a_bad_tenant_ceiling_is_a_usage_error_naming_the_variable() -> None:
+    result = runner.invoke(
+        app,
+        ["plan", str(EXAMPLES)],
+        env={"LOGWAY_TENANT_MAX_PARTITIONS": "twelve", "LOGWAY_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+    )
+    assert result.exit_code == 2
+    assert "LOGWAY_TENANT_MAX_PARTITIONS='twelve' is not a whole number" in result.output

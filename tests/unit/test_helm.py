@@ -17,6 +17,7 @@ from logway.cli import app
 from tests.chart import CHART, HELM, KUBECONFORM, KUBERNETES, ROOT, SCHEMAS, TENANTS, tool
 from tests.chart import render as render_chart
 from tests.chart import values_args as chart_values
+from topology.ceilings import Ceilings
 
 
 @pytest.fixture(scope="module")
@@ -324,3 +325,23 @@ def test_without_a_rendered_config_the_operator_keeps_the_forwarders_routes(
         "verbs": ["get", "patch"],
     } in role["rules"]
     del tmp_path
+
+
+def test_the_operator_gets_the_tenant_ceilings_that_are_set_and_no_others() -> None:
+    manifest = render_chart(
+        [
+            "--set",
+            "operator.tenantCeilings.recordsPerS=20000",
+            "--set",
+            "operator.tenantCeilings.storageBytes=100000000000",
+        ]
+    )
+    objects = [doc for doc in yaml.safe_load_all(manifest) if doc]
+    pod = by_kind(objects, "Deployment", "-operator")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    ceilings = {name: value for name, value in env.items() if name.startswith("LOGWAY_TENANT_MAX")}
+    assert ceilings == {
+        "LOGWAY_TENANT_MAX_RECORDS_PER_S": "20000",
+        "LOGWAY_TENANT_MAX_STORAGE_BYTES": "100000000000",
+    }
+    assert Ceilings.from_env(ceilings) == Ceilings(records_per_s=20000, storage_bytes=10**11)

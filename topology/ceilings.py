@@ -1,0 +1,101 @@
+"""The platform's ceilings on what a tenant may declare for the resources every tenant shares.
+
+A tenant declares its own limits (`limits.records_per_s`, `limits.produce_bytes_per_s`), its
+partitions and its storage; the model's bounds are only what logway can run at all. A platform
+that does not trust its tenants sets ceilings below them, and `validate --online`, `plan`,
+`apply` and the operator refuse a tenant declaring more, naming the field and the ceiling: a
+limit a tenant may raise at will would keep no tenant from slowing the others.
+
+Each ceiling is set by an environment variable of the one applying (the CLI's, the operator's
+pod): unset, that field has no ceiling beyond the model's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import Field, ValidationError
+
+from topology.model import Frozen, Tenant
+
+Loc = tuple[str, ...]
+ENV_PREFIX = "LOGWAY_TENANT_MAX_"
+
+
+class Ceilings(Frozen):
+    """The most any tenant may declare; None: the model's bound only."""
+
+    records_per_s: int | None = Field(None, ge=1, description="limits.records_per_s")
+    produce_bytes_per_s: int | None = Field(None, ge=1, description="limits.produce_bytes_per_s")
+    partitions: int | None = Field(None, ge=1, description="topics.partitions")
+    retention_days: int | None = Field(None, ge=1, description="storage.retention_days")
+    storage_bytes: int | None = Field(
+        None, ge=1, description="storage.max_bytes (which must then be declared)"
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Ceilings:
+        """From `LOGWAY_TENANT_MAX_<FIELD>` (e.g. LOGWAY_TENANT_MAX_RECORDS_PER_S=20000).
+        Raises ValueError naming the variable when one is not a positive whole number."""
+        values: dict[str, int] = {}
+        for name in cls.model_fields:
+            variable = ENV_PREFIX + name.upper()
+            raw = environ.get(variable, "").strip()
+            if not raw:
+                continue
+            try:
+                values[name] = int(raw.replace("_", ""))
+            except ValueError:
+                raise ValueError(f"{variable}={raw!r} is not a whole number") from None
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            field = str(exc.errors()[0]["loc"][0])
+            raise ValueError(f"{ENV_PREFIX}{field.upper()} must be 1 or more") from None
+
+
+def over_ceilings(tenant: Tenant, ceilings: Ceilings) -> list[tuple[Loc, str]]:
+    """Where `tenant` declares more than `ceilings` allow: (path into its document, message)."""
+    declared: list[tuple[str, Loc, int | None]] = [
+        ("records_per_s", ("limits", "records_per_s"), tenant.limits.records_per_s),
+        (
+            "produce_bytes_per_s",
+            ("limits", "produce_bytes_per_s"),
+            tenant.limits.produce_bytes_per_s,
+        ),
+        ("partitions", ("topics", "partitions"), tenant.topics.partitions),
+        ("retention_days", ("storage", "retention_days"), tenant.storage.retention_days),
+        ("storage_bytes", ("storage", "max_bytes"), tenant.storage.max_bytes),
+    ]
+    found: list[tuple[Loc, str]] = []
+    for name, loc, value in declared:
+        ceiling = getattr(ceilings, name)
+        if ceiling is None:
+            continue
+        variable = ENV_PREFIX + name.upper()
+        if value is None:
+            found.append(
+                (
+                    loc,
+                    f"the platform allows at most {ceiling} ({variable}): declare it, "
+                    f"{ceiling} or less",
+                )
+            )
+        elif value > ceiling:
+            found.append(
+                (
+                    loc,
+                    f"{value} is over the platform's ceiling of {ceiling} ({variable}): declare "
+                    f"{ceiling} or less, or ask the platform team for more",
+                )
+            )
+    return found
+
+
+CEILING_PATHS: tuple[str, ...] = (
+    ".limits.records_per_s",
+    ".limits.produce_bytes_per_s",
+    ".topics.partitions",
+    ".storage.retention_days",
+    ".storage.max_bytes",
+)
