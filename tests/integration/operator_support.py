@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 from logway.core.settings import Endpoints
 from logway.dev.kube import KubeApiServer
 from logway.dev.servers import DevConfig
-from tests.integration.support import PipelineProcess, free_port, wait_for
+from tests.integration.support import PipelineProcess, accepts, free_port, wait_for
 from topology.crd import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 Body = dict[str, Any]
@@ -38,9 +38,12 @@ def operator(
     workers: int = 4,
     metrics_port: int = 0,
     forwarder: tuple[str, str] | None = None,
+    env: dict[str, str] | None = None,
+    webhook_port: int = 0,
 ) -> PipelineProcess:
-    """`logway run operator` (not started yet), with its webhook on a free port; keeping the
-    routes of `forwarder` (namespace, name of its ConfigMap and DaemonSet) if given."""
+    """`logway run operator` (not started yet), with its webhook on `webhook_port` (0: a free
+    one); keeping the routes of `forwarder` (namespace, name of its ConfigMap and DaemonSet)
+    if given; `env` adds to its environment."""
     tls = kube().webhook_tls
     args = [
         "operator",
@@ -55,7 +58,7 @@ def operator(
         "--webhook-host",
         "127.0.0.1",
         "--webhook-port",
-        str(free_port()),
+        str(webhook_port or free_port()),
         "--webhook-cert-file",
         str(tls / "operator.crt"),
         "--webhook-key-file",
@@ -67,7 +70,9 @@ def operator(
         namespace, name = forwarder
         args += ["--forwarder-namespace", namespace, "--forwarder-configmap", name]
         args += ["--forwarder-daemonset", name]
-    return PipelineProcess(endpoints, args, folder / "operator.log", metrics_port=metrics_port)
+    return PipelineProcess(
+        endpoints, args, folder / "operator.log", metrics_port=metrics_port, extra_env=env or {}
+    )
 
 
 def pipeline(name: str, spec: Body, annotations: dict[str, str] | None = None) -> Body:
@@ -229,3 +234,20 @@ def forwarder_state(api: client.ApiClient) -> tuple[str, str | None]:
     daemonset = client.AppsV1Api(api).read_namespaced_daemon_set(name, namespace)
     notes = daemonset.spec.template.metadata.annotations or {}
     return (config.data or {}).get("fluent-bit.conf", ""), notes.get("logway.dev/forwarder-config")
+
+
+def wait_for_webhook(api: client.ApiClient, port: int, alive: Callable[[], None]) -> None:
+    """Until the API server calls the operator's webhook on `port`: registered there by the
+    operator, and listening. Before that, a resource is admitted unchecked (it fails open)."""
+
+    def registered() -> bool:
+        try:
+            found = client.AdmissionregistrationV1Api(api).read_validating_webhook_configuration(
+                GROUP
+            )
+        except ApiException:
+            return False
+        urls = [hook.client_config.url or "" for hook in found.webhooks or []]
+        return any(f":{port}/" in url for url in urls) and accepts(port)
+
+    wait_for(f"the operator's webhook on port {port}", registered, bool, 60, alive)

@@ -32,6 +32,7 @@ from tests.integration.operator_support import (
     ready,
     refused,
     spec,
+    wait_for_webhook,
 )
 from tests.integration.support import (
     PipelineProcess,
@@ -55,6 +56,10 @@ pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).parents[2] / "examples" / "kubernetes"
 
 
+# The operator's ceiling on what a tenant may declare: above every other test's limits.
+CEILINGS = {"LOGWAY_TENANT_MAX_RECORDS_PER_S": "900000"}
+
+
 class Operator:
     """The one operator of the module (it is cluster-wide), which tests may kill and restart."""
 
@@ -64,10 +69,16 @@ class Operator:
         self.port = 0
 
     def start(self) -> Operator:
-        self.port = free_port()
+        self.port, webhook = free_port(), free_port()
         self.process = operator(
-            self.endpoints, self.folder, metrics_port=self.port, forwarder=FORWARDER
+            self.endpoints,
+            self.folder,
+            metrics_port=self.port,
+            forwarder=FORWARDER,
+            env=CEILINGS,
+            webhook_port=webhook,
         ).start()
+        wait_for_webhook(admin_client(), webhook, self.alive)
         return self
 
     def reconciles(self, outcome: str) -> float:
@@ -226,6 +237,13 @@ def test_an_invalid_resource_is_refused_at_admission_naming_the_field(
     with pytest.raises(ApiException) as named:
         pipelines.create(ns, pipeline("Logs_Of-Pay", spec("x")))
     assert named.value.status == 422
+    # Over the platform's ceiling (the tenant's own limit would not keep it from the others).
+    with pytest.raises(ApiException) as greedy:
+        pipelines.create(ns, pipeline(name, spec(name, limits={"records_per_s": 1_000_000})))
+    assert greedy.value.status == 422
+    assert "spec.limits.records_per_s: 1000000 is over the platform's ceiling of 900000" in (
+        greedy.value.body
+    )
     assert pipelines.get(ns, name) is None
     running.alive()
 
@@ -272,7 +290,17 @@ def test_claims_need_consent_and_the_older_resource_keeps_what_two_claim(
     assert refusal.value.status == 409
     assert f"{CONSENT_LABEL}={first}" in refusal.value.body
     pipelines.namespace(shop, labels={CONSENT_LABEL: first})
-    pipelines.create(home, pipeline(first, claims_shop))
+
+    def created() -> bool:  # once the operator's watch of namespaces has seen the label
+        try:
+            pipelines.create(home, pipeline(first, claims_shop))
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            return False
+        return True
+
+    wait_for("the consent to reach the webhook", created, bool, 30, running.alive)
     pipelines.wait_condition(home, first, ready, "Ready", alive=running.alive)
 
     # The same principal from another team: refused at admission, naming the owner...
