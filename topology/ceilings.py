@@ -54,24 +54,26 @@ class Ceilings(Frozen):
             raise ValueError(f"{ENV_PREFIX}{field.upper()} must be 1 or more") from None
 
 
+# Each ceiling's field of the tenant model, as a path into the tenant's document.
+DECLARED: dict[str, Loc] = {
+    "records_per_s": ("limits", "records_per_s"),
+    "produce_bytes_per_s": ("limits", "produce_bytes_per_s"),
+    "partitions": ("topics", "partitions"),
+    "retention_days": ("storage", "retention_days"),
+    "storage_bytes": ("storage", "max_bytes"),
+}
+CEILING_PATHS: tuple[str, ...] = tuple("." + ".".join(loc) for loc in DECLARED.values())
+
+
 def over_ceilings(tenant: Tenant, ceilings: Ceilings) -> list[tuple[Loc, str]]:
     """Where `tenant` declares more than `ceilings` allow: (path into its document, message)."""
-    declared: list[tuple[str, Loc, int | None]] = [
-        ("records_per_s", ("limits", "records_per_s"), tenant.limits.records_per_s),
-        (
-            "produce_bytes_per_s",
-            ("limits", "produce_bytes_per_s"),
-            tenant.limits.produce_bytes_per_s,
-        ),
-        ("partitions", ("topics", "partitions"), tenant.topics.partitions),
-        ("retention_days", ("storage", "retention_days"), tenant.storage.retention_days),
-        ("storage_bytes", ("storage", "max_bytes"), tenant.storage.max_bytes),
-    ]
     found: list[tuple[Loc, str]] = []
-    for name, loc, value in declared:
+    for name, loc in DECLARED.items():
         ceiling = getattr(ceilings, name)
         if ceiling is None:
             continue
+        section, field = loc
+        value = getattr(getattr(tenant, section), field)
         variable = ENV_PREFIX + name.upper()
         if value is None:
             found.append(
@@ -90,12 +92,3 @@ def over_ceilings(tenant: Tenant, ceilings: Ceilings) -> list[tuple[Loc, str]]:
                 )
             )
     return found
-
-
-CEILING_PATHS: tuple[str, ...] = (
-    ".limits.records_per_s",
-    ".limits.produce_bytes_per_s",
-    ".topics.partitions",
-    ".storage.retention_days",
-    ".storage.max_bytes",
-)

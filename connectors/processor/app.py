@@ -441,19 +441,20 @@ class UnpublishedTopics:
         now = self.clock()
         for topic in found:
             self.waiting.setdefault(topic, now)
-        ready = sorted(
-            topic
-            for topic, since in self.waiting.items()
-            if self.published(tenant_of_topic(topic) or "") or now - since >= self.wait_s
-        )
-        for topic in ready:
-            if not self.published(tenant_of_topic(topic) or ""):
+        ready = []
+        for topic, since in list(self.waiting.items()):
+            published = self.published(tenant_of_topic(topic) or "")
+            if not published and now - since < self.wait_s:
+                continue
+            if not published:
                 log.warning(
                     "%s: no published version after %.0f s; consuming it with the default pipeline",
                     topic,
                     self.wait_s,
                 )
             del self.waiting[topic]
+            ready.append(topic)
+        ready.sort()
         return ready
 
 
