@@ -18,6 +18,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from pydantic import BaseModel, ConfigDict
 
 from logway.core.kafka import KafkaConnection
+from logway.core.loops import Loop, die, start_supervised
 from logway.core.names import TENANTS_TOPIC
 
 log = logging.getLogger("logway.control")
@@ -105,10 +106,16 @@ class ControlReader:
 
 
 class TopicFollower:
-    """Follows a compacted topic from its beginning in a daemon thread, handing each
-    (key, value) to `take` (a tombstone's value is None). `caught_up` is set once what the topic
-    held at the start has been read; with `ready_when_missing`, also at once while the topic
-    does not exist yet (there is nothing to wait for), which is otherwise waited for."""
+    """Follows a compacted topic from its beginning in a supervised daemon thread
+    (`logway.core.loops`), handing each (key, value) to `take` (a tombstone's value is None).
+    `caught_up` is set once what the topic held at the start has been read; with
+    `ready_when_missing`, also at once while the topic does not exist yet (there is nothing to
+    wait for), which is otherwise waited for.
+
+    A transient error (a new topic's partition without a leader yet, a broker away) starts the
+    reading again from the topic's beginning after a backoff; `take` must therefore take a
+    record it has seen before. Any other error from the reading, `take` or `tick` ends the
+    process (`logway.core.loops.die`): a worker never runs on with a dead follower."""
 
     def __init__(
         self,
@@ -119,27 +126,31 @@ class TopicFollower:
         *,
         ready_when_missing: bool = False,
         tick: Callable[[], None] | None = None,
+        on_death: Callable[[str, BaseException], None] = die,
     ) -> None:
         self.kafka, self.reader, self.topic = kafka, reader, topic
         self.take, self.tick = take, tick
         self.ready_when_missing = ready_when_missing
+        self.on_death = on_death
         self.caught_up = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._follow, name=self.reader, daemon=True)
-        self._thread.start()
+        self._thread = start_supervised(
+            self.reader, self._follow, self._stop, on_death=self.on_death
+        )
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
 
-    def _follow(self) -> None:
+    def _follow(self, loop: Loop) -> None:
         reader = ControlReader(self.kafka, self.reader, self.topic)
         try:
             while not self._stop.is_set() and not reader.start():
+                loop.beat()
                 if not self.caught_up.is_set():
                     log.info("%s does not exist yet; waiting for it", self.topic)
                     if self.ready_when_missing:
@@ -147,6 +158,7 @@ class TopicFollower:
                 self._stop.wait(5)
             while not self._stop.is_set():
                 record = reader.poll(0.5)
+                loop.beat()
                 if record is not None:
                     self.take(*record)
                 if reader.caught_up and not self.caught_up.is_set():

@@ -26,6 +26,7 @@ from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
 from logway.core.discovery import served_topics, topic_config
 from logway.core.kafka import KafkaConnection
+from logway.core.loops import Loop, start_supervised
 
 Component = Literal["processor", "sink", "gateway", "notifier", "podwatch", "retention", "operator"]
 log = logging.getLogger("logway.metrics")
@@ -266,13 +267,13 @@ class LagMonitor:
         self._stop = threading.Event()
 
     def start(self) -> LagMonitor:
-        threading.Thread(target=self._run, name="lag-monitor", daemon=True).start()
+        start_supervised("lag-monitor", self._run, self._stop)
         return self
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _run(self) -> None:
+    def _run(self, loop: Loop) -> None:
         admin = AdminClient(self.kafka.client({"log_level": 0}))
         consumer = Consumer(self.kafka.client({"group.id": self.group, "log_level": 0}))
         peek = Consumer(  # reads one record at a committed offset; never joins a group
@@ -288,8 +289,9 @@ class LagMonitor:
             while not self._stop.wait(self.interval_s):
                 try:
                     self.measure(admin, consumer, peek)
-                except KafkaException as exc:
+                except KafkaException as exc:  # a topic deleted meanwhile, a broker away
                     log.warning("measuring consumer lag failed, will retry: %s", exc)
+                loop.beat()
         finally:
             consumer.close()
             peek.close()

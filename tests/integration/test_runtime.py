@@ -64,3 +64,53 @@ def test_a_subscription_follows_new_tenants_when_due(
     finally:
         consumer.close()
         admin.delete_topics([f"logs.{tenant_prefix}-{t}.raw" for t in "abcd"])
+
+
+def test_a_follower_whose_take_fails_ends_the_process_instead_of_going_deaf(
+    endpoints: Endpoints, tenant_prefix: str
+) -> None:
+    """Before, an exception in a follower's thread ended that thread only: the processor's
+    registry stopped at `NOT_LEADER_FOR_PARTITION` and the worker waited for ever. Now a
+    transient error is retried and anything else is a death (here, recorded instead of exiting);
+    the follower is also started before its topic exists, as on a first install."""
+    import threading
+
+    from confluent_kafka import Producer
+
+    from logway.core.control import TopicFollower
+
+    topic = f"_logway.test.{tenant_prefix}"
+    taken: list[str] = []
+    deaths: list[tuple[str, BaseException]] = []
+    died = threading.Event()
+
+    def take(key: str, _value: bytes | None) -> None:
+        taken.append(key)
+        if key == "poison":
+            raise KeyError("a bug in take")
+
+    def on_death(name: str, exc: BaseException) -> None:
+        deaths.append((name, exc))
+        died.set()
+
+    follower = TopicFollower(
+        endpoints.kafka, f"{tenant_prefix}-follower", topic, take, on_death=on_death
+    )
+    follower.start()
+    admin = AdminClient(endpoints.kafka.client())
+    try:
+        create(admin, topic)  # while the follower waits for it: a partition without a leader yet
+        producer = Producer(endpoints.kafka.client())
+        producer.produce(topic, b"{}", key=b"fine")
+        assert producer.flush(10) == 0
+        wait_for("the record", lambda: taken, lambda keys: "fine" in keys, 30)
+        assert deaths == []
+        producer.produce(topic, b"{}", key=b"poison")
+        assert producer.flush(10) == 0
+        assert died.wait(30), "the follower's failure went unnoticed"
+    finally:
+        follower.stop()
+        admin.delete_topics([topic])
+    [(name, exc)] = deaths
+    assert name == f"{tenant_prefix}-follower"
+    assert isinstance(exc, KeyError)
