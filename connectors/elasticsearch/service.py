@@ -38,7 +38,11 @@ class BulkService:
     ) -> tuple[list[Pending], str]:
         """One bulk request: count what was indexed, add dead letters to `letters`, return
         what to retry and why. A request refused whole for what it holds is split (`_split`).
+        Nothing to send sends nothing: Elasticsearch refuses an empty bulk (400), and splitting
+        that refusal would never end.
         """
+        if not pending:
+            return [], ""
         started = time.perf_counter()
         try:
             response = self.es.bulk(
@@ -79,7 +83,9 @@ class BulkService:
         """A bulk refused whole for what is in it (see `REFUSED_FOR_ITS_ITEMS`): send each half
         on its own, down to the items to blame, which are dead-lettered with Elasticsearch's
         reason. The others are indexed; one bad record never holds back a batch."""
-        if len(pending) == 1:
+        if len(pending) <= 1:
+            if not pending:
+                return [], ""
             item = pending[0]
             if refusal.meta.status == 413:
                 reason = Reason.TOO_LARGE

@@ -183,7 +183,11 @@ class ElasticsearchSink:
             else:
                 batch.pending.append(item)
         read.apply()
-        sent = bulks.submit(self.bulks.attempt, batch.pending, batch.letters)
+        if batch.pending:
+            sent = bulks.submit(self.bulks.attempt, batch.pending, batch.letters)
+        else:  # only dead letters, or only Kafka's events: nothing for Elasticsearch
+            sent = Future()
+            sent.set_result(([], ""))
         return Flight(batch, sent)
 
     def _land(self, flight: Flight, stop: threading.Event) -> None:

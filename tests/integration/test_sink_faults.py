@@ -195,3 +195,45 @@ def test_a_dead_letter_too_big_for_the_dlq_keeps_the_head_of_its_record(
     assert 0 < len(kept) < len(value)
     assert value.startswith(kept)
     assert f"the original is {len(value)} bytes; its first {len(kept)} are kept" in letter.error
+
+
+def test_a_batch_of_only_dead_letters_commits_and_the_sink_goes_on(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """A batch with nothing for Elasticsearch (every record dead-lettered by `prepare`) sends
+    no bulk: before, the empty bulk's 400 was split into empty halves until RecursionError
+    ended the sink. The records after it are indexed, and every offset is committed."""
+    tenant = f"{tenant_prefix}-onlyletters"
+    apply_tenant(endpoints, tmp_path, tenant)
+    es = endpoints.es.client()
+    produce(endpoints, processed_topic(tenant), [b"not a logway document"] * 5)
+    sink = start_sink(endpoints, tenant, tmp_path)
+    try:
+        wait_for(
+            "five dead letters",
+            lambda: read_topic(endpoints.kafka, dlq_topic(tenant)),
+            lambda letters: len(letters) == 5,
+            60,
+            sink.assert_running,
+        )
+        wait_for(
+            "the batch committed",
+            lambda: group_lag(endpoints.kafka, f"{tenant}-sink", [processed_topic(tenant)]),
+            lambda lag: lag == 0,
+            30,
+            sink.assert_running,
+        )
+        produce(endpoints, processed_topic(tenant), [processed_record(tenant, n) for n in range(3)])
+        wait_for(
+            "3 documents after it",
+            lambda: indexed_count(es, tenant),
+            lambda n: n == 3,
+            60,
+            sink.assert_running,
+        )
+        sink.assert_running()
+    finally:
+        sink.stop()
+    letters = [DeadLetter.from_bytes(v) for _k, v in read_topic(endpoints.kafka, dlq_topic(tenant))]
+    assert [letter.reason for letter in letters] == [Reason.INVALID_JSON] * 5
+    assert "splitting" not in (tmp_path / "sink.log").read_text()
