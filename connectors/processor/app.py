@@ -22,8 +22,9 @@ Faust's `Topic(pattern=...)` does not subscribe with the aiokafka driver, so the
 broker's topics itself every `discovery_interval_s`, and at once when a tenant is published,
 and resubscribes when a tenant appears: 0.2 s later rather than after Faust's 45 s, since a
 rebalance commits what was finished before Faust revokes (`connectors.processor.transport`).
-A new topic waits for its tenant's published version (`UnpublishedTopics`), and a starting
-worker for all of them, so no record goes through the default pipeline by mistake.
+A topic is consumed only once its tenant's version is published and read (`UnpublishedTopics`),
+and a starting worker waits for all of them, so no record goes through a default pipeline, and
+a deleted tenant's records wait in Kafka instead of going through its last version.
 """
 
 from __future__ import annotations
@@ -61,10 +62,6 @@ from topology.registry import TenantRegistry
 
 POD_TABLE_WAIT_S = 30.0
 REGISTRY_WAIT_TELL_S = 30.0  # how often a processor still reading the published versions says so
-# A new raw topic is consumed once its tenant's version is read (`apply` creates the topics
-# before it publishes): its first records must go through its pipeline, not the default one.
-# A topic whose tenant is still unpublished after this long is consumed with the default.
-UNPUBLISHED_WAIT_S = 30.0
 DISCOVERY_TICK_S = 0.5
 LIMITS_TICK_S = 0.05  # how often tenants paused for their rate limit are looked at
 DEFAULT_LIMITS = Limits()
@@ -154,7 +151,10 @@ class BatchProcessor:
         if not self.waiting or self.limits is None:
             return
         async with self._lock:
-            for tenant in [t for t in self.waiting if self.limits.ready(t)]:
+            ready = [
+                t for t in self.waiting if self.pipelines.published(t) and self.limits.ready(t)
+            ]
+            for tenant in ready:
                 await self._process(self.waiting.pop(tenant), counted=True)  # may set aside again
                 if tenant not in self.waiting:
                     self.limits.release(tenant)
@@ -214,13 +214,20 @@ class BatchProcessor:
         """None when the record may be processed now. Else what its tenant's `limits` make of
         it: `drop` (the caller drops it), or `delay`: it is set aside in `waiting` and the
         tenant's partitions paused. Behind records set aside a record waits too, so a
-        tenant's records keep their order."""
-        if self.limits is None:
-            return None
+        tenant's records keep their order. A tenant without a published version (deleted
+        while its topic was consumed) is delayed until it is published again: Kafka holds
+        its records, and none is processed with the version it had."""
         waiting = self.waiting.get(tenant)
         if waiting is not None:
             waiting.append(message)
             return "delay"
+        if not self.pipelines.published(tenant):  # deleted: its records wait in Kafka
+            self.waiting[tenant] = [message]
+            if self.limits is not None:
+                self.limits.hold(tenant)
+            return "delay"
+        if self.limits is None:
+            return None
         if self.limits.admit(tenant):
             return None
         policy = self.limits.policy(tenant)
@@ -424,37 +431,22 @@ def build_app(
 
 
 class UnpublishedTopics:
-    """New raw topics held back until their tenant's version is read (see
-    `UNPUBLISHED_WAIT_S`). `published(tenant)` says whether the registry has it."""
+    """New raw topics held back until their tenant's version is read: `apply` creates the
+    topics before it publishes, and a record must go through its tenant's pipeline, never a
+    default one. A topic whose tenant is never published (its publication failed, or it was
+    deleted before this worker started) is never consumed: Kafka keeps its records until the
+    tenant is published or the topic's retention ends. `published(tenant)` says whether the
+    registry has it."""
 
-    def __init__(
-        self,
-        published: Callable[[str], bool],
-        wait_s: float = UNPUBLISHED_WAIT_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.published, self.wait_s, self.clock = published, wait_s, clock
-        self.waiting: dict[str, float] = {}  # topic -> when it was first found
+    def __init__(self, published: Callable[[str], bool]) -> None:
+        self.published = published
+        self.waiting: set[str] = set()
 
     def ready(self, found: Iterable[str]) -> list[str]:
         """Of the topics found now and those held back before, the ones to consume now."""
-        now = self.clock()
-        for topic in found:
-            self.waiting.setdefault(topic, now)
-        ready = []
-        for topic, since in list(self.waiting.items()):
-            published = self.published(tenant_of_topic(topic) or "")
-            if not published and now - since < self.wait_s:
-                continue
-            if not published:
-                log.warning(
-                    "%s: no published version after %.0f s; consuming it with the default pipeline",
-                    topic,
-                    self.wait_s,
-                )
-            del self.waiting[topic]
-            ready.append(topic)
-        ready.sort()
+        self.waiting.update(found)
+        ready = sorted(t for t in self.waiting if self.published(tenant_of_topic(t) or ""))
+        self.waiting.difference_update(ready)
         return ready
 
 
@@ -470,26 +462,32 @@ def wait_for_registry(registry: TenantRegistry) -> None:
         )
 
 
-def wait_for_topics(config: ProcessorConfig, stop_after_s: float | None = None) -> list[str]:
-    """Block until at least one served raw topic exists; return them."""
+def wait_for_topics(
+    config: ProcessorConfig,
+    published: Callable[[str], bool] = lambda _tenant: True,
+    stop_after_s: float | None = None,
+) -> list[str]:
+    """Block until at least one served raw topic of a `published` tenant exists; return them."""
     admin = AdminClient(config.kafka.client({"log_level": 0}))
     started = time.monotonic()
     announced = False
     while True:
         try:
-            topics = served_raw_topics(admin, config)
+            found = served_raw_topics(admin, config)
         except Exception as exc:
             log.warning(
                 "Kafka at %s not answering yet: %s", config.kafka, config.kafka.diagnose() or exc
             )
-            topics = []
+            found = []
+        topics = [t for t in found if published(tenant_of_topic(t) or "")]
         if topics:
             return topics
         if stop_after_s is not None and time.monotonic() - started > stop_after_s:
             return []
         if not announced:
             log.warning(
-                "no raw topics for tenants matching %r yet; run `logway apply` (waiting)",
+                "no published tenant matching %r with a raw topic yet; run `logway apply` "
+                "(waiting)",
                 config.tenants_matching,
             )
             announced = True
@@ -510,8 +508,9 @@ def run_processor(config: ProcessorConfig) -> None:
     pods = PodTable(config.kafka).start()
     if not pods.caught_up.wait(POD_TABLE_WAIT_S):  # so the first lines get their pod's labels
         log.warning("%s not read within %.0f s; going on without it", PODS_TOPIC, POD_TABLE_WAIT_S)
-    topics = wait_for_topics(config)
-    wait_for_registry(registry)  # after the topics: `apply` has made `_logway.tenants` then
+    wait_for_topics(config)  # `apply` makes `_logway.tenants` with a tenant's first topics
+    wait_for_registry(registry)
+    topics = wait_for_topics(config, lambda tenant: registry.get(tenant) is not None)
     log.info("processing %d raw topic(s): %s", len(topics), ", ".join(topics))
     app = build_app(config, topics, registry, pods)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)

@@ -3,8 +3,9 @@
 A tenant's pipeline is compiled when its version is first needed and again only when the
 registry shows a new version. A version that does not compile (it passed validation, so this is
 a bug or a newer logway's config) is counted as a reload failure and the tenant keeps its previous
-pipeline: a bad config never takes the worker down. A tenant never published uses the default
-pipeline (parse JSON, default route).
+pipeline: a bad config never takes the worker down. Only published tenants are processed
+(`published`): a deleted tenant's records wait in Kafka, never processed with its last version.
+Without a registry (tests, benchmarks) every tenant uses the default pipeline.
 
 A replaced pipeline is kept while it still holds half-assembled lines, so `expire` finishes them
 instead of losing them.
@@ -36,12 +37,17 @@ class TenantPipelines:
         self._retiring: list[TenantPipeline] = []
         self._refused: dict[str, str] = {}  # tenant -> version that failed to compile
 
+    def published(self, tenant: str) -> bool:
+        """Whether the tenant's records may be processed: it has a published version."""
+        return self.registry is None or self.registry.get(tenant) is not None
+
     def get(self, tenant: str) -> TenantPipeline:
         published = self.registry.get(tenant) if self.registry else None
         version = published.version if published else None
         current = self._live.get(tenant)
         if current is not None and (
-            current.version == version or self._refused.get(tenant) == version
+            current.version == version
+            or (version is not None and self._refused.get(tenant) == version)
         ):
             return current
         if published is None:
