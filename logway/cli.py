@@ -404,7 +404,7 @@ def _load_and_plan(
     in_scope = tenant_matcher(scope)
     try:
         published = check_servers(
-            result, targets.admin, endpoints.kafka, targets.timeout, targets.ceilings
+            result, targets.admin, endpoints.kafka, targets.timeout, targets.ceilings, es=targets.es
         )
         report()
         refused = set(result.rejected)  # declared but refused: never pruned as undeclared
@@ -685,7 +685,6 @@ def run_podwatch(**flags: Any) -> None:
     "LOGWAY_OPERATOR_",
     [
         "kubeconfig",
-        "credentials_dir",
         "topic_replication_factor",
         "topic_min_insync_replicas",
         "retry_s",
@@ -754,6 +753,23 @@ def run_all(
 
 def main() -> None:
     app()
+
+
+@app.command("release")
+def release(
+    tenant: Annotated[str, typer.Argument(help="The tenant name to release.")],
+) -> None:
+    """Release a tenant name kept for the owner that removed it with its data kept, so another
+    owner may declare it. That owner's reader key then reads the kept data
+    (`logs-<tenant>.*`) and its topics: release only when that is meant, or delete the data
+    instead (`logway prune --delete-data`, or the resource's `logway.dev/delete-data`)."""
+    from topology.reservations import release as release_name
+
+    endpoints = _endpoints()
+    owner = release_name(endpoints.es.client(), tenant)
+    if owner is None:
+        raise _fail(f"{tenant}: the name is not reserved; nothing to release", 1)
+    typer.echo(f"{tenant}: released (it was kept for {owner}); its data goes to its next owner")
 
 
 @app.command("retention")

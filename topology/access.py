@@ -150,28 +150,28 @@ def scram_user_exists(admin: AdminClient, user: str, timeout: float) -> bool:
 
 
 def create_scram_user(
-    admin: AdminClient, tenant: Tenant, credentials_dir: Path, timeout: float
+    admin: AdminClient, tenant: str, credentials_dir: Path, timeout: float
 ) -> Path:
     """Create the tenant's SCRAM user with a new random password, written to a 0600 file."""
     password = secrets.token_urlsafe(24)
     upsert = UserScramCredentialUpsertion(
-        tenant.name,
+        tenant,
         ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS),
         password.encode(),
     )
     for future in admin.alter_user_scram_credentials([upsert], request_timeout=timeout).values():
         future.result()
     credentials_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = credentials_dir / f"{tenant.name}.properties"
+    path = credentials_dir / f"{tenant}.properties"
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
     path.write_text(
         "# Kafka client settings for tenant "
-        f"{tenant.name}: it may write {raw_topic(tenant.name)} and read "
-        f"{dlq_topic(tenant.name)}. Keep this secret.\n"
+        f"{tenant}: it may write {raw_topic(tenant)} and read "
+        f"{dlq_topic(tenant)}. Keep this secret.\n"
         "security.protocol=SASL_PLAINTEXT\n"
         "sasl.mechanism=SCRAM-SHA-512\n"
-        f"sasl.username={tenant.name}\n"
+        f"sasl.username={tenant}\n"
         f"sasl.password={password}\n"
     )
     return path

@@ -130,7 +130,9 @@ def topic_configs(tenant: Tenant, topic: str, min_insync_replicas: int = 0) -> d
     return configs
 
 
-def index_template(tenant: Tenant, replicas: int) -> dict[str, Any]:
+def index_template(tenant: Tenant, replicas: int, owner: str = FILES) -> dict[str, Any]:
+    """The tenant's index template; its `_meta.owner` (where the tenant is declared) reserves
+    the name while the indices are kept (`topology.reservations`)."""
     return {
         "index_patterns": index_patterns(tenant.name),
         "priority": INDEX_TEMPLATE_PRIORITY,
@@ -138,7 +140,7 @@ def index_template(tenant: Tenant, replicas: int) -> dict[str, Any]:
             "settings": {"number_of_shards": 1, "number_of_replicas": replicas},
             "mappings": {"properties": document_mapping()},
         },
-        "_meta": {"managed_by": "logway", "tenant": tenant.name},
+        "_meta": {"managed_by": "logway", "tenant": tenant.name, "owner": owner},
     }
 
 
@@ -427,7 +429,9 @@ def _plan_templates(targets: Targets, tenants: Sequence[Tenant]) -> list[Change]
         templates = found.get("index_templates", [])
         if not templates:
             changes.append(Change(tenant.name, "index template", name, "create"))
-        elif _same_template(templates[0]["index_template"], index_template(tenant, replicas)):
+        elif _same_template(
+            templates[0]["index_template"], index_template(tenant, replicas, targets.source)
+        ):
             changes.append(Change(tenant.name, "index template", name, "unchanged"))
         else:
             changes.append(Change(tenant.name, "index template", name, "update"))
@@ -442,6 +446,7 @@ def _same_template(have: dict[str, Any], want: dict[str, Any]) -> bool:
         and str(settings.get("number_of_replicas"))
         == str(want["template"]["settings"]["number_of_replicas"])
         and have.get("template", {}).get("mappings") == want["template"]["mappings"]
+        and have.get("_meta") == want["_meta"]
     )
 
 
@@ -698,10 +703,10 @@ def _carry_out(
             _settle(admin.incremental_alter_configs([resource], request_timeout=timeout))
         elif change.kind == "index template":
             targets.es.indices.put_index_template(
-                name=change.name, **index_template(tenant, replicas)
+                name=change.name, **index_template(tenant, replicas, targets.source)
             )
         elif change.kind == "user":
-            path = create_scram_user(admin, tenant, targets.credentials_dir, timeout)
+            path = create_scram_user(admin, tenant.name, targets.credentials_dir, timeout)
             detail = f"credentials in {path}"
         elif change.kind == "acl" and change.grant is not None:
             create_grants(admin, [change.grant], timeout)

@@ -10,6 +10,8 @@
   topics have is refused: applied, it would publish a version that says what is not true.
 - **The platform's ceilings** (`topology.ceilings`): a tenant declaring more than the platform
   allows (its limits, partitions, storage) is refused.
+- **Reserved names** (`topology.reservations`): a name whose data was kept for another owner
+  is refused.
 
 `validate --online`, `plan` and `apply` run these checks; a refused tenant is left at its last
 good version.
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from confluent_kafka.admin import AdminClient
+from elasticsearch import Elasticsearch
 
 from logway.core.control import FILES
 from logway.core.kafka import KafkaConnection
@@ -27,6 +30,7 @@ from logway.core.names import tenant_topics
 from topology.ceilings import Ceilings, over_ceilings
 from topology.load import ConfigError, LoadResult, claims_of
 from topology.publish import PublishedTenant, read_published
+from topology.reservations import reserved_message, reserved_names
 
 
 def check_servers(
@@ -35,13 +39,18 @@ def check_servers(
     kafka: KafkaConnection,
     timeout: float,
     ceilings: Ceilings | None = None,
+    *,
+    es: Elasticsearch | None = None,
 ) -> dict[str, PublishedTenant]:
-    """`check_live` against what the servers hold now; returns the published tenants (for the
-    plan). Raises KafkaException when Kafka cannot say."""
+    """`check_live` against what the servers hold now (the reserved names too, given `es`);
+    returns the published tenants (for the plan). Raises KafkaException when Kafka cannot say,
+    ApiError or TransportError when Elasticsearch cannot."""
     published = read_published(kafka)
     topics = admin.list_topics(timeout=timeout).topics
     partitions = {name: len(meta.partitions) for name, meta in topics.items()}
-    check_live(result, published, partitions, kafka.username, ceilings=ceilings)
+    names = [loaded.tenant.name for loaded in result.tenants]
+    reserved = reserved_names(es, names, FILES, published) if es is not None else {}
+    check_live(result, published, partitions, kafka.username, ceilings=ceilings, reserved=reserved)
     return published
 
 
@@ -54,13 +63,15 @@ def check_live(
     source: str = FILES,
     adopt: bool = False,
     ceilings: Ceilings | None = None,
+    reserved: Mapping[str, str] | None = None,
 ) -> list[ConfigError]:
     """Refuse the tenants of `result` whose claims a published tenant holds, that claim the
     principal the platform itself logs in as (`platform_user`), that declare fewer
     partitions than their topics have (`partitions`: topic -> count), or that another source
     publishes (each tenant is declared in one place: files, or one LoggingPipeline; with
     `adopt`, a tenant published from files may be taken over), or that declare more than the
-    platform's `ceilings`. The refused are taken out of
+    platform's `ceilings`, or whose name is `reserved` (tenant -> the owner that kept its
+    data, `topology.reservations`). The refused are taken out of
     `result.tenants`; their errors are added to `result.errors` and returned."""
     found: list[ConfigError] = [
         loaded.error(
@@ -77,6 +88,12 @@ def check_live(
         live = published.get(loaded.tenant.name)
         if live is not None and live.source != source and not (adopt and live.source == FILES):
             found.append(loaded.error(("name",), _elsewhere(live), "online"))
+    for loaded in result.tenants:
+        keeper = (reserved or {}).get(loaded.tenant.name)
+        if keeper is not None:
+            found.append(
+                loaded.error(("name",), reserved_message(loaded.tenant.name, keeper), "online")
+            )
     for loaded in result.tenants:
         declared = loaded.tenant.topics.partitions
         have = max(partitions.get(topic, 0) for topic in tenant_topics(loaded.tenant.name))

@@ -364,6 +364,12 @@ class Sample(Frozen):
         return self
 
 
+# The most a tenant's declaration takes as JSON: a LoggingPipeline of this size, with its
+# status and kopf's bookkeeping (a digest), stays well inside what etcd stores (1.5 MiB), and
+# its published version inside `_logway.tenants`' records (1 MiB).
+MAX_TENANT_BYTES = 512 * 1024
+
+
 class Tenant(Frozen):
     """One tenant: an application team's logs, from source to index.
 
@@ -458,6 +464,17 @@ class Tenant(Frozen):
                 "may have split one"
             )
         return pipeline
+
+    @model_validator(mode="after")
+    def _fits_the_servers(self) -> Tenant:
+        size = len(self.model_dump_json(exclude_defaults=True))
+        if size > MAX_TENANT_BYTES:
+            raise semantic_error(
+                f"the declaration is {size} bytes as JSON, over the {MAX_TENANT_BYTES} a tenant "
+                "may take (it is published to Kafka, and stored in Kubernetes as a "
+                "LoggingPipeline): shorten the samples"
+            )
+        return self
 
     @model_validator(mode="after")
     def _samples_take_declared_routes(self) -> Tenant:

@@ -37,7 +37,7 @@ def check_online(
     problems: list[str] = []
     try:
         published = check_servers(
-            result, targets.admin, targets.kafka, targets.timeout, targets.ceilings
+            result, targets.admin, targets.kafka, targets.timeout, targets.ceilings, es=targets.es
         )
         plan(targets, [item.tenant for item in result.tenants], published)
     except KafkaException as exc:
