@@ -97,7 +97,7 @@ def operator(endpoints: Endpoints, folder: Path, kube: KubeApiServer) -> subproc
     tls = kube.webhook_tls
     return start(
         endpoints, folder, "operator", "operator",
-        "--kubeconfig", str(kube.kubeconfig), "--credentials-dir", str(folder / "credentials"),
+        "--kubeconfig", str(kube.kubeconfig),
         "--webhook-host", "127.0.0.1", "--webhook-port", "9443",
         "--webhook-cert-file", str(tls / "operator.crt"),
         "--webhook-key-file", str(tls / "operator.key"),

@@ -24,11 +24,6 @@ class OperatorConfig(BaseModel):
         description="A kubeconfig file to reach the API server; unset, the pod's own service "
         "account (in the cluster).",
     )
-    credentials_dir: Path = Field(
-        Path(".logway/credentials"),
-        description="Where tenants' Kafka passwords and Elasticsearch keys are written before "
-        "they are put in the Secret `logway-<tenant>` of the resource's namespace.",
-    )
     topic_replication_factor: int = Field(
         -1,
         ge=-1,

@@ -14,19 +14,21 @@ Only one operator may run: it is a single-replica Deployment (kopf's peering is 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import kopf
+from confluent_kafka import KafkaException
+from elasticsearch import ApiError, TransportError
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from connectors.operator.config import OperatorConfig
+from connectors.operator.diffbase import DigestDiffBaseStorage
 from connectors.operator.forwarder import ForwarderRoutes
 from connectors.operator.reconcile import (
     Reconciler,
@@ -35,10 +37,12 @@ from connectors.operator.reconcile import (
     spec_path,
     tenant_of,
 )
+from connectors.operator.secret import ensure_secret
 from connectors.operator.status import status
 from connectors.runtime.kube import api_client
+from logway.core.loops import die
 from logway.core.metrics import serve
-from topology.ceilings import Ceilings, over_ceilings
+from topology.ceilings import over_ceilings
 from topology.crd import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from topology.load import load_document
 from topology.ownership import Namespace, Resource, all_claims, refusals
@@ -47,6 +51,8 @@ log = logging.getLogger("logway.operator")
 T = TypeVar("T")
 PREFIX = "logway.dev"  # kopf's own annotations (progress, last handled spec) go under it
 FINALIZER = "logway.dev/unpublish"
+# Set by the operator on the resources a namespace's change concerns, to reconcile them.
+NUDGE_ANNOTATION = "logway.dev/namespace-changed"
 
 
 def resource_of(meta: Mapping[str, Any]) -> Resource:
@@ -63,6 +69,8 @@ class Operator:
         self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="reconcile")
         self.routes = _routes(settings)
         self.core = client.CoreV1Api(api_client(settings.kubeconfig))
+        # Each namespace's labels and annotations when last seen (`namespace_changed`).
+        self.namespaces_seen: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
 
     async def work(self, call: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, call)
@@ -80,10 +88,26 @@ class Operator:
             raise kopf.TemporaryError(message, delay=self.settings.retry_s) from exc
 
     def tell(self, body: kopf.Body, verdict: Verdict) -> None:
-        """The Event, and on success the tenant's Secret."""
-        _event(self.core, body, verdict)
+        """On success the tenant's Secret, complete (before the status says Ready); the Event."""
         if verdict.result == "applied":
-            _write_secret(self.core, self.settings.credentials_dir, resource_of(body["metadata"]))
+            resource = resource_of(body["metadata"])
+            renewed = ensure_secret(self.core, resource, verdict, self.reconciler.renew)
+            if renewed:
+                log.warning("%s: the Secret lacked %s; renewed", resource.ref, ", ".join(renewed))
+        _event(self.core, body, verdict)
+
+    def nudge(self, resources: Iterable[Resource], why: str) -> None:
+        """Have kopf reconcile `resources` now: an annotation change is an update to it."""
+        custom = client.CustomObjectsApi(self.core.api_client)
+        body = {"metadata": {"annotations": {NUDGE_ANNOTATION: why}}}
+        for resource in resources:
+            try:
+                custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, resource.namespace, PLURAL, resource.name, body
+                )
+            except ApiException as exc:
+                if exc.status != 404:  # deleted meanwhile: nothing to reconcile
+                    raise
 
     def remove(self, meta: kopf.Meta) -> None:
         verdict = self.reconciler.remove(resource_of(meta), dict(meta.annotations))
@@ -123,6 +147,25 @@ def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator]:
         labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
         return {name: Namespace(name, dict(labels), dict(annotations))}
 
+    @kopf.on.event("", "v1", "namespaces", registry=registry, id="consent")
+    async def namespace_changed(
+        *, name: str, meta: kopf.Meta, event: Mapping[str, Any], **indices: Any
+    ) -> None:
+        """A namespace's labels or annotations changed (consent given or withdrawn, a grant,
+        an adoption): reconcile now the resources they concern, not at their next change."""
+        notes = (dict(meta.labels), dict(meta.annotations))
+        seen = op.namespaces_seen.get(name)
+        op.namespaces_seen[name] = notes
+        if event.get("type") != "MODIFIED" or seen is None or seen == notes:
+            return
+        concerned = {
+            resource
+            for (kind, value), store in indices["claims"].items()
+            for resource in store
+            if resource.namespace == name or (kind == "namespace" and value == name)
+        }
+        await op.work(lambda: op.nudge(concerned, meta.get("resourceVersion", "")))
+
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
@@ -141,12 +184,12 @@ def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator]:
         verdict = await op.work(
             lambda: op.reconciler.reconcile(resource, dict(spec), namespaces, claimants)
         )
+        await op.work(lambda: op.tell(body, verdict))  # the Secret is complete before Ready
         generation = int(meta.get("generation") or 0)
         _write_status(patch, verdict, resource, generation=generation, previous=status)
-        await op.work(lambda: op.tell(body, verdict))
+        await op.work(op.route)  # a refusal may have unpublished it: its route goes too
         if verdict.result in ("refused", "failed"):
             raise kopf.TemporaryError(verdict.message, delay=op.settings.retry_s)
-        await op.work(op.route)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="unpublish")
     def remove(*, meta: kopf.Meta, **_: Any) -> None:
@@ -179,7 +222,7 @@ def build(settings: OperatorConfig) -> tuple[kopf.OperatorRegistry, Operator]:
         )
         namespaces, claimants = _first(indices["namespaces"]), _all(indices["claims"])
         message = await op.work(
-            lambda: _refused(resource, dict(spec), namespaces, claimants, op.settings.ceilings)
+            lambda: _refused(op.reconciler, resource, dict(spec), namespaces, claimants)
         )
         if message is not None:
             text, code = message
@@ -201,28 +244,38 @@ def _routes(settings: OperatorConfig) -> ForwarderRoutes | None:
 
 
 def _refused(
+    reconciler: Reconciler,
     resource: Resource,
     spec: dict[str, Any],
     namespaces: dict[str, Namespace],
     claimants: dict[tuple[str, str], list[Resource]],
-    ceilings: Ceilings,
 ) -> tuple[str, int] | None:
-    """Why admission refuses this spec, and the HTTP code (None: admitted)."""
+    """Why admission refuses this spec, and the HTTP code (None: admitted): whatever the
+    reconcile would refuse that can be known now (the servers unreachable: let it in, the
+    reconcile says it in status)."""
     loaded = load_document(resource.source, {"name": resource.name, **spec})
     if not loaded.tenants:
         return spec_messages(loaded.errors), 422
-    over = over_ceilings(loaded.tenants[0].tenant, ceilings)
+    tenant = loaded.tenants[0].tenant
+    over = over_ceilings(tenant, reconciler.config.ceilings)
     if over:
         return "; ".join(f"{spec_path(loc)}: {message}" for loc, message in over), 422
-    refused = refusals(loaded.tenants[0].tenant, resource, namespaces, claimants)
+    refused = refusals(tenant, resource, namespaces, claimants)
     if refused:
         return "; ".join(f"{spec_path(r.loc)}: {r.message}" for r in refused), 409
+    try:
+        online = reconciler.admission_refusal(tenant, resource)
+    except (KafkaException, ApiError, TransportError) as exc:
+        log.warning("admitting %s unchecked against the servers: %s", resource.ref, exc)
+        return None
+    if online is not None:
+        return online, 422 if online.startswith("spec.") else 409
     return None
 
 
 def _configure(settings: kopf.OperatorSettings, cfg: OperatorConfig) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = DigestDiffBaseStorage(prefix=PREFIX)
     settings.persistence.finalizer = FINALIZER
     settings.posting.enabled = False  # our own Events say what happened, once
     settings.watching.server_timeout = 300
@@ -302,39 +355,6 @@ def _event(core: client.CoreV1Api, body: kopf.Body, verdict: Verdict) -> None:
         log.warning("could not post an Event on %s: %s", meta["name"], exc.reason)
 
 
-SECRET_KEYS = {"properties": "kafka.properties", "elasticsearch": "elasticsearch.properties"}
-
-
-def _write_secret(core: client.CoreV1Api, credentials: Path, resource: Resource) -> None:
-    """The tenant's credentials (written by apply into `credentials`) as the Secret
-    `logway-<tenant>` of its namespace, replaced only when they changed."""
-    files = sorted(credentials.glob(f"{resource.name}.*")) if credentials.is_dir() else []
-    if not files:
-        return
-    data = {
-        SECRET_KEYS.get(suffix, suffix): base64.b64encode(f.read_bytes()).decode()
-        for f in files
-        if (suffix := f.name.removeprefix(f"{resource.name}."))
-    }
-    name = f"logway-{resource.name}"
-    body = client.V1Secret(
-        metadata=client.V1ObjectMeta(
-            name=name, labels={"app.kubernetes.io/managed-by": "logway-operator"}
-        ),
-        type="Opaque",
-        data=data,
-    )
-    try:
-        current = core.read_namespaced_secret(name, resource.namespace)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        core.create_namespaced_secret(resource.namespace, body)
-        return
-    if (current.data or {}) != data:
-        core.replace_namespaced_secret(name, resource.namespace, body)
-
-
 def run_operator(settings: OperatorConfig) -> None:
     """Run until SIGTERM/SIGINT: reconcile every LoggingPipeline in the cluster."""
     for chatty in ("elastic_transport", "kafka", "aiohttp.access"):  # a line per request
@@ -350,5 +370,9 @@ def run_operator(settings: OperatorConfig) -> None:
         log.warning("%s; written again after the next reconcile", exc)
     try:
         kopf.run(registry=registry, clusterwide=True, standalone=True)
+    except Exception as exc:
+        # One of kopf's own tasks failed (its admission or watch machinery, e.g. for want of
+        # a permission): what is left would run on admitting and reconciling nothing.
+        die("the operator's kopf machinery", exc)
     finally:
         op.reconciler.stop()

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
 from confluent_kafka import KafkaException
@@ -25,6 +27,7 @@ from connectors.operator.config import OperatorConfig
 from logway.core.control import TopicFollower
 from logway.core.metrics import RECONCILES
 from logway.core.names import TENANTS_TOPIC, tenant_topics
+from topology.access import create_scram_user
 from topology.apply import Change, Targets, apply, partition_counts, plan
 from topology.ceilings import CEILING_PATHS
 from topology.live import check_live
@@ -34,10 +37,13 @@ from topology.ownership import (
     ADOPT_ANNOTATION,
     DELETE_DATA_ANNOTATION,
     Namespace,
+    Refusal,
     Resource,
     refusals,
 )
 from topology.publish import PublishedTenant, tenant_version
+from topology.readers import create_api_key, invalidate_api_keys
+from topology.reservations import reserved_message, reserved_names
 
 log = logging.getLogger("logway.operator")
 
@@ -55,6 +61,10 @@ class Verdict:
     version: str | None = None  # the version this spec is (when it validated)
     live: str | None = None  # the version the workers run for this resource's tenant
     owner: str | None = None  # who holds what this resource was refused
+    # On success: the Secret's keys the tenant has credentials for on the servers, and those
+    # this reconcile made (their files' contents), which the Secret must take now.
+    expects: frozenset[str] = frozenset()
+    made: Mapping[str, bytes] = field(default_factory=dict)
 
 
 def tenant_of(name: str, spec: Mapping[str, object]) -> Tenant | None:
@@ -137,7 +147,6 @@ class Reconciler:
             admin=AdminClient(config.kafka.client({"log_level": 0})),
             es=config.es.client(),
             kafka=config.kafka,
-            credentials_dir=config.credentials_dir,
             replication_factor=config.topic_replication_factor,
             min_insync_replicas=config.topic_min_insync_replicas,
             ceilings=config.ceilings,
@@ -166,13 +175,10 @@ class Reconciler:
             return Verdict("invalid", "Invalid", spec_messages(loaded.errors), live=live)
         tenant = loaded.tenants[0].tenant
         version = tenant_version(tenant)
-        refused = refusals(tenant, resource, namespaces, claimants)
-        if refused:
-            owner = next((r.owner for r in refused if r.owner), None)
-            message = "; ".join(f"{spec_path(r.loc)}: {r.message}" for r in refused)
-            reason = "ClaimTaken" if owner else "NotConsented"
-            return Verdict("refused", reason, _cut(message), version, live, owner)
         try:
+            refused = refusals(tenant, resource, namespaces, claimants)
+            if refused:
+                return self._refused(resource, refused, published, version, live)
             # Taking over a tenant published from files is the platform's call: the resource's
             # namespace lists the tenant in its logway.dev/adopt annotation.
             home = namespaces.get(resource.namespace, Namespace(resource.namespace))
@@ -182,6 +188,27 @@ class Reconciler:
             return Verdict("failed", "KafkaUnreachable", _cut(str(exc)), version, live)
         except (ApiError, TransportError) as exc:
             return Verdict("failed", "ElasticsearchUnreachable", _cut(str(exc)), version, live)
+
+    def _refused(
+        self,
+        resource: Resource,
+        refused: list[Refusal],
+        published: dict[str, PublishedTenant],
+        version: str,
+        live: str | None,
+    ) -> Verdict:
+        owner = next((r.owner for r in refused if r.owner), None)
+        message = "; ".join(f"{spec_path(r.loc)}: {r.message}" for r in refused)
+        reason = "ClaimTaken" if owner else "NotConsented"
+        if live is not None:
+            # It was live: a namespace withdrew its consent, or the home namespace a grant.
+            # What it may no longer claim stops now, not at its next change of spec: the
+            # tenant is unpublished (its data kept) until the claim is allowed again.
+            failed = self._unpublish(resource, published[resource.name], delete_data=False)
+            if failed is not None:
+                return failed
+            message += f"; version {live} unpublished until then (its data is kept)"
+        return Verdict("refused", reason, _cut(message), version, None, owner)
 
     def _apply(
         self,
@@ -194,6 +221,11 @@ class Reconciler:
         live: str | None,
     ) -> Verdict:
         tenant = loaded.tenants[0].tenant
+        reserved = reserved_names(self.targets.es, [tenant.name], resource.source, published)
+        if reserved:
+            keeper = reserved[tenant.name]
+            message = f"metadata.name: {reserved_message(tenant.name, keeper)}"
+            return Verdict("refused", "NameReserved", _cut(message), version, live, keeper)
         admin, timeout = self.targets.admin, self.targets.timeout
         partitions = partition_counts(admin, tenant_topics(tenant.name), timeout)
         problems = check_live(
@@ -214,9 +246,14 @@ class Reconciler:
             if spec_fault:
                 return Verdict("invalid", "Invalid", spec_messages(problems), version, live)
             return Verdict("refused", "Conflict", spec_messages(problems), version, live, owner)
-        targets = replace(self.targets, source=resource.source)
-        changes = plan(targets, [tenant], published, scope=lambda _name: False)
-        done = apply(targets, [tenant], changes)
+        # New credentials go to a folder of this reconcile only, and from it straight into the
+        # verdict, then the Secret: the operator keeps no state a replaced pod would lose.
+        with tempfile.TemporaryDirectory(prefix="logway-credentials-") as folder:
+            made = Path(folder)
+            targets = replace(self.targets, source=resource.source, credentials_dir=made)
+            changes = plan(targets, [tenant], published, scope=lambda _name: False)
+            done = apply(targets, [tenant], changes)
+            credentials = read_credentials(made, tenant.name)
         failed = [c for c in done if c.result in ("failed", "skipped")]
         if failed:
             return Verdict("failed", "ApplyFailed", _cut(_changes(failed)), version, live)
@@ -227,7 +264,30 @@ class Reconciler:
             if pending
             else f"version {version} is live; nothing to change"
         )
-        return Verdict("applied", "Applied" if pending else "UpToDate", message, version, version)
+        return Verdict(
+            "applied",
+            "Applied" if pending else "UpToDate",
+            message,
+            version,
+            version,
+            expects=expected_credentials(done),
+            made=credentials,
+        )
+
+    def renew(self, tenant: str, keys: Iterable[str]) -> dict[str, bytes]:
+        """New credentials for the Secret's `keys` that it lacks although the servers have the
+        credential (written there, then lost before the Secret: a crash, a replaced pod, an
+        adopted tenant). The old password or key stops working: nobody but the servers knew it."""
+        with tempfile.TemporaryDirectory(prefix="logway-credentials-") as folder:
+            made = Path(folder)
+            for key in sorted(keys):
+                if key == KAFKA_CREDENTIALS:
+                    create_scram_user(self.targets.admin, tenant, made, self.targets.timeout)
+                elif key == ES_CREDENTIALS:
+                    invalidate_api_keys(self.targets.es, tenant)
+                    create_api_key(self.targets.es, tenant, made)
+            log.warning("tenant %s: new %s for its Secret", tenant, ", ".join(sorted(keys)))
+            return read_credentials(made, tenant)
 
     @_counted
     def remove(self, resource: Resource, annotations: Mapping[str, str]) -> Verdict:
@@ -239,6 +299,17 @@ class Reconciler:
         if live is None or live.source != resource.source:
             return Verdict("removed", "NothingPublished", "this resource published no tenant")
         delete_data = annotations.get(DELETE_DATA_ANNOTATION) == "true"
+        failed = self._unpublish(resource, live, delete_data=delete_data)
+        if failed is not None:
+            return failed
+        kept = "its topics and indices deleted" if delete_data else "its data kept"
+        return Verdict("removed", "Removed", f"tenant {resource.name} unpublished; {kept}")
+
+    def _unpublish(
+        self, resource: Resource, live: PublishedTenant, *, delete_data: bool
+    ) -> Verdict | None:
+        """Unpublish the tenant `resource` published: its version, login, grants, quotas and
+        reader key go, and its data too with `delete_data`. None when done, else why not."""
         changes = plan(
             self.targets,
             [],
@@ -253,8 +324,50 @@ class Reconciler:
         if failed:
             return Verdict("failed", "RemoveFailed", _cut(_changes(failed)))
         self.published.forget(resource.name)
-        kept = "its topics and indices deleted" if delete_data else "its data kept"
-        return Verdict("removed", "Removed", f"tenant {resource.name} unpublished; {kept}")
+        return None
+
+    def admission_refusal(self, tenant: Tenant, resource: Resource) -> str | None:
+        """What the servers know that refuses `tenant` at admission, as the reconcile would:
+        fewer partitions than its topics have, a name reserved for another owner."""
+        published = self.published.snapshot()
+        reserved = reserved_names(self.targets.es, [tenant.name], resource.source, published)
+        if reserved:
+            return f"metadata.name: {reserved_message(tenant.name, reserved[tenant.name])}"
+        topics = tenant_topics(tenant.name)
+        counts = partition_counts(self.targets.admin, topics, self.targets.timeout)
+        have = max((counts.get(topic, 0) for topic in topics), default=0)
+        if have > tenant.topics.partitions:
+            return (
+                f"spec.topics.partitions: the tenant's topics have {have} partitions and Kafka "
+                f"cannot shrink a topic: declare {have} or more"
+            )
+        return None
+
+
+# The Secret's keys, from the files apply writes (`<tenant>.properties`, `<tenant>.elasticsearch`).
+KAFKA_CREDENTIALS, ES_CREDENTIALS = "kafka.properties", "elasticsearch.properties"
+SECRET_KEYS = {"properties": KAFKA_CREDENTIALS, "elasticsearch": ES_CREDENTIALS}
+# The change that keeps each credential on the servers.
+CREDENTIAL_OF_CHANGE = {"user": KAFKA_CREDENTIALS, "reader key": ES_CREDENTIALS}
+
+
+def read_credentials(folder: Path, tenant: str) -> dict[str, bytes]:
+    """The credentials apply wrote for `tenant` into `folder`, by their Secret key."""
+    found = {}
+    for path in folder.glob(f"{tenant}.*"):
+        key = SECRET_KEYS.get(path.name.removeprefix(f"{tenant}."))
+        if key is not None:
+            found[key] = path.read_bytes()
+    return found
+
+
+def expected_credentials(done: Iterable[Change]) -> frozenset[str]:
+    """The Secret keys whose credential the servers hold after `done` (made or kept)."""
+    return frozenset(
+        CREDENTIAL_OF_CHANGE[c.kind]
+        for c in done
+        if c.kind in CREDENTIAL_OF_CHANGE and c.action in ("create", "unchanged")
+    )
 
 
 def _live_version(published: Mapping[str, PublishedTenant], resource: Resource) -> str | None:
