@@ -4,18 +4,28 @@ a resource's status."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from logway.core.settings import Endpoints
 from logway.dev.kube import KubeApiServer
 from logway.dev.servers import DevConfig
-from tests.integration.support import PipelineProcess, accepts, free_port, wait_for
+from tests.chart import render
+from tests.integration.support import (
+    PipelineProcess,
+    accepts,
+    free_port,
+    metric,
+    scrape,
+    wait_for,
+)
 from topology.crd import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 Body = dict[str, Any]
@@ -30,6 +40,64 @@ def admin_client() -> client.ApiClient:
     return api
 
 
+CHART_NAMESPACE = "logging"  # the release's namespace (the forwarder's too, see FORWARDER)
+OPERATOR_ACCOUNT = "logway-operator"
+
+
+def chart_rbac(api: client.ApiClient, folder: Path) -> None:
+    """The operator's ServiceAccount and every role and binding the shipped chart gives it,
+    rendered by `helm template` (default values: webhook on, routes kept by the operator) and
+    put on the API server as they are."""
+    from kubernetes.dynamic import DynamicClient
+
+    rendered = render(["--set", "forwarder.kafka.userSecret=fw"])
+    Pipelines(api).namespace(CHART_NAMESPACE)
+    dynamic = DynamicClient(api)
+    kinds = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+    found = 0
+    for obj in yaml.safe_load_all(rendered):
+        if not obj or obj["kind"] not in kinds or "operator" not in obj["metadata"]["name"]:
+            continue
+        resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        namespace = CHART_NAMESPACE if resource.namespaced else None
+        resource.server_side_apply(
+            body=obj,
+            name=obj["metadata"]["name"],
+            namespace=namespace,
+            field_manager="logway-test",
+            force_conflicts=True,
+        )
+        found += 1
+    assert found >= 5, f"the chart rendered only {found} of the operator's RBAC objects"
+    (folder / "chart.yaml").write_text(rendered)
+
+
+def chart_kubeconfig(api: client.ApiClient, folder: Path) -> Path:
+    """A kubeconfig that logs in as the chart's operator ServiceAccount, with a token from the
+    TokenRequest API (as a pod's projected token is), never as the API server's admin."""
+    chart_rbac(api, folder)
+    request = {"spec": {"audiences": [], "expirationSeconds": 86_400}}
+    token = (
+        client.CoreV1Api(api)
+        .create_namespaced_service_account_token(OPERATOR_ACCOUNT, CHART_NAMESPACE, request)
+        .status.token
+    )
+    path = folder / "operator.kubeconfig"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        "clusters:\n- name: logway-dev\n  cluster:\n"
+        f"    server: {kube().address}\n"
+        f"    certificate-authority: {kube().ca_file}\n"
+        f"users:\n- name: {OPERATOR_ACCOUNT}\n  user:\n"
+        f"    token: {token}\n"
+        "contexts:\n- name: operator\n"
+        f"  context: {{cluster: logway-dev, user: {OPERATOR_ACCOUNT}}}\n"
+        "current-context: operator\n"
+    )
+    path.chmod(0o600)
+    return path
+
+
 def operator(
     endpoints: Endpoints,
     folder: Path,
@@ -41,16 +109,15 @@ def operator(
     env: dict[str, str] | None = None,
     webhook_port: int = 0,
 ) -> PipelineProcess:
-    """`logway run operator` (not started yet), with its webhook on `webhook_port` (0: a free
+    """`logway run operator` (not started yet), logged in as the chart's ServiceAccount with
+    exactly the chart's RBAC, with its webhook on `webhook_port` (0: a free
     one); keeping the routes of `forwarder` (namespace, name of its ConfigMap and DaemonSet)
     if given; `env` adds to its environment."""
     tls = kube().webhook_tls
     args = [
         "operator",
         "--kubeconfig",
-        str(kube().kubeconfig),
-        "--credentials-dir",
-        str(folder / "credentials"),
+        str(chart_kubeconfig(admin_client(), folder)),
         "--retry-s",
         str(retry_s),
         "--workers",
@@ -251,3 +318,46 @@ def wait_for_webhook(api: client.ApiClient, port: int, alive: Callable[[], None]
         return any(f":{port}/" in url for url in urls) and accepts(port)
 
     wait_for(f"the operator's webhook on port {port}", registered, bool, 60, alive)
+
+
+# The operator's ceiling on what a tenant may declare: above every other test's limits.
+CEILINGS = {"LOGWAY_TENANT_MAX_RECORDS_PER_S": "900000"}
+
+
+class Operator:
+    """The one operator of the module (it is cluster-wide), which tests may kill and restart."""
+
+    def __init__(self, endpoints: Endpoints, folder: Path) -> None:
+        self.endpoints, self.folder = endpoints, folder
+        self.process: PipelineProcess | None = None
+        self.port = self.webhook = 0
+        self.started = 0.0
+
+    def start(self) -> Operator:
+        self.port, self.webhook = free_port(), free_port()
+        self.started = time.monotonic()
+        self.process = operator(
+            self.endpoints,
+            self.folder,
+            metrics_port=self.port,
+            forwarder=FORWARDER,
+            env=CEILINGS,
+            webhook_port=self.webhook,
+        ).start()
+        wait_for_webhook(admin_client(), self.webhook, self.alive)
+        return self
+
+    def up_for(self) -> float:
+        return time.monotonic() - self.started
+
+    def reconciles(self, outcome: str) -> float:
+        return metric(scrape(self.port), "logway_operator_reconciles_total", outcome=outcome)
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        if self.process is not None:
+            self.process.stop(sig)
+            self.process = None
+
+    def alive(self) -> None:
+        assert self.process is not None
+        self.process.assert_running()

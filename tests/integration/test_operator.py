@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,27 +18,18 @@ from kubernetes.client.exceptions import ApiException
 
 from logway.core.names import tenant_topics
 from logway.core.settings import Endpoints
-from logway.dev.kube import install_crd
 from tests.integration.operator_support import (
-    FORWARDER,
+    Operator,
     Pipelines,
-    admin_client,
     condition,
-    forwarder_daemonset,
     forwarder_state,
-    operator,
     pipeline,
     ready,
     refused,
     spec,
-    wait_for_webhook,
 )
 from tests.integration.support import (
-    PipelineProcess,
-    free_port,
     logway,
-    metric,
-    scrape,
     tenant_yaml,
     wait_for,
 )
@@ -54,80 +44,6 @@ from topology.publish import read_published
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).parents[2] / "examples" / "kubernetes"
-
-
-# The operator's ceiling on what a tenant may declare: above every other test's limits.
-CEILINGS = {"LOGWAY_TENANT_MAX_RECORDS_PER_S": "900000"}
-
-
-class Operator:
-    """The one operator of the module (it is cluster-wide), which tests may kill and restart."""
-
-    def __init__(self, endpoints: Endpoints, folder: Path) -> None:
-        self.endpoints, self.folder = endpoints, folder
-        self.process: PipelineProcess | None = None
-        self.port = 0
-
-    def start(self) -> Operator:
-        self.port, webhook = free_port(), free_port()
-        self.process = operator(
-            self.endpoints,
-            self.folder,
-            metrics_port=self.port,
-            forwarder=FORWARDER,
-            env=CEILINGS,
-            webhook_port=webhook,
-        ).start()
-        wait_for_webhook(admin_client(), webhook, self.alive)
-        return self
-
-    def reconciles(self, outcome: str) -> float:
-        return metric(scrape(self.port), "logway_operator_reconciles_total", outcome=outcome)
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        if self.process is not None:
-            self.process.stop(sig)
-            self.process = None
-
-    def alive(self) -> None:
-        assert self.process is not None
-        self.process.assert_running()
-
-
-@pytest.fixture(scope="module")
-def api(endpoints: Endpoints) -> client.ApiClient:
-    del endpoints  # the servers (and so the API server) are up
-    found = admin_client()
-    install_crd(found)
-    return found
-
-
-@pytest.fixture(scope="module")
-def pipelines(api: client.ApiClient) -> Pipelines:
-    return Pipelines(api)
-
-
-@pytest.fixture(scope="module")
-def running(
-    endpoints: Endpoints, api: client.ApiClient, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Operator]:
-    forwarder_daemonset(api)
-    found = Operator(endpoints, tmp_path_factory.mktemp("operator")).start()
-    yield found
-    found.stop()
-    # What the tests left would be resumed by every later operator: gone, without unpublishing
-    # (the finalizer's work is pinned by its own test).
-    left = Pipelines(admin_client())
-    for body in left.listed():
-        meta = body["metadata"]
-        left.patch(meta["namespace"], meta["name"], {"metadata": {"finalizers": None}})
-        left.delete(meta["namespace"], meta["name"])
-
-
-@pytest.fixture
-def ns(pipelines: Pipelines, tenant_prefix: str) -> str:
-    pipelines.namespace(f"{tenant_prefix}-a")
-    return f"{tenant_prefix}-a"
 
 
 def published_version(endpoints: Endpoints, tenant: str) -> tuple[str, str] | None:
