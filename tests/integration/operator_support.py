@@ -41,13 +41,14 @@ def admin_client() -> client.ApiClient:
 
 
 CHART_NAMESPACE = "logging"  # the release's namespace (the forwarder's too, see FORWARDER)
-OPERATOR_ACCOUNT = "logway-operator"
+CHART_NAME = "logway-logway"  # what the chart names its objects for the release `logway`
+OPERATOR_ACCOUNT = f"{CHART_NAME}-operator"
 
 
 def chart_rbac(api: client.ApiClient, folder: Path) -> None:
-    """The operator's ServiceAccount and every role and binding the shipped chart gives it,
-    rendered by `helm template` (default values: webhook on, routes kept by the operator) and
-    put on the API server as they are."""
+    """The operator's ServiceAccount and every role and binding the shipped chart gives it, and
+    the roles it gives teams, rendered by `helm template` (default values: webhook on, routes
+    kept by the operator) and put on the API server as they are."""
     from kubernetes.dynamic import DynamicClient
 
     rendered = render(["--set", "forwarder.kafka.userSecret=fw"])
@@ -56,7 +57,8 @@ def chart_rbac(api: client.ApiClient, folder: Path) -> None:
     kinds = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
     found = 0
     for obj in yaml.safe_load_all(rendered):
-        if not obj or obj["kind"] not in kinds or "operator" not in obj["metadata"]["name"]:
+        wanted = ("-operator", "-forwarder-routes", "-pipeline-editor", "-pipeline-viewer")
+        if not obj or obj["kind"] not in kinds or not obj["metadata"]["name"].endswith(wanted):
             continue
         resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
         namespace = CHART_NAMESPACE if resource.namespaced else None
@@ -263,7 +265,7 @@ def timed(call: Callable[[], object]) -> float:
     return time.monotonic() - started
 
 
-FORWARDER = ("logging", "logway-forwarder")
+FORWARDER = (CHART_NAMESPACE, f"{CHART_NAME}-forwarder")  # as the chart names them
 
 
 def forwarder_daemonset(api: client.ApiClient) -> None:
