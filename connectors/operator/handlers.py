@@ -51,8 +51,9 @@ log = logging.getLogger("logway.operator")
 T = TypeVar("T")
 PREFIX = "logway.dev"  # kopf's own annotations (progress, last handled spec) go under it
 FINALIZER = "logway.dev/unpublish"
-# Set by the operator on the resources a namespace's change concerns, to reconcile them.
-NUDGE_ANNOTATION = "logway.dev/namespace-changed"
+# Set by the operator on the resources a namespace's change concerns, to reconcile them. Not
+# under PREFIX: kopf leaves its own prefix's annotations out of what counts as a change.
+NUDGE_ANNOTATION = "operator.logway.dev/namespace-changed"
 
 
 def resource_of(meta: Mapping[str, Any]) -> Resource:
