@@ -197,6 +197,23 @@ class Pipelines:
         )
         return patched
 
+    def create_once_consented(
+        self, namespace: str, body: Body, alive: Callable[[], None], timeout: float = 30
+    ) -> None:
+        """Create `body`, trying again while the webhook refuses it (409) because the
+        operator's watch of namespaces has not seen a consent just given."""
+
+        def created() -> bool:
+            try:
+                self.create(namespace, body)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+                return False
+            return True
+
+        wait_for("the consent to reach the webhook", created, bool, timeout, alive)
+
     def delete(self, namespace: str, name: str) -> None:
         self.api.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 
@@ -272,7 +289,11 @@ def forwarder_daemonset(api: client.ApiClient) -> None:
     """A DaemonSet for the forwarders' routes to roll (no pod runs here: no kubelet)."""
     namespace, name = FORWARDER
     Pipelines(api).namespace(namespace)
-    labels = {"app": name}
+    labels = {  # the chart's selector: the chart's own dry run of it meets this one
+        "app.kubernetes.io/name": "logway",
+        "app.kubernetes.io/instance": "logway",
+        "app.kubernetes.io/component": "forwarder",
+    }
     body = {
         "metadata": {"name": name},
         "spec": {

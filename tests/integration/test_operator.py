@@ -207,16 +207,7 @@ def test_claims_need_consent_and_the_older_resource_keeps_what_two_claim(
     assert f"{CONSENT_LABEL}={first}" in refusal.value.body
     pipelines.namespace(shop, labels={CONSENT_LABEL: first})
 
-    def created() -> bool:  # once the operator's watch of namespaces has seen the label
-        try:
-            pipelines.create(home, pipeline(first, claims_shop))
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            return False
-        return True
-
-    wait_for("the consent to reach the webhook", created, bool, 30, running.alive)
+    pipelines.create_once_consented(home, pipeline(first, claims_shop), running.alive)
     pipelines.wait_condition(home, first, ready, "Ready", alive=running.alive)
 
     # The same principal from another team: refused at admission, naming the owner...

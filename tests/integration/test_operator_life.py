@@ -168,16 +168,8 @@ def test_withdrawn_consent_unpublishes_the_claim_and_its_route_within_seconds(
     admin.namespace(shared, labels={CONSENT_LABEL: f"{tenant_prefix}-web"})
     name = f"{tenant_prefix}-web"
 
-    def created() -> bool:  # once the operator's watch of namespaces has seen the label
-        try:
-            teams.create(home, pipeline(name, spec(name, sources={"namespaces": [shared]})))
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            return False
-        return True
-
-    wait_for("the consent to reach the webhook", created, bool, 30, running.alive)
+    body = pipeline(name, spec(name, sources={"namespaces": [shared]}))
+    teams.create_once_consented(home, body, running.alive)
     admin.wait_condition(home, name, ready, "Ready", alive=running.alive)
     wait_for(
         "the shared namespace's route",
