@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ from connectors.operator.reconcile import (
 from connectors.operator.secret import ensure_secret
 from connectors.operator.status import status
 from connectors.runtime.kube import api_client
-from logway.core.loops import die
+from logway.core.loops import die, is_transient
 from logway.core.metrics import serve
 from topology.ceilings import over_ceilings
 from topology.crd import API_VERSION, GROUP, KIND, PLURAL, VERSION
@@ -54,6 +55,7 @@ FINALIZER = "logway.dev/unpublish"
 # Set by the operator on the resources a namespace's change concerns, to reconcile them. Not
 # under PREFIX: kopf leaves its own prefix's annotations out of what counts as a change.
 NUDGE_ANNOTATION = "operator.logway.dev/namespace-changed"
+NUDGE_ATTEMPTS = 5
 
 
 def resource_of(meta: Mapping[str, Any]) -> Resource:
@@ -98,17 +100,25 @@ class Operator:
         _event(self.core, body, verdict)
 
     def nudge(self, resources: Iterable[Resource], why: str) -> None:
-        """Have kopf reconcile `resources` now: an annotation change is an update to it."""
+        """Have kopf reconcile `resources` now: an annotation change is an update to it. kopf
+        does not retry an event handler, and a lost nudge would leave a withdrawn claim live:
+        a transient failure is tried again (1, 2, 4, 8, 16 s), and after that, or on any other
+        failure, the process ends; its restart resumes, so checks, every resource."""
         custom = client.CustomObjectsApi(self.core.api_client)
         body = {"metadata": {"annotations": {NUDGE_ANNOTATION: why}}}
         for resource in resources:
-            try:
-                custom.patch_namespaced_custom_object(
-                    GROUP, VERSION, resource.namespace, PLURAL, resource.name, body
-                )
-            except ApiException as exc:
-                if exc.status != 404:  # deleted meanwhile: nothing to reconcile
-                    raise
+            for attempt in range(NUDGE_ATTEMPTS):
+                try:
+                    custom.patch_namespaced_custom_object(
+                        GROUP, VERSION, resource.namespace, PLURAL, resource.name, body
+                    )
+                    break
+                except Exception as exc:
+                    if isinstance(exc, ApiException) and exc.status == 404:
+                        break  # deleted meanwhile: nothing to reconcile
+                    if not is_transient(exc) or attempt == NUDGE_ATTEMPTS - 1:
+                        die(f"nudging {resource.ref} after a namespace's change", exc)
+                    time.sleep(2**attempt)
 
     def remove(self, meta: kopf.Meta) -> None:
         verdict = self.reconciler.remove(resource_of(meta), dict(meta.annotations))

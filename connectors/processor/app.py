@@ -165,12 +165,16 @@ class BatchProcessor:
         outputs: list[Output] = []
         meters = self.meters.batch()
         pipelines: dict[str, Any] = {}  # looked up once per tenant and batch, not per record
+        published: dict[str, bool] = {}  # likewise
         for message in messages:
             tenant = self._tenant(message.topic)
             value = message.value
             if not counted:  # records set aside were counted when they were first read
                 meters.read(tenant, len(value) if value else 0)
-            over = self._over_limit(tenant, message)
+            live = published.get(tenant)
+            if live is None:
+                live = published[tenant] = self.pipelines.published(tenant)
+            over = self._over_limit(tenant, message, published=live)
             if over == "drop":
                 meters.dropped(tenant, RATE_LIMITED.why)
                 done.append(message)
@@ -210,7 +214,7 @@ class BatchProcessor:
         await self._flushed_then_release(released, done)
         meters.apply()
 
-    def _over_limit(self, tenant: str, message: Any) -> OverLimit | None:
+    def _over_limit(self, tenant: str, message: Any, *, published: bool) -> OverLimit | None:
         """None when the record may be processed now. Else what its tenant's `limits` make of
         it: `drop` (the caller drops it), or `delay`: it is set aside in `waiting` and the
         tenant's partitions paused. Behind records set aside a record waits too, so a
@@ -221,10 +225,10 @@ class BatchProcessor:
         if waiting is not None:
             waiting.append(message)
             return "delay"
-        if not self.pipelines.published(tenant):  # deleted: its records wait in Kafka
+        if not published:  # deleted: its records wait in Kafka
             self.waiting[tenant] = [message]
             if self.limits is not None:
-                self.limits.hold(tenant)
+                self.limits.hold(tenant, throttled=False)
             return "delay"
         if self.limits is None:
             return None

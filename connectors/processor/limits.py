@@ -53,6 +53,7 @@ class Bucket:
 class Paused:
     partitions: set[Any]
     since: float
+    throttled: bool = True  # for the tenant's rate (counted); else its tenant is unpublished
 
 
 class TenantLimits:
@@ -134,12 +135,13 @@ class TenantLimits:
         """Whether the tenant may have a record processed again."""
         return self._bucket(tenant, self.clock()).tokens >= 1
 
-    def hold(self, tenant: str) -> None:
-        """Pause the tenant's partitions here (once): it has records waiting for its rate."""
+    def hold(self, tenant: str, *, throttled: bool = True) -> None:
+        """Pause the tenant's partitions here (once): it has records waiting for its rate, or
+        (`throttled` False, not counted as throttled time) for its tenant to be published."""
         if tenant in self._paused:
             return
         partitions = set(self._mine.get(tenant, ()))
-        self._paused[tenant] = Paused(partitions, self.clock())
+        self._paused[tenant] = Paused(partitions, self.clock(), throttled)
         if partitions:
             self.pause(partitions)
 
@@ -156,4 +158,6 @@ class TenantLimits:
 
     @staticmethod
     def _count_throttled(tenant: str, paused: Paused, now: float) -> None:
+        if not paused.throttled:
+            return
         THROTTLED_SECONDS.labels(component="processor", tenant=tenant).inc(now - paused.since)

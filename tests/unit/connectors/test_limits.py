@@ -115,3 +115,18 @@ def test_a_changed_limit_takes_effect_at_the_next_record(clock: Clock) -> None:
     assert sum(limits.admit("acme") for _ in range(500)) == 500
     declared["acme"] = Limits(records_per_s=100)  # republished lower
     assert sum(limits.admit("acme") for _ in range(500)) == 100  # not the 500 left
+
+
+def test_a_tenant_held_for_want_of_a_published_version_is_not_counted_as_throttled(
+    clock: Clock,
+) -> None:
+    limits, paused, resumed = make(clock, {})
+    limits.assigned(tps("gone", 0, 1), lambda _topic: 2)
+    before = THROTTLED_SECONDS.labels(component="processor", tenant="gone")._value.get()
+    limits.hold("gone", throttled=False)
+    assert paused == [tps("gone", 0, 1)]
+    clock.now += 30
+    limits.release("gone")
+    assert resumed == [tps("gone", 0, 1)]
+    after = THROTTLED_SECONDS.labels(component="processor", tenant="gone")._value.get()
+    assert after == before  # a deleted tenant is not over its limit
