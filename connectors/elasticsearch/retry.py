@@ -35,8 +35,11 @@ class PausedRetry:
         initial_s: float,
         max_s: float,
         late: Callable[[Message], None],
+        beat: Callable[[], None] = lambda: None,
     ) -> None:
+        """`beat` is called at least once a second while waiting: the sink is alive."""
         self.consumer, self.initial_s, self.max_s, self.late = consumer, initial_s, max_s, late
+        self.beat = beat
 
     def run(
         self,
@@ -77,5 +80,6 @@ class PausedRetry:
             self.consumer.pause(assignment)
             PAUSED_PARTITIONS.labels(component="sink").set(len(assignment))
             message = self.consumer.poll(min(left, 1.0))
+            self.beat()
             if message is not None:
                 self.late(message)

@@ -45,11 +45,13 @@ from connectors.runtime.signals import stop_on_signals
 from connectors.runtime.subscription import Subscription, TenantTopics, nudged_by_publications
 from logway.core.deadletter import DeadLetter
 from logway.core.discovery import tenant_matcher
+from logway.core.loops import LOOPS
 from logway.core.metrics import TenantMeters, observe
 from logway.core.names import PROCESSED_TOPIC_RE
 from logway.core.origin import Origin
 
 NO_TOPICS_WAIT_S = 0.5
+SINK_MAX_SILENCE_S = 300.0
 log = logging.getLogger("logway.sink")
 
 GATHER_S = 0.01  # how long one look for more records lasts once there is work in hand
@@ -93,8 +95,15 @@ class ElasticsearchSink:
         )
         self._meters = TenantMeters("sink")
         self.bulks = BulkService(es or config.es.client(request_timeout=60), self._meters)
+        # The sink's own loop, for /livez: a bulk request may take its 60 s, and splitting a
+        # refused one several; waiting to retry beats every second.
+        self.loop = LOOPS.add("sink", max_silence_s=SINK_MAX_SILENCE_S)
         self.retry = PausedRetry(
-            self.consumer, config.retry_initial_s, config.retry_max_s, self._held_late
+            self.consumer,
+            config.retry_initial_s,
+            config.retry_max_s,
+            self._held_late,
+            self.loop.beat,
         )
         self.letters = DeadLetterWriter(self.producer, admin)
         self._batch_max = config.batch_max_records
@@ -109,6 +118,7 @@ class ElasticsearchSink:
         try:
             with ThreadPoolExecutor(self.config.bulks_in_flight, "bulk") as bulks:
                 while not stop.is_set():
+                    self.loop.beat()
                     if not self.subscription.refresh():
                         stop.wait(NO_TOPICS_WAIT_S)  # a publication nudges the next look
                         continue

@@ -11,6 +11,7 @@ converges to the cluster's pods whatever it missed while it was down.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from confluent_kafka import Producer
@@ -22,9 +23,11 @@ from connectors.runtime.commit import flush
 from connectors.runtime.kube import api_client
 from logway.core.control import ControlReader
 from logway.core.kubernetes import PODS_TOPIC, PodRecord, pod_key
+from logway.core.loops import BACKOFF_MAX_S, Loop, run_supervised
 from logway.core.metrics import POD_RECORDS, serve
 
 log = logging.getLogger("logway.podwatch")
+WATCH_GRACE_S = 30.0  # how long past `resync_s` the client waits for a watch to end
 
 
 def kept_annotations(annotations: dict[str, str] | None, keep: list[str]) -> dict[str, str]:
@@ -58,14 +61,17 @@ class PodWatcher:
         self.published: dict[bytes, bytes] = {}  # key -> the value last published
         self._failed: list[str] = []
 
-    def run(self) -> None:
+    def run(self, loop: Loop) -> None:
+        """Read the topic, list, then watch for ever (run under `run_supervised`: an API
+        server or broker away starts it again from the topic, after a backoff)."""
         self.published = self._read_topic()
         log.info("%s holds %d pod(s); listing the cluster's", PODS_TOPIC, len(self.published))
         version = self.relist()
         log.info("published %d pod(s); watching from version %s", len(self.published), version)
         while True:  # until killed: see run_podwatch
+            loop.beat()
             try:
-                version = self._watch(version)
+                version = self._watch(version, loop)
             except ApiException as exc:
                 if exc.status != 410:
                     raise
@@ -83,14 +89,17 @@ class PodWatcher:
         self._flush()
         return str(listed.metadata.resource_version if listed.metadata else "")
 
-    def _watch(self, version: str) -> str:
-        """Watch from `version` for up to `resync_s`; return the last version seen."""
+    def _watch(self, version: str, loop: Loop) -> str:
+        """Watch from `version` for up to `resync_s`; return the last version seen. The
+        client gives up too (`_request_timeout`) should the server stop answering silently."""
         stream = watch.Watch()
         for event in stream.stream(
             self.api.list_pod_for_all_namespaces,
             resource_version=version,
             timeout_seconds=int(self.settings.resync_s),
+            _request_timeout=self.settings.resync_s + WATCH_GRACE_S,
         ):
+            loop.beat()
             pod = event["object"]
             if event["type"] == "DELETED":
                 self._tombstone(pod_key(pod.metadata.namespace, pod.metadata.name))
@@ -149,4 +158,7 @@ def run_podwatch(settings: PodWatchConfig) -> None:
     from logway import __version__
 
     serve(settings.metrics_port, "podwatch", __version__)
-    PodWatcher(settings).run()
+    watcher = PodWatcher(settings)
+    # Until killed (SIGTERM's default): a watch without events lasts `resync_s`.
+    silence = settings.resync_s + WATCH_GRACE_S + BACKOFF_MAX_S
+    run_supervised("podwatch", watcher.run, threading.Event(), max_silence_s=silence)

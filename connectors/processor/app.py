@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -49,8 +50,10 @@ from connectors.runtime.commit import DeliveryError, flush
 from connectors.runtime.subscription import TenantTopics, nudged_by_publications
 from logway.core.discovery import served_topics
 from logway.core.document import Flag
+from logway.core.health import READINESS
 from logway.core.kafka import faust_group
 from logway.core.kubernetes import PODS_TOPIC
+from logway.core.loops import LOOPS
 from logway.core.metrics import MeterBatch, TenantMeters, observe
 from logway.core.names import RAW_TOPIC_RE, tenant_of_topic
 from logway.core.origin import event_id_header
@@ -63,6 +66,7 @@ from topology.registry import TenantRegistry
 POD_TABLE_WAIT_S = 30.0
 REGISTRY_WAIT_TELL_S = 30.0  # how often a processor still reading the published versions says so
 DISCOVERY_TICK_S = 0.5
+EVENT_LOOP_MAX_SILENCE_S = 120.0  # a batch's produce waits at most 60 s, off the loop
 LIMITS_TICK_S = 0.05  # how often tenants paused for their rate limit are looked at
 DEFAULT_LIMITS = Limits()
 # Faust's conductor waits this long after a subscription change before it resubscribes (its
@@ -351,12 +355,15 @@ def build_app(
     initial_topics: list[str],
     registry: TenantRegistry,
     pods: PodTable | None = None,
+    joined: threading.Event | None = None,
 ) -> faust.App:
     """The Faust app, subscribed to `initial_topics` and watching for more.
 
     `registry` gives each tenant's live config version: its pipeline and the version stamped on
     every output. `pods` gives the pod watcher's records, for the `kubernetes` block.
+    `joined` is set at the first assignment from the group (maybe empty), for /readyz.
     """
+    joined = joined or threading.Event()
     if not initial_topics:
         raise ValueError("a processor needs at least one raw topic to subscribe to")
     app = ProcessorApp(
@@ -391,8 +398,12 @@ def build_app(
     consumer.batch_handler = batches.handle
     consumer.linger_s = config.batch_linger_s
 
+    # The event loop's own progress, for /livez: a timer that cannot run means a stuck loop.
+    event_loop = LOOPS.add("processor event loop", max_silence_s=EVENT_LOOP_MAX_SILENCE_S)
+
     @app.timer(interval=0.5)  # type: ignore[untyped-decorator]
     async def expire_partial_lines() -> None:
+        event_loop.beat()
         await batches.expire()
 
     @app.timer(interval=LIMITS_TICK_S)  # type: ignore[untyped-decorator]
@@ -402,6 +413,7 @@ def build_app(
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def partitions_assigned(_app: Any, assigned: Any, **_: Any) -> None:
         limits.assigned(assigned, partition_counts(consumer, admin))
+        joined.set()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def partitions_revoked(_app: Any, revoked: Any, **_: Any) -> None:
@@ -509,6 +521,9 @@ def run_processor(config: ProcessorConfig) -> None:
         serves=config.serves,
     )
     registry = TenantRegistry(config.kafka, "processor").start()
+    READINESS.require("published tenant versions read", registry.caught_up.is_set)
+    joined = threading.Event()
+    READINESS.require("joined the consumer group", joined.is_set)
     pods = PodTable(config.kafka).start()
     if not pods.caught_up.wait(POD_TABLE_WAIT_S):  # so the first lines get their pod's labels
         log.warning("%s not read within %.0f s; going on without it", PODS_TOPIC, POD_TABLE_WAIT_S)
@@ -516,6 +531,6 @@ def run_processor(config: ProcessorConfig) -> None:
     wait_for_registry(registry)
     topics = wait_for_topics(config, lambda tenant: registry.get(tenant) is not None)
     log.info("processing %d raw topic(s): %s", len(topics), ", ".join(topics))
-    app = build_app(config, topics, registry, pods)
+    app = build_app(config, topics, registry, pods, joined)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
     worker.execute_from_commandline()

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time
 from elasticsearch import Elasticsearch
 
 from connectors.retention.config import RetentionConfig
+from logway.core.loops import Loop, run_supervised
 from logway.core.metrics import (
     INDICES_DELETED,
     STORAGE_BUDGET,
@@ -25,6 +26,7 @@ from topology.publish import read_published
 from topology.retention import TenantStorage, delete, survey
 
 log = logging.getLogger("logway.retention")
+RETENTION_ROUND_S = 600.0  # the longest a round may take before /livez says it hangs
 
 
 def enforce(
@@ -68,12 +70,17 @@ def run_retention(config: RetentionConfig, stop: threading.Event | None = None) 
     stop = stop or stop_on_signals()
     serve(config.metrics_port, "retention", __version__)
     es = config.es.client()
-    while not stop.is_set():
-        try:
+
+    def rounds(loop: Loop) -> None:
+        while not stop.is_set():
             live = read_published(config.kafka)
             storages = {name: published.spec.storage for name, published in live.items()}
             for surveyed in enforce(es, storages, datetime.now(UTC).date(), apply=True):
                 report(surveyed, applied=True)
-        except Exception:
-            log.exception("a retention round failed; trying again in %.0f s", config.interval_s)
-        stop.wait(config.interval_s)
+            loop.beat()
+            stop.wait(config.interval_s)
+
+    # A round that fails in passing (Elasticsearch or Kafka away) is tried again after a
+    # backoff; one that fails otherwise ends the process, never a worker that deletes nothing.
+    silence = config.interval_s + RETENTION_ROUND_S
+    run_supervised("retention", rounds, stop, max_silence_s=silence)

@@ -14,6 +14,7 @@ from confluent_kafka.admin import AdminClient
 from logway.core.control import TopicFollower
 from logway.core.discovery import served_topics
 from logway.core.kafka import KafkaConnection
+from logway.core.loops import is_transient
 from logway.core.names import TENANTS_TOPIC
 
 log = logging.getLogger("logway.runtime")
@@ -45,8 +46,9 @@ class TenantTopics:
         self._next_look = 0.0
 
     def changed(self) -> list[str] | None:
-        """All the topics now, when a look is due and found a change; else None. A failed
-        look is logged and tried again at the next interval."""
+        """All the topics now, when a look is due and found a change; else None. A look that
+        failed in passing (a broker away) is logged and tried again at the next interval; any
+        other failure is raised, for the worker to end (`logway.core.loops`)."""
         now = self.clock()
         if now < self._next_look:
             return None
@@ -54,6 +56,8 @@ class TenantTopics:
         try:
             found = served_topics(self.admin, self.kind, self.serves)
         except Exception as exc:
+            if not is_transient(exc):
+                raise
             log.warning("listing topics failed, will retry: %s", exc)
             return None
         if found == self.topics:

@@ -58,6 +58,22 @@ TRANSIENT_KAFKA = frozenset(
 )
 
 
+def failpoints(spec: str) -> dict[str, str]:
+    """`LOGWAY_FAILPOINTS`: `<loop>=transient` or `<loop>=fatal`, comma-separated. The named
+    loop fails so at its first run: a transient error (it must recover) or an unexpected one
+    (the process must exit). For the tests that fail each loop in turn; unset in production."""
+    found = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, kind = item.partition("=")
+        if kind not in ("transient", "fatal"):
+            raise SystemExit(f"LOGWAY_FAILPOINTS: {item!r} is not <loop>=transient|fatal")
+        found[name] = kind
+    return found
+
+
+FAILPOINTS = failpoints(os.environ.get("LOGWAY_FAILPOINTS", ""))
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether `exc` is the kind of error a retry outlives (see the module docstring)."""
     if isinstance(exc, KafkaException):
@@ -75,11 +91,18 @@ def is_transient(exc: BaseException) -> bool:
     return name in {"ConnectionError", "ConnectionTimeout", "MaxRetryError", "ProtocolError"}
 
 
+# How long a loop may go without progress before the health endpoint says the process is not
+# live: a follower's poll beats twice a second, a retry's backoff is at most BACKOFF_MAX_S.
+MAX_SILENCE_S = 120.0
+
+
 @dataclass
 class Loop:
-    """One supervised loop: its name and when it last made progress (monotonic seconds)."""
+    """One supervised loop: its name, when it last made progress (monotonic seconds), and how
+    long it may go without (`MAX_SILENCE_S` unless it says otherwise)."""
 
     name: str
+    max_silence_s: float = MAX_SILENCE_S
     beaten: float = field(default_factory=time.monotonic)
     retries: int = 0
 
@@ -89,6 +112,9 @@ class Loop:
     def silent_for(self) -> float:
         return time.monotonic() - self.beaten
 
+    def live(self) -> bool:
+        return self.silent_for() <= self.max_silence_s
+
 
 class Loops:
     """The supervised loops of this process, for the health endpoint."""
@@ -97,9 +123,10 @@ class Loops:
         self._loops: dict[str, Loop] = {}
         self._lock = threading.Lock()
 
-    def add(self, name: str) -> Loop:
+    def add(self, name: str, max_silence_s: float = MAX_SILENCE_S) -> Loop:
+        """A loop to watch (one loop of that name: a restarted loop takes its place)."""
         with self._lock:
-            loop = self._loops[name] = Loop(name)
+            loop = self._loops[name] = Loop(name, max_silence_s)
         return loop
 
     def all(self) -> list[Loop]:
@@ -131,15 +158,20 @@ def run_supervised(
     *,
     transient: Callable[[BaseException], bool] = is_transient,
     on_death: Callable[[str, BaseException], None] = die,
+    max_silence_s: float = MAX_SILENCE_S,
 ) -> None:
     """Run `body(loop)` until `stop` is set. A transient error runs it again after a backoff;
     anything else goes to `on_death` (by default: the process exits). `body` returning while
     `stop` is not set counts as a death too: a loop is meant to run for ever."""
-    loop = LOOPS.add(name)
+    loop = LOOPS.add(name, max_silence_s)
     backoff = BACKOFF_FIRST_S
+    failpoint = FAILPOINTS.pop(name, None)
     while not stop.is_set():
         started = time.monotonic()
         try:
+            if failpoint is not None:
+                kind, failpoint = failpoint, None
+                raise ConnectionError("failpoint") if kind == "transient" else RuntimeError(kind)
             body(loop)
         except Exception as exc:
             if stop.is_set():
@@ -167,12 +199,13 @@ def start_supervised(
     *,
     transient: Callable[[BaseException], bool] = is_transient,
     on_death: Callable[[str, BaseException], None] = die,
+    max_silence_s: float = MAX_SILENCE_S,
 ) -> threading.Thread:
     """`run_supervised` in a daemon thread named `name`, started."""
     thread = threading.Thread(
         target=run_supervised,
         args=(name, body, stop),
-        kwargs={"transient": transient, "on_death": on_death},
+        kwargs={"transient": transient, "on_death": on_death, "max_silence_s": max_silence_s},
         name=name,
         daemon=True,
     )

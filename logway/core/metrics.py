@@ -22,11 +22,12 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
-from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 from logway.core.discovery import served_topics, topic_config
+from logway.core.health import start_health_server
 from logway.core.kafka import KafkaConnection
-from logway.core.loops import Loop, start_supervised
+from logway.core.loops import Loop, is_transient, start_supervised
 
 Component = Literal["processor", "sink", "gateway", "notifier", "podwatch", "retention", "operator"]
 log = logging.getLogger("logway.metrics")
@@ -210,18 +211,19 @@ INDICES_DELETED = Counter(
 
 
 def serve(port: int, component: Component, version: str) -> None:
-    """Serve /metrics on `port` (all interfaces) from a background thread; 0 disables it."""
+    """Serve /metrics, /livez and /readyz (`logway.core.health`) on `port` (all interfaces)
+    from a background thread; 0 disables it."""
     INFO.labels(component=component).info({"version": version})
     if not port:
         return
     try:
-        start_http_server(port)
+        start_health_server(port)
     except OSError as exc:
         raise SystemExit(
             f"{component}: cannot serve /metrics on port {port} ({exc.strerror}); another "
             f"process has it: choose another with --metrics-port, or 0 to turn it off"
         ) from None
-    log.info("metrics on :%d/metrics", port)
+    log.info("metrics on :%d/metrics, health on /livez and /readyz", port)
 
 
 def observe(
@@ -289,7 +291,9 @@ class LagMonitor:
             while not self._stop.wait(self.interval_s):
                 try:
                     self.measure(admin, consumer, peek)
-                except KafkaException as exc:  # a topic deleted meanwhile, a broker away
+                except KafkaException as exc:
+                    if not is_transient(exc):  # not a topic deleted meanwhile, a broker away
+                        raise
                     log.warning("measuring consumer lag failed, will retry: %s", exc)
                 loop.beat()
         finally:

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import msgpack
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch.helpers import scan
 from prometheus_client.parser import text_string_to_metric_families
 
 from logway.core.kafka import KafkaConnection
-from logway.core.names import index_pattern
+from logway.core.names import index_pattern, raw_topic
 from logway.core.settings import Endpoints
 
 T = TypeVar("T")
@@ -392,3 +392,11 @@ def group_lag(kafka: KafkaConnection, group: str, topics: list[str]) -> int:
         return lag
     finally:
         consumer.close()
+
+
+def write_lines(endpoints: Endpoints, tenant: str, count: int, start: int = 0) -> None:
+    """`count` JSON lines (`n` from `start`) to the tenant's raw topic, acknowledged."""
+    producer = Producer(endpoints.kafka.client({"acks": "all"}))
+    for n in range(start, start + count):
+        producer.produce(raw_topic(tenant), f'{{"n": {n}, "msg": "line {n}"}}'.encode())
+    assert producer.flush(15) == 0

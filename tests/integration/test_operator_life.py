@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -51,6 +50,7 @@ from tests.integration.support import (
     sink,
     tenant_yaml,
     wait_for,
+    write_lines,
 )
 from topology.ownership import ADOPT_ANNOTATION, CONSENT_LABEL
 from topology.publish import read_published
@@ -200,13 +200,6 @@ def test_withdrawn_consent_unpublishes_the_claim_and_its_route_within_seconds(
     admin.core.patch_namespace(shared, {"metadata": {"labels": {CONSENT_LABEL: name}}})
     admin.wait_condition(home, name, ready, "Ready again", timeout=30, alive=running.alive)
     assert name in read_published(endpoints.kafka)
-
-
-def write_lines(endpoints: Endpoints, tenant: str, count: int, start: int = 0) -> None:
-    producer = Producer(endpoints.kafka.client({"acks": "all"}))
-    for n in range(start, start + count):
-        producer.produce(raw_topic(tenant), f'{{"n": {n}, "msg": "line {n}"}}'.encode())
-    assert producer.flush(15) == 0
 
 
 def test_a_deleted_tenant_is_no_longer_processed_its_records_wait_in_kafka(  # noqa: PLR0917

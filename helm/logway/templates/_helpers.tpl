@@ -73,14 +73,16 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Liveness and readiness on /metrics: served by its own thread, so a worker busy in a
      long rebalance still answers and is not killed for it. */}}
 {{- define "logway.probes" -}}
+{{- /* /livez: every supervised loop made progress lately; /readyz: and the worker read what
+it needs (logway.core.health) */ -}}
 livenessProbe:
-  httpGet: {path: /metrics, port: metrics}
+  httpGet: {path: /livez, port: metrics}
   initialDelaySeconds: 30
   periodSeconds: 20
   timeoutSeconds: 5
   failureThreshold: 6
 readinessProbe:
-  httpGet: {path: /metrics, port: metrics}
+  httpGet: {path: /readyz, port: metrics}
   periodSeconds: 10
   timeoutSeconds: 5
 {{- end -}}
