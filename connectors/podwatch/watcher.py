@@ -14,7 +14,7 @@ import logging
 import threading
 from typing import Any
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
@@ -135,8 +135,9 @@ class PodWatcher:
         reader = ControlReader(self.settings.kafka, "logway-podwatch", PODS_TOPIC)
         held: dict[bytes, bytes] = {}
         try:
-            if not reader.start():
-                raise SystemExit(f"{PODS_TOPIC} does not exist: run `logway apply` once")
+            if not reader.start():  # a first install: the first `apply` makes it
+                message = f"{PODS_TOPIC} does not exist yet; the first `logway apply` makes it"
+                raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, message))
             while not reader.caught_up:
                 found = reader.poll(0.5)
                 if found is None:
