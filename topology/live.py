@@ -29,6 +29,7 @@ from logway.core.kafka import KafkaConnection
 from logway.core.names import tenant_topics
 from topology.ceilings import Ceilings, over_ceilings
 from topology.load import ConfigError, LoadResult, claims_of
+from topology.model import Tenant
 from topology.publish import PublishedTenant, read_published
 from topology.reservations import reserved_message, reserved_names
 
@@ -95,17 +96,9 @@ def check_live(
                 loaded.error(("name",), reserved_message(loaded.tenant.name, keeper), "online")
             )
     for loaded in result.tenants:
-        declared = loaded.tenant.topics.partitions
-        have = max(partitions.get(topic, 0) for topic in tenant_topics(loaded.tenant.name))
-        if have > declared:
-            found.append(
-                loaded.error(
-                    ("topics", "partitions"),
-                    f"the tenant's topics have {have} partitions and Kafka cannot shrink a "
-                    f"topic: declare {have} or more",
-                    "online",
-                )
-            )
+        shrinks = shrink(loaded.tenant, partitions)
+        if shrinks is not None:
+            found.append(loaded.error(("topics", "partitions"), shrinks, "online"))
     if ceilings is not None:
         found += [
             loaded.error(loc, message, "online")
@@ -142,6 +135,18 @@ def check_live(
     result.errors += found
     result.tenants = [t for t in result.tenants if t.tenant.name not in refused]
     return found
+
+
+def shrink(tenant: Tenant, partitions: Mapping[str, int]) -> str | None:
+    """Why `tenant` may not declare its partitions (None: it may): fewer than its topics have
+    (`partitions`: topic -> count)."""
+    have = max(partitions.get(topic, 0) for topic in tenant_topics(tenant.name))
+    if have <= tenant.topics.partitions:
+        return None
+    return (
+        f"the tenant's topics have {have} partitions and Kafka cannot shrink a topic: "
+        f"declare {have} or more"
+    )
 
 
 def _elsewhere(live: PublishedTenant) -> str:

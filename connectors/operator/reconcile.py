@@ -30,7 +30,7 @@ from logway.core.names import TENANTS_TOPIC, tenant_topics
 from topology.access import create_scram_user
 from topology.apply import Change, Targets, apply, partition_counts, plan
 from topology.ceilings import CEILING_PATHS
-from topology.live import check_live
+from topology.live import check_live, shrink
 from topology.load import ConfigError, LoadResult, load_document
 from topology.model import Tenant
 from topology.ownership import (
@@ -334,14 +334,8 @@ class Reconciler:
         if reserved:
             return f"metadata.name: {reserved_message(tenant.name, reserved[tenant.name])}"
         topics = tenant_topics(tenant.name)
-        counts = partition_counts(self.targets.admin, topics, self.targets.timeout)
-        have = max((counts.get(topic, 0) for topic in topics), default=0)
-        if have > tenant.topics.partitions:
-            return (
-                f"spec.topics.partitions: the tenant's topics have {have} partitions and Kafka "
-                f"cannot shrink a topic: declare {have} or more"
-            )
-        return None
+        shrinks = shrink(tenant, partition_counts(self.targets.admin, topics, self.targets.timeout))
+        return None if shrinks is None else f"spec.topics.partitions: {shrinks}"
 
 
 # The Secret's keys, from the files apply writes (`<tenant>.properties`, `<tenant>.elasticsearch`).
