@@ -86,10 +86,20 @@ bench: setup
 	  $(BIN)/python -m bench.noisy_neighbour && $(BIN)/python -m bench.tenants
 
 ## Every fault scenario, the long ones too (each process killed 5 times under load,
-## Elasticsearch down 10 minutes); writes the ledger table to
-## bench/results/chaos-<date>-<commit>.json. About 40 minutes.
+## Elasticsearch down 10 minutes, brokers and the controller killed, a rolling restart, the
+## API server restarted), on a cluster shaped like production: three Kafka brokers
+## (replication 3, min.insync.replicas 2) reached over SASL_SSL as the platform user, and the
+## secured Elasticsearch, kept apart in .logway/cluster. The single-broker dev servers are
+## stopped first (they share Elasticsearch's and the API server's ports), the cluster after.
+## Writes the ledger table to bench/results/chaos-<date>-<commit>.json. About 50 minutes.
+CLUSTER := LOGWAY_HOME=$(abspath .logway/cluster) LOGWAY_DIST=$(abspath .logway/dist) \
+	LOGWAY_DEV_KAFKA_BROKERS=3
 chaos: setup
-	LOGWAY_CHAOS_LEDGER=1 $(BIN)/pytest -m fault tests/fault -s
+	$(BIN)/logway dev down
+	$(CLUSTER) $(BIN)/logway dev up
+	status=0; eval "$$($(CLUSTER) $(BIN)/logway dev env --secured-kafka)" && \
+	  $(CLUSTER) LOGWAY_CHAOS_LEDGER=1 $(BIN)/pytest -m fault tests/fault -s || status=$$?; \
+	  $(CLUSTER) $(BIN)/logway dev down; exit $$status
 
 up: setup
 	$(BIN)/logway dev up

@@ -134,7 +134,9 @@ def dev_up() -> None:
     (9094, SCRAM logins of tenants), LOGWAY_DEV_KAFKA_TLS_PORT (9095, SCRAM over TLS, with a
     dev CA and the platform user logway-platform), LOGWAY_DEV_KAFKA_CONTROLLER_PORT (9093),
     LOGWAY_DEV_ES_PORT
-    (9200), LOGWAY_DEV_ES_TRANSPORT_PORT (9300); state in LOGWAY_HOME (.logway)."""
+    (9200), LOGWAY_DEV_ES_TRANSPORT_PORT (9300); state in LOGWAY_HOME (.logway).
+    LOGWAY_DEV_KAFKA_BROKERS=3 starts a three-broker cluster instead (replication 3,
+    min.insync.replicas 2; node n on each Kafka port + 100 * (n - 1)), as `make chaos` does."""
     from logway.dev import servers
 
     try:

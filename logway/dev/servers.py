@@ -55,6 +55,9 @@ class DevError(RuntimeError):
     """Something the person running `logway dev` must fix; the message says what to do."""
 
 
+NODE_PORT_STEP = 100  # a cluster's node n (from 0) listens on each port + this * n
+
+
 class DevConfig(BaseModel):
     """Where the embedded servers live and listen. Every field has a LOGWAY_DEV_* variable."""
 
@@ -84,6 +87,14 @@ class DevConfig(BaseModel):
     etcd_port: int = Field(12379, ge=1, le=65535, description="etcd, for kube-apiserver.")
     etcd_peer_port: int = Field(12380, ge=1, le=65535)
     kube_port: int = Field(16443, ge=1, le=65535, description="kube-apiserver (HTTPS).")
+    kafka_brokers: int = Field(
+        1,
+        ge=1,
+        le=3,
+        description="Kafka brokers (LOGWAY_DEV_KAFKA_BROKERS): 1, or 3 for a cluster shaped like "
+        "production (replication 3, min.insync.replicas 2, each node broker and controller); "
+        f"node n listens on each port + {NODE_PORT_STEP} * (n - 1).",
+    )
     kafka_heap: str = "1g"
     es_heap: str = "1g"
     start_timeout_s: float = 120.0
@@ -106,6 +117,7 @@ class DevConfig(BaseModel):
             "etcd_port",
             "etcd_peer_port",
             "kube_port",
+            "kafka_brokers",
         ):
             value = env.get(f"LOGWAY_DEV_{name.upper()}")
             if value:
@@ -116,17 +128,22 @@ class DevConfig(BaseModel):
                 fields[name] = value
         return cls.model_validate(fields)
 
+    def _every_node(self, port: int) -> str:
+        return ",".join(
+            f"127.0.0.1:{port + NODE_PORT_STEP * node}" for node in range(self.kafka_brokers)
+        )
+
     @property
     def kafka_bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        return self._every_node(self.kafka_port)
 
     @property
     def kafka_sasl_bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_sasl_port}"
+        return self._every_node(self.kafka_sasl_port)
 
     @property
     def kafka_tls_bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_tls_port}"
+        return self._every_node(self.kafka_tls_port)
 
     @property
     def es_url(self) -> str:
@@ -286,30 +303,44 @@ class Server:
 
 
 class Kafka(Server):
-    """Apache Kafka, single-node KRaft (broker and controller in one JVM)."""
+    """Apache Kafka in KRaft mode, each node broker and controller in one JVM: one node, or
+    node `node` (from 0) of `kafka_brokers`, on the ports shifted by NODE_PORT_STEP * node."""
 
     name = "kafka"
+
+    def __init__(self, config: DevConfig, node: int = 0) -> None:
+        self.node = node
+        if node:
+            self.name = f"kafka-{node + 1}"
+        super().__init__(config)
+        self.first_dir = config.home / "run" / Kafka.name  # the node that keeps shared files
 
     @property
     def dist(self) -> Path:
         return self.config.dist / f"kafka-{self.config.kafka_version}"
 
+    def _port(self, base: int) -> int:
+        return base + NODE_PORT_STEP * self.node
+
     @property
     def address(self) -> str:
-        return self.config.kafka_bootstrap
+        return f"127.0.0.1:{self.port}"
 
     @property
     def port(self) -> int:
-        return self.config.kafka_port
+        return self._port(self.config.kafka_port)
 
     @property
     def ports(self) -> tuple[int, ...]:
         c = self.config
-        return c.kafka_port, c.kafka_controller_port, c.kafka_sasl_port, c.kafka_tls_port
+        return tuple(
+            self._port(p)
+            for p in (c.kafka_port, c.kafka_controller_port, c.kafka_sasl_port, c.kafka_tls_port)
+        )
 
     @property
     def tls_dir(self) -> Path:
-        return self.run_dir / "tls"
+        return self.first_dir / "tls"
 
     @property
     def ca_file(self) -> Path:
@@ -318,7 +349,7 @@ class Kafka(Server):
 
     @property
     def platform_password_file(self) -> Path:
-        return self.run_dir / "platform.password"
+        return self.first_dir / "platform.password"
 
     def platform_connection(self) -> KafkaConnection:
         """How logway's own workers log in on a secured cluster: SCRAM over TLS as the platform
@@ -341,6 +372,8 @@ class Kafka(Server):
             UserScramCredentialUpsertion,
         )
 
+        if self.node:  # SCRAM credentials are the cluster's: the first node gave them
+            return
         if not self.platform_password_file.exists():
             self.platform_password_file.write_text(secrets.token_urlsafe(24) + "\n")
             self.platform_password_file.chmod(0o600)
@@ -357,6 +390,7 @@ class Kafka(Server):
         if self.ca_file.exists() and (self.tls_dir / "broker.pem").exists():
             return
         d = self.tls_dir
+        d.mkdir(parents=True, exist_ok=True)
         dev_ca(d)
         issue_certificate(d, "broker")
         # Kafka's PEM key store: the unencrypted PKCS#8 key, then the certificate chain.
@@ -412,20 +446,27 @@ class Kafka(Server):
     def _write_config(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         c = self.config
+        plain, controller, sasl, tls = self.ports
+        voters = ",".join(
+            f"{n + 1}@127.0.0.1:{c.kafka_controller_port + NODE_PORT_STEP * n}"
+            for n in range(c.kafka_brokers)
+        )
+        replicas = min(3, c.kafka_brokers)
+        insync = 2 if replicas == 3 else 1
         self.properties.write_text(
             "\n".join(
                 [
                     "# Written by `logway dev up`; edits are overwritten.",
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{c.kafka_controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{c.kafka_port},"
-                    f"CONTROLLER://127.0.0.1:{c.kafka_controller_port},"
-                    f"SASL_PLAINTEXT://127.0.0.1:{c.kafka_sasl_port},"
-                    f"SASL_SSL://127.0.0.1:{c.kafka_tls_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{c.kafka_port},"
-                    f"SASL_PLAINTEXT://127.0.0.1:{c.kafka_sasl_port},"
-                    f"SASL_SSL://127.0.0.1:{c.kafka_tls_port}",
+                    f"node.id={self.node + 1}",
+                    f"controller.quorum.voters={voters}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{plain},"
+                    f"CONTROLLER://127.0.0.1:{controller},"
+                    f"SASL_PLAINTEXT://127.0.0.1:{sasl},"
+                    f"SASL_SSL://127.0.0.1:{tls}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{plain},"
+                    f"SASL_PLAINTEXT://127.0.0.1:{sasl},"
+                    f"SASL_SSL://127.0.0.1:{tls}",
                     "controller.listener.names=CONTROLLER",
                     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
                     "SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
@@ -447,10 +488,13 @@ class Kafka(Server):
                     "allow.everyone.if.no.acl.found=false",
                     f"log.dirs={self.data_dir}",
                     "num.partitions=1",
-                    "default.replication.factor=1",
-                    "offsets.topic.replication.factor=1",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
+                    # One node: 1. Three, as in production: every partition on all three, a
+                    # write acknowledged by two (acks=all), so one node may go at any time.
+                    f"default.replication.factor={replicas}",
+                    f"min.insync.replicas={insync}",
+                    f"offsets.topic.replication.factor={replicas}",
+                    f"transaction.state.log.replication.factor={replicas}",
+                    f"transaction.state.log.min.isr={insync}",
                     "group.initial.rebalance.delay.ms=0",
                     # Topics are created by `logway apply`, never by a typo in a producer.
                     "auto.create.topics.enable=false",
@@ -488,11 +532,21 @@ class Kafka(Server):
             f"-Dlog4j2.configurationFile={self.run_dir / 'log4j2.properties'}",
         ]
 
+    def _cluster_id(self) -> str:
+        """One id for every node of the cluster, kept beside the first node's files."""
+        if self.config.kafka_brokers == 1:
+            return kafka_cluster_id()
+        kept = self.first_dir / "cluster.id"
+        if not kept.exists():
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_text(kafka_cluster_id())
+        return kept.read_text().strip()
+
     def launch(self) -> subprocess.Popen[bytes]:
         self._write_certificates()
         self._write_config()
         if not (self.data_dir / "meta.properties").exists():
-            cluster_id = kafka_cluster_id()
+            cluster_id = self._cluster_id()
             result = subprocess.run(
                 [
                     *self._java(),
@@ -817,7 +871,8 @@ def issue_certificate(tls_dir: Path, name: str) -> None:
 def servers(config: DevConfig) -> list[Server]:
     from logway.dev.kube import Etcd, KubeApiServer  # below: kube.py builds on this module
 
-    return [Kafka(config), Elasticsearch(config), Etcd(config), KubeApiServer(config)]
+    nodes: list[Server] = [Kafka(config, node) for node in range(config.kafka_brokers)]
+    return [*nodes, Elasticsearch(config), Etcd(config), KubeApiServer(config)]
 
 
 def up(config: DevConfig, say: Say = print) -> list[ServerStatus]:

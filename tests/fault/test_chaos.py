@@ -432,3 +432,210 @@ def test_the_ledger_says_after_which_hop_an_event_was_lost(
         "sink (processed, not indexed)": 1,
     }
     assert where_lost(endpoints, tenant, set()) == {}
+
+
+# -- A cluster shaped like production: three brokers (replication 3, min.insync.replicas 2),
+# -- reached over SASL_SSL (`make chaos`; skipped on a single broker).
+
+
+def cluster_node(node: int) -> servers.Kafka:
+    config = servers.DevConfig.from_env()
+    if config.kafka_brokers < 3:
+        pytest.skip("needs the three-broker dev cluster: `make chaos` starts it")
+    server = servers.Kafka(config, node)
+    if server.pid() is None:
+        pytest.skip(f"broker {node + 1} was not started by the dev runner")
+    return server
+
+
+def node_of(broker_id: int) -> int:
+    return broker_id - 1  # node.id is the node's index + 1
+
+
+def partition_leader(endpoints: Endpoints, topic: str, partition: int = 0) -> int:
+    from confluent_kafka.admin import AdminClient
+
+    listed = AdminClient(endpoints.kafka.client({"log_level": 0})).list_topics(topic, timeout=15)
+    return int(listed.topics[topic].partitions[partition].leader)
+
+
+def quorum_leader() -> int:
+    """The active controller's node id, as Kafka's own metadata quorum tool reports it."""
+    import re
+    import subprocess
+
+    config = servers.DevConfig.from_env()
+    first = servers.Kafka(config, 0)
+    java = servers.require_java(17, "LOGWAY_KAFKA_JAVA_HOME", "Kafka's tools need Java 17")
+    result = subprocess.run(
+        [
+            *(java, "-cp", str(first.dist / "libs" / "*")),
+            "org.apache.kafka.tools.MetadataQuorumCommand",
+            *("--bootstrap-server", config.kafka_bootstrap, "describe", "--status"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    found = re.search(r"LeaderId:\s+(\d+)", result.stdout)
+    assert found is not None, result.stdout + result.stderr
+    return int(found.group(1))
+
+
+def bounce(node: int, down_s: float, *, hard: bool = True) -> None:
+    server = cluster_node(node)
+    server.stop(hard=hard)
+    time.sleep(down_s)
+    server.start(print)
+    server.wait_until_answering(servers.DevConfig.from_env().start_timeout_s)
+
+
+def busy_leader_killed(pipeline: Pipeline, _rng: random.Random) -> dict[str, Any]:
+    """SIGKILL the leader of the tenant's busiest partition under load; back after 10 s."""
+    time.sleep(4)
+    leader = partition_leader(pipeline.endpoints, raw_topic(pipeline.tenant))
+    bounce(node_of(leader), 10)
+    return {"killed_broker": leader}
+
+
+def controller_killed(pipeline: Pipeline, _rng: random.Random) -> dict[str, Any]:
+    """SIGKILL the active controller under load; back after 10 s."""
+    time.sleep(4)
+    leader = quorum_leader()
+    bounce(node_of(leader), 10)
+    return {"killed_controller": leader}
+
+
+def rolling_restart(pipeline: Pipeline, _rng: random.Random) -> dict[str, Any]:
+    """Each broker in turn stopped (SIGTERM, as a rolling update does) and started again."""
+    time.sleep(2)
+    for node in range(3):
+        bounce(node, 2, hard=False)
+    return {"restarted_brokers": 3}
+
+
+def tenants_leader_moved_while_workers_start(
+    pipeline: Pipeline, _rng: random.Random
+) -> dict[str, Any]:
+    """The processor and the sink restarted while the leader of `_logway.tenants` is killed:
+    they start while its leadership moves (before, the registry thread died on
+    NOT_LEADER_FOR_PARTITION and the processor waited for ever)."""
+    from logway.core.names import TENANTS_TOPIC
+
+    time.sleep(3)
+    leader = partition_leader(pipeline.endpoints, TENANTS_TOPIC)
+    server = cluster_node(node_of(leader))
+    server.stop(hard=True)
+    for name in ("processor", "sink"):
+        pipeline.kill_and_restart(name)
+    time.sleep(10)
+    server.start(print)
+    server.wait_until_answering(servers.DevConfig.from_env().start_timeout_s)
+    return {"killed_broker": leader}
+
+
+CLUSTER_FAULTS = {
+    "busy partition's leader kill -9": busy_leader_killed,
+    "active controller kill -9": controller_killed,
+    "rolling restart of 3 brokers": rolling_restart,
+    "_logway.tenants leader moved as workers start": tenants_leader_moved_while_workers_start,
+}
+
+
+@pytest.mark.chaos
+@pytest.mark.fault
+@pytest.mark.integration
+@pytest.mark.parametrize("scenario", list(CLUSTER_FAULTS))
+def test_the_three_broker_cluster_loses_and_duplicates_nothing(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path, scenario: str
+) -> None:
+    cluster_node(0)  # skips on a single broker
+    tenant = f"{tenant_prefix}-n{list(CLUSTER_FAULTS).index(scenario)}"
+    row = run_scenario(endpoints, tenant, tmp_path, scenario, CLUSTER_FAULTS[scenario])
+    assert_balanced(row)
+
+
+def api_server_restarted(pipeline: Pipeline, _rng: random.Random) -> dict[str, Any]:
+    """kube-apiserver stopped for 15 s under the operator and the pod watcher, then started:
+    both keep running (their watches are retried) or end non-zero and are started again, as
+    Kubernetes would; a LoggingPipeline made after is Ready within 60 s."""
+    from logway.dev.kube import KubeApiServer, install_crd
+    from tests.integration.operator_support import (
+        Pipelines,
+        admin_client,
+        operator,
+        ready,
+        spec,
+        wait_for_webhook,
+    )
+    from tests.integration.operator_support import (
+        pipeline as resource,
+    )
+
+    config = servers.DevConfig.from_env()
+    kube = KubeApiServer(config)
+    if kube.pid() is None:
+        pytest.skip("kube-apiserver was not started by the dev runner")
+    api = admin_client()
+    install_crd(api)
+    webhook = free_port()
+    folder = pipeline.tmp_path
+    watchers = {
+        "operator": operator(pipeline.endpoints, folder, webhook_port=webhook),
+        "podwatch": PipelineProcess(
+            pipeline.endpoints, ["podwatch", "--kubeconfig", str(kube.kubeconfig)],
+            folder / "podwatch.log",
+        ),
+    }  # fmt: skip
+    for process in watchers.values():
+        process.start()
+    restarts: Counter[str] = Counter()
+    try:
+        wait_for_webhook(api, webhook, watchers["operator"].assert_running)
+        time.sleep(3)
+        kube.stop()
+        time.sleep(15)
+        kube.start(print)
+        kube.wait_until_answering(config.start_timeout_s)
+        kube.ready(print)
+        back = time.monotonic()
+        for name, process in watchers.items():  # Kubernetes restarts what exits
+            assert process.process is not None
+            if process.process.poll() is not None:
+                assert process.process.returncode != 0, f"{name} exited 0 after the outage"
+                restarts[name] += 1
+                watchers[name] = PipelineProcess(
+                    process.endpoints, process.args, process.log_path, extra_env=process.extra_env
+                ).start()
+        namespace = f"{pipeline.tenant}-ns"
+        name = f"{pipeline.tenant}-after"
+        resources = Pipelines(admin_client())
+        resources.namespace(namespace)
+        wait_for_webhook(admin_client(), webhook, watchers["operator"].assert_running)
+        resources.create(namespace, resource(name, spec(name)))
+        resources.wait_condition(namespace, name, ready, "Ready after the outage", timeout=60)
+        ready_s = time.monotonic() - back
+        for process in watchers.values():
+            process.assert_running()
+    finally:
+        for process in watchers.values():
+            process.stop()
+    return {
+        "api_server_down_s": 15,
+        "restarted": dict(restarts),
+        "resource_ready_after_s": round(ready_s, 1),
+    }
+
+
+@pytest.mark.chaos
+@pytest.mark.fault
+@pytest.mark.integration
+def test_the_api_server_restarted_under_the_operator_and_the_pod_watcher(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    row = run_scenario(
+        endpoints, f"{tenant_prefix}-kube", tmp_path, "kube-apiserver down 15 s",
+        api_server_restarted,
+    )  # fmt: skip
+    assert_balanced(row)
