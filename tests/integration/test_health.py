@@ -113,6 +113,48 @@ def test_a_loop_that_fails_unexpectedly_ends_its_worker_non_zero(
     assert f"{loop} failed and cannot recover" in worker.log_path.read_text()
 
 
+@pytest.mark.parametrize("kind", ["podwatch", "retention"])
+def test_the_pod_watchers_and_the_retention_loops_end_their_worker_when_they_fail(
+    endpoints: Endpoints, tmp_path: Path, kind: str
+) -> None:
+    """The pod watcher's watch and the retention rounds, under the same supervision: an
+    unexpected failure exits 71, a transient one is retried and the worker goes on."""
+    from tests.integration.operator_support import kube
+
+    args = {
+        "podwatch": ["podwatch", "--kubeconfig", str(kube().kubeconfig)],
+        "retention": ["retention", "--interval-s", "60"],
+    }[kind]
+    failing = PipelineProcess(
+        endpoints,
+        args,
+        tmp_path / f"{kind}-fatal.log",
+        extra_env={"LOGWAY_FAILPOINTS": f"{kind}=fatal"},
+    ).start()
+    try:
+        assert exits_within(failing, 60) == 71
+    finally:
+        failing.stop()
+    assert f"{kind} failed and cannot recover" in failing.log_path.read_text()
+    port = free_port()
+    recovering = PipelineProcess(
+        endpoints,
+        [*args, "--metrics-port", str(port)],
+        tmp_path / f"{kind}-transient.log",
+        extra_env={"LOGWAY_FAILPOINTS": f"{kind}=transient"},
+    ).start()
+    try:
+        wait_for(
+            f"{kind} live again after its restart",
+            lambda: probe(port, "/livez"),
+            lambda answer: answer[0] == 200 and "1 restart(s)" in answer[1],
+            60,
+            recovering.assert_running,
+        )
+    finally:
+        recovering.stop()
+
+
 def test_a_loop_that_fails_in_passing_recovers_and_the_worker_processes(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:

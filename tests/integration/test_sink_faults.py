@@ -6,6 +6,7 @@ cluster_block_exception, retried until lifted) and a mapping conflict (400, dead
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -236,4 +237,45 @@ def test_a_batch_of_only_dead_letters_commits_and_the_sink_goes_on(
         sink.stop()
     letters = [DeadLetter.from_bytes(v) for _k, v in read_topic(endpoints.kafka, dlq_topic(tenant))]
     assert [letter.reason for letter in letters] == [Reason.INVALID_JSON] * 5
+    assert "splitting" not in (tmp_path / "sink.log").read_text()
+
+
+def test_a_tenant_deleted_while_the_sink_reads_it_stops_nothing_else(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """A tenant's processed topic deleted (its data deleted) under a sink that reads it: the
+    sink's batches then hold only Kafka's events about that topic, and never a bulk of
+    nothing. The other tenant served by the same sink goes on being indexed."""
+    from confluent_kafka.admin import AdminClient
+
+    gone, stays = f"{tenant_prefix}-gone", f"{tenant_prefix}-stays"
+    for tenant in (gone, stays):
+        apply_tenant(endpoints, tmp_path, tenant)
+        produce(endpoints, processed_topic(tenant), [processed_record(tenant, n) for n in range(5)])
+    es = endpoints.es.client()
+    worker = sink(endpoints, f"{tenant_prefix}-.*", f"{tenant_prefix}-sink", tmp_path).start()
+    try:
+        for tenant in (gone, stays):
+            wait_for(
+                f"{tenant}: 5 documents",
+                lambda t=tenant: indexed_count(es, t),  # type: ignore[misc]
+                lambda n: n == 5,
+                60,
+                worker.assert_running,
+            )
+        admin = AdminClient(endpoints.kafka.client())
+        admin.delete_topics([processed_topic(gone)])[processed_topic(gone)].result(30)
+        time.sleep(5)  # the sink meets the deleted topic
+        later = [processed_record(stays, n) for n in range(5, 10)]
+        produce(endpoints, processed_topic(stays), later)
+        wait_for(
+            "the other tenant's 5 more",
+            lambda: indexed_count(es, stays),
+            lambda n: n == 10,
+            60,
+            worker.assert_running,
+        )
+        worker.assert_running()
+    finally:
+        worker.stop()
     assert "splitting" not in (tmp_path / "sink.log").read_text()
