@@ -54,6 +54,11 @@ TRANSIENT_KAFKA = frozenset(
         KafkaError._WAIT_COORD,
         KafkaError._SSL,
         KafkaError._RESOLVE,
+        # A broker's handle torn down under a request while it leaves the cluster (a broker
+        # killed; seen in `make chaos` on the three-broker cluster).
+        KafkaError._DESTROY_BROKER,
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._TIMED_OUT_QUEUE,
     }
 )
 

@@ -27,7 +27,7 @@ from prometheus_client import Counter, Gauge, Histogram, Info
 from logway.core.discovery import served_topics, topic_config
 from logway.core.health import start_health_server
 from logway.core.kafka import KafkaConnection
-from logway.core.loops import Loop, is_transient, start_supervised
+from logway.core.loops import Loop, start_supervised
 
 Component = Literal["processor", "sink", "gateway", "notifier", "podwatch", "retention", "operator"]
 log = logging.getLogger("logway.metrics")
@@ -291,9 +291,7 @@ class LagMonitor:
             while not self._stop.wait(self.interval_s):
                 try:
                     self.measure(admin, consumer, peek)
-                except KafkaException as exc:
-                    if not is_transient(exc):  # not a topic deleted meanwhile, a broker away
-                        raise
+                except KafkaException as exc:  # a measurement: Kafka's own errors are retried
                     log.warning("measuring consumer lag failed, will retry: %s", exc)
                 loop.beat()
         finally:

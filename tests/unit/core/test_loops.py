@@ -29,6 +29,7 @@ def kafka_error(code: int) -> KafkaException:
         kafka_error(KafkaError._TRANSPORT),
         kafka_error(KafkaError._ALL_BROKERS_DOWN),
         kafka_error(KafkaError._TIMED_OUT),
+        kafka_error(KafkaError._DESTROY_BROKER),  # a broker killed under a request
         ConnectionRefusedError(111, "refused"),
         TimeoutError("read timed out"),
     ],
