@@ -139,8 +139,9 @@ def test_the_pod_watchers_and_the_retention_loops_end_their_worker_when_they_fai
     port = free_port()
     recovering = PipelineProcess(
         endpoints,
-        [*args, "--metrics-port", str(port)],
+        args,
         tmp_path / f"{kind}-transient.log",
+        metrics_port=port,
         extra_env={"LOGWAY_FAILPOINTS": f"{kind}=transient"},
     ).start()
     try:
