@@ -24,7 +24,8 @@ class Pending:
     event_id: str
     index: str
     document: bytes
-    source: Origin
+    source: Origin  # where the record was first read (its raw topic)
+    here: Origin  # where the sink read it (its processed topic)
 
 
 def position(message: Message) -> Origin | None:
@@ -56,7 +57,8 @@ def prepare(message: Message, here: Origin) -> Pending | DeadLetter:
             original=value,
             source=here,
         )
-    return Pending(message, tenant, event_id, document_index(tenant, document), value, source)
+    index = document_index(tenant, document)
+    return Pending(message, tenant, event_id, index, value, source, here)
 
 
 def bulk_body(pending: list[Pending]) -> list[bytes]:

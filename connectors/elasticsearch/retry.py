@@ -12,12 +12,11 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, Message
 
 from connectors.elasticsearch.request import Pending
+from connectors.elasticsearch.service import Attempt, Waiting
 from logway.core.deadletter import DeadLetter
 from logway.core.metrics import PAUSED_PARTITIONS
 
 log = logging.getLogger("logway.sink")
-
-Attempt = Callable[[list[Pending], list[DeadLetter]], tuple[list[Pending], str]]
 
 
 class StoppedWhileRetrying(Exception):  # noqa: N818 - a stop request, not an error
@@ -27,7 +26,10 @@ class StoppedWhileRetrying(Exception):  # noqa: N818 - a stop request, not an er
 class PausedRetry:
     """Exponential backoff with jitter, from `initial_s` doubling up to `max_s`, while the
     consumer's partitions stay paused and its group membership alive. A record fetched before
-    the pause that still arrives goes to `late` (the next batch)."""
+    the pause that still arrives goes to `late` (the next batch). This is for an overloaded or
+    unreachable cluster, which every tenant waits for. What one tenant's index cannot take goes
+    to `parking.Parking` instead; its partitions (`held`) stay paused when this resumes the
+    others."""
 
     def __init__(
         self,
@@ -35,22 +37,27 @@ class PausedRetry:
         initial_s: float,
         max_s: float,
         late: Callable[[Message], None],
+        *,
+        held: Callable[[], set[tuple[str, int]]],
         beat: Callable[[], None] = lambda: None,
     ) -> None:
         """`beat` is called at least once a second while waiting: the sink is alive."""
         self.consumer, self.initial_s, self.max_s, self.late = consumer, initial_s, max_s, late
-        self.beat = beat
+        self.held, self.beat = held, beat
 
     def run(
         self,
         attempt: Attempt,
         pending: list[Pending],
         error: str,
+        *,
         letters: list[DeadLetter],
+        waiting: list[Waiting],
         stop: threading.Event,
     ) -> None:
-        """Send `pending` again until every item is indexed or refused for good (into
-        `letters`); raise `StoppedWhileRetrying` if `stop` is set first."""
+        """Send `pending` again until every item is indexed, refused for good (into
+        `letters`) or to wait for its index (into `waiting`); raise `StoppedWhileRetrying` if
+        `stop` is set first."""
         if not pending:
             return
         delay = self.initial_s
@@ -66,10 +73,12 @@ class PausedRetry:
                 )
                 self._wait(delay)
                 delay = min(self.max_s, delay * 2)
-                pending, error = attempt(pending, letters)
+                pending, error = attempt(pending, letters, waiting)
         finally:
-            self.consumer.resume(self.consumer.assignment())
-            PAUSED_PARTITIONS.labels(component="sink").set(0)
+            held = self.held()
+            free = [tp for tp in self.consumer.assignment() if (tp.topic, tp.partition) not in held]
+            self.consumer.resume(free)
+            PAUSED_PARTITIONS.labels(component="sink").set(len(held))
 
     def _wait(self, delay: float) -> None:
         deadline = time.monotonic() + delay * random.uniform(0.5, 1.0)  # noqa: S311

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
@@ -25,6 +27,20 @@ BULK_RESPONSE_FIELDS = "errors,items.*.status,items.*.error"
 REFUSED_FOR_ITS_ITEMS = frozenset({400, 413})
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """An item whose index the cluster cannot take now, for a reason of its own state
+    (`classify.Verdict.WAIT`): its tenant waits, nothing is dead-lettered."""
+
+    item: Pending
+    reason: RetryReason
+    error: str
+
+
+# One bulk request over these items: what to retry and why (see `BulkService.attempt`).
+Attempt = Callable[[list[Pending], list[DeadLetter], list[Waiting]], tuple[list[Pending], str]]
+
+
 class BulkService:
     """Sends bulk requests and sorts each item's outcome, counting them per tenant."""
 
@@ -34,10 +50,12 @@ class BulkService:
         self._seconds = BULK_SECONDS.labels(component="sink")
 
     def attempt(
-        self, pending: list[Pending], letters: list[DeadLetter]
+        self, pending: list[Pending], letters: list[DeadLetter], waiting: list[Waiting]
     ) -> tuple[list[Pending], str]:
-        """One bulk request: count what was indexed, add dead letters to `letters`, return
-        what to retry and why. A request refused whole for what it holds is split (`_split`).
+        """One bulk request: count what was indexed, add dead letters to `letters` and what
+        the cluster cannot take now to `waiting`, return what to retry (the cluster is
+        overloaded or unreachable) and why. A request refused whole for what it holds is split
+        (`_split`).
         Nothing to send sends nothing: Elasticsearch refuses an empty bulk (400), and splitting
         that refusal would never end.
         """
@@ -51,7 +69,7 @@ class BulkService:
             )
         except (TransportError, ApiError) as exc:
             if isinstance(exc, ApiError) and exc.meta.status in REFUSED_FOR_ITS_ITEMS:
-                return self._split(pending, letters, exc)
+                return self._split(pending, letters, waiting, exc)
             overloaded = isinstance(exc, ApiError) and exc.meta.status == 429
             why = RetryReason.OVERLOADED if overloaded else RetryReason.UNAVAILABLE
             for item in pending:
@@ -73,12 +91,20 @@ class BulkService:
                 retry.append(item)
                 error = verdict.error
                 self.meters.retried(item.tenant, verdict.retry or RetryReason.UNAVAILABLE)
+            elif verdict.verdict is Verdict.WAIT:
+                why = verdict.retry or RetryReason.UNAVAILABLE
+                waiting.append(Waiting(item, why, verdict.error))
+                self.meters.retried(item.tenant, why)
             else:
                 letters.append(refused(item, verdict.reason, verdict.error))
         return retry, error
 
     def _split(
-        self, pending: list[Pending], letters: list[DeadLetter], refusal: ApiError
+        self,
+        pending: list[Pending],
+        letters: list[DeadLetter],
+        waiting: list[Waiting],
+        refusal: ApiError,
     ) -> tuple[list[Pending], str]:
         """A bulk refused whole for what is in it (see `REFUSED_FOR_ITS_ITEMS`): send each half
         on its own, down to the items to blame, which are dead-lettered with Elasticsearch's
@@ -105,8 +131,8 @@ class BulkService:
             len(pending),
             refusal.meta.status,
         )
-        first, first_error = self.attempt(pending[:half], letters)
-        second, second_error = self.attempt(pending[half:], letters)
+        first, first_error = self.attempt(pending[:half], letters, waiting)
+        second, second_error = self.attempt(pending[half:], letters, waiting)
         return first + second, first_error or second_error
 
 

@@ -4,15 +4,17 @@ Contract, per batch:
 1. consume up to `batch_max_records` records from the served `logs.<tenant>.processed` topics;
 2. bulk-index them with `_id` = the event id the processor derived from the record's origin,
    so a record written twice overwrites itself (`request.py`, `service.py`);
-3. retry only the items Elasticsearch refused for a passing reason (429, 5xx, blocks), with
+3. retry only the items Elasticsearch refused for a passing reason (429, 5xx), with
    exponential backoff and jitter, partitions paused meanwhile: Kafka holds the backlog
-   (`retry.py`);
+   (`retry.py`). Items one tenant's index cannot take for a reason of the cluster (the shard
+   limit, a block, a missing pipeline) are held with that tenant's partitions paused while the
+   other tenants go on (`parking.py`); they are never dead-lettered;
 4. dead-letter the items Elasticsearch can never take (mapping conflicts) to the tenant's DLQ,
    and wait for Kafka to acknowledge them (`deadletters.py`). A bulk refused whole for what it
    holds (400, 413) is split in halves down to the items to blame: the rest are indexed, never
    retried whole;
-5. only then mark the batch's records finished and commit what the offset tracker allows. A
-   crash anywhere before 5 re-reads the batch.
+5. only then mark the batch's records finished (the held ones once taken) and commit what
+   the offset tracker allows. A crash anywhere before 5 re-reads the batch.
 
 Batches overlap: while a batch's bulk request is in Elasticsearch, the next batch is consumed
 and prepared. It is sent when the first is done, or at once when it is full (up to
@@ -36,9 +38,10 @@ from elasticsearch import Elasticsearch
 
 from connectors.elasticsearch.config import SinkConfig
 from connectors.elasticsearch.deadletters import DeadLetterWriter
+from connectors.elasticsearch.parking import Parking
 from connectors.elasticsearch.request import Pending, position, prepare
 from connectors.elasticsearch.retry import PausedRetry, StoppedWhileRetrying
-from connectors.elasticsearch.service import BulkService
+from connectors.elasticsearch.service import BulkService, Waiting
 from connectors.runtime.commit import commit
 from connectors.runtime.offsets import OffsetTracker
 from connectors.runtime.signals import stop_on_signals
@@ -63,6 +66,7 @@ class Batch:
 
     pending: list[Pending] = field(default_factory=list)
     letters: list[DeadLetter] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
     positions: list[Origin] = field(default_factory=list)  # every record of the batch
 
 
@@ -98,12 +102,14 @@ class ElasticsearchSink:
         # The sink's own loop, for /livez: a bulk request may take its 60 s, and splitting a
         # refused one several; waiting to retry beats every second.
         self.loop = LOOPS.add("sink", max_silence_s=SINK_MAX_SILENCE_S)
+        self.parking = Parking(self.consumer, config.retry_initial_s, config.retry_max_s)
         self.retry = PausedRetry(
             self.consumer,
             config.retry_initial_s,
             config.retry_max_s,
             self._held_late,
-            self.loop.beat,
+            held=self.parking.partitions,
+            beat=self.loop.beat,
         )
         self.letters = DeadLetterWriter(self.producer, admin)
         self._batch_max = config.batch_max_records
@@ -123,6 +129,8 @@ class ElasticsearchSink:
                         stop.wait(NO_TOPICS_WAIT_S)  # a publication nudges the next look
                         continue
                     self._gather(busy=bool(flights))
+                    if self.parking:
+                        self._retry_parked()
                     if self._may_launch(len(flights)):
                         flights.append(self._launch(bulks))
                     full = len(self._held) >= self._batch_max
@@ -194,7 +202,7 @@ class ElasticsearchSink:
                 batch.pending.append(item)
         read.apply()
         if batch.pending:
-            sent = bulks.submit(self.bulks.attempt, batch.pending, batch.letters)
+            sent = bulks.submit(self.bulks.attempt, batch.pending, batch.letters, batch.waiting)
         else:  # only dead letters, or only Kafka's events: nothing for Elasticsearch
             sent = Future()
             sent.set_result(([], ""))
@@ -205,19 +213,47 @@ class ElasticsearchSink:
         Elasticsearch refused for good, then commit the batch's offsets."""
         batch = flight.batch
         retry, error = flight.sent.result()
-        self.retry.run(self.bulks.attempt, retry, error, batch.letters, stop)
-        if batch.letters:
-            self.letters.write(batch.letters)
-            for letter in batch.letters:
-                self._meters.dead_lettered(letter.tenant, letter.reason)
+        self.retry.run(
+            self.bulks.attempt,
+            retry,
+            error,
+            letters=batch.letters,
+            waiting=batch.waiting,
+            stop=stop,
+        )
+        if batch.waiting:
+            self.parking.park(batch.waiting)
+        self._dead_letter(batch.letters)
         for here in batch.positions:
-            self.offsets.finished(here.topic, here.partition, here.offset)
+            if not self.parking.holds(here):
+                self.offsets.finished(here.topic, here.partition, here.offset)
         commit(self.consumer, self.offsets.committable(), "sink")
+
+    def _retry_parked(self) -> None:
+        """Send again what the held tenants' indices could not take, when their wait is over;
+        finish (and commit) what is taken now or refused for good."""
+        self.parking.pause()
+        letters: list[DeadLetter] = []
+        finished = self.parking.retry_due(self.bulks.attempt, letters)
+        if not finished:
+            return
+        self._dead_letter(letters)
+        for item in finished:
+            self.offsets.finished(item.here.topic, item.here.partition, item.here.offset)
+        commit(self.consumer, self.offsets.committable(), "sink")
+
+    def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        """Write these dead letters and wait for Kafka to acknowledge them; count them."""
+        if letters:
+            self.letters.write(letters)
+            for letter in letters:
+                self._meters.dead_lettered(letter.tenant, letter.reason)
 
     def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Their new owner reads from the last commit; this worker's batches in hand still
         # land (their commits are refused) and their ids make the re-reads overwrites.
         self.offsets.forget(partitions)
+        self.parking.forget(partitions)
 
 
 def run_sink(config: SinkConfig, stop: threading.Event | None = None) -> None:

@@ -89,9 +89,18 @@ BULK_SECONDS = Histogram(
 RETRIES = Counter(
     "logway_retries_total",
     "Records Elasticsearch refused for now and that will be retried (not lost, not "
-    "dead-lettered), by reason: overloaded (429), unavailable (5xx or no connection), "
-    "blocked (cluster block).",
+    "dead-lettered), by reason: overloaded (429), unavailable (5xx or no connection), and "
+    "the cluster states a tenant waits for (see logway_sink_waiting_records): blocked, "
+    "shard_limit, pipeline_missing, index_missing, index_closed.",
     ["component", "tenant", "reason"],
+)
+WAITING_RECORDS = Gauge(
+    "logway_sink_waiting_records",
+    "Records a sink holds because their tenant's index cannot take them for a reason of the "
+    "cluster (shard_limit: cluster.max_shards_per_node reached; blocked: a cluster block; "
+    "pipeline_missing; index_missing: auto-creation refused; index_closed). The tenant's "
+    "partitions are paused and Kafka keeps the rest; nothing is dead-lettered.",
+    ["tenant", "reason"],
 )
 THROTTLED_SECONDS = Counter(
     "logway_throttled_seconds_total",

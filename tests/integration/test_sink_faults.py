@@ -1,7 +1,9 @@
 """The sink against real Elasticsearch refusals: retry what may pass later, dead-letter the rest.
 
 Faults are real server states, not fakes: a write block on the tenant's index (403
-cluster_block_exception, retried until lifted) and a mapping conflict (400, dead-lettered).
+cluster_block_exception, waited for until lifted), the cluster's shard limit reached (400
+validation_exception on a new index: the tenant waits, the others flow) and a mapping conflict
+(400, dead-lettered).
 """
 
 from __future__ import annotations
@@ -279,3 +281,95 @@ def test_a_tenant_deleted_while_the_sink_reads_it_stops_nothing_else(
     finally:
         worker.stop()
     assert "splitting" not in (tmp_path / "sink.log").read_text()
+
+
+def test_a_cluster_at_its_shard_limit_holds_the_tenants_needing_an_index_and_loses_nothing(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """With `cluster.max_shards_per_node` at the shards open, a tenant whose records need a new
+    index waits (nothing dead-lettered: the cluster is full, not the tenant wrong; Kafka keeps
+    its records, uncommitted), a tenant writing into its existing index flows through the same
+    sink, and a metric names the cause. Once the limit is lifted, every waiting record is
+    indexed, once."""
+    full, room = f"{tenant_prefix}-full", f"{tenant_prefix}-room"
+    es = endpoints.es.client()
+    day = datetime(2026, 11, 25, tzinfo=UTC).date()
+    for tenant in (full, room):
+        apply_tenant(endpoints, tmp_path, tenant, partitions=1)
+    es.indices.create(index=index_name(room, day))  # the tenant with room has its day's index
+    worker = sink(
+        endpoints,
+        f"{tenant_prefix}-(full|room)",
+        f"{tenant_prefix}-sink",
+        tmp_path,
+        metrics_port=free_port(),
+    ).start()
+    group = f"{tenant_prefix}-sink"
+    try:
+        open_shards = es.cluster.health()["active_shards"]
+        es.cluster.put_settings(persistent={"cluster.max_shards_per_node": open_shards})
+        for tenant in (full, room):
+            produce(
+                endpoints,
+                processed_topic(tenant),
+                [processed_record(tenant, n) for n in range(100)],
+            )
+        wait_for(
+            "the tenant with an index: 100 documents",
+            lambda: indexed_count(es, room),
+            lambda n: n == 100,
+            60,
+            worker.assert_running,
+        )
+        waiting = {"tenant": full, "reason": "shard_limit"}
+        wait_for(
+            "the sink to hold the full tenant's 100 records for the shard limit",
+            lambda: metric(scrape(worker.metrics_port), "logway_sink_waiting_records", **waiting),
+            lambda held: held == 100,
+            30,
+            worker.assert_running,
+        )
+        time.sleep(3)  # a retry or two meanwhile: still waiting, nothing dead-lettered
+        seen = scrape(worker.metrics_port)
+        assert metric(seen, "logway_sink_waiting_records", **waiting) == 100
+        assert metric(seen, "logway_retries_total", component="sink", **waiting) >= 200
+        assert not es.indices.exists(index=index_name(full, day))
+        assert read_topic(endpoints.kafka, dlq_topic(full)) == []
+        assert group_lag(endpoints.kafka, group, [processed_topic(full)]) == 100
+        # The other tenant keeps flowing while the full one waits.
+        produce(
+            endpoints, processed_topic(room), [processed_record(room, n) for n in range(100, 150)]
+        )
+        wait_for(
+            "the tenant with an index: 50 more",
+            lambda: indexed_count(es, room),
+            lambda n: n == 150,
+            30,
+            worker.assert_running,
+        )
+        es.cluster.put_settings(persistent={"cluster.max_shards_per_node": None})
+        wait_for(
+            "the waiting tenant's 100 documents once the cluster takes them",
+            lambda: indexed_count(es, full),
+            lambda n: n == 100,
+            90,
+            worker.assert_running,
+        )
+        wait_for(
+            "the sink to commit everything",
+            lambda: group_lag(
+                endpoints.kafka, group, [processed_topic(full), processed_topic(room)]
+            ),
+            lambda lag: lag == 0,
+            30,
+        )
+        seen = scrape(worker.metrics_port)
+        assert metric(seen, "logway_sink_waiting_records", **waiting) == 0
+        assert metric(seen, "logway_paused_partitions", component="sink") == 0
+    finally:
+        es.cluster.put_settings(persistent={"cluster.max_shards_per_node": None})
+        worker.stop()
+    for tenant, count in ((full, 100), (room, 150)):
+        ids = {hit["_id"] for hit in es.search(index=f"logs-{tenant}.*", size=200)["hits"]["hits"]}
+        assert len(ids) == count == indexed_count(es, tenant)  # each once
+        assert read_topic(endpoints.kafka, dlq_topic(tenant)) == []
