@@ -264,8 +264,8 @@ def _check_online(result: Any) -> list[str]:
     """Add the online errors to `result`; return problems with the servers themselves."""
     from confluent_kafka.admin import AdminClient
 
-    from topology.apply import Targets
     from topology.online import check_online
+    from topology.targets import Targets
 
     endpoints = _endpoints()
     targets = Targets(
@@ -360,9 +360,10 @@ def _load_and_plan(
 
     from logway.core.control import FILES
     from logway.core.discovery import tenant_matcher
-    from topology.apply import Targets, plan
+    from topology.apply import plan
     from topology.live import check_servers
     from topology.load import load_tenants
+    from topology.targets import Targets
 
     _require(paths)
     if delete_data and not prune:

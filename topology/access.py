@@ -26,7 +26,6 @@ from confluent_kafka.admin import (
     ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
-    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 
@@ -48,6 +47,18 @@ class Grant:
 
     def binding(self) -> AclBinding:
         return AclBinding(
+            ResourceType[self.resource_type],
+            self.resource,
+            ResourcePatternType[self.pattern],
+            self.principal,
+            "*",
+            AclOperation[self.operation],
+            AclPermissionType.ALLOW,
+        )
+
+    def filter(self) -> AclBindingFilter:
+        """The filter that matches this ALLOW grant and nothing else."""
+        return AclBindingFilter(
             ResourceType[self.resource_type],
             self.resource,
             ResourcePatternType[self.pattern],
@@ -161,6 +172,11 @@ def create_scram_user(
     )
     for future in admin.alter_user_scram_credentials([upsert], request_timeout=timeout).values():
         future.result()
+    return write_kafka_credentials(credentials_dir, tenant, password)
+
+
+def write_kafka_credentials(credentials_dir: Path, tenant: str, password: str) -> Path:
+    """The tenant's Kafka client settings with its new password, in a 0600 file."""
     credentials_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = credentials_dir / f"{tenant}.properties"
     path.touch(mode=0o600, exist_ok=True)
@@ -180,28 +196,4 @@ def create_scram_user(
 def create_grants(admin: AdminClient, grants: list[Grant], timeout: float) -> None:
     futures = admin.create_acls([g.binding() for g in grants], request_timeout=timeout)
     for future in futures.values():
-        future.result()
-
-
-def delete_grants(admin: AdminClient, grants: list[Grant], timeout: float) -> None:
-    """Delete exactly these ALLOW grants."""
-    filters = [
-        AclBindingFilter(
-            ResourceType[g.resource_type],
-            g.resource,
-            ResourcePatternType[g.pattern],
-            g.principal,
-            "*",
-            AclOperation[g.operation],
-            AclPermissionType.ALLOW,
-        )
-        for g in grants
-    ]
-    for future in admin.delete_acls(filters, request_timeout=timeout).values():
-        future.result()
-
-
-def delete_scram_user(admin: AdminClient, user: str, timeout: float) -> None:
-    deletion = UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)
-    for future in admin.alter_user_scram_credentials([deletion], request_timeout=timeout).values():
         future.result()

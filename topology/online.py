@@ -15,9 +15,11 @@ from confluent_kafka import KafkaException
 from elasticsearch import ApiError, TransportError
 
 from logway.core.names import index_pattern, index_template_name
-from topology.apply import Targets, default_replicas, index_template, plan
+from topology.apply import plan
 from topology.live import check_servers
 from topology.load import ConfigError, LoadResult
+from topology.resources.templates import default_replicas, index_template
+from topology.targets import Targets
 
 
 def _reason(exc: ApiError) -> str:

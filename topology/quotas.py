@@ -21,6 +21,10 @@ from logway.core.kafka import KafkaConnection
 
 PRODUCER_RATE = "producer_byte_rate"
 EXACT = 0  # DescribeClientQuotas match_type: the entity name given
+SPECIFIED = 2  # DescribeClientQuotas match_type: any entity with a name of that type
+
+# A quota's entity: a user, or one client id of a user (None: the user's own quota).
+Entity = tuple[str, str | None]
 
 
 class QuotaError(RuntimeError):
@@ -69,6 +73,59 @@ class QuotaClient:
                     return float(value.value)
         return None
 
+    def producer_rates(self) -> dict[Entity, float]:
+        """Every user's, and user's client id's, produce quota in bytes/s: one request."""
+        component = DescribeClientQuotasRequest.ComponentData
+        components = [component(entity_type="user", match_type=SPECIFIED, match=None)]
+        response = self._send(DescribeClientQuotasRequest(components=components, strict=False))
+        if response.error_code:
+            raise QuotaError(f"describing the users' quotas: {response.error_message}")
+        rates: dict[Entity, float] = {}
+        for entry in response.entries or []:
+            names = {e.entity_type: e.entity_name for e in entry.entity}
+            if set(names) - {"user", "client-id"} or names.get("user") is None:
+                continue
+            for value in entry.values:
+                if value.key == PRODUCER_RATE:
+                    rates[(names["user"], names.get("client-id"))] = float(value.value)
+        return rates
+
+    def alter_producer_rates(
+        self, rates: dict[Entity, float | None], settle_s: float = 5.0
+    ) -> dict[Entity, str]:
+        """Set (a rate) or remove (None) each entity's produce quota in one request, and wait
+        (briefly) until the broker reports them. Returns {entity: error} for those refused."""
+        entry = AlterClientQuotasRequest.EntryData
+        entities = list(rates)
+        request = AlterClientQuotasRequest(
+            entries=[
+                entry(
+                    entity=_entity(user, client_id),
+                    ops=[
+                        entry.OpData(
+                            key=PRODUCER_RATE,
+                            value=rates[(user, client_id)] or 0.0,
+                            remove=rates[(user, client_id)] is None,
+                        )
+                    ],
+                )
+                for user, client_id in entities
+            ],
+            validate_only=False,
+        )
+        errors = {
+            entity: result.error_message or f"error {result.error_code}"
+            for entity, result in zip(entities, self._send(request).entries, strict=True)
+            if result.error_code
+        }
+        deadline = time.monotonic() + settle_s
+        while time.monotonic() < deadline:
+            have = self.producer_rates()
+            if all(have.get(e) == rates[e] for e in entities if e not in errors):
+                break
+            time.sleep(0.2)
+        return errors
+
     def remove_producer_rate(self, user: str, client_id: str | None = None) -> None:
         self._alter(user, client_id, 0.0, remove=True)
 
@@ -83,13 +140,11 @@ class QuotaClient:
 
     def _alter(self, user: str, client_id: str | None, rate: float, *, remove: bool) -> None:
         entry = AlterClientQuotasRequest.EntryData
-        entity = [entry.EntityData(entity_type="user", entity_name=user)]
-        if client_id is not None:
-            entity.append(entry.EntityData(entity_type="client-id", entity_name=client_id))
         request = AlterClientQuotasRequest(
             entries=[
                 entry(
-                    entity=entity, ops=[entry.OpData(key=PRODUCER_RATE, value=rate, remove=remove)]
+                    entity=_entity(user, client_id),
+                    ops=[entry.OpData(key=PRODUCER_RATE, value=rate, remove=remove)],
                 )
             ],
             validate_only=False,
@@ -100,6 +155,14 @@ class QuotaClient:
                 raise QuotaError(
                     f"{what} the quota of {_named(user, client_id)}: {result.error_message}"
                 )
+
+
+def _entity(user: str, client_id: str | None) -> list[Any]:
+    data = AlterClientQuotasRequest.EntryData.EntityData
+    entity = [data(entity_type="user", entity_name=user)]
+    if client_id is not None:
+        entity.append(data(entity_type="client-id", entity_name=client_id))
+    return entity
 
 
 def _named(user: str, client_id: str | None) -> str:

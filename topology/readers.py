@@ -37,19 +37,6 @@ def reader_role(tenant: str) -> dict[str, Any]:
     }
 
 
-def current_role(es: Elasticsearch, tenant: str) -> dict[str, Any] | None:
-    """The role as the cluster has it, or None; `SecurityOff` on a cluster without security."""
-    name = reader_role_name(tenant)
-    try:
-        found = es.options(ignore_status=404).security.get_role(name=name)
-    except ApiError as exc:
-        if _security_off(exc):
-            raise SecurityOff from exc
-        raise
-    role = found.get(name) if found else None
-    return dict(role) if isinstance(role, dict) else None
-
-
 def same_role(have: dict[str, Any], want: dict[str, Any]) -> bool:
     def indices(role: dict[str, Any]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
         return sorted(
@@ -58,14 +45,6 @@ def same_role(have: dict[str, Any], want: dict[str, Any]) -> bool:
         )
 
     return indices(have) == indices(want) and not have.get("cluster")
-
-
-def put_role(es: Elasticsearch, tenant: str) -> None:
-    es.security.put_role(name=reader_role_name(tenant), **reader_role(tenant))
-
-
-def delete_role(es: Elasticsearch, tenant: str) -> None:
-    es.options(ignore_status=404).security.delete_role(name=reader_role_name(tenant))
 
 
 def has_api_key(es: Elasticsearch, tenant: str) -> bool:
@@ -82,8 +61,11 @@ def logs_in_with_api_key(es: Elasticsearch) -> bool:
     return bool(es.security.authenticate().get("authentication_type") == "api_key")
 
 
-def create_api_key(es: Elasticsearch, tenant: str, credentials_dir: Path) -> Path:
-    """A key limited to the tenant's reader role, written to a 0600 file; returns its path."""
+def create_api_key(
+    es: Elasticsearch, tenant: str, credentials_dir: Path, *, refresh: bool | str = True
+) -> Path:
+    """A key limited to the tenant's reader role, written to a 0600 file; returns its path.
+    With `refresh` False it is not waited for: searches for keys may miss it for a second."""
     name = reader_role_name(tenant)
     role = reader_role(tenant)
     role.pop("metadata")
@@ -91,6 +73,7 @@ def create_api_key(es: Elasticsearch, tenant: str, credentials_dir: Path) -> Pat
         name=name,
         role_descriptors={name: role},
         metadata={"managed_by": "logway", "tenant": tenant},
+        refresh=refresh,
     )
     credentials_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = credentials_dir / f"{tenant}.elasticsearch"
@@ -106,6 +89,42 @@ def create_api_key(es: Elasticsearch, tenant: str, credentials_dir: Path) -> Pat
 
 def invalidate_api_keys(es: Elasticsearch, tenant: str) -> None:
     es.options(ignore_status=404).security.invalidate_api_key(name=reader_role_name(tenant))
+
+
+def roles_of(es: Elasticsearch, tenants: list[str]) -> dict[str, dict[str, Any]]:
+    """The reader roles of `tenants` the cluster has, by tenant; `SecurityOff` without
+    security. One request per 100 tenants."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(tenants), ROLES_PER_REQUEST):
+        chunk = tenants[start : start + ROLES_PER_REQUEST]
+        names = ",".join(reader_role_name(t) for t in chunk)
+        try:
+            answer = es.options(ignore_status=404).security.get_role(name=names)
+        except ApiError as exc:
+            if _security_off(exc):
+                raise SecurityOff from exc
+            raise
+        for tenant in chunk:
+            role = answer.get(reader_role_name(tenant)) if answer else None
+            if isinstance(role, dict):
+                found[tenant] = dict(role)
+    return found
+
+
+def keyed_tenants(es: Elasticsearch) -> set[str]:
+    """The tenants with a valid reader key: one request for all."""
+    found = es.options(ignore_status=404).security.get_api_key(
+        name=f"{reader_role_name('')}*", active_only=True
+    )
+    prefix = reader_role_name("")
+    return {
+        key["name"].removeprefix(prefix)
+        for key in (found.get("api_keys", []) if found else [])
+        if key.get("name", "").startswith(prefix)
+    }
+
+
+ROLES_PER_REQUEST = 100
 
 
 def _security_off(exc: ApiError) -> bool:

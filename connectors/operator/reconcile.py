@@ -28,7 +28,7 @@ from logway.core.control import TopicFollower
 from logway.core.metrics import RECONCILES
 from logway.core.names import TENANTS_TOPIC, tenant_topics
 from topology.access import create_scram_user
-from topology.apply import Change, Targets, apply, partition_counts, plan
+from topology.apply import apply, plan
 from topology.ceilings import CEILING_PATHS
 from topology.live import check_live, shrink
 from topology.load import ConfigError, LoadResult, load_document
@@ -44,6 +44,9 @@ from topology.ownership import (
 from topology.publish import PublishedTenant, tenant_version
 from topology.readers import create_api_key, invalidate_api_keys
 from topology.reservations import reserved_message, reserved_names
+from topology.resources.change import Change
+from topology.resources.topics import partition_counts
+from topology.targets import Targets
 
 log = logging.getLogger("logway.operator")
 

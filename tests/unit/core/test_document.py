@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 from logway.core.document import BLOCK, Flag, LogwayBlock, mapping
 from streams.pipeline import TenantPipeline
 from streams.steps.base import Record
-from topology.apply import index_template
 from topology.model import Tenant
+from topology.resources.templates import index_template
 
 OWNERS = {"team": "t", "slack_channel": "#t", "webhook_secret": "T_HOOK"}
 

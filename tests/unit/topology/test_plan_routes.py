@@ -1,8 +1,10 @@
 from datetime import UTC, datetime
 
-from topology.apply import Change, _plan_forwarder
 from topology.model import Tenant
 from topology.publish import PublishedTenant, tenant_version
+from topology.resources.change import Change
+from topology.resources.kind import Wanted
+from topology.resources.routes import Routes
 
 OWNERS = {"team": "t", "slack_channel": "#t", "webhook_secret": "T_HOOK"}
 
@@ -18,6 +20,10 @@ def published(spec: Tenant) -> dict[str, PublishedTenant]:
         name=spec.name, version=tenant_version(spec), published_at=datetime.now(UTC), spec=spec
     )
     return {spec.name: live}
+
+
+def _plan_forwarder(tenants: list[Tenant], live: dict[str, PublishedTenant]) -> list[Change]:
+    return Routes().diff(Wanted(tuple(tenants), (), live), None)
 
 
 def test_a_new_tenants_namespaces_need_the_forwarders_re_rendered() -> None:
