@@ -182,14 +182,47 @@ def dev_clean(
 
 @dev_app.command("status")
 def dev_status() -> None:
-    """Say which embedded servers run, where, and whether they answer. Exit 1 if not all up."""
-    from logway.dev import servers
+    """Say which embedded servers run, where, and whether they answer, and how many tenant
+    objects Kafka and Elasticsearch hold (topics, users, ACLs, quotas, reader roles and keys,
+    indices, templates, published versions, consumer groups). Exit 1 if not all up."""
+    from logway.dev import leftovers, servers
 
-    statuses = servers.status(servers.DevConfig.from_env())
+    config = servers.DevConfig.from_env()
+    statuses = servers.status(config)
     for status in statuses:
         typer.echo(status.describe())
+    answering = {s.name for s in statuses if s.answering}
+    if {"kafka", "elasticsearch"} <= answering:
+        found = leftovers.find(servers.endpoints(config), lambda _tenant: True)
+        typer.echo(f"tenant objects: {found.describe()}")
     if not all(s.answering for s in statuses):
         raise typer.Exit(1)
+
+
+@dev_app.command("sweep")
+def dev_sweep(
+    tenants_matching: Annotated[
+        str,
+        typer.Option(help="Regular expression (matched from the start) over tenant names."),
+    ] = ".*",
+) -> None:
+    """Remove every object of the matching tenants from the dev servers, which keep running:
+    topics, SCRAM users, ACLs, quotas, reader roles and keys, indices, index templates,
+    published versions and the consumer groups named after them. For leftovers of earlier
+    runs; `logway dev clean` wipes the servers instead.
+
+    Example: `logway dev sweep --tenants-matching 'bench-'`."""
+    import re
+
+    from logway.dev import leftovers, servers
+
+    try:
+        pattern = re.compile(tenants_matching)
+    except re.error as exc:
+        raise _fail(f"--tenants-matching is not a regular expression: {exc}", 2) from None
+    config = servers.DevConfig.from_env()
+    removed = leftovers.sweep(servers.endpoints(config), lambda name: bool(pattern.match(name)))
+    typer.echo(f"removed {removed.describe()}")
 
 
 # -- tenants ----------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from logway.core.kafka import KafkaConnection
 from logway.core.settings import Endpoints
 
 
@@ -46,10 +45,7 @@ def endpoints() -> Iterator[Endpoints]:
     before = {s.name for s in servers.status(config) if s.running}
     servers.up(config, say=lambda line: print(f"[dev] {line}"))
     try:
-        yield Endpoints(
-            kafka=KafkaConnection(bootstrap=config.kafka_bootstrap),
-            es=servers.Elasticsearch(config).platform_connection(),
-        )
+        yield servers.endpoints(config)
     finally:
         for server in servers.servers(config):
             if server.name not in before:
@@ -57,6 +53,14 @@ def endpoints() -> Iterator[Endpoints]:
 
 
 @pytest.fixture
-def tenant_prefix() -> str:
-    """A fresh tenant-name prefix, so tests never see each other's (or older runs') data."""
-    return f"t{uuid.uuid4().hex[:8]}"
+def tenant_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh tenant-name prefix, so tests never see each other's (or older runs') data. A
+    test on the servers leaves nothing behind: every object named with its prefix (topics,
+    users, ACLs, quotas, roles, keys, indices, templates, versions, groups) is removed when it
+    ends (`logway.dev.leftovers`)."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    yield prefix
+    if "endpoints" in request.fixturenames:
+        from logway.dev.leftovers import sweep
+
+        sweep(request.getfixturevalue("endpoints"), lambda name: name.startswith(prefix))

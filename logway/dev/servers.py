@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from logway.core.elastic import ElasticConnection
 from logway.core.kafka import KafkaConnection
+from logway.core.settings import Endpoints
 from logway.dev.es_plugin import PLUGIN, PluginBuildError, install_analysis_plugin
 
 KAFKA_VERSION = "4.0.2"
@@ -907,6 +908,15 @@ def up(config: DevConfig, say: Say = print) -> list[ServerStatus]:
     secured = " ".join(environment(config, secured_kafka=True))
     say(f"  or, Kafka over SCRAM and TLS too: export {secured}")
     return statuses
+
+
+def endpoints(config: DevConfig) -> Endpoints:
+    """The dev servers as the platform reaches them: Kafka's plain listener, Elasticsearch
+    over HTTPS as the platform user."""
+    return Endpoints(
+        kafka=KafkaConnection(bootstrap=config.kafka_bootstrap),
+        es=Elasticsearch(config).platform_connection(),
+    )
 
 
 def environment(config: DevConfig, *, secured_kafka: bool) -> list[str]:
