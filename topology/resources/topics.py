@@ -21,7 +21,7 @@ from logway.core.names import tenant_topics
 from topology.model import Tenant
 from topology.publish import PublishedTenant
 from topology.resources.change import Change, Kind
-from topology.resources.kind import FEW, Wanted, batches, server_error
+from topology.resources.kind import FEW, Wanted, batches, in_parallel, server_error
 from topology.targets import Targets
 
 MANAGED_TOPIC_CONFIGS = ("retention.ms", "max.message.bytes", "min.insync.replicas")
@@ -188,18 +188,29 @@ def _settled(changes: Sequence[Change], futures: Mapping[str, Future[Any]]) -> l
 
 
 def _configs(targets: Targets, topics: list[str]) -> dict[str, dict[str, str]]:
-    found: dict[str, dict[str, str]] = {}
-    for batch in batches(topics):
+    """The managed configs of `topics`, `BATCH` topics a request, several requests at once."""
+
+    def described(batch: Sequence[str]) -> dict[str, dict[str, str]]:
         futures = targets.admin.describe_configs(
             [ConfigResource("topic", topic) for topic in batch],
             request_timeout=max(targets.timeout, 60.0),
         )
+        found = {}
         for resource, future in futures.items():
             entries = future.result()
             found[resource.name] = {
                 key: entries[key].value for key in MANAGED_TOPIC_CONFIGS if key in entries
             }
-    return found
+        return found
+
+    return {
+        topic: configs
+        for found in in_parallel(described, batches(topics, CONFIG_BATCH))
+        for topic, configs in found.items()
+    }
+
+
+CONFIG_BATCH = 200
 
 
 def _records(targets: Targets, topics: list[tuple[str, int]]) -> dict[str, int]:
