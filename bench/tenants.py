@@ -1,6 +1,6 @@
-"""Many tenants: what 3, 10, 100 and 300 tenants cost the shared workers, at the same load.
+"""Many tenants: what 3, 100, 300 and 1,000 tenants cost the shared workers, at the same load.
 
-    python -m bench.tenants [--counts 3,10,100,300] [--lines 60000]
+    python -m bench.tenants [--counts 3,100,300,1000] [--lines 60000]
 
 For each count N, with new tenants `bench-mt-<run>-<N>-<i>` (one partition per topic):
 1. `apply` of all N in one run, timed;
@@ -11,12 +11,12 @@ For each count N, with new tenants `bench-mt-<run>-<N>-<i>` (one partition per t
    as fast as this program can while the pipeline runs; end to end lines/s, from the first
    line written to the sink's last one indexed, and the processor's, to its last one put
    out (from their metrics);
-4. the processor's and the sink's peak memory (VmHWM) and CPU per 1,000 lines;
+4. the processor's and the sink's peak memory (VmHWM) and CPU per 1,000 lines, and the
+   primary shards each tenant holds in Elasticsearch;
    and, with the workers stopped, what the processor waits for once per batch: the flush of
    1,000 records spread over the N processed topics with its producer's settings;
-5. all the tenants but the first are removed again (`apply --prune --delete-data`, which
-   refuses a folder with no tenant), topics and indices with them, so that the dev servers
-   do not keep thousands of partitions.
+5. the tenants are removed again with everything named after them (`logway dev sweep`'s
+   `logway.dev.leftovers`), so that the dev servers do not keep thousands of partitions.
 
 Prints a table, with each count's throughput against the first count's and memory per tenant,
 and writes `bench/results/tenants-<date>-<commit>.json`.
@@ -53,6 +53,7 @@ from bench.noisy_neighbour import free_port
 from bench.pipeline import start
 from logway.core.names import processed_topic, raw_topic
 from logway.core.settings import Endpoints
+from logway.dev.leftovers import sweep
 
 TENANT = (
     "name: {name}\n"
@@ -220,22 +221,32 @@ def measure(endpoints: Endpoints, run: str, count: int, lines: int) -> dict[str,
         figures["produce_fanout"] = produce_fanout_ms(
             endpoints, [processed_topic(n) for n in names]
         )
+        figures["primary_shards_per_tenant"] = primary_shards(endpoints, prefix, count)
     finally:
         print(f"{count} tenants: removing them ...", flush=True)
-        keep = folder / "keep"  # `apply --prune` refuses a folder without a tenant
-        keep.mkdir()
-        (keep / f"{names[0]}.yaml").write_text(TENANT.format(name=names[0]))
-        remove_s = logway(
-            endpoints, "apply", str(keep), "--prune", "--delete-data", "--scope", f"{prefix}-.*",
-            "--credentials-dir", str(folder),
-        )  # fmt: skip
+        started = time.perf_counter()
+        sweep(endpoints, lambda name: name.startswith(prefix))
+        remove_s = time.perf_counter() - started
     figures["remove_s"] = remove_s
     return figures
 
 
+def primary_shards(endpoints: Endpoints, prefix: str, count: int) -> dict[str, float]:
+    """Primary shards per tenant of this count's tenants: mean and most."""
+    shards: list[dict[str, str]] = list(
+        endpoints.es.client().cat.shards(index=f"logs-{prefix}-*", format="json")  # type: ignore[arg-type]
+    )
+    per: dict[str, int] = dict.fromkeys((f"{prefix}-{i}" for i in range(count)), 0)
+    for shard in shards:
+        if shard["prirep"] == "p":
+            tenant = shard["index"].removeprefix("logs-").split(".", 1)[0]
+            per[tenant] = per.get(tenant, 0) + 1
+    return {"mean": sum(per.values()) / count, "max": max(per.values(), default=0)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--counts", default="3,10,100,300")
+    parser.add_argument("--counts", default="3,100,300,1000")
     parser.add_argument("--lines", type=int, default=60_000)
     args = parser.parse_args()
     endpoints = Endpoints.from_env()
@@ -261,7 +272,7 @@ def table(result: dict[str, Any]) -> str:
         f"many tenants ({result['date']}, {result['commit']}): one processor, one sink",
         f"{'tenants':>8}{'apply s':>10}{'join s':>9}{'lines/s':>10}{'vs first':>10}"
         f"{'processor/s':>13}{'written/s':>11}{'flush ms':>10}{'proc MB':>9}{'sink MB':>9}"
-        f"{'MB/tenant p/s':>16}",
+        f"{'MB/tenant p/s':>16}{'shards/tenant':>15}",
     ]
     for r in result["rows"]:
         per = r["memory_mb_per_extra_tenant"]
@@ -272,6 +283,7 @@ def table(result: dict[str, Any]) -> str:
             f"{r['produce_fanout']['p50_ms']:>10.1f}"
             f"{r['peak_memory_mb']['processor']:>9.0f}{r['peak_memory_mb']['sink']:>9.0f}"
             f"{per['processor']:>8.2f}/{per['sink']:.2f}"
+            f"{r['primary_shards_per_tenant']['max']:>15}"
         )
     return "\n".join(lines)
 
