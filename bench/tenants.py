@@ -34,6 +34,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +233,31 @@ def measure(endpoints: Endpoints, run: str, count: int, lines: int) -> dict[str,
     return figures
 
 
+@contextmanager
+def shard_room(endpoints: Endpoints, tenants: int) -> Iterator[int]:
+    """Room for every tenant's first index: Elasticsearch opens at most
+    `cluster.max_shards_per_node` (1,000 by default) shards per data node, and the dev runner
+    has one node, so 1,000 tenants with a daily index each cannot all be served. Raised for the
+    run when below what `tenants` need (then put back); yields the limit in force."""
+    es = endpoints.es.client()
+    settings = es.cluster.get_settings(include_defaults=True, flat_settings=True)
+    key = "cluster.max_shards_per_node"
+    limit = int(
+        settings["persistent"].get(key)
+        or settings["transient"].get(key)
+        or settings["defaults"][key]
+    )
+    needed = int(es.cluster.health()["active_shards"]) + tenants + 100
+    if limit >= needed:
+        yield limit
+        return
+    es.cluster.put_settings(persistent={key: needed})
+    try:
+        yield needed
+    finally:
+        es.cluster.put_settings(persistent={key: settings["persistent"].get(key)})
+
+
 def primary_shards(endpoints: Endpoints, prefix: str, count: int) -> dict[str, float]:
     """Primary shards per tenant of this count's tenants: mean and most."""
     shards: list[dict[str, str]] = list(
@@ -251,7 +278,9 @@ def main() -> None:
     args = parser.parse_args()
     endpoints = Endpoints.from_env()
     run = run_id()
-    rows = [measure(endpoints, run, int(c), args.lines) for c in args.counts.split(",")]
+    counts = [int(c) for c in args.counts.split(",")]
+    with shard_room(endpoints, max(counts)) as limit:
+        rows = [measure(endpoints, run, count, args.lines) for count in counts]
     base = rows[0]
     for row in rows:
         row["throughput_vs_first"] = row["lines_per_s"] / base["lines_per_s"]
@@ -262,7 +291,7 @@ def main() -> None:
             else 0.0
             for part in ("processor", "sink")
         }
-    result, out = write_result("tenants-", {"rows": rows})
+    result, out = write_result("tenants-", {"rows": rows, "max_shards_per_node": limit})
     print(table(result))
     print(f"-> {out}")
 

@@ -32,6 +32,12 @@ class Ceilings(Frozen):
     storage_bytes: int | None = Field(
         None, ge=1, description="storage.max_bytes (which must then be declared)"
     )
+    shards: int | None = Field(
+        None,
+        ge=1,
+        description="primary shards of the tenant's indices: one a day per route, for "
+        "storage.retention_days and the day ahead",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Ceilings:
@@ -65,9 +71,27 @@ DECLARED: dict[str, Loc] = {
 CEILING_PATHS: tuple[str, ...] = tuple("." + ".".join(loc) for loc in DECLARED.values())
 
 
+def most_shards(tenant: Tenant) -> int:
+    """The most primary shards the tenant's indices can hold: a daily index (one shard) per
+    route, for each day its storage keeps and the day ahead (the sink places an event up to a
+    day after its arrival)."""
+    routes = {route.index for route in tenant.routes}
+    return len(routes) * (tenant.storage.retention_days + 1)
+
+
 def over_ceilings(tenant: Tenant, ceilings: Ceilings) -> list[tuple[Loc, str]]:
     """Where `tenant` declares more than `ceilings` allow: (path into its document, message)."""
     found: list[tuple[Loc, str]] = []
+    if ceilings.shards is not None and (shards := most_shards(tenant)) > ceilings.shards:
+        routes = len({route.index for route in tenant.routes})
+        found.append(
+            (
+                ("storage", "retention_days"),
+                f"{routes} route(s) x ({tenant.storage.retention_days} days + the day ahead) "
+                f"= {shards} shards, over the platform's ceiling of {ceilings.shards} "
+                f"({ENV_PREFIX}SHARDS): keep fewer days or route to fewer indices",
+            )
+        )
     for name, loc in DECLARED.items():
         ceiling = getattr(ceilings, name)
         if ceiling is None:

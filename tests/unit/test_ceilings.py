@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from topology.ceilings import Ceilings, over_ceilings
+from topology.ceilings import Ceilings, most_shards, over_ceilings
 from topology.live import check_live
 from topology.load import load_document, load_tenants
 
@@ -66,6 +66,20 @@ def test_every_declared_value_over_its_ceiling_is_named() -> None:
     assert "1000000 is over the platform's ceiling of 20000" in over[0][1]
     assert "LOGWAY_TENANT_MAX_STORAGE_BYTES" in over[3][1]
     assert over_ceilings(tenant, Ceilings()) == []
+
+
+def test_the_shards_a_tenant_can_hold_are_its_routes_times_its_days_kept() -> None:
+    spec = {
+        **_spec(),
+        "routes": [{"index": "audit", "when": 'kind == "audit"'}, {"index": "default"}],
+    }
+    tenant = load_document("greedy.yaml", {"name": "greedy", **spec}).tenants[0].tenant
+    assert most_shards(tenant) == 2 * (30 + 1)
+    assert over_ceilings(tenant, Ceilings(shards=62)) == []
+    [(loc, message)] = over_ceilings(tenant, Ceilings(shards=61))
+    assert loc == ("storage", "retention_days")
+    assert "2 route(s) x (30 days + the day ahead) = 62 shards" in message
+    assert "LOGWAY_TENANT_MAX_SHARDS" in message
 
 
 def test_apply_refuses_a_tenant_over_a_ceiling_at_its_line(tmp_path: Path) -> None:

@@ -334,6 +334,8 @@ def test_the_operator_gets_the_tenant_ceilings_that_are_set_and_no_others() -> N
             "operator.tenantCeilings.recordsPerS=20000",
             "--set",
             "operator.tenantCeilings.storageBytes=100000000000",
+            "--set",
+            "operator.tenantCeilings.shards=450",
         ]
     )
     objects = [doc for doc in yaml.safe_load_all(manifest) if doc]
@@ -343,5 +345,8 @@ def test_the_operator_gets_the_tenant_ceilings_that_are_set_and_no_others() -> N
     assert ceilings == {
         "LOGWAY_TENANT_MAX_RECORDS_PER_S": "20000",
         "LOGWAY_TENANT_MAX_STORAGE_BYTES": "100000000000",
+        "LOGWAY_TENANT_MAX_SHARDS": "450",
     }
-    assert Ceilings.from_env(ceilings) == Ceilings(records_per_s=20000, storage_bytes=10**11)
+    assert Ceilings.from_env(ceilings) == Ceilings(
+        records_per_s=20000, storage_bytes=10**11, shards=450
+    )
