@@ -15,16 +15,14 @@ from collections.abc import Callable
 from typing import Literal
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
     TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     KafkaException,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec
 from prometheus_client import Counter, Gauge, Histogram, Info
 
-from logway.core.discovery import served_topics, topic_config
 from logway.core.health import start_health_server
 from logway.core.kafka import KafkaConnection
 from logway.core.loops import Loop, start_supervised
@@ -311,57 +309,100 @@ class LagMonitor:
         self, admin: AdminClient, consumer: Consumer, peek: Consumer | None = None
     ) -> dict[str, int]:
         """One round: lag per served tenant (records, and with `peek` seconds and retention),
-        set on the gauges; the records are returned."""
-        topics = served_topics(admin, self.kind, self.serves)
-        lags: dict[str, int] = {}
-        for topic in topics:
+        set on the gauges; the records are returned.
+
+        A few requests for all tenants together, whatever their number: one listing of the
+        topics, one of the group's committed offsets, one of the end offsets, one fetch of the
+        oldest unread record of every partition behind, one description of the topics'
+        retention (at 1,000 tenants, a request or more per partition each round kept the
+        workers and the broker busy)."""
+        listed = admin.list_topics(timeout=10).topics
+        tenants: dict[str, str] = {}  # topic -> tenant
+        for topic in listed:
             match = self.kind.match(topic)
-            assert match is not None  # served_topics only returns matching names
-            tenant = match.group(1)
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            committed = consumer.committed(
-                [TopicPartition(topic, p) for p in partitions], timeout=10
-            )
-            behind = [(tp, _lag(consumer, tp)) for tp in committed]
-            lags[tenant] = sum(lag for _tp, lag in behind)
-            if peek is not None:
-                oldest = [_record_time(peek, tp) for tp, lag in behind if lag > 0]
-                known = [t for t in oldest if t is not None]
+            if match and self.serves(match.group(1)):
+                tenants[topic] = match.group(1)
+        tps = [
+            TopicPartition(topic, p) for topic in sorted(tenants) for p in listed[topic].partitions
+        ]
+        lags = dict.fromkeys(tenants.values(), 0)
+        behind: list[TopicPartition] = []  # at their committed offset
+        if tps:
+            committed = consumer.committed(tps, timeout=10)
+            ends = _end_offsets(admin, tps)
+            for tp in committed:
+                start = tp.offset if tp.offset >= 0 else ends[(tp.topic, tp.partition)][0]
+                lag = max(0, ends[(tp.topic, tp.partition)][1] - start)
+                lags[tenants[tp.topic]] += lag
+                if lag > 0:
+                    behind.append(TopicPartition(tp.topic, tp.partition, start))
+        if peek is not None:
+            oldest = _record_times(peek, behind)
+            for topic, tenant in tenants.items():
+                known = [t for (name, _p), t in oldest.items() if name == topic]
                 age = max(0.0, time.time() - min(known)) if known else 0.0
                 CONSUMER_LAG_SECONDS.labels(component=self.component, tenant=tenant).set(age)
-                retention = _retention_s(admin, topic)
-                if retention is not None:
-                    TOPIC_RETENTION_SECONDS.labels(component=self.component, tenant=tenant).set(
-                        retention
-                    )
+            for topic, retention in _retentions_s(admin, list(tenants)).items():
+                TOPIC_RETENTION_SECONDS.labels(component=self.component, tenant=tenants[topic]).set(
+                    retention
+                )
         for tenant, lag in lags.items():
             CONSUMER_LAG.labels(component=self.component, tenant=tenant).set(lag)
         return lags
 
 
-def _record_time(peek: Consumer, tp: TopicPartition) -> float | None:
-    """Kafka time (Unix seconds) of the record at `tp`'s committed offset (the oldest unread)."""
-    start = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-    peek.assign([TopicPartition(tp.topic, tp.partition, start)])
+def _end_offsets(
+    admin: AdminClient, tps: list[TopicPartition]
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """(earliest, latest) offset of every partition: two requests."""
+    first = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+    last = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    earliest = admin.list_offsets(dict.fromkeys(tps, first), request_timeout=10)
+    latest = admin.list_offsets(dict.fromkeys(tps, last), request_timeout=10)
+    return {
+        (tp.topic, tp.partition): (earliest[tp].result().offset, latest[tp].result().offset)
+        for tp in tps
+    }
+
+
+def _record_times(
+    peek: Consumer, behind: list[TopicPartition], timeout_s: float = 5.0
+) -> dict[tuple[str, int], float]:
+    """Kafka time (Unix seconds) of the record at each partition's given offset (the oldest
+    unread): all partitions assigned at once, the first record of each kept."""
+    if not behind:
+        return {}
+    found: dict[tuple[str, int], float] = {}
+    wanted = {(tp.topic, tp.partition) for tp in behind}
+    peek.assign(behind)
     try:
-        message = peek.poll(5)
-        if message is None or message.error() is not None:
-            return None
-        kind, stamp = message.timestamp()
-        return stamp / 1000 if kind != TIMESTAMP_NOT_AVAILABLE and stamp > 0 else None
+        deadline = time.monotonic() + timeout_s
+        while wanted - found.keys() and (left := deadline - time.monotonic()) > 0:
+            for message in peek.consume(num_messages=1000, timeout=min(left, 0.5)):
+                here = (message.topic(), message.partition())
+                if message.error() is not None or here in found or here not in wanted:
+                    continue
+                kind, stamp = message.timestamp()
+                if kind != TIMESTAMP_NOT_AVAILABLE and stamp > 0:
+                    found[here] = stamp / 1000
+                    peek.pause([TopicPartition(*here)])
+                else:
+                    wanted.discard(here)
     finally:
         peek.unassign()
+    return found
 
 
-def _retention_s(admin: AdminClient, topic: str) -> float | None:
-    value = topic_config(admin, topic, "retention.ms")
-    return int(value) / 1000 if value is not None and int(value) > 0 else None
-
-
-def _lag(consumer: Consumer, tp: TopicPartition) -> int:
-    low, high = consumer.get_watermark_offsets(tp, timeout=10)
-    position = tp.offset if tp.offset >= 0 else low  # nothing committed yet: all of it
-    return max(0, high - position)
+def _retentions_s(admin: AdminClient, topics: list[str]) -> dict[str, float]:
+    """Each topic's `retention.ms` in seconds (those with one): one request per 500 topics."""
+    found: dict[str, float] = {}
+    for start in range(0, len(topics), 500):
+        resources = [ConfigResource("topic", t) for t in topics[start : start + 500]]
+        for resource, future in admin.describe_configs(resources, request_timeout=10).items():
+            entry = future.result().get("retention.ms")
+            if entry is not None and entry.value is not None and int(entry.value) > 0:
+                found[resource.name] = int(entry.value) / 1000
+    return found
 
 
 class TenantMeters:
