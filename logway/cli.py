@@ -27,22 +27,33 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 app = typer.Typer(
     help="logway: a multi-tenant log pipeline on Kafka, Faust and Elasticsearch.\n\n"
-    "Servers: LOGWAY_KAFKA_BOOTSTRAP (default 127.0.0.1:9092) and LOGWAY_ES_URL "
-    "(default http://127.0.0.1:9200).",
+    "Servers: LOGWAY_KAFKA_BOOTSTRAP and LOGWAY_ES_URL (with LOGWAY_ES_USERNAME, "
+    "LOGWAY_ES_PASSWORD_FILE, LOGWAY_ES_CA_FILE); for the dev servers, "
+    '`eval "$(logway dev env)"` sets them all.',
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # a docstring's lines are one paragraph, wrapped to the screen
 )
+MARKDOWN = "markdown"  # a docstring's lines are one paragraph, wrapped to the screen
 dev_app = typer.Typer(
     help="Real Kafka and Elasticsearch as local JVM processes (the embedded default).",
     no_args_is_help=True,
+    rich_markup_mode=MARKDOWN,
 )
-run_app = typer.Typer(help="Run pipeline processes.", no_args_is_help=True)
-render_app = typer.Typer(help="Render configuration for other systems.", no_args_is_help=True)
+run_app = typer.Typer(
+    help="Run pipeline processes.", no_args_is_help=True, rich_markup_mode=MARKDOWN
+)
+render_app = typer.Typer(
+    help="Render configuration for other systems.",
+    no_args_is_help=True,
+    rich_markup_mode=MARKDOWN,
+)
 app.add_typer(dev_app, name="dev")
 app.add_typer(run_app, name="run")
 dlq_app = typer.Typer(
     help="A tenant's dead letters: look at them, and replay them once the config is fixed.",
     no_args_is_help=True,
+    rich_markup_mode=MARKDOWN,
 )
 app.add_typer(render_app, name="render")
 app.add_typer(dlq_app, name="dlq")
@@ -617,8 +628,8 @@ def render_forwarder(
     ],
 )
 def run_processor(**flags: Any) -> None:
-    """Run a processor worker: logs.<tenant>.raw -> parse -> logs.<tenant>.processed, failures
-    -> logs.<tenant>.dlq. New tenants' topics are picked up without a restart."""
+    """Run a processor worker: `logs.<tenant>.raw` -> parse -> `logs.<tenant>.processed`,
+    failures -> `logs.<tenant>.dlq`. New tenants' topics are picked up without a restart."""
     from connectors.processor.app import run_processor as run
 
     config = _settings(ProcessorConfig, kafka=_worker_endpoints().kafka, **flags)
@@ -640,8 +651,9 @@ def run_processor(**flags: Any) -> None:
     ],
 )
 def run_sink(**flags: Any) -> None:
-    """Run an Elasticsearch sink worker: logs.<tenant>.processed -> logs-<tenant>.<route>-<date>,
-    offsets committed only after Elasticsearch accepted (or the DLQ took) each record."""
+    """Run an Elasticsearch sink worker: `logs.<tenant>.processed` ->
+    `logs-<tenant>.<route>-<date>`, offsets committed only after Elasticsearch accepted (or the
+    DLQ took) each record."""
     from connectors.elasticsearch.sink import run_sink as run
 
     endpoints = _worker_endpoints()
@@ -671,7 +683,7 @@ def run_sink(**flags: Any) -> None:
 def run_gateway(**flags: Any) -> None:
     """Run a Fluentd forward-protocol gateway: fluent-logger clients (and Fluentd / Fluent Bit
     `forward` outputs) send with tags `<tenant>.<anything>`; each event goes to
-    logs.<tenant>.raw, and a chunk is acked only after Kafka stored all of it. A tenant opts in
+    `logs.<tenant>.raw`, and a chunk is acked only after Kafka stored all of it. A tenant opts in
     with `sources.forward` (a shared key for the handshake, or trusted unauthenticated
     clients)."""
     from connectors.gateway.server import run_gateway as run
@@ -741,7 +753,7 @@ def run_podwatch(**flags: Any) -> None:
 def run_operator(**flags: Any) -> None:
     """Run the operator: every LoggingPipeline in the cluster (`logway render crd` gives its
     definition) validated, planned, applied and published as `logway apply` would, with its
-    status, Events, the Secret logway-<tenant> in its namespace, and a finalizer that
+    status, Events, the Secret `logway-<tenant>` in its namespace, and a finalizer that
     unpublishes the tenant on delete (its data stays unless annotated
     logway.dev/delete-data=true). Run one."""
     from connectors.operator.handlers import run_operator as run
@@ -798,7 +810,7 @@ def release(
     """Release a tenant name kept for the owner that removed it with its data kept, so another
     owner may declare it. That owner's reader key then reads the kept data
     (`logs-<tenant>.*`) and its topics: release only when that is meant, or delete the data
-    instead (`logway prune --delete-data`, or the resource's `logway.dev/delete-data`)."""
+    instead (`logway apply --prune --delete-data`, or the resource's `logway.dev/delete-data`)."""
     from topology.reservations import release as release_name
 
     endpoints = _endpoints()

@@ -1,9 +1,12 @@
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jsonschema
+import typer
 from typer.testing import CliRunner
 
 from logway.cli import app
@@ -20,6 +23,35 @@ def test_help_names_every_command() -> None:
     for sub, names in (("dev", ("up", "down", "status")), ("run", ("processor", "sink", "all"))):
         output = runner.invoke(app, [sub, "--help"]).output
         assert all(name in output for name in names)
+
+
+def _commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for name, command in sorted(group.commands.items()):
+        if hasattr(command, "commands"):  # a group (typer's own click)
+            found += _commands(command, (*path, name))
+        else:
+            found.append((*path, name))
+    return found
+
+
+def test_every_help_reads_as_written() -> None:
+    """Every command's help is its docstring as one paragraph per paragraph, wrapped to the
+    screen: no line break of the source left in the middle of a sentence, and no
+    `<placeholder>` eaten as markup."""
+    commands = _commands(typer.main.get_command(app))
+    assert ("dev", "sweep") in commands
+    for command in commands:
+        output = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "400"}).output
+        doc = typer.main.get_command(app)  # for the docstring of this command
+        for part in command:
+            doc = doc.commands[part]  # type: ignore[attr-defined]
+        first = (doc.help or "").split("\n\n")[0]
+        for placeholder in re.findall(r"<[a-z]+>", first):
+            assert placeholder in output, (command, placeholder)
+        start = " ".join(first.split())[:150].replace("`", "")  # over a line of the source
+        lines = [" ".join(line.strip(" │").split()) for line in output.splitlines()]
+        assert any(start in line for line in lines), (command, start)
 
 
 def test_the_console_script_runs_as_a_module() -> None:
