@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -25,6 +25,8 @@ from topology.ceilings import Ceilings
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+# Help in markdown: a docstring's lines make one paragraph, wrapped to the screen.
+MARKDOWN: Literal["markdown"] = "markdown"
 app = typer.Typer(
     help="logway: a multi-tenant log pipeline on Kafka, Faust and Elasticsearch.\n\n"
     "Servers: LOGWAY_KAFKA_BOOTSTRAP and LOGWAY_ES_URL (with LOGWAY_ES_USERNAME, "
@@ -32,9 +34,8 @@ app = typer.Typer(
     '`eval "$(logway dev env)"` sets them all.',
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",  # a docstring's lines are one paragraph, wrapped to the screen
+    rich_markup_mode=MARKDOWN,
 )
-MARKDOWN = "markdown"  # a docstring's lines are one paragraph, wrapped to the screen
 dev_app = typer.Typer(
     help="Real Kafka and Elasticsearch as local JVM processes (the embedded default).",
     no_args_is_help=True,
