@@ -1,0 +1,98 @@
+"""Looking at the platform: `retention`, `status`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from logway.cli.apps import app
+from logway.cli.common import (
+    server_endpoints,
+)
+
+
+@app.command("retention")
+def retention(
+    apply_now: Annotated[
+        bool,
+        typer.Option(
+            "--apply", help="Delete what the table says would go; without it, nothing is."
+        ),
+    ] = False,
+) -> None:
+    """Each live tenant's storage in Elasticsearch (bytes, documents, oldest day, budget), and
+    the daily indices its `storage` no longer keeps: older than `retention_days`, or the oldest
+    days while it is over `max_bytes`. Whole indices of that tenant only, by exact name; today's
+    never. `logway run retention` does the same every `--interval-s`."""
+    from datetime import UTC, datetime
+
+    from connectors.retention.worker import enforce
+    from topology.publish import read_published
+
+    endpoints = server_endpoints()
+    live = read_published(endpoints.kafka)
+    storages = {name: published.spec.storage for name, published in live.items()}
+    es = endpoints.es.client()
+    surveyed = enforce(es, storages, datetime.now(UTC).date(), apply=apply_now)
+    verb = "deleted" if apply_now else "would delete"
+    for found in surveyed:
+        budget = found.storage.max_bytes
+        oldest = found.oldest.isoformat() if found.oldest else "-"
+        typer.echo(
+            f"{found.tenant}: {found.bytes} bytes"
+            + (f" of {budget} ({found.bytes / budget:.0%})" if budget else "")
+            + f", {found.documents} documents, oldest day {oldest}, keeps "
+            f"{found.storage.retention_days} days"
+        )
+        for deletion in found.deletions:
+            typer.echo(f"  {verb} {deletion}")
+    typer.echo(
+        f"{sum(len(f.deletions) for f in surveyed)} index(es) {verb}; {len(surveyed)} tenant(s)"
+    )
+
+
+@app.command("status")
+def status(
+    *,
+    tenant: Annotated[
+        list[str] | None, typer.Option("--tenant", "-t", help="Only this tenant (repeatable).")
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    serve: Annotated[
+        int | None,
+        typer.Option(help="Serve a read-only status page on this port instead of printing."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address the status page listens on.")] = "127.0.0.1",
+    processor_group: Annotated[
+        str, typer.Option(envvar="LOGWAY_PROCESSOR_APP_ID", help="The processors' group.")
+    ] = "logway-processor",
+    sink_group: Annotated[
+        str, typer.Option(envvar="LOGWAY_SINK_GROUP_ID", help="The sinks' group.")
+    ] = "logway-sink",
+) -> None:
+    """Per tenant: the config version live, records/s in and out, processor and sink lag,
+    storage in Elasticsearch against its budget, dead letters of the last hour by reason and
+    the last error."""
+    from logway import status as tenant_status
+
+    endpoints = server_endpoints()
+    es = endpoints.es.client()
+
+    def collect() -> list[Any]:
+        return tenant_status.collect(
+            endpoints.kafka, tenant, processor_group=processor_group, sink_group=sink_group, es=es
+        )
+
+    if serve is not None:
+        from logway.status_page import serve_page
+
+        typer.echo(f"status page on http://{host}:{serve}/ (Ctrl-C stops it)")
+        serve_page(host, serve, collect)
+        return
+    statuses = collect()
+    if output == "json":
+        typer.echo(json.dumps(tenant_status.as_json(statuses)))
+    else:
+        typer.echo(tenant_status.table(statuses))
