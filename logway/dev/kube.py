@@ -29,15 +29,11 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from logway.dev.servers import (
-    DevError,
-    Kafka,
-    Say,
-    Server,
-    dev_ca,
-    issue_certificate,
-    require_tool,
-)
+from logway.dev.config import DevError, Say
+from logway.dev.fetch import require_tool
+from logway.dev.kafka import Kafka
+from logway.dev.process import Server
+from logway.dev.tls import dev_ca, issue_certificate
 from topology.crd import CRD_NAME, crd
 
 KUBERNETES_VERSION = "v1.37.2"

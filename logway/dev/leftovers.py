@@ -19,12 +19,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (
-    AclBindingFilter,
-    AclOperation,
-    AclPermissionType,
     AdminClient,
-    ResourcePatternType,
-    ResourceType,
     ScramMechanism,
     UserScramCredentialAlteration,
     UserScramCredentialDeletion,
@@ -33,7 +28,7 @@ from elasticsearch import Elasticsearch
 
 from logway.core.names import FORWARDER_USER, TENANTS_TOPIC, reader_role_name
 from logway.core.settings import Endpoints
-from topology.access import Grant
+from topology.access import Grant, NoAuthorizer, broker_grants
 from topology.publish import read_published
 from topology.quotas import Entity, QuotaClient
 
@@ -158,37 +153,18 @@ def sweep(endpoints: Endpoints, tenant: Callable[[str], bool]) -> TenantObjects:
 
 def _grants(admin: AdminClient, named: Callable[..., bool]) -> set[Grant]:
     """The ALLOW grants of tenant principals, and anybody's on tenant topics and groups."""
-    query = AclBindingFilter(
-        ResourceType.ANY,
-        None,  # type: ignore[arg-type]
-        ResourcePatternType.ANY,
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        AclOperation.ANY,
-        AclPermissionType.ALLOW,
-    )
     try:
-        bindings = admin.describe_acls(query, request_timeout=30).result()
-    except KafkaException as exc:
-        if exc.args[0].code() == KafkaError.SECURITY_DISABLED:
-            return set()  # no authorizer: there are no grants
-        raise
+        every = broker_grants(admin, None, 30)
+    except NoAuthorizer:
+        return set()  # no authorizer: there are no grants
     found = set()
-    for b in bindings:
-        principal = b.principal.removeprefix("User:")
-        tenant_resource = (b.restype.name == "TOPIC" and named(b.name, TENANT_TOPIC)) or (
-            b.restype.name == "GROUP" and named(b.name, TENANT_GROUP)
-        )
+    for grant in every:
+        principal = grant.principal.removeprefix("User:")
+        tenant_resource = (
+            grant.resource_type == "TOPIC" and named(grant.resource, TENANT_TOPIC)
+        ) or (grant.resource_type == "GROUP" and named(grant.resource, TENANT_GROUP))
         if tenant_resource or (principal not in PLATFORM_USERS and named(principal)):
-            found.add(
-                Grant(
-                    b.principal,
-                    b.restype.name,
-                    b.name,
-                    b.resource_pattern_type.name,
-                    b.operation.name,
-                )
-            )
+            found.add(grant)
     return found
 
 
