@@ -117,14 +117,16 @@ class NoAuthorizer(Exception):  # noqa: N818 - a broker setting, reported as suc
     """The broker has no authorizer configured: ACLs cannot be planned or applied."""
 
 
-def broker_grants(admin: AdminClient, principal: str, timeout: float) -> set[Grant]:
-    """The ALLOW grants the broker holds for `principal`."""
-    # None matches any resource name and any host (the stubs say str; the client takes None).
+def broker_grants(admin: AdminClient, principal: str | None, timeout: float) -> set[Grant]:
+    """The ALLOW grants the broker holds for `principal` (None: for every principal, in one
+    request). `NoAuthorizer` when the broker has none."""
+    # None matches any resource name, principal and host (the stubs say str; the client
+    # takes None).
     query = AclBindingFilter(
         ResourceType.ANY,
         None,  # type: ignore[arg-type]
         ResourcePatternType.ANY,
-        principal,
+        principal,  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]
         AclOperation.ANY,
         AclPermissionType.ALLOW,

@@ -8,14 +8,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import (
-    AclBindingFilter,
-    AclOperation,
-    AclPermissionType,
-    ResourcePatternType,
-    ResourceType,
-)
+from confluent_kafka import KafkaException
 
 from logway.core.names import raw_topic
 from topology.access import (
@@ -143,27 +136,9 @@ def _forwarder(tenant: Tenant, seen: AclsSeen) -> list[Change]:
 
 def _every_grant(targets: Targets) -> dict[str, frozenset[Grant]]:
     """Every ALLOW grant the broker holds, by principal: one request."""
-    query = AclBindingFilter(
-        ResourceType.ANY,
-        None,  # type: ignore[arg-type]
-        ResourcePatternType.ANY,
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        AclOperation.ANY,
-        AclPermissionType.ALLOW,
-    )
-    try:
-        bindings = targets.admin.describe_acls(query, request_timeout=targets.timeout).result()
-    except KafkaException as exc:
-        if exc.args and exc.args[0].code() == KafkaError.SECURITY_DISABLED:
-            raise NoAuthorizer(exc.args[0].str()) from exc
-        raise
     found: dict[str, set[Grant]] = {}
-    for b in bindings:
-        grant = Grant(
-            b.principal, b.restype.name, b.name, b.resource_pattern_type.name, b.operation.name
-        )
-        found.setdefault(b.principal, set()).add(grant)
+    for grant in broker_grants(targets.admin, None, targets.timeout):
+        found.setdefault(grant.principal, set()).add(grant)
     return {principal: frozenset(grants) for principal, grants in found.items()}
 
 
