@@ -87,4 +87,4 @@ def tenant_counts(
 
 def counts_consumer(kafka: KafkaConnection) -> Consumer:
     """A consumer used only for metadata and watermarks; it never joins a group."""
-    return Consumer(kafka.client({"group.id": "logway-counts", "log_level": 0}))
+    return Consumer(kafka.reader("logway-counts"))

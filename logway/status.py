@@ -58,7 +58,7 @@ def _partitions(consumer: Consumer, topic: str) -> list[TopicPartition]:
 
 
 def _lag(kafka: KafkaConnection, group: str, topic: str) -> int | None:
-    consumer = Consumer(kafka.client({"group.id": group, "log_level": 0}))
+    consumer = Consumer(kafka.reader(group))
     try:
         partitions = _partitions(consumer, topic)
         if not partitions:
@@ -87,16 +87,7 @@ def collect(
     also each tenant's storage and budget."""
     published = read_published(kafka)
     names = sorted(tenants if tenants is not None else published)
-    consumer = Consumer(
-        kafka.client(
-            {
-                "group.id": "logway-status",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "log_level": 0,
-            }
-        )
-    )
+    consumer = Consumer(kafka.reader("logway-status"))
     try:
 
         def ends() -> dict[str, tuple[int, int]]:

@@ -119,10 +119,10 @@ def run_all(
     ]
     # Quiet clients (as counts_consumer is): the view reports an unreachable Kafka itself,
     # once per try, where librdkafka would log every failed connection on the terminal.
-    admin = AdminClient(endpoints.kafka.client({"log_level": 0}))
+    admin = AdminClient(endpoints.kafka.admin())
     consumer = counts_consumer(endpoints.kafka)
     es = endpoints.es.client()
-    producer = Producer(endpoints.kafka.producer({"log_level": 0}))
+    producer = Producer(endpoints.kafka.producer())
     serves = tenant_matcher(tenants_matching)
     for child in children:
         child.start()

@@ -49,6 +49,6 @@ class Targets:
         """The producer that publishes tenant versions."""
         with _CLIENTS:
             if "producer" not in self._clients:
-                self._clients["producer"] = Producer(self.kafka.producer({"log_level": 0}))
+                self._clients["producer"] = Producer(self.kafka.producer())
             producer: Producer = self._clients["producer"]
         return producer

@@ -76,16 +76,7 @@ def read_dead_letters(
     With `selection.since`, reading starts at the offsets Kafka gives for that time, so a long
     retention is not read from its beginning to find the last hour."""
     topic = dlq_topic(selection.tenant)
-    consumer = Consumer(
-        kafka.client(
-            {
-                "group.id": "logway-dlq-reader",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "log_level": 0,
-            }
-        )
-    )
+    consumer = Consumer(kafka.reader("logway-dlq-reader"))
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if metadata is None or metadata.error is not None:
@@ -201,7 +192,7 @@ def _count(outcome: Outcome, report: ReplayReport, outputs: list[tuple[bytes, by
 
 def _produce(kafka: KafkaConnection, topic: str, outputs: list[tuple[bytes, bytes]]) -> None:
     failed: list[str] = []
-    producer = Producer(kafka.producer({"log_level": 0}))
+    producer = Producer(kafka.producer())
 
     def delivered(err: object, _msg: object) -> None:
         if err is not None:

@@ -370,7 +370,7 @@ async def _serve_forever(config: GatewayConfig) -> None:
     loop = asyncio.get_running_loop()
     if not await loop.run_in_executor(None, registry.caught_up.wait, 60):
         log.warning("the tenants published in Kafka are not all read yet; serving anyway")
-    producer = Producer(config.kafka.producer({"log_level": 0}))
+    producer = Producer(config.kafka.producer())
     gateway = Gateway(config, registry, producer)
     gateway.start_polling()
     server = await gateway.serve()

@@ -97,13 +97,11 @@ class Notifier:
         self.digests: dict[str, Digest] = {}
         self.next_attempt: dict[str, float] = {}
         self.failures: dict[str, int] = {}
-        self.consumer = Consumer(
-            config.kafka.consumer(config.group_id, config.instance_id, {"log_level": 0})
-        )
+        self.consumer = Consumer(config.kafka.consumer(config.group_id, config.instance_id))
         self.subscription = Subscription(
             self.consumer,
             TenantTopics(
-                AdminClient(config.kafka.client({"log_level": 0})),
+                AdminClient(config.kafka.admin()),
                 DLQ_TOPIC_RE,
                 tenant_matcher(config.tenants_matching),
                 config.discovery_interval_s,

@@ -147,7 +147,7 @@ class Reconciler:
         self.config = config
         self.published = PublishedTenants(config)
         self.targets = Targets(
-            admin=AdminClient(config.kafka.client({"log_level": 0})),
+            admin=AdminClient(config.kafka.admin()),
             es=config.es.client(),
             kafka=config.kafka,
             replication_factor=config.topic_replication_factor,

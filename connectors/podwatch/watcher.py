@@ -57,7 +57,7 @@ class PodWatcher:
     def __init__(self, settings: PodWatchConfig, api: client.CoreV1Api | None = None) -> None:
         self.settings = settings
         self.api = api or client.CoreV1Api(api_client(settings.kubeconfig))
-        self.producer = Producer(settings.kafka.producer({"log_level": 0}))
+        self.producer = Producer(settings.kafka.producer())
         self.published: dict[bytes, bytes] = {}  # key -> the value last published
         self._failed: list[str] = []
 

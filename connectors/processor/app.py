@@ -384,8 +384,8 @@ def build_app(
     app.topics._resubscribe_sleep_lock_seconds = RESUBSCRIBE_AFTER_S  # type: ignore[attr-defined]
     raw = app.topic(*initial_topics, key_serializer="raw", value_serializer="raw")
     app.topics.add(raw)  # subscribed by the conductor; records arrive through BatchConsumer
-    admin = AdminClient(config.kafka.client({"log_level": 0}))
-    producer = Producer(config.kafka.producer({"log_level": 0}))
+    admin = AdminClient(config.kafka.admin())
+    producer = Producer(config.kafka.producer())
     consumer = app.consumer
     assert isinstance(consumer, BatchConsumer)
     lookup = pods.get if pods is not None else None
@@ -484,7 +484,7 @@ def wait_for_topics(
     stop_after_s: float | None = None,
 ) -> list[str]:
     """Block until at least one served raw topic of a `published` tenant exists; return them."""
-    admin = AdminClient(config.kafka.client({"log_level": 0}))
+    admin = AdminClient(config.kafka.admin())
     started = time.monotonic()
     announced = False
     while True:

@@ -93,7 +93,7 @@ def _check_online(result: Any) -> list[str]:
 
     endpoints = server_endpoints()
     targets = Targets(
-        admin=AdminClient(endpoints.kafka.client({"log_level": 0})),
+        admin=AdminClient(endpoints.kafka.admin()),
         es=endpoints.es.client(request_timeout=15),
         kafka=endpoints.kafka,
         ceilings=platform_ceilings(),
@@ -220,7 +220,7 @@ def _load_and_plan(
         ) from None
     # librdkafka would log every failed connection attempt; the error below says it once.
     targets = Targets(
-        admin=AdminClient(endpoints.kafka.client({"log_level": 0})),
+        admin=AdminClient(endpoints.kafka.admin()),
         es=endpoints.es.client(),
         kafka=endpoints.kafka,
         credentials_dir=credentials_dir,

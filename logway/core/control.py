@@ -48,16 +48,7 @@ class ControlReader:
 
     def __init__(self, kafka: KafkaConnection, reader: str, topic: str = TENANTS_TOPIC) -> None:
         self.topic = topic
-        self.consumer = Consumer(
-            kafka.client(
-                {
-                    "group.id": reader,  # required by the client; never joined, never committed
-                    "enable.auto.commit": False,
-                    "enable.partition.eof": True,
-                    "log_level": 0,
-                }
-            )
-        )
+        self.consumer = Consumer(kafka.reader(reader))
         self._behind: set[int] = set()  # partitions not yet read to their end
         self._ends: dict[int, int] = {}
 

@@ -65,7 +65,20 @@ PRODUCER_PRESET: Mapping[str, Any] = MappingProxyType(
         "compression.type": "lz4",
         # Room for the gateway's many connections' chunks awaiting their acks at once.
         "queue.buffering.max.messages": 500_000,
+        # librdkafka would log every failed connection attempt; a failed delivery is the
+        # producer's caller's to report, once.
+        "log_level": 0,
     }
+)
+
+# Admin clients: their requests fail with the reason, which the caller reports once.
+ADMIN_PRESET: Mapping[str, Any] = MappingProxyType({"log_level": 0})
+
+# Consumers that only read or look (control topics, status, lag, dead letters): they name a
+# group because the client requires one, never join it, never commit, and know when they have
+# read a partition to its end.
+READER_PRESET: Mapping[str, Any] = MappingProxyType(
+    {"enable.auto.commit": False, "enable.partition.eof": True, "log_level": 0}
 )
 
 # Group membership of every worker that shares partitions (processor, sink, notifier).
@@ -230,6 +243,14 @@ class KafkaConnection(BaseModel):
             config["ssl.key.location"] = str(self.key_file)
         return config
 
+    def admin(self, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The admin preset (`ADMIN_PRESET`), with `settings` on top."""
+        return self.client({**ADMIN_PRESET, **(settings or {})})
+
+    def reader(self, group: str, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The reader preset (`READER_PRESET`) under the group name `group` (never joined)."""
+        return self.client({**READER_PRESET, "group.id": group, **(settings or {})})
+
     def producer(self, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The producer preset (`PRODUCER_PRESET`), with `settings` on top (logging only)."""
         return self.client({**PRODUCER_PRESET, **(settings or {})})
@@ -255,7 +276,7 @@ class KafkaConnection(BaseModel):
         from confluent_kafka.admin import AdminClient
 
         errors: list[Any] = []
-        admin = AdminClient(self.client({"log_level": 0, "error_cb": errors.append}))
+        admin = AdminClient(self.admin({"error_cb": errors.append}))
         try:
             admin.list_topics(timeout=timeout_s)
             return None

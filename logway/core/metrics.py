@@ -283,16 +283,10 @@ class LagMonitor:
         self._stop.set()
 
     def _run(self, loop: Loop) -> None:
-        admin = AdminClient(self.kafka.client({"log_level": 0}))
-        consumer = Consumer(self.kafka.client({"group.id": self.group, "log_level": 0}))
+        admin = AdminClient(self.kafka.admin())
+        consumer = Consumer(self.kafka.reader(self.group))
         peek = Consumer(  # reads one record at a committed offset; never joins a group
-            self.kafka.client(
-                {
-                    "group.id": f"{self.group}-lag-peek",
-                    "enable.auto.commit": False,
-                    "log_level": 0,
-                }
-            )
+            self.kafka.reader(f"{self.group}-lag-peek")
         )
         try:
             while not self._stop.wait(self.interval_s):

@@ -95,7 +95,7 @@ class Kafka(Server):
             self.platform_password_file.write_text(secrets.token_urlsafe(24) + "\n")
             self.platform_password_file.chmod(0o600)
         password = self.platform_password_file.read_text().strip().encode()
-        admin = AdminClient({"bootstrap.servers": self.address, "log_level": 0})
+        admin = AdminClient(KafkaConnection(bootstrap=self.address).admin())
         upsert = UserScramCredentialUpsertion(
             PLATFORM_USER, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), password
         )
@@ -296,7 +296,7 @@ class Kafka(Server):
             return False
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": self.address, "log_level": 0})
+        admin = AdminClient(KafkaConnection(bootstrap=self.address).admin())
         try:
             metadata = admin.list_topics(timeout=2)
         except Exception:

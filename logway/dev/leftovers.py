@@ -67,7 +67,7 @@ class TenantObjects:
 def find(endpoints: Endpoints, tenant: Callable[[str], bool]) -> TenantObjects:
     """Every object of the tenants `tenant` says yes to (their names, as the servers hold
     them; a group or principal counts when its name is the tenant's or starts with it)."""
-    admin = AdminClient(endpoints.kafka.client({"log_level": 0}))
+    admin = AdminClient(endpoints.kafka.admin())
     es = endpoints.es.client(request_timeout=60)
 
     def named(name: str, pattern: re.Pattern[str] | None = None) -> bool:
@@ -120,7 +120,7 @@ def find(endpoints: Endpoints, tenant: Callable[[str], bool]) -> TenantObjects:
 def sweep(endpoints: Endpoints, tenant: Callable[[str], bool]) -> TenantObjects:
     """Remove every object of the tenants `tenant` says yes to; returns what was removed."""
     found = find(endpoints, tenant)
-    admin = AdminClient(endpoints.kafka.client({"log_level": 0}))
+    admin = AdminClient(endpoints.kafka.admin())
     es = endpoints.es.client(request_timeout=60)
     if found.groups:
         _settle(admin.delete_consumer_groups(list(found.groups), request_timeout=30))
@@ -144,7 +144,7 @@ def sweep(endpoints: Endpoints, tenant: Callable[[str], bool]) -> TenantObjects:
     for template in found.templates:
         es.options(ignore_status=404).indices.delete_index_template(name=template)
     if found.versions:
-        producer = Producer(endpoints.kafka.producer({"log_level": 0}))
+        producer = Producer(endpoints.kafka.producer())
         for name in found.versions:
             producer.produce(TENANTS_TOPIC, key=name.encode(), value=None)
         producer.flush(30)

@@ -455,7 +455,7 @@ def node_of(broker_id: int) -> int:
 def partition_leader(endpoints: Endpoints, topic: str, partition: int = 0) -> int:
     from confluent_kafka.admin import AdminClient
 
-    listed = AdminClient(endpoints.kafka.client({"log_level": 0})).list_topics(topic, timeout=15)
+    listed = AdminClient(endpoints.kafka.admin()).list_topics(topic, timeout=15)
     return int(listed.topics[topic].partitions[partition].leader)
 
 

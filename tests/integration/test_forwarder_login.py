@@ -39,7 +39,7 @@ def forwarder_password(endpoints: Endpoints) -> str:
     if endpoints.kafka.bootstrap != DevConfig.from_env().kafka_bootstrap:
         pytest.skip("needs the dev runner's broker, which has the SCRAM listener and authorizer")
     password = secrets.token_urlsafe(18)
-    admin = AdminClient(endpoints.kafka.client({"log_level": 0}))
+    admin = AdminClient(endpoints.kafka.admin())
     upsert = UserScramCredentialUpsertion(
         FORWARDER_USER, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), password.encode()
     )

@@ -158,7 +158,7 @@ def test_tenants_whose_names_share_a_prefix_share_no_group_and_no_index(
     logway(endpoints, "apply", str(tmp_path), "--credentials-dir", str(creds))
     # The group prefix earlier versions granted, `<name>-`, which also covered `<name>-x`'s
     # groups: apply takes it away.
-    admin = AdminClient(endpoints.kafka.client({"log_level": 0}))
+    admin = AdminClient(endpoints.kafka.admin())
     old = Grant(f"User:{short}", "GROUP", f"{short}-", "PREFIXED", "READ")
     create_grants(admin, [old], 15)
     applied = logway(endpoints, "apply", str(tmp_path), "--credentials-dir", str(creds)).stdout

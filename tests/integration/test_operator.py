@@ -54,7 +54,7 @@ def published_version(endpoints: Endpoints, tenant: str) -> tuple[str, str] | No
 def topics(endpoints: Endpoints) -> set[str]:
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient(endpoints.kafka.client({"log_level": 0}))
+    admin = AdminClient(endpoints.kafka.admin())
     return set(admin.list_topics(timeout=15).topics)
 
 

@@ -111,7 +111,7 @@ def assert_secret_works(endpoints: Endpoints, data: dict[str, str], tenant: str)
         username=kafka["sasl.username"],
         password=kafka["sasl.password"],
     )
-    listed = AdminClient(sasl.client({"log_level": 0})).list_topics(raw_topic(tenant), timeout=15)
+    listed = AdminClient(sasl.admin()).list_topics(raw_topic(tenant), timeout=15)
     assert raw_topic(tenant) in listed.topics
     key = properties(data["elasticsearch.properties"])["encoded"]
     es = ElasticConnection(url=endpoints.es.url, api_key=key, ca_file=endpoints.es.ca_file).client()

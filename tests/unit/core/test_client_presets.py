@@ -19,12 +19,12 @@ ROOT = Path(__file__).parents[3]
 PRESET_KEYS = re.compile(
     r'"(acks|enable\.idempotence|linger\.ms|compression\.type|batch\.size|'
     r"session\.timeout\.ms|heartbeat\.interval\.ms|partition\.assignment\.strategy|"
-    r'group\.instance\.id|auto\.offset\.reset)"'
+    r'group\.instance\.id|auto\.offset\.reset|log_level|enable\.auto\.commit)"'
 )
 
 
 def test_the_producer_preset_waits_for_every_replica_and_does_not_linger() -> None:
-    config = KafkaConnection().producer({"log_level": 0})
+    config = KafkaConnection().producer()
     assert config["acks"] == "all"
     assert config["enable.idempotence"] is True
     assert config["linger.ms"] == 0
@@ -59,5 +59,18 @@ def test_no_client_outside_the_presets_sets_delivery_or_membership_itself() -> N
             for number, line in enumerate(path.read_text().splitlines(), 1):
                 if PRESET_KEYS.search(line):
                     offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
-    assert not offenders, "use KafkaConnection.producer/consumer:\n" + "\n".join(offenders)
+    assert not offenders, "use KafkaConnection.producer/consumer/admin/reader:\n" + "\n".join(
+        offenders
+    )
     assert {"acks", "linger.ms"} <= set(PRODUCER_PRESET)
+
+
+def test_admin_clients_and_readers_are_quiet_and_readers_never_commit() -> None:
+    kafka = KafkaConnection()
+    assert kafka.admin()["log_level"] == 0
+    assert kafka.admin({"error_cb": print})["error_cb"] is print
+    reader = kafka.reader("logway-status")
+    assert reader["group.id"] == "logway-status"
+    assert reader["enable.auto.commit"] is False
+    assert reader["enable.partition.eof"] is True
+    assert reader["log_level"] == 0
