@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 ## The main job on the embedded default: servers up, example tenants applied, processor and
 ## sink running, demo traffic, a live per-tenant line. Ctrl-C stops what it started.
 run: setup
-	$(BIN)/logway dev up
+	$(BIN)/logway dev up --no-kubernetes
 	eval "$$($(BIN)/logway dev env)" && $(BIN)/logway apply examples/tenants && \
 	  $(BIN)/logway run all --demo
 

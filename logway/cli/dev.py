@@ -13,19 +13,27 @@ from logway.cli.common import (
 
 
 @dev_app.command("up")
-def dev_up() -> None:
-    """Fetch (first time only, with Maven) and start Kafka and Elasticsearch; wait until both
-    answer. Ports: LOGWAY_DEV_KAFKA_PORT (9092, the platform's), LOGWAY_DEV_KAFKA_SASL_PORT
-    (9094, SCRAM logins of tenants), LOGWAY_DEV_KAFKA_TLS_PORT (9095, SCRAM over TLS, with a
-    dev CA and the platform user logway-platform), LOGWAY_DEV_KAFKA_CONTROLLER_PORT (9093),
-    LOGWAY_DEV_ES_PORT
+def dev_up(
+    kubernetes: Annotated[
+        bool,
+        typer.Option(
+            help="Also build (first time only, from the Go module proxy, about 4 minutes) and "
+            "start etcd and kube-apiserver, for the operator and the pod watcher."
+        ),
+    ] = True,
+) -> None:
+    """Fetch (first time only, with Maven) and start Kafka and Elasticsearch, and etcd and
+    kube-apiserver unless `--no-kubernetes`; wait until they answer. Ports:
+    LOGWAY_DEV_KAFKA_PORT (9092, the platform's), LOGWAY_DEV_KAFKA_SASL_PORT (9094, SCRAM
+    logins of tenants), LOGWAY_DEV_KAFKA_TLS_PORT (9095, SCRAM over TLS, with a dev CA and the
+    platform user logway-platform), LOGWAY_DEV_KAFKA_CONTROLLER_PORT (9093), LOGWAY_DEV_ES_PORT
     (9200), LOGWAY_DEV_ES_TRANSPORT_PORT (9300); state in LOGWAY_HOME (.logway).
     LOGWAY_DEV_KAFKA_BROKERS=3 starts a three-broker cluster instead (replication 3,
     min.insync.replicas 2; node n on each Kafka port + 100 * (n - 1)), as `make chaos` does."""
     from logway.dev import servers
 
     try:
-        servers.up(servers.DevConfig.from_env())
+        servers.up(servers.DevConfig.from_env(), kubernetes=kubernetes)
     except servers.DevError as exc:
         raise fail(f"logway dev up failed: {exc}") from None
 
@@ -69,7 +77,8 @@ def dev_clean(
 def dev_status() -> None:
     """Say which embedded servers run, where, and whether they answer, and how many tenant
     objects Kafka and Elasticsearch hold (topics, users, ACLs, quotas, reader roles and keys,
-    indices, templates, published versions, consumer groups). Exit 1 if not all up."""
+    indices, templates, published versions, consumer groups). Exit 1 unless Kafka and
+    Elasticsearch answer, and every other server that runs does too."""
     from logway.dev import leftovers, servers
 
     config = servers.DevConfig.from_env()
@@ -80,7 +89,7 @@ def dev_status() -> None:
     if {"kafka", "elasticsearch"} <= answering:
         found = leftovers.find(servers.endpoints(config), lambda _tenant: True)
         typer.echo(f"tenant objects: {found.describe()}")
-    if not all(s.answering for s in statuses):
+    if not servers.healthy(statuses):
         raise typer.Exit(1)
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "down",
     "endpoints",
     "environment",
+    "healthy",
     "kafka_cluster_id",
     "port_in_use",
     "require_java",
@@ -52,20 +53,24 @@ __all__ = [
 ]
 
 
-def servers(config: DevConfig) -> list[Server]:
+def servers(config: DevConfig, *, kubernetes: bool = True) -> list[Server]:
+    """Kafka's nodes and Elasticsearch, and (with `kubernetes`) etcd and kube-apiserver."""
     nodes: list[Server] = [Kafka(config, node) for node in range(config.kafka_brokers)]
-    return [*nodes, Elasticsearch(config), Etcd(config), KubeApiServer(config)]
+    cluster: list[Server] = [Etcd(config), KubeApiServer(config)] if kubernetes else []
+    return [*nodes, Elasticsearch(config), *cluster]
 
 
-def up(config: DevConfig, say: Say = print) -> list[ServerStatus]:
-    """Fetch what is missing, start what is not running, wait until both answer.
+def up(config: DevConfig, say: Say = print, *, kubernetes: bool = True) -> list[ServerStatus]:
+    """Fetch what is missing, start what is not running, wait until all answer. Without
+    `kubernetes`, etcd and kube-apiserver are neither built nor started: the pipeline does not
+    need them, only the operator, the pod watcher and the tests of them do.
 
     If anything fails, whatever this call started is stopped again before the error is raised.
     """
     started: list[Server] = []
     t0 = time.monotonic()
     try:
-        all_servers = servers(config)
+        all_servers = servers(config, kubernetes=kubernetes)
         for server in all_servers:
             server.fetch(say)
         for server in all_servers:
@@ -149,3 +154,10 @@ def clean(config: DevConfig, *, downloads: bool, say: Say = print) -> None:
 
 def status(config: DevConfig) -> list[ServerStatus]:
     return [server.status() for server in servers(config)]
+
+
+def healthy(statuses: list[ServerStatus]) -> bool:
+    """Kafka and Elasticsearch answer, and so does every other server that runs (etcd and
+    kube-apiserver are started only when asked for)."""
+    needed = [s for s in statuses if s.running or s.name.startswith(("kafka", "elasticsearch"))]
+    return all(s.answering for s in needed)
