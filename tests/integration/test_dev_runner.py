@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -95,10 +95,8 @@ def test_status_reports_the_running_servers(endpoints: Endpoints) -> None:
     assert f"elasticsearch: up at {config.es_url}" in result.stdout
 
 
-def test_clean_stops_the_servers_and_deletes_their_state(
-    endpoints: Endpoints, tmp_path: Path
-) -> None:
-    home = tmp_path / "home"
+def _own_servers(home: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`logway dev ...` on a home and ports of its own, beside the test servers."""
     env = {
         **os.environ,
         "LOGWAY_HOME": str(home),
@@ -124,6 +122,14 @@ def test_clean_stops_the_servers_and_deletes_their_state(
             check=False,
         )
 
+    return logway_dev
+
+
+def test_clean_stops_the_servers_and_deletes_their_state(
+    endpoints: Endpoints, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    logway_dev = _own_servers(home)
     up = logway_dev("up")
     assert up.returncode == 0, up.stderr
     assert logway_dev("status").returncode == 0
@@ -136,3 +142,26 @@ def test_clean_stops_the_servers_and_deletes_their_state(
     assert not (home / "run").exists()
     assert processes_naming(home) == []
     assert logway_dev("status").returncode == 1
+
+
+def test_up_without_kubernetes_starts_kafka_and_elasticsearch_only(
+    endpoints: Endpoints, tmp_path: Path
+) -> None:
+    """What `make run` does: the demo needs no Kubernetes, so neither etcd nor kube-apiserver
+    is built or started, and the servers count as up."""
+    home = tmp_path / "home"
+    logway_dev = _own_servers(home)
+    try:
+        up = logway_dev("up", "--no-kubernetes")
+        assert up.returncode == 0, up.stderr
+        assert "kafka: starting" in up.stdout
+        assert "elasticsearch: starting" in up.stdout
+        assert "etcd: starting" not in up.stdout
+        assert "kube-apiserver: starting" not in up.stdout
+        status = logway_dev("status")
+        assert status.returncode == 0, status.stdout
+        assert "kube-apiserver: stopped" in status.stdout
+        assert "tenant objects: " in status.stdout
+    finally:
+        logway_dev("clean")
+    assert processes_naming(home) == []
