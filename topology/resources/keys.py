@@ -85,5 +85,6 @@ class Keys:
 
         if not changes:
             return []
-        *first, last = changes
+        # Deletions first, so that the last change, which waits for the refresh, makes a key.
+        *first, last = sorted(changes, key=lambda change: change.action != "delete")
         return [*in_parallel(one, first), one(last, "wait_for")]
