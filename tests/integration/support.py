@@ -54,15 +54,22 @@ def apply_tenant(
 def logway(
     endpoints: Endpoints, *args: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real `logway` command line against the test servers."""
-    return subprocess.run(
+    """Run the real `logway` command line against the test servers; with `check`, a failure
+    says what the command printed."""
+    done = subprocess.run(
         [sys.executable, "-m", "logway", *args],
         env=env_for(endpoints),
         capture_output=True,
         text=True,
-        check=check,
+        check=False,
         timeout=120,
     )
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"logway {' '.join(args)} exited {done.returncode}\n"
+            f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}"
+        )
+    return done
 
 
 def validate_online(
