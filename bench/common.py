@@ -3,6 +3,7 @@ and writing a result where the README's tables come from."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 
 from logway.core.kafka import KafkaConnection
 from logway.core.settings import Endpoints
+from logway.dev.leftovers import sweep
 
 RESULTS = Path(__file__).parent / "results"
 UNLIMITED = 1_000_000  # the highest limits.records_per_s
@@ -23,7 +25,9 @@ UNLIMITED = 1_000_000  # the highest limits.records_per_s
 def bench_tenants(endpoints: Endpoints, extras: dict[str, str], partitions: int = 3) -> Path:
     """Apply one tenant per `extras` item (name -> extra YAML); returns their work folder.
     A tenant whose extra YAML sets no `limits` gets the highest `records_per_s`: benchmarks
-    measure what the pipeline can do, not the default limit."""
+    measure what the pipeline can do, not the default limit. The tenants are swept, with
+    everything named after them, when the program ends (after its workers stop: `atexit` runs
+    the last registered first)."""
     work = Path(tempfile.mkdtemp(prefix="logway-bench-"))
     for name, extra in extras.items():
         limits = "" if "limits:" in extra else f"limits: {{records_per_s: {UNLIMITED}}}\n"
@@ -32,6 +36,8 @@ def bench_tenants(endpoints: Endpoints, extras: dict[str, str], partitions: int 
             f"webhook_secret: BENCH_HOOK}}\ntopics: {{partitions: {partitions}}}\n"
             f"{extra}{limits}"
         )
+    names = set(extras)
+    atexit.register(sweep, endpoints, names.__contains__)
     subprocess.run(
         [sys.executable, "-m", "logway", "apply", str(work), "--credentials-dir", str(work)],
         env={**os.environ, **logway_env(endpoints)},
