@@ -259,6 +259,7 @@ def broker_crash(pipeline: Pipeline, _rng: random.Random) -> dict[str, Any]:
     time.sleep(5)
     server.start(print)
     server.wait_until_answering(servers.DevConfig.from_env().start_timeout_s)
+    server.ready(print)  # as `logway dev up` does after a start: the platform login, again
     return {"broker_down_s": 5}
 
 

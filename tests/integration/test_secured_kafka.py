@@ -45,7 +45,12 @@ def secured(endpoints: Endpoints) -> Endpoints:
     config = DevConfig.from_env()
     if endpoints.kafka.bootstrap != config.kafka_bootstrap:
         pytest.skip("needs the dev runner's broker, which has the SCRAM-over-TLS listener")
-    return Endpoints(kafka=Kafka(config).platform_connection(), es=endpoints.es)
+    broker = Kafka(config)
+    # The platform user's credential, given again as `logway dev up` gives it (idempotent): in
+    # two full CI runs this login was refused as invalid after the fault tests had killed and
+    # restarted the broker, while the cluster metadata still held the matching credential.
+    broker.ready(print)
+    return Endpoints(kafka=broker.platform_connection(), es=endpoints.es)
 
 
 def test_the_workers_run_over_scram_and_tls(
