@@ -50,6 +50,7 @@ class Parking:
         self.consumer, self.initial_s, self.max_s = consumer, initial_s, max_s
         self._tenants: dict[str, _Held] = {}
         self._positions: set[tuple[str, int, int]] = set()
+        self._paused_at = float("-inf")  # time.monotonic() of the last pause
 
     def __bool__(self) -> bool:
         return bool(self._tenants)
@@ -83,10 +84,15 @@ class Parking:
         topics = {item.here.topic for held in self._tenants.values() for item in held.items}
         return {(tp.topic, tp.partition) for tp in self.consumer.assignment() if tp.topic in topics}
 
-    def pause(self) -> None:
-        """(Re)pause the held tenants' partitions: a rebalance hands partitions over unpaused."""
-        if self._tenants:
-            self.consumer.pause([TopicPartition(t, p) for t, p in self.partitions()])
+    def pause(self, *, at_most_every_s: float = 0.0) -> None:
+        """(Re)pause the held tenants' partitions: a rebalance hands partitions over unpaused.
+        With `at_most_every_s`, not more often (the sink's loop asks every turn, and listing a
+        thousand tenants' partitions every 10 ms is work on its hot path)."""
+        now = time.monotonic()
+        if not self._tenants or now - self._paused_at < at_most_every_s:
+            return
+        self._paused_at = now
+        self.consumer.pause([TopicPartition(t, p) for t, p in self.partitions()])
 
     def retry_due(self, attempt: Attempt, letters: list[DeadLetter]) -> list[Pending]:
         """Send the items of the tenants whose wait is over in one bulk request. Returns the

@@ -232,7 +232,7 @@ class ElasticsearchSink:
     def _retry_parked(self) -> None:
         """Send again what the held tenants' indices could not take, when their wait is over;
         finish (and commit) what is taken now or refused for good."""
-        self.parking.pause()
+        self.parking.pause(at_most_every_s=1.0)
         letters: list[DeadLetter] = []
         finished = self.parking.retry_due(self.bulks.attempt, letters)
         if not finished:
