@@ -38,6 +38,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ from bench.common import (
     run_id,
     write_result,
 )
-from connectors.elasticsearch.index import document_index
+from connectors.elasticsearch.index import Generations
 from logway.core.kafka import KafkaConnection
 from logway.core.names import (
     dlq_topic,
@@ -299,9 +300,10 @@ def direct_bulk(
                 priority=template["index_template"]["priority"] + 1,
                 template=template["index_template"]["template"],
             )
+        generations, now = Generations(None), datetime.now(UTC)  # each route's first index
         actions = (
             {
-                "_index": f"{scratch}-{document_index(tenant, document)}",
+                "_index": f"{scratch}-{generations.index(tenant, document, now)}",
                 "_id": document["logway"]["id"],
                 "_source": document,
             }

@@ -28,7 +28,7 @@ from logway.core.kafka import KafkaConnection
 from logway.core.names import dlq_topic, processed_topic, raw_topic
 from logway.counts import end_offset
 from topology.publish import read_published
-from topology.retention import tenant_indices
+from topology.retention import tenant_generations
 
 
 @dataclass
@@ -142,7 +142,7 @@ def _storage(es: Elasticsearch | None, tenant: str) -> int | None:
     if es is None:
         return None
     try:
-        return sum(index.bytes for index in tenant_indices(es, tenant))
+        return sum(index.bytes for index in tenant_generations(es, tenant))
     except (ApiError, TransportError):
         return None
 

@@ -35,8 +35,8 @@ class Ceilings(Frozen):
     shards: int | None = Field(
         None,
         ge=1,
-        description="primary shards of the tenant's indices: one a day per route, for "
-        "storage.retention_days and the day ahead",
+        description="primary shards of the tenant's indices: two generations per route "
+        "(more only by volume, past the retention worker's generation_max_bytes)",
     )
 
     @classmethod
@@ -71,12 +71,14 @@ DECLARED: dict[str, Loc] = {
 CEILING_PATHS: tuple[str, ...] = tuple("." + ".".join(loc) for loc in DECLARED.values())
 
 
+GENERATIONS_PER_ROUTE = 2  # over its retention, while each stays under generation_max_bytes
+
+
 def most_shards(tenant: Tenant) -> int:
-    """The most primary shards the tenant's indices can hold: a daily index (one shard) per
-    route, for each day its storage keeps and the day ahead (the sink places an event up to a
-    day after its arrival)."""
+    """The primary shards the tenant's indices hold: two generations (one shard each) per
+    route, whatever its retention and timestamps (`topology.retention`); more only by volume."""
     routes = {route.index for route in tenant.routes}
-    return len(routes) * (tenant.storage.retention_days + 1)
+    return len(routes) * GENERATIONS_PER_ROUTE
 
 
 def over_ceilings(tenant: Tenant, ceilings: Ceilings) -> list[tuple[Loc, str]]:
@@ -86,10 +88,10 @@ def over_ceilings(tenant: Tenant, ceilings: Ceilings) -> list[tuple[Loc, str]]:
         routes = len({route.index for route in tenant.routes})
         found.append(
             (
-                ("storage", "retention_days"),
-                f"{routes} route(s) x ({tenant.storage.retention_days} days + the day ahead) "
-                f"= {shards} shards, over the platform's ceiling of {ceilings.shards} "
-                f"({ENV_PREFIX}SHARDS): keep fewer days or route to fewer indices",
+                ("routes",),
+                f"{routes} route index(es) x {GENERATIONS_PER_ROUTE} generations = {shards} "
+                f"shards, over the platform's ceiling of {ceilings.shards} "
+                f"({ENV_PREFIX}SHARDS): route to fewer indices",
             )
         )
     for name, loc in DECLARED.items():

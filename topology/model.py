@@ -302,23 +302,25 @@ class Limits(Frozen):
 
 class Storage(Frozen):
     """How long the tenant's documents stay in Elasticsearch, and how much room they may take.
-    Enforced by `logway retention` (and the retention worker), which deletes whole daily
-    indices of this tenant only."""
+    Enforced by `logway retention` (and the retention worker), which deletes whole indices of
+    this tenant only: each route writes into generations, an index each, rolled over when the
+    newest is `retention_days` old (or very big)."""
 
     retention_days: StrictInt = Field(
         14,
         ge=1,
         le=3650,
-        description="Days of documents kept, today included: a daily index of an older day is "
-        "deleted.",
+        description="Days of documents kept, today included: a route's index is deleted once "
+        "everything in it is older. A document stays at least that long and at most about "
+        "twice that (one index's span; a route holds two indices over its retention).",
         examples=[14],
     )
     max_bytes: StrictInt | None = Field(
         None,
         ge=1024,
         description="Budget for the size of all the tenant's indices on disk (replicas "
-        "included), in bytes. Over it, the oldest days are deleted, whole, until it fits; today "
-        "is never deleted. An alert fires at 90%. Unset: no budget.",
+        "included), in bytes. Over it, the oldest indices are deleted, whole, until it fits; "
+        "a route's newest index is never deleted. An alert fires at 90%. Unset: no budget.",
         examples=[53_687_091_200],
     )
 
@@ -375,7 +377,8 @@ class Tenant(Frozen):
 
     It gets three topics: `logs.<name>.raw` (what forwarders and producers write),
     `logs.<name>.processed` (what the processor made of it) and `logs.<name>.dlq` (what could
-    not be processed, with a reason), and daily indices `logs-<name>.<route>-<yyyy.mm.dd>`.
+    not be processed, with a reason), and per route indices `logs-<name>.<route>-<start>`
+    (`<start>`: `yyyy.mm.dd`, or `yyyy.mm.dd-hh.mm` for a rolled-over one).
     """
 
     name: TenantName

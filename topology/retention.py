@@ -1,14 +1,25 @@
-"""Storage per tenant: how much its daily indices hold, and which of them to delete.
+"""Storage per tenant: the generations its routes' indices hold, which of them to delete, and
+which routes to roll over to a new generation (`logway.core.generations` has the rule that
+places documents in generations).
 
-A tenant's documents live in daily indices `logs-<tenant>.<route>-<yyyy.mm.dd>`. Retention
-deletes whole daily indices, never documents inside one, and only indices whose name parses as
-exactly this tenant's: `logs-acme.*` cannot match `logs-acme-x.*` (tenant names hold no '.'),
-and each name is read again before it is deleted. Indices are deleted by their exact names, so
-no wildcard reaches Elasticsearch's delete API.
+Retention deletes whole generations, never documents inside one, and only indices whose name
+parses as exactly this tenant's: `logs-acme.*` cannot match `logs-acme-x.*` (tenant names hold
+no '.'), and each name is read again before it is deleted. Indices are deleted by their exact
+names, so no wildcard reaches Elasticsearch's delete API.
 
-- `storage.retention_days`: a day older than that many days (today is day 1) is deleted;
+- `storage.retention_days`: a generation is deleted once the next generation of its route
+  started before the cutoff (midnight `retention_days - 1` days before today; today is day 1),
+  that is once everything in it is older than that. A document is kept at least
+  `retention_days` and at most about twice that (one generation's span);
 - `storage.max_bytes`: while the tenant's indices hold more (on disk, replicas included), its
-  oldest day is deleted, all routes together; today's indices are never deleted.
+  oldest generation is deleted, whatever its route; a route's newest generation never is (the
+  `LogwayTenantOverStorageBudget` alert says so);
+- rollover: a route's newest generation that is `retention_days` old, or holds
+  `generation_max_bytes` in its primary shard, gets a successor, starting ROLLOVER_LEAD after it
+  is made. So a route holds two generations over its retention, and more only by volume.
+
+A route's newest generation is deleted only when it is empty and started before the cutoff (a
+route the tenant no longer writes); the sink makes a first generation again if it is needed.
 
 This works on any Elasticsearch logway supports, without ILM or data streams (the integ-test
 distribution has neither), and is what the tests run against.
@@ -16,104 +27,187 @@ distribution has neither), and is what the tests run against.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch
 
+from logway.core.generations import generation_index, next_start, read_generation
 from logway.core.names import index_pattern
 from topology.model import Storage
 
-DAILY = re.compile(
-    r"^logs-(?P<tenant>[a-z][a-z0-9-]*)\.(?P<route>.+)-(?P<day>\d{4}\.\d{2}\.\d{2})$"
-)
 Why = Literal["retention", "budget"]
+RollWhy = Literal["age", "size"]
 
 
 @dataclass(frozen=True)
-class DailyIndex:
+class Generation:
     name: str
     route: str
-    day: date
-    bytes: int
+    start: datetime
+    bytes: int  # on disk, replicas included
+    primary_bytes: int
     documents: int
 
 
 @dataclass(frozen=True)
 class Deletion:
-    index: DailyIndex
+    index: Generation
     why: Why
 
     def __str__(self) -> str:
         return f"{self.index.name} ({self.index.bytes} bytes, {self.why})"
 
 
-def read_daily(name: str, tenant: str) -> tuple[str, date] | None:
-    """(route, day) of `name` if it is one of `tenant`'s daily indices, else None."""
-    found = DAILY.match(name)
-    if found is None or found["tenant"] != tenant:
-        return None
-    try:
-        year, month, day = (int(part) for part in found["day"].split("."))
-        return found["route"], date(year, month, day)
-    except ValueError:
-        return None
+@dataclass(frozen=True)
+class Rollover:
+    """A route's next generation: `index`, after its newest one, `after`."""
+
+    index: str
+    after: Generation
+    why: RollWhy
+
+    def __str__(self) -> str:
+        return f"{self.index} after {self.after.name} ({self.why})"
 
 
-def tenant_indices(es: Elasticsearch, tenant: str) -> list[DailyIndex]:
-    """The tenant's daily indices, oldest day first."""
+def tenant_generations(es: Elasticsearch, tenant: str) -> list[Generation]:
+    """The tenant's generations, oldest start first."""
     rows: Any = es.cat.indices(
-        index=index_pattern(tenant), bytes="b", format="json", h="index,store.size,docs.count"
+        index=index_pattern(tenant),
+        bytes="b",
+        format="json",
+        h="index,store.size,pri.store.size,docs.count",
+        expand_wildcards="all",
     )
     found = []
     for row in rows:
         name = str(row["index"])
-        parsed = read_daily(name, tenant)
+        parsed = read_generation(name, tenant)
         if parsed is None:
             continue
-        route, day = parsed
+        route, start = parsed
         found.append(
-            DailyIndex(
-                name, route, day, int(row.get("store.size") or 0), int(row.get("docs.count") or 0)
+            Generation(
+                name,
+                route,
+                start,
+                int(row.get("store.size") or 0),
+                int(row.get("pri.store.size") or 0),
+                int(row.get("docs.count") or 0),
             )
         )
-    return sorted(found, key=lambda index: (index.day, index.name))
+    return sorted(found, key=lambda index: (index.start, index.name))
 
 
-def plan_deletions(storage: Storage, indices: list[DailyIndex], today: date) -> list[Deletion]:
-    """What retention and the budget delete of `indices` (oldest first)."""
-    cutoff = today - timedelta(days=storage.retention_days - 1)
-    deletions = [Deletion(index, "retention") for index in indices if index.day < cutoff]
+def _newest(generations: list[Generation]) -> dict[str, Generation]:
+    newest: dict[str, Generation] = {}
+    for generation in generations:  # oldest first: the last one of a route wins
+        newest[generation.route] = generation
+    return newest
+
+
+def _cutoff(storage: Storage, now: datetime) -> datetime:
+    day = now.astimezone(UTC).date() - timedelta(days=storage.retention_days - 1)
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def plan_deletions(
+    storage: Storage, generations: list[Generation], now: datetime
+) -> list[Deletion]:
+    """What retention and the budget delete of `generations` (oldest first)."""
+    cutoff = _cutoff(storage, now)
+    newest = _newest(generations)
+    following: dict[str, datetime] = {}  # name -> the start of the next one of its route
+    last: dict[str, Generation] = {}
+    for generation in generations:
+        before = last.get(generation.route)
+        if before is not None:
+            following[before.name] = generation.start
+        last[generation.route] = generation
+
+    def expired(generation: Generation) -> bool:
+        if newest[generation.route] is generation:
+            return generation.documents == 0 and generation.start < cutoff
+        return following[generation.name] <= cutoff
+
+    deletions = [Deletion(g, "retention") for g in generations if expired(g)]
     if storage.max_bytes is None:
         return deletions
-    kept = [index for index in indices if index.day >= cutoff]
-    total = sum(index.bytes for index in kept)
-    for day in sorted({index.day for index in kept}):
-        if total <= storage.max_bytes or day >= today:
+    kept = [g for g in generations if not expired(g)]
+    total = sum(g.bytes for g in kept)
+    for generation in kept:
+        if total <= storage.max_bytes:
             break
-        for index in (i for i in kept if i.day == day):
-            deletions.append(Deletion(index, "budget"))
-            total -= index.bytes
+        if newest[generation.route] is not generation:
+            deletions.append(Deletion(generation, "budget"))
+            total -= generation.bytes
     return deletions
 
 
+def plan_rollovers(
+    tenant: str,
+    storage: Storage,
+    generations: list[Generation],
+    now: datetime,
+    generation_max_bytes: int,
+) -> list[Rollover]:
+    """The routes whose newest generation is `retention_days` old or `generation_max_bytes`
+    big, with documents in it, and the name of the generation that follows."""
+    rollovers = []
+    for route, newest in sorted(_newest(generations).items()):
+        if newest.documents == 0:
+            continue  # nothing written since the last rollover: no shard for nothing
+        if now - newest.start >= timedelta(days=storage.retention_days):
+            why: RollWhy = "age"
+        elif newest.primary_bytes >= generation_max_bytes:
+            why = "size"
+        else:
+            continue
+        rollovers.append(Rollover(generation_index(tenant, route, next_start(now)), newest, why))
+    return rollovers
+
+
 def delete(es: Elasticsearch, tenant: str, deletion: Deletion) -> None:
-    """Delete one daily index of `tenant`, by its exact name, after reading the name again."""
-    if read_daily(deletion.index.name, tenant) is None:
-        raise ValueError(f"{deletion.index.name} is not one of {tenant}'s daily indices")
+    """Delete one generation of `tenant`, by its exact name, after reading the name again."""
+    if read_generation(deletion.index.name, tenant) is None:
+        raise ValueError(f"{deletion.index.name} is not one of {tenant}'s indices")
     es.options(ignore_status=404).indices.delete(index=deletion.index.name)
+
+
+def roll_over(es: Elasticsearch, tenant: str, rollover: Rollover) -> str | None:
+    """Make the route's next generation (the tenant's template gives its settings); one made
+    already, by an earlier round that did not finish, is the same one. Returns why
+    Elasticsearch refused it (the shard limit, a block), None when it is there: the route then
+    goes on in its newest generation, and the next round tries again."""
+    if read_generation(rollover.index, tenant) is None:
+        raise ValueError(f"{rollover.index} is not one of {tenant}'s indices")
+    try:
+        es.indices.create(index=rollover.index)
+    except ApiError as exc:
+        if _error_type(exc) == "resource_already_exists_exception":
+            return None
+        return f"{_error_type(exc) or exc.meta.status}: {exc.message}"
+    return None
+
+
+def _error_type(exc: ApiError) -> str | None:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error")
+    return str(error.get("type")) if isinstance(error, dict) else None
 
 
 @dataclass(frozen=True)
 class TenantStorage:
-    """One tenant's indices as found, and what retention and the budget delete of them."""
+    """One tenant's generations as found, what retention and the budget delete of them, and
+    the routes to roll over."""
 
     tenant: str
     storage: Storage
-    indices: list[DailyIndex]
+    indices: list[Generation]
     deletions: list[Deletion]
+    rollovers: list[Rollover]
 
     @property
     def bytes(self) -> int:
@@ -124,10 +218,17 @@ class TenantStorage:
         return sum(index.documents for index in self.indices)
 
     @property
-    def oldest(self) -> date | None:
-        return self.indices[0].day if self.indices else None
+    def oldest(self) -> datetime | None:
+        return self.indices[0].start if self.indices else None
 
 
-def survey(es: Elasticsearch, tenant: str, storage: Storage, today: date) -> TenantStorage:
-    indices = tenant_indices(es, tenant)
-    return TenantStorage(tenant, storage, indices, plan_deletions(storage, indices, today))
+def survey(
+    es: Elasticsearch, tenant: str, storage: Storage, now: datetime, generation_max_bytes: int
+) -> TenantStorage:
+    found = tenant_generations(es, tenant)
+    deletions = plan_deletions(storage, found, now)
+    gone = {deletion.index.name for deletion in deletions}
+    rollovers = plan_rollovers(
+        tenant, storage, [g for g in found if g.name not in gone], now, generation_max_bytes
+    )
+    return TenantStorage(tenant, storage, found, deletions, rollovers)

@@ -1,64 +1,128 @@
-"""Which index a document goes to: its tenant's route, on its day, within bounds."""
+"""Which index a document goes to: the generation of its tenant's route that holds its routing
+time (`logway.core.generations` has the rule and why it keeps a record resent after a crash in
+the index it went to the first time)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from elasticsearch import ApiError, Elasticsearch, TransportError
+
 from logway.core.document import BLOCK
-from logway.core.names import DEFAULT_ROUTE, ROUTE_NAME_RE, index_name
+from logway.core.generations import (
+    GENERATIONS_REFRESH_S,
+    choose,
+    first_start,
+    generation_index,
+    parse_generation,
+    routing_time,
+)
+from logway.core.names import DEFAULT_ROUTE, ROUTE_NAME_RE
 
-# How far from its arrival an event's own day may place it (days before, days after). Further
-# out, the arrival day does: a tenant cannot make an index per day of the calendar (each is a
-# shard of the shared cluster) by sending records with far-flung timestamps.
-EVENT_DAYS_BEFORE_ARRIVAL = 7
-EVENT_DAYS_AFTER_ARRIVAL = 1
+log = logging.getLogger("logway.sink")
+Family = tuple[str, str]  # (tenant, route)
+RETRY_LOOK_S = 1.0
 
-
-def document_index(tenant: str, document: dict[str, Any]) -> str:
-    """The daily index of a document's route: the day of its `@timestamp`, when that is within
-    a week before (or a day after) its arrival (`logway.received_at`); else of its arrival.
-
-    The route is the one the processor chose (`logway.route`); a name that is not a route name
-    falls back to the default route, so no record can create an index outside the tenant's
-    templates.
-    """
-    meta = document.get(BLOCK)
-    meta = meta if isinstance(meta, dict) else {}
-    route = meta.get("route")
-    if not isinstance(route, str) or not ROUTE_NAME_RE.match(route):
-        route = DEFAULT_ROUTE
-    received = meta.get("received_at")
-    arrival = received[:10] if isinstance(received, str) else datetime.now(UTC).date().isoformat()
-    stamp = document.get("@timestamp")
-    event = stamp[:10] if isinstance(stamp, str) else _day_of(stamp)
-    return _daily_index(tenant, event, arrival, route)
+# The name's formatting was 8% of the sink's time under load; a batch's records share a few.
+_index_name = lru_cache(maxsize=4096)(generation_index)
 
 
-@lru_cache(maxsize=4096)
-def _daily_index(tenant: str, event: str | date | None, arrival: str, route: str) -> str:
-    """`index_name` of the day chosen from an event's day and its arrival day (ISO text);
-    cached, as a batch's records share a few days (the name's date formatting was 8% of the
-    sink's time under load)."""
-    arrived = _day_of(arrival) or datetime.now(UTC).date()
-    day = event if isinstance(event, date) else _day_of(event)
-    if day is None or not (
-        -EVENT_DAYS_BEFORE_ARRIVAL <= (day - arrived).days <= EVENT_DAYS_AFTER_ARRIVAL
-    ):
-        day = arrived
-    return index_name(tenant, day, route)
+class Generations:
+    """The sink's view of every route's generations: one listing of `logs-*`, taken again
+    every GENERATIONS_REFRESH_S, and the first generations this sink makes as it makes them
+    (by sending a route's first document; the tenant's template gives the index its settings).
 
+    Without Elasticsearch to look at (`es` None), every route starts with the first
+    generation its first document names."""
 
-def _day_of(value: object) -> date | None:
-    if isinstance(value, str) and len(value) >= 10:
+    def __init__(
+        self, es: Elasticsearch | None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._es = es
+        self._clock = clock
+        self._starts: dict[Family, list[datetime]] = {}
+        self._looked: float | None = None
+        self._failed: float | None = None
+
+    def refresh(self) -> bool:
+        """Look at the generations again when the last look is GENERATIONS_REFRESH_S old;
+        True once there is a view to place documents by. A failed look (Elasticsearch away,
+        which refuses the bulk requests too) keeps the view and is tried again a second later;
+        until the first look succeeds nothing is placed, so that no record is put in an index
+        that the generations there are would not choose."""
+        now = self._clock()
+        if self._es is None:
+            return True
+        due = self._looked is None or now - self._looked >= GENERATIONS_REFRESH_S
+        if not due or (self._failed is not None and now - self._failed < RETRY_LOOK_S):
+            return self._looked is not None
         try:
-            return date.fromisoformat(value[:10])
+            rows: Any = self._es.cat.indices(
+                index="logs-*", h="index", format="json", expand_wildcards="all"
+            )
+        except (ApiError, TransportError) as exc:
+            self._failed = now
+            log.warning("could not list the routes' indices (tried again in 1 s): %s", exc)
+            return self._looked is not None
+        self.see(str(row["index"]) for row in rows)
+        self._looked, self._failed = now, None
+        return True
+
+    def see(self, names: Iterable[str]) -> None:
+        """Take `names` (every index under `logs-*`) as the generations there are."""
+        starts: dict[Family, list[datetime]] = {}
+        for name in names:
+            parsed = parse_generation(name)
+            if parsed is not None:
+                tenant, route, start = parsed
+                starts.setdefault((tenant, route), []).append(start)
+        for family_starts in starts.values():
+            family_starts.sort()
+        self._starts = starts
+
+    def index(self, tenant: str, document: dict[str, Any], now: datetime) -> str:
+        """The index of `document`, a record of `tenant` read at `now`.
+
+        The route is the one the processor chose (`logway.route`); a name that is not a route
+        name falls back to the default route, so no record can make an index outside the
+        tenant's template. The arrival (`logway.received_at`) counts no later than `now`.
+        """
+        meta = document.get(BLOCK)
+        meta = meta if isinstance(meta, dict) else {}
+        route = meta.get("route")
+        if not isinstance(route, str) or not ROUTE_NAME_RE.match(route):
+            route = DEFAULT_ROUTE
+        arrival = _moment(meta.get("received_at")) or now
+        when = routing_time(_moment(document.get("@timestamp")), min(arrival, now))
+        starts = self._starts.get((tenant, route))
+        if not starts:
+            start = first_start(when)
+            self._starts[(tenant, route)] = [start]
+        else:
+            start = choose(starts, when)
+        return _index_name(tenant, route, start)
+
+    def starts(self, tenant: str, route: str) -> list[datetime]:
+        """The generation starts known for a route, oldest first."""
+        return list(self._starts.get((tenant, route), []))
+
+
+def _moment(value: object) -> datetime | None:
+    """A document's time: RFC 3339 text (UTC when it names no zone) or epoch milliseconds."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
         except ValueError:
             return None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
-            return datetime.fromtimestamp(value / 1000, UTC).date()
+            return datetime.fromtimestamp(value / 1000, UTC)
         except (OverflowError, OSError, ValueError):
             return None
     return None

@@ -4,11 +4,12 @@ or a dead letter when it is not a logway document."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 from confluent_kafka import Message
 
-from connectors.elasticsearch.index import document_index
+from connectors.elasticsearch.index import Generations
 from logway.core.deadletter import DeadLetter, Reason, Stage
 from logway.core.document import BLOCK
 from logway.core.names import PROCESSED_TOPIC_RE
@@ -36,9 +37,12 @@ def position(message: Message) -> Origin | None:
     return Origin(topic=topic, partition=partition, offset=offset)
 
 
-def prepare(message: Message, here: Origin) -> Pending | DeadLetter:
-    """The record at `here` as a bulk item: `_id` = its event id, index = its day's route
-    index. The document is sent byte for byte as the processor wrote it."""
+def prepare(
+    message: Message, here: Origin, generations: Generations, now: datetime
+) -> Pending | DeadLetter:
+    """The record at `here`, read at `now`, as a bulk item: `_id` = its event id, index = the
+    generation of its route that holds its time. The document is sent byte for byte as the
+    processor wrote it."""
     match = PROCESSED_TOPIC_RE.match(here.topic)
     tenant = match.group(1) if match else here.topic
     value = message.value() or b""
@@ -57,7 +61,7 @@ def prepare(message: Message, here: Origin) -> Pending | DeadLetter:
             original=value,
             source=here,
         )
-    index = document_index(tenant, document)
+    index = generations.index(tenant, document, now)
     return Pending(message, tenant, event_id, index, value, source, here)
 
 

@@ -1,9 +1,10 @@
-"""The Elasticsearch sink: processed topics in, daily tenant indices out, offsets committed last.
+"""The Elasticsearch sink: processed topics in, tenant indices out, offsets committed last.
 
 Contract, per batch:
 1. consume up to `batch_max_records` records from the served `logs.<tenant>.processed` topics;
 2. bulk-index them with `_id` = the event id the processor derived from the record's origin,
-   so a record written twice overwrites itself (`request.py`, `service.py`);
+   into the generation of its route that holds its time, so a record written twice overwrites
+   itself (`request.py`, `index.py`, `service.py`);
 3. retry only the items Elasticsearch refused for a passing reason (429, 5xx), with
    exponential backoff and jitter, partitions paused meanwhile: Kafka holds the backlog
    (`retry.py`). Items one tenant's index cannot take for a reason of the cluster (the shard
@@ -31,6 +32,7 @@ import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -38,6 +40,7 @@ from elasticsearch import Elasticsearch
 
 from connectors.elasticsearch.config import SinkConfig
 from connectors.elasticsearch.deadletters import DeadLetterWriter
+from connectors.elasticsearch.index import Generations
 from connectors.elasticsearch.parking import Parking
 from connectors.elasticsearch.request import Pending, position, prepare
 from connectors.elasticsearch.retry import PausedRetry, StoppedWhileRetrying
@@ -98,7 +101,9 @@ class ElasticsearchSink:
             config.kafka, topics, f"logway-sink-publications-{config.group_id}"
         )
         self._meters = TenantMeters("sink")
-        self.bulks = BulkService(es or config.es.client(request_timeout=60), self._meters)
+        es = es or config.es.client(request_timeout=60)
+        self.bulks = BulkService(es, self._meters)
+        self.generations = Generations(es)
         # The sink's own loop, for /livez: a bulk request may take its 60 s, and splitting a
         # refused one several; waiting to retry beats every second.
         self.loop = LOOPS.add("sink", max_silence_s=SINK_MAX_SILENCE_S)
@@ -133,6 +138,8 @@ class ElasticsearchSink:
                         self._retry_parked()
                     if self._may_launch(len(flights)):
                         flights.append(self._launch(bulks))
+                    elif not flights and len(self._held) >= self._batch_max:
+                        stop.wait(GATHER_S)  # held until the indices there are are known
                     full = len(self._held) >= self._batch_max
                     if flights and (flights[0].sent.done() or full):
                         self._land(flights.popleft(), stop)
@@ -149,7 +156,7 @@ class ElasticsearchSink:
     def _may_launch(self, in_flight: int) -> bool:
         """Send the held records now? Always when Elasticsearch has nothing of ours; a further
         request only with a full batch, up to `bulks_in_flight`."""
-        if not self._held:
+        if not self._held or not self.generations.refresh():
             return False
         if not in_flight:
             return True
@@ -182,6 +189,7 @@ class ElasticsearchSink:
         """Prepare the held records as a batch and send its first bulk request on `bulks`."""
         messages, self._held = self._held, []
         batch = Batch()
+        now = datetime.now(UTC)
         read = self._meters.batch()
         for message in messages:
             error = message.error()
@@ -194,7 +202,7 @@ class ElasticsearchSink:
                 continue
             self.offsets.read(here.topic, here.partition, here.offset)
             batch.positions.append(here)
-            item = prepare(message, here)
+            item = prepare(message, here, self.generations, now)
             read.read(item.tenant, len(message.value() or b""))
             if isinstance(item, DeadLetter):
                 batch.letters.append(item)

@@ -1,5 +1,6 @@
-"""Each round: every live tenant's indices measured (metrics per tenant), and the daily indices
-its `storage` no longer keeps deleted, whole, by name (see `topology.retention`)."""
+"""Each round: every live tenant's indices measured (metrics per tenant), the generations its
+`storage` no longer keeps deleted, whole, by name, and the routes whose newest generation is old
+or big rolled over to a new one (see `topology.retention`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 
 from elasticsearch import Elasticsearch
 
@@ -15,6 +16,8 @@ from connectors.retention.config import RetentionConfig
 from logway.core.loops import Loop, run_supervised
 from logway.core.metrics import (
     INDICES_DELETED,
+    ROLLOVERS,
+    ROLLOVERS_REFUSED,
     STORAGE_BUDGET,
     STORAGE_BYTES,
     STORAGE_DOCUMENTS,
@@ -23,24 +26,38 @@ from logway.core.metrics import (
 )
 from topology.model import Storage
 from topology.publish import read_published
-from topology.retention import TenantStorage, delete, survey
+from topology.retention import TenantStorage, delete, roll_over, survey
 
 log = logging.getLogger("logway.retention")
 RETENTION_ROUND_S = 600.0  # the longest a round may take before /livez says it hangs
 
 
 def enforce(
-    es: Elasticsearch, storages: Mapping[str, Storage], today: date, *, apply: bool
+    es: Elasticsearch,
+    storages: Mapping[str, Storage],
+    now: datetime,
+    generation_max_bytes: int,
+    *,
+    apply: bool,
 ) -> list[TenantStorage]:
-    """Survey every tenant (name -> its `Storage`); with `apply`, delete what it plans."""
+    """Survey every tenant (name -> its `Storage`); with `apply`, delete and roll over what it
+    plans. A rollover Elasticsearch refuses is logged and counted; the others go on."""
     found = []
     for tenant, storage in sorted(storages.items()):
-        surveyed = survey(es, tenant, storage, today)
+        surveyed = survey(es, tenant, storage, now, generation_max_bytes)
         if apply:
             for deletion in surveyed.deletions:
                 delete(es, tenant, deletion)
                 INDICES_DELETED.labels(tenant=tenant, reason=deletion.why).inc()
                 log.info("tenant %s: deleted %s", tenant, deletion)
+            for rollover in surveyed.rollovers:
+                refused = roll_over(es, tenant, rollover)
+                if refused is None:
+                    ROLLOVERS.labels(tenant=tenant, reason=rollover.why).inc()
+                    log.info("tenant %s: rolled over to %s", tenant, rollover)
+                else:
+                    ROLLOVERS_REFUSED.labels(tenant=tenant).inc()
+                    log.warning("tenant %s: rollover to %s refused: %s", tenant, rollover, refused)
         found.append(surveyed)
     return found
 
@@ -53,8 +70,7 @@ def report(surveyed: TenantStorage, *, applied: bool) -> None:
     STORAGE_BYTES.labels(tenant=tenant).set(sum(index.bytes for index in kept))
     STORAGE_DOCUMENTS.labels(tenant=tenant).set(sum(index.documents for index in kept))
     if kept:
-        oldest = datetime.combine(kept[0].day, time(), tzinfo=UTC).timestamp()
-        STORAGE_OLDEST_DAY.labels(tenant=tenant).set(oldest)
+        STORAGE_OLDEST_DAY.labels(tenant=tenant).set(kept[0].start.timestamp())
     if surveyed.storage.max_bytes is not None:
         STORAGE_BUDGET.labels(tenant=tenant).set(surveyed.storage.max_bytes)
     else:
@@ -75,7 +91,8 @@ def run_retention(config: RetentionConfig, stop: threading.Event | None = None) 
         while not stop.is_set():
             live = read_published(config.kafka)
             storages = {name: published.spec.storage for name, published in live.items()}
-            for surveyed in enforce(es, storages, datetime.now(UTC).date(), apply=True):
+            now = datetime.now(UTC)
+            for surveyed in enforce(es, storages, now, config.generation_max_bytes, apply=True):
                 report(surveyed, applied=True)
             loop.beat()
             stop.wait(config.interval_s)

@@ -184,11 +184,14 @@ def run_operator(**flags: Any) -> None:
 
 
 @run_app.command("retention")
-@options(RetentionConfig, "LOGWAY_RETENTION_", ["interval_s", "metrics_port"])
+@options(
+    RetentionConfig, "LOGWAY_RETENTION_", ["interval_s", "generation_max_bytes", "metrics_port"]
+)
 def run_retention(**flags: Any) -> None:
     """Run the retention worker: every `--interval-s`, each live tenant's indices measured
-    (`logway_tenant_storage_*` metrics) and the daily indices its `storage` no longer keeps
-    deleted, whole (see `logway retention`). Run one."""
+    (`logway_tenant_storage_*` metrics), the indices its `storage` no longer keeps deleted,
+    whole, and routes rolled over to a new index (see `logway retention`). Run one: the
+    sinks count on a rollover starting ten minutes after it is made."""
     from connectors.retention.worker import run_retention as run
 
     endpoints = worker_endpoints()

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from connectors.retention.config import RetentionConfig
 from logway.cli.apps import app
 from logway.cli.common import (
     server_endpoints,
@@ -18,14 +19,30 @@ def retention(
     apply_now: Annotated[
         bool,
         typer.Option(
-            "--apply", help="Delete what the table says would go; without it, nothing is."
+            "--apply",
+            help="Delete and roll over what the table says would be; without it, nothing is.",
         ),
     ] = False,
+    generation_max_bytes: Annotated[
+        int,
+        typer.Option(
+            envvar="LOGWAY_RETENTION_GENERATION_MAX_BYTES",
+            min=1,
+            help="Roll a route over once its newest index's primary shard holds this many bytes.",
+        ),
+    ] = RetentionConfig.model_fields["generation_max_bytes"].default,
 ) -> None:
-    """Each live tenant's storage in Elasticsearch (bytes, documents, oldest day, budget), and
-    the daily indices its `storage` no longer keeps: older than `retention_days`, or the oldest
-    days while it is over `max_bytes`. Whole indices of that tenant only, by exact name; today's
-    never. `logway run retention` does the same every `--interval-s`."""
+    """Each live tenant's storage in Elasticsearch (bytes, documents, oldest index, budget),
+    the indices its `storage` no longer keeps, and the routes due a new index.
+
+    A route's documents live in generations, indices `logs-<tenant>.<route>-<start>`. A
+    generation is deleted once everything in it is older than `retention_days`, or oldest
+    first while the tenant is over `max_bytes` (a route's newest never). A route is rolled over
+    to a new generation when its newest is `retention_days` old or `--generation-max-bytes`
+    big. Whole indices of that tenant only, by exact name. The daily indices
+    that logway made before are generations too: nothing to migrate.
+
+    `logway run retention` does the same every `--interval-s`."""
     from datetime import UTC, datetime
 
     from connectors.retention.worker import enforce
@@ -35,21 +52,26 @@ def retention(
     live = read_published(endpoints.kafka)
     storages = {name: published.spec.storage for name, published in live.items()}
     es = endpoints.es.client()
-    surveyed = enforce(es, storages, datetime.now(UTC).date(), apply=apply_now)
-    verb = "deleted" if apply_now else "would delete"
+    now = datetime.now(UTC)
+    surveyed = enforce(es, storages, now, generation_max_bytes, apply=apply_now)
+    deleted, rolled = ("deleted", "rolled over") if apply_now else ("would delete", "would roll")
     for found in surveyed:
         budget = found.storage.max_bytes
-        oldest = found.oldest.isoformat() if found.oldest else "-"
+        oldest = f"{found.oldest:%Y-%m-%d %H:%M}" if found.oldest else "-"
         typer.echo(
             f"{found.tenant}: {found.bytes} bytes"
             + (f" of {budget} ({found.bytes / budget:.0%})" if budget else "")
-            + f", {found.documents} documents, oldest day {oldest}, keeps "
-            f"{found.storage.retention_days} days"
+            + f", {found.documents} documents in {len(found.indices)} indices, oldest from "
+            f"{oldest}, keeps {found.storage.retention_days} days"
         )
         for deletion in found.deletions:
-            typer.echo(f"  {verb} {deletion}")
+            typer.echo(f"  {deleted} {deletion}")
+        for rollover in found.rollovers:
+            typer.echo(f"  {rolled} to {rollover}")
     typer.echo(
-        f"{sum(len(f.deletions) for f in surveyed)} index(es) {verb}; {len(surveyed)} tenant(s)"
+        f"{sum(len(f.deletions) for f in surveyed)} index(es) {deleted}, "
+        f"{sum(len(f.rollovers) for f in surveyed)} route(s) {rolled}; "
+        f"{len(surveyed)} tenant(s)"
     )
 
 

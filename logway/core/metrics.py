@@ -201,7 +201,7 @@ STORAGE_DOCUMENTS = Gauge(
 )
 STORAGE_OLDEST_DAY = Gauge(
     "logway_tenant_storage_oldest_day_timestamp_seconds",
-    "Start of the oldest day the tenant's indices hold (Unix time).",
+    "Start of the oldest index the tenant holds (Unix time).",
     ["tenant"],
 )
 STORAGE_BUDGET = Gauge(
@@ -211,9 +211,21 @@ STORAGE_BUDGET = Gauge(
 )
 INDICES_DELETED = Counter(
     "logway_indices_deleted_total",
-    "Daily indices the retention worker deleted, by `reason`: `retention` (older than "
+    "Indices the retention worker deleted, by `reason`: `retention` (older than "
     "`storage.retention_days`) or `budget` (over `storage.max_bytes`).",
     ["tenant", "reason"],
+)
+ROLLOVERS = Counter(
+    "logway_rollovers_total",
+    "New indices the retention worker made for a route, by `reason`: `age` (the newest was "
+    "`retention_days` old) or `size` (it held `generation_max_bytes`).",
+    ["tenant", "reason"],
+)
+ROLLOVERS_REFUSED = Counter(
+    "logway_rollovers_refused_total",
+    "Rollovers Elasticsearch refused (the shard limit, a block); the route goes on in its "
+    "newest index and the next round tries again.",
+    ["tenant"],
 )
 
 

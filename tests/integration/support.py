@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import msgpack
+import orjson
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch.helpers import scan
@@ -407,3 +408,35 @@ def write_lines(endpoints: Endpoints, tenant: str, count: int, start: int = 0) -
     for n in range(start, start + count):
         producer.produce(raw_topic(tenant), f'{{"n": {n}, "msg": "line {n}"}}'.encode())
     assert producer.flush(15) == 0
+
+
+def processed_record(
+    tenant: str,
+    n: int,
+    at: str = "2026-11-25T12:00:00+00:00",
+    received: str | None = None,
+    **fields: object,
+) -> bytes:
+    """A record as the processor writes it to logs.<tenant>.processed: its event `at`, its
+    arrival `received` (the same when None; RFC 3339 both)."""
+    origin = {"topic": f"logs.{tenant}.raw", "partition": 0, "offset": n, "index": 0}
+    document = {
+        "@timestamp": at,
+        "seq": n,
+        **fields,
+        "logway": {
+            "tenant": tenant,
+            "id": f"logs.{tenant}.raw:0:{n}:0",
+            "origin": origin,
+            "received_at": received or at,
+            "tenant_version": None,
+        },
+    }
+    return orjson.dumps(document)
+
+
+def produce(endpoints: Endpoints, topic: str, values: list[bytes]) -> None:
+    producer = Producer(endpoints.kafka.client({"acks": "all"}))
+    for value in values:
+        producer.produce(topic, value)
+    assert producer.flush(10) == 0

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Producer
 
 from logway.core.deadletter import DeadLetter, Reason, Stage
 from logway.core.names import dlq_topic, index_name, processed_topic
@@ -26,6 +25,8 @@ from tests.integration.support import (
     group_lag,
     indexed_count,
     metric,
+    processed_record,
+    produce,
     read_topic,
     scrape,
     sink,
@@ -33,31 +34,6 @@ from tests.integration.support import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def processed_record(tenant: str, n: int, **fields: object) -> bytes:
-    """A record as the processor writes it to logs.<tenant>.processed."""
-    origin = {"topic": f"logs.{tenant}.raw", "partition": 0, "offset": n, "index": 0}
-    document = {
-        "@timestamp": "2026-11-25T12:00:00+00:00",
-        "seq": n,
-        **fields,
-        "logway": {
-            "tenant": tenant,
-            "id": f"logs.{tenant}.raw:0:{n}:0",
-            "origin": origin,
-            "received_at": "2026-11-25T12:00:00+00:00",
-            "tenant_version": None,
-        },
-    }
-    return orjson.dumps(document)
-
-
-def produce(endpoints: Endpoints, topic: str, values: list[bytes]) -> None:
-    producer = Producer(endpoints.kafka.client({"acks": "all"}))
-    for value in values:
-        producer.produce(topic, value)
-    assert producer.flush(10) == 0
 
 
 def only_letter(endpoints: Endpoints, tenant: str, event_id: str) -> tuple[DeadLetter, int]:

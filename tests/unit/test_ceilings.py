@@ -68,17 +68,18 @@ def test_every_declared_value_over_its_ceiling_is_named() -> None:
     assert over_ceilings(tenant, Ceilings()) == []
 
 
-def test_the_shards_a_tenant_can_hold_are_its_routes_times_its_days_kept() -> None:
+def test_the_shards_a_tenant_holds_are_two_generations_per_route_whatever_its_days() -> None:
     spec = {
         **_spec(),
         "routes": [{"index": "audit", "when": 'kind == "audit"'}, {"index": "default"}],
     }
     tenant = load_document("greedy.yaml", {"name": "greedy", **spec}).tenants[0].tenant
-    assert most_shards(tenant) == 2 * (30 + 1)
-    assert over_ceilings(tenant, Ceilings(shards=62)) == []
-    [(loc, message)] = over_ceilings(tenant, Ceilings(shards=61))
-    assert loc == ("storage", "retention_days")
-    assert "2 route(s) x (30 days + the day ahead) = 62 shards" in message
+    assert tenant.storage.retention_days == 30
+    assert most_shards(tenant) == 2 * 2
+    assert over_ceilings(tenant, Ceilings(shards=4)) == []
+    [(loc, message)] = over_ceilings(tenant, Ceilings(shards=3))
+    assert loc == ("routes",)
+    assert "2 route index(es) x 2 generations = 4 shards" in message
     assert "LOGWAY_TENANT_MAX_SHARDS" in message
 
 

@@ -1,0 +1,84 @@
+"""A route's indices as generations against the real Elasticsearch: the daily indices of before
+are taken as they are (nothing to migrate), a route is rolled over by age into an index that
+starts ten minutes later, the sink keeps writing into the generation a record's time belongs
+to, and no timestamp makes an index."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from logway.core.generations import ROLLOVER_LEAD, read_generation
+from logway.core.names import index_name, processed_topic
+from logway.core.settings import Endpoints
+from tests.integration.support import (
+    apply_tenant,
+    free_port,
+    logway,
+    processed_record,
+    produce,
+    sink,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_daily_indices_become_generations_rolled_over_by_age_and_written_by_time(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    tenant = f"{tenant_prefix}-gen"
+    apply_tenant(endpoints, tmp_path, tenant, partitions=1, extra="storage:\n  retention_days: 3\n")
+    es = endpoints.es.client()
+    now = datetime.now(UTC)
+    today = now.date()
+    daily = {age: index_name(tenant, today - timedelta(days=age)) for age in (3, 4, 5)}
+    for age, index in daily.items():  # as the sink of before made them, a day each
+        es.index(index=index, id=f"old-{age}", document={"age": age}, refresh=True)
+
+    planned = logway(endpoints, "retention").stdout
+    assert f"would delete {daily[5]} " in planned
+    assert f"would delete {daily[4]} " in planned
+    assert f"after {daily[3]} (age)" in planned  # its newest: three days old, the retention
+    assert sorted(es.indices.get(index=f"logs-{tenant}.*")) == sorted(daily.values())
+
+    done = logway(endpoints, "retention", "--apply").stdout
+    assert f"deleted {daily[5]} " in done
+    assert f"deleted {daily[4]} " in done
+    names = sorted(es.indices.get(index=f"logs-{tenant}.*"))
+    assert daily[3] in names
+    assert len(names) == 2
+    [successor] = [name for name in names if name != daily[3]]
+    assert f"rolled over to {successor} after {daily[3]} (age)" in done
+    route, start = read_generation(successor, tenant) or ("", now)
+    assert route == "default"
+    assert now + ROLLOVER_LEAD <= start <= now + ROLLOVER_LEAD + timedelta(minutes=2)
+    settings = es.indices.get_settings(index=successor)[successor]["settings"]["index"]
+    assert settings["number_of_shards"] == "1"  # the tenant's template made it
+
+    # Records arriving now belong to the generation that holds now (the successor starts
+    # later), whatever their own timestamps: none of them makes an index.
+    stamps = [now, now - timedelta(days=1), now + timedelta(days=3), now - timedelta(days=400)]
+    records = [
+        processed_record(tenant, n, at=stamps[n % 4].isoformat(), received=now.isoformat())
+        for n in range(40)
+    ]
+    produce(endpoints, processed_topic(tenant), records)
+    worker = sink(endpoints, tenant, f"{tenant}-sink", tmp_path, metrics_port=free_port()).start()
+    try:
+
+        def counted() -> int:
+            es.indices.refresh(index=f"logs-{tenant}.*")
+            return int(es.count(index=daily[3])["count"])
+
+        wait_for("40 records in the older generation", counted, lambda n: n == 41, timeout=60)
+    finally:
+        worker.stop()
+    assert int(es.count(index=successor)["count"]) == 0
+    assert sorted(es.indices.get(index=f"logs-{tenant}.*")) == names
+
+    # The successor holds nothing yet: no rollover for nothing, however small the limit.
+    again = logway(endpoints, "retention", "--apply", "--generation-max-bytes", "1").stdout
+    assert f"logs-{tenant}." not in again
