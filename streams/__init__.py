@@ -1,1 +1,2 @@
-"""The processor: Faust agents turning each tenant's raw records into documents or dead letters."""
+"""Tenant pipelines: the steps and conditions that turn each tenant's raw records into documents,
+drops or dead letters. Pure: no Kafka and no Faust here (`connectors/processor` runs them)."""

@@ -1,5 +1,5 @@
 """The Helm chart against a real kube-apiserver: every object it renders, the CRD included,
-accepted by server-side dry-run (beside helm lint and kubeconform in tests/unit/test_helm.py),
+accepted by server-side dry-run (beside helm lint and kubeconform in tests/unit/deploy/test_helm.py),
 and its RBAC letting a team edit LoggingPipelines in its own namespace only."""
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from confluent_kafka import KafkaException, Producer
 from topology.forwarder import KAFKA_LOGINS, KafkaLogin, render
 from topology.load import load_tenants
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 ACCEPTED = json.loads((ROOT / "tests/golden/forwarder/plugin-settings.json").read_text())
 TENANTS = [t.tenant for t in load_tenants([ROOT / "examples" / "tenants"]).tenants]
 

@@ -8,7 +8,7 @@ from prometheus_client import REGISTRY
 import logway.core.metrics  # noqa: F401 - registers the metrics
 from logway.core.metrics import TenantMeters
 
-SPEC = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
+SPEC = (Path(__file__).parents[3] / "docs" / "metrics.md").read_text()
 BOUNDED_LABELS = {"component", "tenant", "outcome", "reason", "step", "version"}
 NAME = re.compile(r"^logway_[a-z_]+$")
 

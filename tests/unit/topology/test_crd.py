@@ -98,7 +98,7 @@ def test_the_example_resources_are_valid_tenants() -> None:
     from topology.crd import API_VERSION, KIND
     from topology.load import load_document
 
-    examples = sorted((Path(__file__).parents[2] / "examples" / "kubernetes").glob("*.yaml"))
+    examples = sorted((Path(__file__).parents[3] / "examples" / "kubernetes").glob("*.yaml"))
     assert examples
     for example in examples:
         body = yaml.safe_load(example.read_text())

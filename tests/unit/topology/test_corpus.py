@@ -10,7 +10,7 @@ import pytest
 
 from topology.load import load_tenants
 
-CORPUS = Path(__file__).parents[1] / "corpus" / "invalid"
+CORPUS = Path(__file__).parents[2] / "corpus" / "invalid"
 CASES = sorted(CORPUS.glob("*.yaml"))
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from topology.load import MAX_FILE_BYTES, load_tenants
 
-EXAMPLES = Path(__file__).parents[2] / "examples" / "tenants"
+EXAMPLES = Path(__file__).parents[3] / "examples" / "tenants"
 
 VALID = """\
 name: acme

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from logway.cli import app
 
 runner = CliRunner()
-EXAMPLES = Path(__file__).parents[2] / "examples" / "tenants"
+EXAMPLES = Path(__file__).parents[3] / "examples" / "tenants"
 
 
 def test_help_names_every_command() -> None:
@@ -114,7 +114,7 @@ def test_bad_worker_settings_are_usage_errors_not_tracebacks() -> None:
 
 
 def test_the_tenant_reference_page_is_generated_from_the_current_model() -> None:
-    page = (Path(__file__).parents[2] / "docs" / "tenants.md").read_text()
+    page = (Path(__file__).parents[3] / "docs" / "tenants.md").read_text()
     result = runner.invoke(app, ["schema", "--format", "markdown"])
     assert result.exit_code == 0
     assert result.output == page, "regenerate: logway schema --format markdown > docs/tenants.md"

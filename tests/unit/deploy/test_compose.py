@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from logway.cli import app
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 COMPOSE_GO = "github.com/compose-spec/compose-go/v2@v2.16.2"
 
 

@@ -18,7 +18,7 @@ from topology.forwarder import UNCLAIMED_TOPIC, render
 from topology.load import load_tenants
 from topology.model import Tenant
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 GOLDEN = ROOT / "tests" / "golden" / "forwarder"
 TENANTS = [t.tenant for t in load_tenants([ROOT / "examples" / "tenants"]).tenants]
 CONTAINER_ID = "0123456789abcdef" * 4
