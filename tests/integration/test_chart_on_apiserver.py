@@ -1,6 +1,7 @@
 """The Helm chart against a real kube-apiserver: every object it renders, the CRD included,
-accepted by server-side dry-run (beside helm lint and kubeconform in tests/unit/deploy/test_helm.py),
-and its RBAC letting a team edit LoggingPipelines in its own namespace only."""
+accepted by server-side dry-run (beside helm lint and kubeconform in
+tests/unit/deploy/test_helm.py), and its RBAC letting a team edit LoggingPipelines in its own
+namespace only."""
 
 from __future__ import annotations
 
