@@ -36,6 +36,7 @@ from bench.common import logway_env, run_id, write_result
 from logway.core.names import raw_topic
 from logway.core.settings import Endpoints
 from logway.dev.kube import KubeApiServer, install_crd
+from logway.dev.leftovers import sweep
 from logway.dev.servers import DevConfig
 from topology.crd import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
@@ -74,7 +75,8 @@ class Cluster:
         )
 
     def forget(self, ns: str) -> None:
-        """Remove what the bench made without unpublishing (as the integration tests do)."""
+        """Remove the bench's resources without unpublishing (as the integration tests do);
+        their tenants' objects are swept after."""
         listed = self.custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)
         for body in listed["items"]:
             name = body["metadata"]["name"]
@@ -287,6 +289,7 @@ def main() -> None:
         running.terminate()
         running.wait(60)
         cluster.forget(ns)
+        sweep(endpoints, lambda name: name.startswith(ns))  # their topics, users, indices...
     _result, out = write_result("operator-", figures)
     print(f"-> {out}")
 
