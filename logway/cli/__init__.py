@@ -6,7 +6,7 @@ One module per command group; importing them registers their commands on `app`, 
 from __future__ import annotations
 
 # isort: off
-from logway.cli import tenants, status, tap, dev, render, run, dlq  # noqa: F401 - they register
+from logway.cli import tenants, status, tap, top, dev, render, run, dlq  # noqa: F401 - they register
 from logway.cli.apps import app
 
 # isort: on
