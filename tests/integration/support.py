@@ -440,3 +440,9 @@ def produce(endpoints: Endpoints, topic: str, values: list[bytes]) -> None:
     for value in values:
         producer.produce(topic, value)
     assert producer.flush(10) == 0
+
+
+def credentials(path: Path) -> dict[str, str]:
+    """A tenant's Kafka client properties, as `apply --credentials-dir` writes them."""
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {key: value for key, value in pairs if not key.startswith("#")}

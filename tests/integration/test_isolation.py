@@ -20,7 +20,7 @@ from logway.core.names import (
 )
 from logway.core.settings import Endpoints
 from logway.dev.servers import DevConfig
-from tests.integration.support import logway, tenant_yaml
+from tests.integration.support import credentials, logway, tenant_yaml
 from topology.access import Grant, broker_grants, create_grants
 
 pytestmark = pytest.mark.integration
@@ -30,11 +30,6 @@ pytestmark = pytest.mark.integration
 def scram_broker(endpoints: Endpoints) -> None:
     if endpoints.kafka.bootstrap != DevConfig.from_env().kafka_bootstrap:
         pytest.skip("needs the dev runner's broker, which has the SCRAM listener and authorizer")
-
-
-def credentials(path: Path) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {key: value for key, value in pairs if not key.startswith("#")}
 
 
 def sasl_config(creds: dict[str, str]) -> dict[str, str | int]:

@@ -22,6 +22,7 @@ from logway.core.settings import Endpoints
 from logway.dev.config import DevConfig
 from tests.integration.support import (
     apply_tenant,
+    credentials,
     logway,
     processed_record,
     produce,
@@ -127,11 +128,7 @@ def test_a_team_taps_its_dead_letters_with_its_own_login_and_not_its_raw_topic(
     (tmp_path / "t.yaml").write_text(tenant_yaml(tenant))
     logway(endpoints, "apply", str(tmp_path), "--credentials-dir", str(tmp_path / "creds"))
     produce(endpoints, dlq_topic(tenant), [dead_letter(tenant, 1)])
-    creds = dict(
-        line.split("=", 1)
-        for line in (tmp_path / "creds" / f"{tenant}.properties").read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
+    creds = credentials(tmp_path / "creds" / f"{tenant}.properties")
     as_team = {
         "LOGWAY_KAFKA_BOOTSTRAP": DevConfig.from_env().kafka_sasl_bootstrap,
         "LOGWAY_KAFKA_SECURITY_PROTOCOL": creds["security.protocol"],
