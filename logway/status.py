@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -196,10 +196,22 @@ def table(statuses: list[TenantStatus]) -> str:
     return "\n".join(rows)
 
 
-def page(statuses: list[TenantStatus], refreshed: datetime) -> str:
-    """The read-only status page: one row per tenant, reloading itself every 10 s."""
+def needs_a_look(s: TenantStatus) -> tuple[bool, float, float, float, str]:
+    """The page's order: tenants needing attention first, the most dead letters, then the most
+    lag, then the busiest."""
+    dead = sum(s.dead_letters_last_hour.values())
+    lag = (s.processor_lag or 0) + (s.sink_lag or 0)
+    return (s.healthy, -dead, -lag, -s.in_per_s, s.tenant)
+
+
+def page(
+    statuses: list[TenantStatus], refreshed: datetime, charts: Mapping[str, str] | None = None
+) -> str:
+    """The read-only status page: one row per tenant, the one needing a look first, with its
+    last hour's chart (`charts`, tenant -> SVG) when given; reloads itself every 10 s."""
+    charts = charts or {}
     rows = []
-    for s in statuses:
+    for s in sorted(statuses, key=needs_a_look):
         dead = (
             "".join(
                 f"<li><code>{html.escape(r)}</code> {n}</li>"
@@ -223,7 +235,7 @@ def page(statuses: list[TenantStatus], refreshed: datetime) -> str:
             f"<td class='num'>{_lag_text(s.processor_lag)}</td>"
             f"<td class='num'>{_lag_text(s.sink_lag)}</td>"
             f"<td class='num'>{html.escape(storage_text(s))}</td>"
-            f"<td><ul>{dead}</ul>{error}</td></tr>"
+            f"<td><ul>{dead}</ul>{error}</td><td>{charts.get(s.tenant, '')}</td></tr>"
         )
     refreshed_text = f"{refreshed:%Y-%m-%d %H:%M:%S} UTC"
     return (
@@ -232,6 +244,8 @@ def page(statuses: list[TenantStatus], refreshed: datetime) -> str:
         f"<style>{STYLE}</style></head><body>\n<h1>logway: tenant status</h1>\n"
         "<table><thead><tr><th>tenant</th><th>config version</th><th>in/s</th><th>out/s</th>"
         "<th>processor lag</th><th>sink lag</th><th>storage</th><th>dead letters, last hour</th>"
+        "<th>last hour: <span class='in'>in</span>, <span class='out'>out</span>, "
+        "<span class='dead'>dead letters</span>, <span class='lag'>lag</span></th>"
         "</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>\n"
         f"<footer>Read from Kafka and Elasticsearch at {refreshed_text}; reloads every 10 s. "
@@ -253,4 +267,5 @@ tr.attention th { border-left: 6px solid #d1242f; }
 ul { margin: 0; padding-left: 1rem; }
 .error { color: #a40e26; font-size: .85rem; margin-top: .3rem; }
 footer { margin-top: 1rem; color: #57606a; font-size: .85rem; }
+.in { color: #0969da; } .out { color: #2da44e; } .dead { color: #d1242f; } .lag { color: #8c959f; }
 """

@@ -1,4 +1,5 @@
-"""The read-only status page: `/` (HTML) and `/status.json`, refreshed at most every 5 s."""
+"""The read-only status page: `/` (HTML, with each tenant's last hour, `status_history`) and
+`/status.json`, refreshed at most every 5 s."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from logway.status import TenantStatus, as_json, page
+from logway.status_history import History
 
 CACHE_S = 5.0
 
@@ -18,11 +20,13 @@ CACHE_S = 5.0
 def serve_page(host: str, port: int, collect: Callable[[], list[TenantStatus]]) -> None:
     lock = threading.Lock()
     cached: list[Any] = [0.0, [], datetime.now(UTC)]
+    history = History()
 
     def current() -> tuple[list[TenantStatus], datetime]:
         with lock:
             if time.monotonic() - cached[0] > CACHE_S:
                 cached[:] = [time.monotonic(), collect(), datetime.now(UTC)]
+                history.record(cached[1], cached[2])
             return cached[1], cached[2]
 
     class Handler(BaseHTTPRequestHandler):
@@ -33,7 +37,9 @@ def serve_page(host: str, port: int, collect: Callable[[], list[TenantStatus]]) 
                 return
             statuses, at = current()
             if path == "/":
-                body, kind = page(statuses, at).encode(), "text/html; charset=utf-8"
+                with lock:
+                    charts = {s.tenant: history.chart(s.tenant, at) for s in statuses}
+                body, kind = page(statuses, at, charts).encode(), "text/html; charset=utf-8"
             else:
                 body, kind = json.dumps(as_json(statuses)).encode(), "application/json"
             self.send_response(200)

@@ -8,9 +8,11 @@ render in Chromium, with the tenant's row marked for attention.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from PIL import Image
 
 from logway.core.names import processed_topic, raw_topic
 from logway.core.settings import Endpoints
+from logway.status_history import STEP_S
 from tests.integration.support import (
     accepts,
     apply_tenant,
@@ -102,6 +105,7 @@ def test_status_and_its_page(endpoints: Endpoints, tenant_prefix: str, tmp_path:
         url = f"http://127.0.0.1:{port}/"
         with urllib.request.urlopen(url + "status.json", timeout=30) as response:
             assert json.loads(response.read())[0]["tenant"] == tenant
+        time.sleep(STEP_S + 1)  # a second point of the last hour's chart
         browser = [
             chromium(),
             "--headless=new",
@@ -122,6 +126,11 @@ def test_status_and_its_page(endpoints: Endpoints, tenant_prefix: str, tmp_path:
         server.wait(10)
     assert f'data-tenant="{tenant}"' in dom
     assert 'class="attention"' in dom
+    row = dom[dom.index(f'data-tenant="{tenant}"') :].split("</tr>")[0]
+    assert 'class="history"' in row
+    lines = re.findall(r'<polyline[^>]* points="([^"]*)"', row)
+    assert len(lines) == 4  # in, out, dead letters, lag
+    assert all(len(points.split()) >= 2 for points in lines), lines
     image = Image.open(shot).convert("RGB")
     assert image.size == (1280, 720)
     colors = image.getcolors(maxcolors=1_000_000) or []
