@@ -378,7 +378,8 @@ class Tenant(Frozen):
     It gets three topics: `logs.<name>.raw` (what forwarders and producers write),
     `logs.<name>.processed` (what the processor made of it) and `logs.<name>.dlq` (what could
     not be processed, with a reason), and per route indices `logs-<name>.<route>-<start>`
-    (`<start>`: `yyyy.mm.dd`, or `yyyy.mm.dd-hh.mm` for a rolled-over one).
+    (`<start>`: `first`, `yyyy.mm.dd-hh.mm` for a rolled-over one, `yyyy.mm.dd` for the daily
+    ones of before).
     """
 
     name: TenantName

@@ -12,14 +12,17 @@ names, so no wildcard reaches Elasticsearch's delete API.
   that is once everything in it is older than that. A document is kept at least
   `retention_days` and at most about twice that (one generation's span);
 - `storage.max_bytes`: while the tenant's indices hold more (on disk, replicas included), its
-  oldest generation is deleted, whatever its route; a route's newest generation never is (the
-  `LogwayTenantOverStorageBudget` alert says so);
+  oldest generation whose successor has started is deleted, whatever its route; an index still
+  written never is (`LogwayTenantStorageNearBudget` warns before). With a budget, a generation
+  is rolled over at a quarter of it, so that what the budget deletes is a bounded slice;
 - rollover: a route's newest generation that is `retention_days` old, or holds
-  `generation_max_bytes` in its primary shard, gets a successor, starting ROLLOVER_LEAD after it
-  is made. So a route holds two generations over its retention, and more only by volume.
+  `generation_max_bytes` (or a quarter of the budget) in its primary shard, gets a successor,
+  starting ROLLOVER_LEAD after it is made. So a route holds two generations over its
+  retention, and more only by volume.
 
-A route's newest generation is deleted only when it is empty and started before the cutoff (a
-route the tenant no longer writes); the sink makes a first generation again if it is needed.
+A route's newest generation is never deleted: a route the tenant no longer writes keeps one
+(empty, once rolled over) until the tenant is pruned with its data. Rolling back to a release
+that knows only daily indices is not safe: it reads a generation's name as one day.
 
 This works on any Elasticsearch logway supports, without ILM or data streams (the integ-test
 distribution has neither), and is what the tests run against.
@@ -33,7 +36,7 @@ from typing import Any, Literal
 
 from elasticsearch import ApiError, Elasticsearch
 
-from logway.core.generations import generation_index, next_start, read_generation
+from logway.core.generations import FIRST, generation_index, next_start, read_generation
 from logway.core.names import index_pattern
 from topology.model import Storage
 
@@ -49,6 +52,13 @@ class Generation:
     bytes: int  # on disk, replicas included
     primary_bytes: int
     documents: int
+    written: bool = True  # any document in it: counted, or indexed since its shard started
+    created: datetime | None = None  # when Elasticsearch made it
+
+    @property
+    def age_from(self) -> datetime:
+        """Where its age counts from: its start, or its making for a `first` generation."""
+        return self.created if self.start == FIRST and self.created else self.start
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ def tenant_generations(es: Elasticsearch, tenant: str) -> list[Generation]:
         index=index_pattern(tenant),
         bytes="b",
         format="json",
-        h="index,store.size,pri.store.size,docs.count",
+        h="index,store.size,pri.store.size,docs.count,pri.indexing.index_total,creation.date",
         expand_wildcards="all",
     )
     found = []
@@ -88,6 +98,10 @@ def tenant_generations(es: Elasticsearch, tenant: str) -> list[Generation]:
         if parsed is None:
             continue
         route, start = parsed
+        documents = int(row.get("docs.count") or 0)  # refreshed documents only
+        indexed = int(row.get("pri.indexing.index_total") or 0)
+        made = row.get("creation.date")
+        created = datetime.fromtimestamp(int(made) / 1000, UTC) if made else None
         found.append(
             Generation(
                 name,
@@ -95,13 +109,16 @@ def tenant_generations(es: Elasticsearch, tenant: str) -> list[Generation]:
                 start,
                 int(row.get("store.size") or 0),
                 int(row.get("pri.store.size") or 0),
-                int(row.get("docs.count") or 0),
+                documents,
+                documents > 0 or indexed > 0,
+                created,
             )
         )
     return sorted(found, key=lambda index: (index.start, index.name))
 
 
 def _newest(generations: list[Generation]) -> dict[str, Generation]:
+    """Each route's newest generation."""
     newest: dict[str, Generation] = {}
     for generation in generations:  # oldest first: the last one of a route wins
         newest[generation.route] = generation
@@ -118,7 +135,6 @@ def plan_deletions(
 ) -> list[Deletion]:
     """What retention and the budget delete of `generations` (oldest first)."""
     cutoff = _cutoff(storage, now)
-    newest = _newest(generations)
     following: dict[str, datetime] = {}  # name -> the start of the next one of its route
     last: dict[str, Generation] = {}
     for generation in generations:
@@ -128,9 +144,7 @@ def plan_deletions(
         last[generation.route] = generation
 
     def expired(generation: Generation) -> bool:
-        if newest[generation.route] is generation:
-            return generation.documents == 0 and generation.start < cutoff
-        return following[generation.name] <= cutoff
+        return generation.name in following and following[generation.name] <= cutoff
 
     deletions = [Deletion(g, "retention") for g in generations if expired(g)]
     if storage.max_bytes is None:
@@ -140,7 +154,7 @@ def plan_deletions(
     for generation in kept:
         if total <= storage.max_bytes:
             break
-        if newest[generation.route] is not generation:
+        if generation.name in following and following[generation.name] <= now:
             deletions.append(Deletion(generation, "budget"))
             total -= generation.bytes
     return deletions
@@ -153,15 +167,20 @@ def plan_rollovers(
     now: datetime,
     generation_max_bytes: int,
 ) -> list[Rollover]:
-    """The routes whose newest generation is `retention_days` old or `generation_max_bytes`
-    big, with documents in it, and the name of the generation that follows."""
+    """The routes whose newest generation is `retention_days` old, or big (its primary shard
+    at `generation_max_bytes`, or a quarter of the budget), with something written in it, and
+    the name of the generation that follows. A route whose newest has not started yet (rolled
+    over a moment ago) is not rolled again."""
+    biggest = generation_max_bytes
+    if storage.max_bytes is not None:
+        biggest = min(biggest, max(storage.max_bytes // 4, 1))
     rollovers = []
     for route, newest in sorted(_newest(generations).items()):
-        if newest.documents == 0:
-            continue  # nothing written since the last rollover: no shard for nothing
-        if now - newest.start >= timedelta(days=storage.retention_days):
+        if not newest.written or newest.start > now:
+            continue
+        if now - newest.age_from >= timedelta(days=storage.retention_days):
             why: RollWhy = "age"
-        elif newest.primary_bytes >= generation_max_bytes:
+        elif newest.primary_bytes >= biggest:
             why = "size"
         else:
             continue
@@ -176,20 +195,21 @@ def delete(es: Elasticsearch, tenant: str, deletion: Deletion) -> None:
     es.options(ignore_status=404).indices.delete(index=deletion.index.name)
 
 
-def roll_over(es: Elasticsearch, tenant: str, rollover: Rollover) -> str | None:
-    """Make the route's next generation (the tenant's template gives its settings); one made
-    already, by an earlier round that did not finish, is the same one. Returns why
-    Elasticsearch refused it (the shard limit, a block), None when it is there: the route then
-    goes on in its newest generation, and the next round tries again."""
-    if read_generation(rollover.index, tenant) is None:
-        raise ValueError(f"{rollover.index} is not one of {tenant}'s indices")
+def roll_over(es: Elasticsearch, tenant: str, rollover: Rollover) -> tuple[str, str | None]:
+    """Make the route's next generation (the tenant's template gives its settings), named by
+    the clock at this moment, so that it starts ROLLOVER_LEAD from now however long the round
+    took. Returns its name, and why Elasticsearch refused it (the shard limit, a block) or
+    None: refused, the route goes on in its newest generation and the next round tries again."""
+    start = next_start(datetime.now(UTC))
+    index = generation_index(tenant, rollover.after.route, start)
+    if read_generation(index, tenant) is None:
+        raise ValueError(f"{index} is not one of {tenant}'s indices")
     try:
-        es.indices.create(index=rollover.index)
+        es.indices.create(index=index)
     except ApiError as exc:
-        if _error_type(exc) == "resource_already_exists_exception":
-            return None
-        return f"{_error_type(exc) or exc.meta.status}: {exc.message}"
-    return None
+        if _error_type(exc) != "resource_already_exists_exception":
+            return index, f"{_error_type(exc) or exc.meta.status}: {exc.message}"
+    return index, None
 
 
 def _error_type(exc: ApiError) -> str | None:

@@ -1,1 +1,1 @@
-"""The Elasticsearch sink: processed topics in, daily tenant indices out."""
+"""The Elasticsearch sink: processed topics in, each tenant route's generation of indices out."""

@@ -15,9 +15,10 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from logway.core.document import BLOCK
 from logway.core.generations import (
+    FIRST,
     GENERATIONS_REFRESH_S,
+    VIEW_MAX_AGE_S,
     choose,
-    first_start,
     generation_index,
     parse_generation,
     routing_time,
@@ -34,7 +35,7 @@ _index_name = lru_cache(maxsize=4096)(generation_index)
 
 class Generations:
     """The sink's view of every route's generations: one listing of `logs-*`, taken again
-    every GENERATIONS_REFRESH_S, and the first generations this sink makes as it makes them
+    every GENERATIONS_REFRESH_S, and the `first` generations this sink makes as it makes them
     (by sending a route's first document; the tenant's template gives the index its settings).
 
     Without Elasticsearch to look at (`es` None), every route starts with the first
@@ -51,25 +52,24 @@ class Generations:
 
     def refresh(self) -> bool:
         """Look at the generations again when the last look is GENERATIONS_REFRESH_S old;
-        True once there is a view to place documents by. A failed look (Elasticsearch away,
-        which refuses the bulk requests too) keeps the view and is tried again a second later;
-        until the first look succeeds nothing is placed, so that no record is put in an index
-        that the generations there are would not choose."""
+        True while the view is fresh enough to place documents by. A failed look is tried
+        again a second later; a view that has not been renewed for VIEW_MAX_AGE_S (or was
+        never taken) places nothing, as it may miss a rollover about to start, so that no
+        record is put in an index other than the one the generations there are choose."""
         now = self._clock()
         if self._es is None:
             return True
+        fresh = self._looked is not None and now - self._looked < VIEW_MAX_AGE_S
         due = self._looked is None or now - self._looked >= GENERATIONS_REFRESH_S
         if not due or (self._failed is not None and now - self._failed < RETRY_LOOK_S):
-            return self._looked is not None
-        try:
-            rows: Any = self._es.cat.indices(
-                index="logs-*", h="index", format="json", expand_wildcards="all"
-            )
+            return fresh
+        try:  # the cluster state's names only, not every index's statistics
+            found: Any = self._es.indices.resolve_index(name="logs-*", expand_wildcards="all")
         except (ApiError, TransportError) as exc:
             self._failed = now
             log.warning("could not list the routes' indices (tried again in 1 s): %s", exc)
-            return self._looked is not None
-        self.see(str(row["index"]) for row in rows)
+            return fresh
+        self.see(str(index["name"]) for index in found.get("indices", []))
         self._looked, self._failed = now, None
         return True
 
@@ -90,7 +90,8 @@ class Generations:
 
         The route is the one the processor chose (`logway.route`); a name that is not a route
         name falls back to the default route, so no record can make an index outside the
-        tenant's template. The arrival (`logway.received_at`) counts no later than `now`.
+        tenant's template. The arrival is `logway.received_at` (the raw record's Kafka
+        timestamp, the broker's), `now` only for a record without one.
         """
         meta = document.get(BLOCK)
         meta = meta if isinstance(meta, dict) else {}
@@ -98,10 +99,10 @@ class Generations:
         if not isinstance(route, str) or not ROUTE_NAME_RE.match(route):
             route = DEFAULT_ROUTE
         arrival = _moment(meta.get("received_at")) or now
-        when = routing_time(_moment(document.get("@timestamp")), min(arrival, now))
+        when = routing_time(_moment(document.get("@timestamp")), arrival)
         starts = self._starts.get((tenant, route))
-        if not starts:
-            start = first_start(when)
+        if not starts:  # the route's first generation: named alike by every sink
+            start = FIRST
             self._starts[(tenant, route)] = [start]
         else:
             start = choose(starts, when)

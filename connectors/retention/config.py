@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from logway.core.discovery import TenantsMatching
 from logway.core.elastic import ElasticConnection
 from logway.core.kafka import KafkaConnection
 
@@ -15,6 +16,7 @@ class RetentionConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kafka: KafkaConnection = Field(description="Kafka, to read the tenants' live versions.")
+    tenants_matching: TenantsMatching = ".*"
     es: ElasticConnection = Field(description="Elasticsearch, and the platform's login to it.")
     interval_s: float = Field(
         900, gt=0, le=86_400, description="Seconds between two rounds of measuring and deleting."

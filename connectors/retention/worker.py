@@ -7,12 +7,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from elasticsearch import Elasticsearch
 
 from connectors.retention.config import RetentionConfig
+from logway.core.discovery import tenant_matcher
 from logway.core.loops import Loop, run_supervised
 from logway.core.metrics import (
     INDICES_DELETED,
@@ -35,29 +36,34 @@ RETENTION_ROUND_S = 600.0  # the longest a round may take before /livez says it 
 def enforce(
     es: Elasticsearch,
     storages: Mapping[str, Storage],
-    now: datetime,
     generation_max_bytes: int,
     *,
     apply: bool,
+    tell: Callable[[str], None] = lambda _line: None,
 ) -> list[TenantStorage]:
-    """Survey every tenant (name -> its `Storage`); with `apply`, delete and roll over what it
-    plans. A rollover Elasticsearch refuses is logged and counted; the others go on."""
+    """Survey every tenant (name -> its `Storage`), each at the clock's time when it is
+    reached; with `apply`, delete and roll over what it plans, telling each line done. A
+    rollover Elasticsearch refuses is logged and counted; the others go on."""
     found = []
     for tenant, storage in sorted(storages.items()):
-        surveyed = survey(es, tenant, storage, now, generation_max_bytes)
+        surveyed = survey(es, tenant, storage, datetime.now(UTC), generation_max_bytes)
         if apply:
             for deletion in surveyed.deletions:
                 delete(es, tenant, deletion)
                 INDICES_DELETED.labels(tenant=tenant, reason=deletion.why).inc()
                 log.info("tenant %s: deleted %s", tenant, deletion)
+                tell(f"deleted {deletion}")
             for rollover in surveyed.rollovers:
-                refused = roll_over(es, tenant, rollover)
+                index, refused = roll_over(es, tenant, rollover)
                 if refused is None:
                     ROLLOVERS.labels(tenant=tenant, reason=rollover.why).inc()
-                    log.info("tenant %s: rolled over to %s", tenant, rollover)
+                    done = f"rolled over to {index} after {rollover.after.name} ({rollover.why})"
+                    log.info("tenant %s: %s", tenant, done)
+                    tell(done)
                 else:
                     ROLLOVERS_REFUSED.labels(tenant=tenant).inc()
-                    log.warning("tenant %s: rollover to %s refused: %s", tenant, rollover, refused)
+                    log.warning("tenant %s: rollover to %s refused: %s", tenant, index, refused)
+                    tell(f"rollover to {index} refused: {refused}")
         found.append(surveyed)
     return found
 
@@ -86,13 +92,15 @@ def run_retention(config: RetentionConfig, stop: threading.Event | None = None) 
     stop = stop or stop_on_signals()
     serve(config.metrics_port, "retention", __version__)
     es = config.es.client()
+    serves = tenant_matcher(config.tenants_matching)
 
     def rounds(loop: Loop) -> None:
         while not stop.is_set():
             live = read_published(config.kafka)
-            storages = {name: published.spec.storage for name, published in live.items()}
-            now = datetime.now(UTC)
-            for surveyed in enforce(es, storages, now, config.generation_max_bytes, apply=True):
+            storages = {
+                name: published.spec.storage for name, published in live.items() if serves(name)
+            }
+            for surveyed in enforce(es, storages, config.generation_max_bytes, apply=True):
                 report(surveyed, applied=True)
             loop.beat()
             stop.wait(config.interval_s)

@@ -185,7 +185,9 @@ def run_operator(**flags: Any) -> None:
 
 @run_app.command("retention")
 @options(
-    RetentionConfig, "LOGWAY_RETENTION_", ["interval_s", "generation_max_bytes", "metrics_port"]
+    RetentionConfig,
+    "LOGWAY_RETENTION_",
+    ["tenants_matching", "interval_s", "generation_max_bytes", "metrics_port"],
 )
 def run_retention(**flags: Any) -> None:
     """Run the retention worker: every `--interval-s`, each live tenant's indices measured

@@ -10,12 +10,14 @@ import typer
 from connectors.retention.config import RetentionConfig
 from logway.cli.apps import app
 from logway.cli.common import (
+    fail,
     server_endpoints,
 )
 
 
 @app.command("retention")
 def retention(
+    *,
     apply_now: Annotated[
         bool,
         typer.Option(
@@ -23,6 +25,10 @@ def retention(
             help="Delete and roll over what the table says would be; without it, nothing is.",
         ),
     ] = False,
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option("--tenant", "-t", help="Only this tenant (repeatable); all live ones else."),
+    ] = None,
     generation_max_bytes: Annotated[
         int,
         typer.Option(
@@ -37,25 +43,33 @@ def retention(
 
     A route's documents live in generations, indices `logs-<tenant>.<route>-<start>`. A
     generation is deleted once everything in it is older than `retention_days`, or oldest
-    first while the tenant is over `max_bytes` (a route's newest never). A route is rolled over
-    to a new generation when its newest is `retention_days` old or `--generation-max-bytes`
-    big. Whole indices of that tenant only, by exact name. The daily indices
-    that logway made before are generations too: nothing to migrate.
+    first while the tenant is over `max_bytes` (never one still written). A route is rolled
+    over to a new generation, starting ten minutes later, when its newest is `retention_days`
+    old or `--generation-max-bytes` big (a quarter of the budget with one). Whole indices of
+    that tenant only, by exact name. The daily indices that logway made before are
+    generations too: nothing to migrate.
 
     `logway run retention` does the same every `--interval-s`."""
-    from datetime import UTC, datetime
-
     from connectors.retention.worker import enforce
     from topology.publish import read_published
 
     endpoints = server_endpoints()
     live = read_published(endpoints.kafka)
-    storages = {name: published.spec.storage for name, published in live.items()}
+    missing = sorted(set(tenant or []) - set(live))
+    if missing:
+        raise fail(f"not live: {', '.join(missing)} (see logway status)", 1)
+    storages = {
+        name: published.spec.storage
+        for name, published in live.items()
+        if not tenant or name in tenant
+    }
     es = endpoints.es.client()
-    now = datetime.now(UTC)
-    surveyed = enforce(es, storages, now, generation_max_bytes, apply=apply_now)
-    deleted, rolled = ("deleted", "rolled over") if apply_now else ("would delete", "would roll")
-    for found in surveyed:
+    deleted = rolled = 0
+    for name, storage in sorted(storages.items()):
+        told: list[str] = []
+        [found] = enforce(
+            es, {name: storage}, generation_max_bytes, apply=apply_now, tell=told.append
+        )
         budget = found.storage.max_bytes
         oldest = f"{found.oldest:%Y-%m-%d %H:%M}" if found.oldest else "-"
         typer.echo(
@@ -64,14 +78,15 @@ def retention(
             + f", {found.documents} documents in {len(found.indices)} indices, oldest from "
             f"{oldest}, keeps {found.storage.retention_days} days"
         )
-        for deletion in found.deletions:
-            typer.echo(f"  {deleted} {deletion}")
-        for rollover in found.rollovers:
-            typer.echo(f"  {rolled} to {rollover}")
+        planned = [f"would delete {d}" for d in found.deletions] + [
+            f"would roll over to about {r}" for r in found.rollovers
+        ]
+        for line in told if apply_now else planned:
+            typer.echo(f"  {line}")
+        deleted, rolled = deleted + len(found.deletions), rolled + len(found.rollovers)
+    verbs = ("deleted", "rolled over") if apply_now else ("would delete", "would roll over")
     typer.echo(
-        f"{sum(len(f.deletions) for f in surveyed)} index(es) {deleted}, "
-        f"{sum(len(f.rollovers) for f in surveyed)} route(s) {rolled}; "
-        f"{len(surveyed)} tenant(s)"
+        f"{deleted} index(es) {verbs[0]}, {rolled} route(s) {verbs[1]}; {len(storages)} tenant(s)"
     )
 
 

@@ -1,22 +1,28 @@
 """A route's indices over time: generations, each holding the documents from its start to the
 next one's start.
 
-A tenant's route writes into a series of indices `logs-<tenant>.<route>-<start>`, where
-`<start>` is `yyyy.mm.dd` (a generation starting at midnight UTC; the daily indices of earlier
-releases are such generations, so they need no migration) or `yyyy.mm.dd-hh.mm`.
+A tenant's route writes into a series of indices `logs-<tenant>.<route>-<start>`:
+- `first`: the route's first generation, from the beginning of time. Every sink names it alike
+  without asking another, so two sinks seeing a new route's first records at once (around
+  midnight, or replaying days of backlog) make one index, never two;
+- `yyyy.mm.dd-hh.mm`: a generation a rollover started at that minute (UTC);
+- `yyyy.mm.dd`: one starting at midnight: the daily indices of earlier releases are such
+  generations, so they need no migration.
 
 A document goes to the generation whose span holds its routing time (`routing_time`: its event
-time, kept within a week before its arrival and never after it): the newest generation starting
-at or before that time, or the oldest one when the document is older than all of them.
+time, kept within a week before its arrival and never after it; the arrival is the raw record's
+Kafka timestamp, which the broker sets: raw topics keep `LogAppendTime`). That time is the
+record's own, so the same record goes to the same generation at every attempt: the newest
+generation starting at or before it, or the oldest when it is older than all of them.
 
 The set of a route's generations changes in three ways only:
-- its first generation, which the sink makes for the route's first document, named by the day
-  of that document's routing time;
+- its `first` generation, which the sink makes for the route's first document;
 - a rollover, which the retention worker makes when the newest generation is `retention_days`
-  old or holds `generation_max_bytes`. The new generation starts ROLLOVER_LEAD after it is
-  made, and every sink looks at the generations again at least every GENERATIONS_REFRESH_S, so
-  all of them know it before the first record it is for arrives: a record sent again after a
-  crash goes to the generation it went to the first time, where its `_id` keeps it one document;
+  old, or big: the new generation starts ROLLOVER_LEAD after it is made, and every sink looks
+  at the generations again at least every GENERATIONS_REFRESH_S (and holds its records when it
+  has not managed to for VIEW_MAX_AGE_S), so all of them know it before the first record it is
+  for arrives: a record sent again after a crash goes to the generation it went to the first
+  time, where its `_id` keeps it one document;
 - retention, which deletes a whole generation once the next one starts before the cutoff.
 
 A route therefore holds about two generations over its retention, whatever the timestamps and
@@ -34,18 +40,24 @@ from logway.core.names import ROUTE_NAME, TENANT_NAME, index_family
 
 ROLLOVER_LEAD = timedelta(minutes=10)
 GENERATIONS_REFRESH_S = 60.0  # well within ROLLOVER_LEAD, with room for a slow listing
+# Past this, a sink's view may miss a rollover about to start: it holds its records instead.
+VIEW_MAX_AGE_S = ROLLOVER_LEAD.total_seconds() - 2 * GENERATIONS_REFRESH_S
+FIRST = datetime(1970, 1, 1, tzinfo=UTC)  # the start of every route's `first` generation
 # How far before its arrival an event's own time may place it; further, its arrival does.
 EVENT_BEFORE_ARRIVAL = timedelta(days=7)
 
 GENERATION_RE = re.compile(
-    rf"^logs-(?P<tenant>{TENANT_NAME})\.(?P<route>{ROUTE_NAME})"
-    r"-(?P<day>\d{4}\.\d{2}\.\d{2})(?:-(?P<hour>\d{2})\.(?P<minute>\d{2}))?$"
+    rf"^logs-(?P<tenant>{TENANT_NAME})\.(?P<route>{ROUTE_NAME})-(?:(?P<first>first)|"
+    r"(?P<day>\d{4}\.\d{2}\.\d{2})(?:-(?P<hour>\d{2})\.(?P<minute>\d{2}))?)$"
 )
 
 
 def generation_index(tenant: str, route: str, start: datetime) -> str:
-    """`logs-<tenant>.<route>-yyyy.mm.dd` for a start at midnight UTC, else with `-hh.mm`."""
+    """`logs-<tenant>.<route>-first` for FIRST, `-yyyy.mm.dd` for a start at midnight UTC,
+    else `-yyyy.mm.dd-hh.mm`."""
     start = start.astimezone(UTC)
+    if start == FIRST:
+        return f"{index_family(tenant, route)}-first"
     name = f"{index_family(tenant, route)}-{start:%Y.%m.%d}"
     return name if start.time() == time() else f"{name}-{start:%H.%M}"
 
@@ -55,6 +67,8 @@ def parse_generation(name: str) -> tuple[str, str, datetime] | None:
     found = GENERATION_RE.match(name)
     if found is None:
         return None
+    if found["first"]:
+        return found["tenant"], found["route"], FIRST
     try:
         year, month, day = (int(part) for part in found["day"].split("."))
         hour, minute = int(found["hour"] or 0), int(found["minute"] or 0)
@@ -84,11 +98,6 @@ def routing_time(event: datetime | None, arrival: datetime) -> datetime:
 def choose(starts: Sequence[datetime], when: datetime) -> datetime:
     """Of a route's generation starts (oldest first, not empty), the one `when` belongs to."""
     return starts[max(bisect_right(starts, when) - 1, 0)]
-
-
-def first_start(when: datetime) -> datetime:
-    """The start of a route's first generation: midnight of its first document's day."""
-    return datetime.combine(when.astimezone(UTC).date(), time(), tzinfo=UTC)
 
 
 def next_start(now: datetime) -> datetime:

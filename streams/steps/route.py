@@ -28,7 +28,7 @@ class Route(BaseModel):
     index: str = Field(
         pattern=f"^{ROUTE_NAME}$",
         description="Index family within the tenant: `default`, or a name of lower case letters, "
-        "digits and '_' that becomes `logs-<tenant>.<index>-<yyyy.mm.dd>`.",
+        "digits and '_' whose indices are `logs-<tenant>.<index>-<start>`.",
         examples=["default", "audit"],
     )
     when: Condition | None = Field(

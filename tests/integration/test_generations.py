@@ -38,13 +38,13 @@ def test_daily_indices_become_generations_rolled_over_by_age_and_written_by_time
     for age, index in daily.items():  # as the sink of before made them, a day each
         es.index(index=index, id=f"old-{age}", document={"age": age}, refresh=True)
 
-    planned = logway(endpoints, "retention").stdout
+    planned = logway(endpoints, "retention", "--tenant", tenant).stdout
     assert f"would delete {daily[5]} " in planned
     assert f"would delete {daily[4]} " in planned
     assert f"after {daily[3]} (age)" in planned  # its newest: three days old, the retention
     assert sorted(es.indices.get(index=f"logs-{tenant}.*")) == sorted(daily.values())
 
-    done = logway(endpoints, "retention", "--apply").stdout
+    done = logway(endpoints, "retention", "--apply", "--tenant", tenant).stdout
     assert f"deleted {daily[5]} " in done
     assert f"deleted {daily[4]} " in done
     names = sorted(es.indices.get(index=f"logs-{tenant}.*"))
@@ -80,5 +80,7 @@ def test_daily_indices_become_generations_rolled_over_by_age_and_written_by_time
     assert sorted(es.indices.get(index=f"logs-{tenant}.*")) == names
 
     # The successor holds nothing yet: no rollover for nothing, however small the limit.
-    again = logway(endpoints, "retention", "--apply", "--generation-max-bytes", "1").stdout
-    assert f"logs-{tenant}." not in again
+    again = logway(
+        endpoints, "retention", "--apply", "-t", tenant, "--generation-max-bytes", "1"
+    ).stdout
+    assert "0 index(es) deleted, 0 route(s) rolled over; 1 tenant(s)" in again

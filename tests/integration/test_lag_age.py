@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
 from logway.core.metrics import LagMonitor
-from logway.core.names import RAW_TOPIC_RE, raw_topic
+from logway.core.names import PROCESSED_TOPIC_RE, processed_topic
 from logway.core.settings import Endpoints
 from tests.integration.support import apply_tenant
 
@@ -26,16 +26,16 @@ def test_lag_age_is_the_oldest_unread_records_age(
     apply_tenant(endpoints, tmp_path, tenant, partitions=2)
     ten_minutes_ago = int((time.time() - 600) * 1000)
     producer = Producer(endpoints.kafka.client({"acks": "all"}))
-    for n in range(10):
-        producer.produce(raw_topic(tenant), b"{}", timestamp=ten_minutes_ago + n * 1000)
+    for n in range(10):  # raw topics take the broker's time, processed ones the producer's
+        producer.produce(processed_topic(tenant), b"{}", timestamp=ten_minutes_ago + n * 1000)
     assert producer.flush(30) == 0
 
     group = f"{tenant}-nobody-reads"
     monitor = LagMonitor(
         kafka=endpoints.kafka,
         group=group,
-        component="processor",
-        kind=RAW_TOPIC_RE,
+        component="sink",
+        kind=PROCESSED_TOPIC_RE,
         serves=lambda name: name == tenant,
     )
     admin = AdminClient(endpoints.kafka.client())
@@ -46,7 +46,7 @@ def test_lag_age_is_the_oldest_unread_records_age(
     finally:
         consumer.close()
         peek.close()
-    labels = {"component": "processor", "tenant": tenant}
+    labels = {"component": "sink", "tenant": tenant}
     age = REGISTRY.get_sample_value("logway_consumer_lag_seconds", labels)
     assert age is not None
     assert 595 <= age < 700  # the first record's age, not the newest one's

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from logway.core.generations import read_generation
 from logway.core.names import index_name
 from logway.core.settings import Endpoints
 from tests.integration.support import logway, tenant_yaml
@@ -32,15 +33,17 @@ def test_old_days_and_days_over_the_budget_go_and_a_neighbours_never(
 
     def days_of(tenant: str) -> list[int]:
         names = es.indices.get(index=f"logs-{tenant}.*").keys()
-        return sorted({(today - datetime.strptime(n[-10:], "%Y.%m.%d").date()).days for n in names})
+        starts = [found[1] for n in names if (found := read_generation(n, tenant))]
+        return sorted({max((today - start.date()).days, 0) for start in starts})
 
-    planned = logway(endpoints, "retention").stdout
+    both = ["--tenant", kept, "--tenant", neighbour]
+    planned = logway(endpoints, "retention", *both).stdout
     assert f"{kept}: " in planned
     assert planned.count(f"would delete logs-{kept}.") == 6  # days 3, 4, 5 x two routes
     assert f"would delete logs-{neighbour}." not in planned
     assert days_of(kept) == [0, 1, 2, 3, 4, 5]  # without --apply nothing goes
 
-    logway(endpoints, "retention", "--apply")
+    logway(endpoints, "retention", "--apply", *both)
     assert days_of(kept) == [0, 1, 2]
     assert days_of(neighbour) == [0, 1, 2, 3, 4, 5]
 
@@ -52,7 +55,7 @@ def test_old_days_and_days_over_the_budget_go_and_a_neighbours_never(
         tenant_yaml(kept, extra=f"storage:\n  retention_days: 3\n  max_bytes: {budget}\n")
     )
     logway(endpoints, "apply", str(tmp_path))
-    done = logway(endpoints, "retention", "--apply").stdout
+    done = logway(endpoints, "retention", "--apply", *both).stdout
     assert "budget)" in done
     assert 0 in days_of(kept)
     assert len(days_of(kept)) < 3

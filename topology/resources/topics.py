@@ -24,7 +24,12 @@ from topology.resources.change import Change, Kind
 from topology.resources.kind import FEW, Wanted, batches, in_parallel, server_error
 from topology.targets import Targets
 
-MANAGED_TOPIC_CONFIGS = ("retention.ms", "max.message.bytes", "min.insync.replicas")
+MANAGED_TOPIC_CONFIGS = (
+    "retention.ms",
+    "max.message.bytes",
+    "min.insync.replicas",
+    "message.timestamp.type",
+)
 
 
 def topic_configs(tenant: Tenant, topic: str, min_insync_replicas: int = 0) -> dict[str, str]:
@@ -34,6 +39,10 @@ def topic_configs(tenant: Tenant, topic: str, min_insync_replicas: int = 0) -> d
         "retention.ms": str(hours * 3_600_000),
         "max.message.bytes": str(tenant.topics.max_record_bytes),
     }
+    if topic.endswith(".raw"):
+        # The broker stamps each raw record: `logway.received_at`, which places the document
+        # in its route's generation (`logway.core.generations`), is then no producer's to set.
+        configs["message.timestamp.type"] = "LogAppendTime"
     if min_insync_replicas:
         configs["min.insync.replicas"] = str(min_insync_replicas)
     return configs

@@ -1,6 +1,6 @@
 """Which generation of its route a document goes to (`connectors.elasticsearch.index`)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -17,40 +17,30 @@ def placed(document: dict, *, tenant: str = "acme", seen: list[str] | None = Non
 
 
 @pytest.mark.parametrize(
-    ("document", "index"),
+    "document",
     [
-        (
-            {"@timestamp": "2026-03-07T23:59:59Z", "logway": {"received_at": "2026-03-08T01:00"}},
-            "logs-acme.default-2026.03.07",
-        ),
-        (
-            {"@timestamp": 1_772_928_000_000, "logway": {"received_at": "2026-03-08T01:00"}},
-            "logs-acme.default-2026.03.08",
-        ),
-        (
-            {"@timestamp": "yesterday", "logway": {"received_at": "2026-01-02T00:00:00+00:00"}},
-            "logs-acme.default-2026.01.02",
-        ),
-        (
-            {"@timestamp": True, "logway": {"received_at": "2026-01-02T03:00:00"}},
-            "logs-acme.default-2026.01.02",
-        ),
+        {"@timestamp": "2026-03-07T23:59:59Z", "logway": {"received_at": "2026-03-08T01:00"}},
+        {"@timestamp": 1_772_928_000_000, "logway": {"received_at": "2026-03-08T01:00"}},
+        {"@timestamp": "yesterday", "logway": {"received_at": "2026-01-02T00:00:00+00:00"}},
+        {"@timestamp": True, "logway": {"received_at": "2026-01-02T03:00:00"}},
+        {"@timestamp": "1970-01-01T00:00:00Z"},
     ],
 )
-def test_a_routes_first_generation_is_named_by_its_first_documents_day(
-    document: dict, index: str
+def test_a_routes_first_generation_is_the_same_whatever_its_first_document(
+    document: dict,
 ) -> None:
-    assert placed(document) == index
+    # Two sinks seeing a new route's first records at once name one index, not two.
+    assert placed(document) == "logs-acme.default-first"
 
 
 @pytest.mark.parametrize(
     ("route", "index"),
     [
-        ("default", "logs-acme.default-2026.03.07"),
-        ("audit", "logs-acme.audit-2026.03.07"),
-        ("Not-A-Route", "logs-acme.default-2026.03.07"),  # never an index outside the templates
-        ("../x", "logs-acme.default-2026.03.07"),
-        (7, "logs-acme.default-2026.03.07"),
+        ("default", "logs-acme.default-first"),
+        ("audit", "logs-acme.audit-first"),
+        ("Not-A-Route", "logs-acme.default-first"),  # never an index outside the templates
+        ("../x", "logs-acme.default-first"),
+        (7, "logs-acme.default-first"),
     ],
 )
 def test_the_route_chosen_by_the_processor_names_the_index_family(
@@ -100,34 +90,43 @@ def test_a_document_goes_to_the_generation_holding_its_time(stamp: str, index: s
     assert placed(document, seen=SEEN) == index
 
 
-def test_an_arrival_in_the_future_counts_as_now() -> None:
-    # A raw record's time is its producer's to set: one from the future cannot reach the
-    # generation that starts in ten minutes (where a copy sent again later would go).
-    document = {"@timestamp": "2026-03-09T00:00:00Z", "logway": {"received_at": "2026-03-09"}}
-    assert placed(document, seen=SEEN) == "logs-acme.default-2026.03.03-14.10"
+def test_a_record_goes_to_the_same_generation_whenever_it_is_sent() -> None:
+    # Its place depends on the record alone (its times), not on the sink's clock: sent before
+    # the rollover starts and again after it, it lands in the same index.
+    generations = Generations(None)
+    generations.see(SEEN)
+    document = {
+        "@timestamp": "2026-03-08T10:00:00Z",
+        "logway": {"received_at": "2026-03-08T10:00:01Z"},
+    }
+    first = generations.index("acme", document, NOW)
+    again = generations.index("acme", document, NOW + timedelta(hours=2))
+    assert first == again == "logs-acme.default-2026.03.03-14.10"
 
 
 def test_older_than_every_generation_goes_to_the_oldest() -> None:
     document = {"@timestamp": "2026-03-02T00:00:00Z", "logway": {"received_at": "2026-03-08"}}
     assert placed(document, seen=SEEN[2:]) == "logs-acme.default-2026.03.03-14.10"
+    assert placed(document, seen=["logs-acme.default-first", *SEEN[2:]]) == (
+        "logs-acme.default-first"
+    )
     assert placed({**document, "logway": {"route": "audit"}}, seen=SEEN) == (
         "logs-acme.audit-2026.01.01"
     )
 
 
 def test_timestamps_cannot_make_indices() -> None:
-    # Every day of a century and of this month: one generation, named by the first document
-    # (from 1990, so placed by its arrival).
+    # Every day of a century and of this month: one generation, the route's first.
     stamps = [f"{year}-{month:02}-15T00:00:00Z" for year in range(1990, 2100) for month in (1, 7)]
     stamps += [f"2026-03-{d:02}T00:00:00Z" for d in range(1, 32)]
     generations = Generations(None)
     received = {"received_at": "2026-03-08T10:00:00.000Z"}
     names = {generations.index("acme", {"@timestamp": s, "logway": received}, NOW) for s in stamps}
-    assert names == {"logs-acme.default-2026.03.08"}
+    assert names == {"logs-acme.default-first"}
 
 
-def test_no_view_of_the_indices_until_elasticsearch_answers_once() -> None:
-    # A port nobody listens on: the listing fails, so no record may be placed yet.
+def test_no_view_of_the_indices_until_elasticsearch_answers() -> None:
+    # A port nobody listens on: the listing fails, so no record may be placed.
     es = Elasticsearch("http://127.0.0.1:9", request_timeout=1, max_retries=0)
     ticks = iter([0.0, 0.5, 1.5])
     generations = Generations(es, clock=lambda: next(ticks))

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from logway.core.generations import (
+    FIRST,
     ROLLOVER_LEAD,
     generation_index,
     next_start,
@@ -15,6 +16,7 @@ from logway.core.generations import (
 @pytest.mark.parametrize(
     ("start", "name"),
     [
+        (FIRST, "logs-acme.default-first"),  # every sink names a route's first one alike
         (datetime(2026, 11, 30, tzinfo=UTC), "logs-acme.default-2026.11.30"),  # as daily ones
         (datetime(2026, 11, 30, 7, 5, tzinfo=UTC), "logs-acme.default-2026.11.30-07.05"),
     ],
@@ -32,6 +34,7 @@ def test_a_generation_is_named_by_its_start(start: datetime, name: str) -> None:
         "logs-acme.default-2026.11.30-24.00",  # not a time
         "logs-acme.default-2026.11.30-7.05",
         "logs-acme.default",
+        "logs-acme.default-firsts",
         "logs-acme.Default-2026.11.30",  # not a route name
         ".ds-logs-acme.default-2026.11.30",
     ],

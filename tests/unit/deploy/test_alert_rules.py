@@ -25,7 +25,7 @@ def run(promtool: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_rules_file_is_valid(promtool: str) -> None:
     result = run(promtool, "check", "rules", "rules.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 17 rules found" in result.stdout
+    assert "SUCCESS: 18 rules found" in result.stdout
 
 
 def test_every_rule_fires_when_it_should_and_only_then(promtool: str) -> None:

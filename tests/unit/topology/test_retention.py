@@ -1,9 +1,10 @@
 """Which of a tenant's generations retention and the size budget delete, and which routes roll
 over (`topology.retention`)."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from logway.core.generations import ROLLOVER_LEAD, generation_index, read_generation
+from logway.core.generations import FIRST, ROLLOVER_LEAD, generation_index, read_generation
 from topology.model import Storage
 from topology.retention import Generation, plan_deletions, plan_rollovers
 
@@ -44,15 +45,18 @@ def test_a_generation_goes_once_everything_in_it_is_older_than_the_retention() -
     assert ages(planned) == [62]
 
 
-def test_over_the_budget_the_oldest_generations_go_but_never_a_routes_newest() -> None:
+def test_over_the_budget_the_oldest_generations_go_but_never_one_still_written() -> None:
     found = generations(0, 1, 2, 3, size=1000, routes=("default", "errors"))  # 8 x 1000 bytes
     planned = plan_deletions(Storage(retention_days=30, max_bytes=4500), found, NOW)
     assert ages(planned) == [3, 3, 2, 2]  # 8000 -> 4000 bytes
     assert {d.why for d in planned} == {"budget"}
-    alone = plan_deletions(
-        Storage(retention_days=30, max_bytes=1024), generations(0, size=5000), NOW
-    )
-    assert alone == []  # the newest alone over the budget: kept (the alert says so)
+    small = Storage(retention_days=30, max_bytes=1024)
+    assert plan_deletions(small, generations(0, size=5000), NOW) == []  # the newest: kept
+    # Rolled over a moment ago: the successor has not started, the old one is still written.
+    rolled = generations(20, size=5000)
+    start = NOW + ROLLOVER_LEAD
+    rolled.append(Generation(generation_index("acme", "default", start), "default", start, 0, 0, 0))
+    assert plan_deletions(small, rolled, NOW) == []
 
 
 def test_retention_first_then_the_budget_on_what_is_left() -> None:
@@ -65,10 +69,9 @@ def test_retention_first_then_the_budget_on_what_is_left() -> None:
     ]
 
 
-def test_a_routes_newest_goes_only_when_empty_and_older_than_the_cutoff() -> None:
-    quiet = generations(40, documents=0)
-    assert ages(plan_deletions(Storage(retention_days=30), quiet, NOW)) == [40]
-    assert plan_deletions(Storage(retention_days=30), generations(40), NOW) == []
+def test_a_routes_newest_is_never_deleted() -> None:
+    quiet = generations(400, documents=0)
+    assert plan_deletions(Storage(retention_days=30), quiet, NOW) == []
 
 
 def test_a_route_rolls_over_when_its_newest_is_as_old_as_the_retention() -> None:
@@ -84,7 +87,26 @@ def test_a_route_rolls_over_by_size_and_not_when_nothing_was_written() -> None:
     storage = Storage(retention_days=30)
     (rollover,) = plan_rollovers("acme", storage, generations(1, size=4000), NOW, 2000)
     assert rollover.why == "size"
-    assert plan_rollovers("acme", storage, generations(31, documents=0), NOW, BIG) == []
+    empty = [replace(g, documents=0, written=False) for g in generations(31)]
+    assert plan_rollovers("acme", storage, empty, NOW, BIG) == []
+    # counted as none yet (not refreshed) but indexed into: written
+    unrefreshed = [replace(g, documents=0) for g in generations(31)]
+    assert len(plan_rollovers("acme", storage, unrefreshed, NOW, BIG)) == 1
+
+
+def test_with_a_budget_a_generation_rolls_over_at_a_quarter_of_it() -> None:
+    budgeted = Storage(retention_days=30, max_bytes=40_000)
+    (rollover,) = plan_rollovers("acme", budgeted, generations(1, size=20_000), NOW, BIG)
+    assert rollover.why == "size"  # 10,000 bytes of primary: a quarter of the budget
+    assert plan_rollovers("acme", budgeted, generations(1, size=19_000), NOW, BIG) == []
+
+
+def test_a_first_generation_ages_from_its_making() -> None:
+    storage = Storage(retention_days=30)
+    first = Generation("logs-acme.default-first", "default", FIRST, 1, 1, 1, True, NOW)
+    assert plan_rollovers("acme", storage, [first], NOW + timedelta(days=29), BIG) == []
+    (rollover,) = plan_rollovers("acme", storage, [first], NOW + timedelta(days=30), BIG)
+    assert rollover.why == "age"
 
 
 def test_a_just_rolled_route_is_not_rolled_again() -> None:
