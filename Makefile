@@ -8,6 +8,7 @@ STAMP := $(VENV)/.logway-installed
 
 PROMTOOL := .logway/tools/promtool
 PROMTOOL_VERSION := v0.316.0
+PROMETHEUS := .logway/tools/prometheus
 HELM := .logway/tools/helm
 HELM_VERSION := v3.22.0
 KUBECONFORM := .logway/tools/kubeconform
@@ -30,10 +31,10 @@ run: setup
 	eval "$$($(BIN)/logway dev env)" && $(BIN)/logway apply examples/tenants && \
 	  $(BIN)/logway run all --demo
 
-## Tools the tests run: promtool (Prometheus rule tests), helm and kubeconform (the chart),
-## built with Go, first time ~6 min together; Kubernetes schemas for kubeconform, generated from
+## Tools the tests run: promtool (Prometheus rule tests), Prometheus (the dashboards' queries),
+## helm and kubeconform (the chart), built with Go, first time ~7 min together; Kubernetes schemas for kubeconform, generated from
 ## the Go module proxy's sources; Debian's chromium (the status page test), first time ~1 min.
-tools: $(PROMTOOL) $(HELM) $(KUBECONFORM) $(K8S_SCHEMAS) chromium
+tools: $(PROMTOOL) $(PROMETHEUS) $(HELM) $(KUBECONFORM) $(K8S_SCHEMAS) chromium
 
 $(HELM):
 	@echo "==> building helm $(HELM_VERSION) with go install (first time only)"
@@ -56,6 +57,12 @@ chromium:
 $(PROMTOOL):
 	@echo "==> building promtool $(PROMTOOL_VERSION) with go install (first time only)"
 	GOBIN=$(abspath .logway/tools) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
+# The Prometheus server the dashboard test scrapes the workers with (its API only: the web
+# UI's assets are not in the Go module), from the same release as promtool.
+$(PROMETHEUS):
+	@echo "==> building prometheus $(PROMTOOL_VERSION) with go install (first time only)"
+	GOBIN=$(abspath .logway/tools) go install github.com/prometheus/prometheus/cmd/prometheus@$(PROMTOOL_VERSION)
 
 ## Lint, type-check, check the import layers (.importlinter), then every test (unit +
 ## integration against the real servers).

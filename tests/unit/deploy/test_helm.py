@@ -350,3 +350,31 @@ def test_the_operator_gets_the_tenant_ceilings_that_are_set_and_no_others() -> N
     assert Ceilings.from_env(ceilings) == Ceilings(
         records_per_s=20000, storage_bytes=10**11, shards=450
     )
+
+
+def test_the_dashboards_ship_as_configmaps_for_grafanas_sidecar_on_known_figures(
+    objects: list[dict[str, Any]],
+) -> None:
+    import json
+
+    shipped = sorted((CHART / "files" / "dashboards").glob("*.json"))
+    assert [path.name for path in shipped] == ["logway-platform.json", "logway-tenant.json"]
+    maps = [o for o in objects if o["kind"] == "ConfigMap" and "dashboard" in o["metadata"]["name"]]
+    assert len(maps) == 2
+    for config_map in maps:
+        assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+        [(name, text)] = config_map["data"].items()
+        assert json.loads(text) == json.loads((CHART / "files" / "dashboards" / name).read_text())
+    # every figure a panel asks for is a recording rule or a metric of docs/metrics.md
+    rules = yaml.safe_load((CHART / "files" / "rules.yaml").read_text())
+    recorded = {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
+    metrics = set(re.findall(r"`(logway_[a-z_]+)`", (ROOT / "docs" / "metrics.md").read_text()))
+    known = recorded | metrics | {"up"}
+    for path in shipped:
+        dashboard = json.loads(path.read_text())
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                query = re.sub(r'"[^"]*"', '""', target["expr"])  # not the labels' values
+                names = set(re.findall(r"[a-z_:]*logway[a-z0-9_:]*|\bup\b", query))
+                names = {n.removesuffix("_bucket") for n in names}
+                assert names <= known, (path.name, panel["title"], names - known)
