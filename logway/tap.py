@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from pydantic import ValidationError
 
 from logway.core.deadletter import DeadLetter
@@ -170,11 +170,12 @@ class Tap:
             if metadata is None or error is not None or not metadata.partitions:
                 raise TapError(f"{topic} does not exist: is {self.tenant!r} applied?")
             for partition in metadata.partitions:
-                here = TopicPartition(topic, partition, OFFSET_END)
-                if self.last:
-                    low, high = consumer.get_watermark_offsets(here, timeout=10)
-                    here = TopicPartition(topic, partition, max(low, high - self.last))
-                found.append(here)
+                # The end is asked for now, not left to the fetcher (OFFSET_END): a record
+                # written once `assigned` has been told is then never skipped.
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=10
+                )
+                found.append(TopicPartition(topic, partition, max(low, high - self.last)))
         return found
 
     def _refusal(self, topic: str) -> str:

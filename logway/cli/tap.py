@@ -40,7 +40,8 @@ def tap(
         int | None, typer.Option(min=1, help="Stop after showing this many records.")
     ] = None,
     seconds: Annotated[
-        float | None, typer.Option(min=0.0, help="Stop after this many seconds.")
+        float | None,
+        typer.Option(min=0.0, help="Stop after this many seconds of reading."),
     ] = None,
     output: Annotated[
         str, typer.Option("--format", help="text (one line each) or json (one object each).")
@@ -75,9 +76,11 @@ def tap(
     except ConditionError as exc:
         raise fail(f"--where: {exc}", 2) from None
     tapping = Tap(tenant, chosen, condition, sample, last)
-    ends = time.monotonic() + seconds if seconds is not None else None
+    ends: list[float] = []  # when --seconds is up, counted from the first read
 
     def assigned(partitions: list[Any]) -> None:
+        if seconds is not None:
+            ends.append(time.monotonic() + seconds)
         topics = sorted({p.topic for p in partitions})
         where_from = f"{last} record(s) before the end" if last else "the end"
         typer.echo(
@@ -90,7 +93,7 @@ def tap(
     try:
         for record in tapping.records(
             server_endpoints().kafka,
-            until=lambda: ends is not None and time.monotonic() >= ends,
+            until=lambda: bool(ends) and time.monotonic() >= ends[0],
             assigned=assigned,
         ):
             typer.echo(json.dumps(record.as_json()) if output == "json" else record.line())

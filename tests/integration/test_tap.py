@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import orjson
 import pytest
@@ -88,6 +91,18 @@ def test_tap_shows_each_stage_filtered_and_sampled_without_a_group(
     assert not [g.group_id for g in groups.valid if g.group_id.startswith(tenant)]
 
 
+def lines_of(stream: IO[str]) -> queue.Queue[str]:
+    """The lines `stream` gives, as they come (read on a thread: a wait can then time out)."""
+    found: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            found.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return found
+
+
 def test_a_live_tap_shows_a_line_within_a_second_of_its_writing(
     endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
 ) -> None:
@@ -103,7 +118,8 @@ def test_a_live_tap_shows_a_line_within_a_second_of_its_writing(
     try:
         assert live.stderr is not None
         assert live.stdout is not None
-        ready = live.stderr.readline()
+        told, shown = lines_of(live.stderr), lines_of(live.stdout)
+        ready = told.get(timeout=60)
         assert f"tapping {raw_topic(tenant)} (2 partitions) from the end" in ready
         producer = Producer(endpoints.kafka.client({"acks": "all", "linger.ms": 0}))
         delays = []
@@ -111,7 +127,7 @@ def test_a_live_tap_shows_a_line_within_a_second_of_its_writing(
             written = time.perf_counter()
             producer.produce(raw_topic(tenant), orjson.dumps({"live": n}))
             producer.flush(10)
-            line = live.stdout.readline()
+            line = shown.get(timeout=30)
             delays.append(time.perf_counter() - written)
             assert f'{{"live":{n}}}' in line
         assert live.wait(30) == 0
