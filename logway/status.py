@@ -150,13 +150,14 @@ def _storage(es: Elasticsearch | None, tenant: str) -> int | None:
 def storage_text(s: TenantStatus) -> str:
     if s.storage_bytes is None:
         return "-"
-    used = _size(s.storage_bytes)
+    used = size_text(s.storage_bytes)
     if not s.storage_budget:
         return used
-    return f"{used} / {_size(s.storage_budget)} ({s.storage_bytes / s.storage_budget:.0%})"
+    return f"{used} / {size_text(s.storage_budget)} ({s.storage_bytes / s.storage_budget:.0%})"
 
 
-def _size(count: int) -> str:
+def size_text(count: int) -> str:
+    """Bytes for people: `812 B`, `14.8 KB`, `1.1 MB`."""
     if count < 1024:
         return f"{count} B"
     size = float(count)

@@ -12,13 +12,9 @@ from logway.cli.common import fail
 
 
 def _size(value: float | None) -> str:
-    if value is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return "-"
+    from logway.status import size_text
+
+    return "-" if value is None else size_text(int(value))
 
 
 def _table(rows: list[Any], unreachable: tuple[str, ...], sort: str, limit: int) -> Any:
