@@ -47,12 +47,13 @@ def run_runtimes(work: Path) -> Written:
         "python": _run([sys.executable, str(TRACES / "checkout.py")], work),
         "go": _run([str(binary)], work, GOTRACEBACK="all"),
         "node": _run(["node", str(TRACES / "checkout.js")], work),
+        "node-rejection": _run(["node", str(TRACES / "refund.js")], work),
     }
 
 
 def traces(runtime: str, stderr: list[str]) -> list[list[str]]:
     """The traces in a runtime's stderr, each as its lines: Java and Node write two (a logged
-    one, then the uncaught one), Python and Go one."""
+    one, then the uncaught one), Python, Go and Node's unhandled rejection one."""
     second = {"node": r"^/.*checkout\.js:\d+$", "java": r"^Exception in thread "}.get(runtime)
     if second is None:
         return [stderr]

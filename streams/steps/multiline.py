@@ -24,6 +24,18 @@ A preset is a set of rules written from real runtime output (`tests/fixtures/tra
 (a logger's line with the exception under it, `at`, `... n more`, `Caused by:`,
 `Suppressed:`), Python (chained tracebacks), Go (panics with
 every goroutine) and Node (errors with `[cause]`, and the uncaught-error report).
+
+A team whose namespaces run several runtimes names them all (`preset: [java, python, go,
+node]`), as Fluent Bit's multiline filter takes a list of parsers. The presets then run side by
+side on each stream, as one automaton whose state is the set of the presets' states: a line
+continues the event while any preset still accepts it, so each trace is joined by its own
+runtime's rules whichever runtime wrote it.
+
+The line before a trace: Java's and Python's loggers (logback, log4j, `logging.exception`) and
+`console.error` write their message on one line and the trace under it, so any line may open
+an event that the next line's trace continues. Not a JSON object line: a structured logger
+puts the trace inside its JSON, so a trace printed under a JSON line is another writer's and
+the JSON line stays a document of its own (and parses).
 """
 
 from __future__ import annotations
@@ -52,10 +64,13 @@ from streams.steps.base import (
 
 StreamKey = tuple[str, int, bytes | None, object]
 START = "start"
+States = tuple[str, ...]  # the states an open event is in, one per preset still following it
 # state -> [(pattern, next state)]: the first pattern matching the line wins.
 Rules = dict[str, list[tuple[str, str]]]
 
 ANY_LINE = r"."
+# A line that may carry the trace under it: any but a JSON object (see the module docstring).
+LOGGER_LINE = r"^(?!\s*\{.*\}\s*$)."
 JAVA_CONTINUES = (
     r"^\s+at |^\s+\.\.\. \d+ (more|common frames omitted)$|^\s*Caused by: |^\s+Suppressed: "
     r"|^([\w$]+\.)+[\w$]*(Exception|Error|Throwable)(: |$)"  # under a logger's line
@@ -65,8 +80,10 @@ PY_CHAINED = (
     r"^(The above exception was the direct cause of the following exception:"
     r"|During handling of the above exception, another exception occurred:)$"
 )
-NODE_ERROR = r"^([\w$.]*(Error|Exception)|Uncaught \w+)(: |$)"
-NODE_SOURCE = r"^\S+\.[cm]?[jt]s:\d+$"
+NODE_ERROR = r"^([\w$.]*(Error|Exception|Rejection)|Uncaught \w+)( \[[\w.]+\])?(: |$)"
+# The first line of Node's uncaught report: the file (a path, a `file://` URL, or one of Node's
+# own `node:` modules, as an unhandled rejection's report starts) and the line.
+NODE_SOURCE = r"^(\S+\.[cm]?[jt]sx?|file://\S+|node:[\w/]+):\d+$"
 NODE_FRAMES = (
     r"^\s+at |^\s+\.\.\. \d+ (more|lines matching cause stack trace)|^\s*\[\w+\]: |^\s+[\w$]+: "
     r"|^\s*\}$"
@@ -75,13 +92,13 @@ NODE_FRAMES = (
 PRESETS: dict[str, Rules] = {
     # A line (often the logger's own) and the exception under it.
     "java": {
-        START: [(ANY_LINE, "java")],
+        START: [(LOGGER_LINE, "java")],
         "java": [(JAVA_CONTINUES, "java")],
     },
     # `logging.exception`'s line, or the traceback itself; chained tracebacks with the blank
     # lines and the sentence Python writes between them.
     "python": {
-        START: [(PY_TRACEBACK, "py_frames"), (ANY_LINE, "py_head")],
+        START: [(PY_TRACEBACK, "py_frames"), (LOGGER_LINE, "py_head")],
         "py_head": [(PY_TRACEBACK, "py_frames")],
         "py_frames": [(r"^[ \t]", "py_frames"), (r"^\S", "py_raised")],
         "py_raised": [(r"^$", "py_gap")],
@@ -105,13 +122,15 @@ PRESETS: dict[str, Rules] = {
         START: [
             (NODE_SOURCE, "node_source"),
             (NODE_ERROR, "node_frames"),
-            (ANY_LINE, "node_head"),
+            (LOGGER_LINE, "node_head"),
         ],
         "node_head": [(r"^\s+at ", "node_frames")],
         "node_source": [(ANY_LINE, "node_code")],
         "node_code": [(r"^\s*\^+\s*$", "node_caret")],
         "node_caret": [(r"^$", "node_caret_gap")],
-        "node_caret_gap": [(NODE_ERROR, "node_frames")],
+        # After the caret and its blank line, the next line is the error, whatever its class
+        # (`UnhandledPromiseRejection: ...`, a thrown string).
+        "node_caret_gap": [(r"^\S", "node_frames")],
         "node_frames": [(NODE_FRAMES, "node_frames"), (r"^$", "node_end")],
         "node_end": [(r"^Node\.js v\d", "node_done")],
         "node_done": [],
@@ -119,16 +138,33 @@ PRESETS: dict[str, Rules] = {
 }
 
 
+Preset = Literal["java", "python", "go", "node"]
+
+
+def union(presets: tuple[str, ...]) -> tuple[Rules, tuple[str, ...]]:
+    """The presets side by side, and the states an event starts from: each preset's states
+    named `<preset>.<state>`, so that the runtime, which keeps the set of states reached, never
+    mixes one preset's rules with another's."""
+    if len(presets) == 1:
+        return PRESETS[presets[0]], (START,)
+    rules: Rules = {}
+    for name in presets:
+        for state, pairs in PRESETS[name].items():
+            rules[f"{name}.{state}"] = [(pattern, f"{name}.{to}") for pattern, to in pairs]
+    return rules, tuple(f"{name}.{START}" for name in presets)
+
+
 class MultilineStep(StepConfig):
     """Join the lines of one event (a stack trace) into one document, per container stream.
-    Give a `preset`, or `start_pattern` and `continue_pattern`."""
+    Give a `preset` (or a list of them), or `start_pattern` and `continue_pattern`."""
 
     name = "multiline"
     step: Literal["multiline"] = Field(description="The step's name.")
-    preset: Literal["java", "python", "go", "node"] | None = Field(
+    preset: Preset | list[Preset] | None = Field(
         None,
-        description="Rules for a runtime's stack traces, written from its real output.",
-        examples=["java"],
+        description="Rules for a runtime's stack traces, written from its real output; a list "
+        "for a team running several runtimes (each trace is joined by its own runtime's rules).",
+        examples=["java", ["java", "python", "go", "node"]],
     )
     start_pattern: Re2Pattern | None = Field(
         None,
@@ -166,32 +202,46 @@ class MultilineStep(StepConfig):
             raise semantic_error("give a preset, or start_pattern and continue_pattern, not both")
         if self.preset is None and not all(custom):
             raise semantic_error("give a preset, or both start_pattern and continue_pattern")
+        if self.preset == []:
+            raise semantic_error("name at least one preset: java, python, go or node")
         if self.when is not None:
             raise semantic_error("multiline takes no `when`: it must see every line of a stream")
         return self
 
-    def rules(self) -> Rules:
-        if self.preset is not None:
-            return PRESETS[self.preset]
+    def presets(self) -> tuple[Preset, ...]:
+        """The presets named, each once, in the order given."""
+        if self.preset is None:
+            return ()
+        named = [self.preset] if isinstance(self.preset, str) else self.preset
+        return tuple(dict.fromkeys(named))
+
+    def rules(self) -> tuple[Rules, tuple[str, ...]]:
+        """The rules, and the states an event starts from."""
+        presets = self.presets()
+        if presets:
+            return union(presets)
         assert self.start_pattern is not None
         assert self.continue_pattern is not None
-        return {
+        custom = {
             START: [(self.start_pattern, "event")],
             "event": [(self.continue_pattern, "event")],
         }
+        return custom, (START,)
 
     def compile(self) -> Multiliner:
         # The presets are ours, written without nested repetition, so Python's `re` runs them in
         # linear time, at a fifth of the google-re2 wrapper's cost per line (`bench.processor`);
         # a tenant's own patterns always run on RE2.
         engine = re.compile if self.preset is not None else compile_re2
+        rules, starts = self.rules()
         return Multiliner(
-            self.rules(),
+            rules,
             self.field,
             self.flush_timeout_s,
             self.max_lines,
             self.max_bytes,
             engine=engine,
+            starts=starts,
         )
 
 
@@ -200,7 +250,7 @@ class _Event:
     first: Record
     doc: Document
     lines: list[str]
-    state: str | None  # None: no rule continues it (a line that opened nothing)
+    states: States  # empty: no rule continues it (a line that opened nothing)
     size: int
     last: float
     offsets: list[int] = field(default_factory=list)
@@ -219,11 +269,13 @@ class Multiliner:
         *,
         engine: Callable[[str], Any] = compile_re2,
         clock: Callable[[], float] = time.monotonic,
+        starts: States = (START,),
     ) -> None:
         self.rules: dict[str, list[tuple[Any, str]]] = {
             state: [(engine(pattern), target) for pattern, target in pairs]
             for state, pairs in rules.items()
         }
+        self.starts = starts
         self.field = field_name
         self.flush_timeout_s = flush_timeout_s
         self.max_lines = max_lines
@@ -234,11 +286,16 @@ class Multiliner:
     def __len__(self) -> int:
         return len(self._events)
 
-    def _next(self, state: str | None, line: str) -> str | None:
-        for pattern, target in self.rules.get(state, ()) if state is not None else ():
-            if pattern.search(line):
-                return target
-        return None
+    def _next(self, states: States, line: str) -> States:
+        """The states `line` leads to: in each state, the first rule matching it."""
+        reached: list[str] = []
+        for state in states:
+            for pattern, target in self.rules.get(state, ()):
+                if pattern.search(line):
+                    if target not in reached:
+                        reached.append(target)
+                    break
+        return tuple(reached)
 
     def __call__(self, doc: Document, record: Record) -> StepResult:
         text = doc.get(self.field)
@@ -246,22 +303,22 @@ class Multiliner:
         key: StreamKey = (record.topic, record.partition, record.key, doc.get("stream"))
         event = self._events.get(key)
         if event is None:
-            state = self._next(START, line) if line is not None else None
-            if state is None:
+            states = self._next(self.starts, line) if line is not None else ()
+            if not states:
                 return doc
-            self._events[key] = self._open(doc, record, line, state)
+            self._events[key] = self._open(doc, record, line, states)
             return HELD
-        state = self._next(event.state, line) if line is not None else None
-        if state is not None and not self._overruns(event, line):
+        states = self._next(event.states, line) if line is not None else ()
+        if states and not self._overruns(event, line):
             event.lines.append(line)  # type: ignore[arg-type]
             event.size += len(line) + 1  # type: ignore[arg-type]
             event.offsets.extend(_offsets(record))
-            event.state = state
+            event.states = states
             event.last = self.clock()
             return HELD
         # The event ends here; this line opens the next one (a cut event's rest continues it).
-        cut = state is not None
-        opens = state if cut else (self._next(START, line) if line is not None else None)
+        cut = bool(states)
+        opens = states if cut else (self._next(self.starts, line) if line is not None else ())
         self._events[key] = self._open(doc, record, line, opens)
         return Carried(*self._finish(event, cut))
 
@@ -269,10 +326,10 @@ class Multiliner:
         extra = len(line) + 1 if line is not None else 0
         return len(event.lines) >= self.max_lines or event.size + extra > self.max_bytes
 
-    def _open(self, doc: Document, record: Record, line: str | None, state: str | None) -> _Event:
+    def _open(self, doc: Document, record: Record, line: str | None, states: States) -> _Event:
         lines = [line] if line is not None else []
         size = len(line) if line is not None else 0
-        return _Event(record, doc, lines, state, size, self.clock(), list(_offsets(record)))
+        return _Event(record, doc, lines, states, size, self.clock(), list(_offsets(record)))
 
     def _finish(self, event: _Event, cut: bool) -> tuple[Record, Document]:
         """The event's document, carried by its first line's record, which releases the

@@ -86,6 +86,14 @@ def test_validate_json_output(tmp_path: Path) -> None:
     }
 
 
+def test_every_example_pipeline_passes_its_own_samples() -> None:
+    """The README's example pipelines run their samples through the real steps (the dry run)."""
+    pipelines = EXAMPLES.parent / "pipelines"
+    result = runner.invoke(app, ["validate", str(pipelines)])
+    assert result.exit_code == 0, result.output
+    assert f"{len(list(pipelines.glob('*.yaml')))} valid tenant(s)" in result.output
+
+
 def test_schema_is_a_valid_json_schema_that_accepts_the_examples() -> None:
     result = runner.invoke(app, ["schema"])
     schema = json.loads(result.output)

@@ -135,6 +135,8 @@ def test_forgetting_a_revoked_partition_drops_its_events_only() -> None:
         ({"start_pattern": "(a)\\1", "continue_pattern": "^ "}, "RE2"),
         ({"preset": "java", "when": 'level == "error"'}, "takes no `when`"),
         ({"preset": "cobol"}, "preset"),
+        ({"preset": ["java", "cobol"]}, "preset"),
+        ({"preset": []}, "at least one preset"),
     ],
 )
 def test_a_bad_multiline_step_is_refused(step: dict[str, Any], error: str) -> None:
@@ -153,7 +155,20 @@ def test_multiline_comes_once_and_after_reassembly() -> None:
         pipeline({"step": "multiline", "preset": "java"}, {"step": "multiline", "preset": "go"})
 
 
-ADVERSARIAL = ["a.", "a", " ", "\t", "Error", "(", ")", "$", ": ", "}", "at ", "x."]
+def test_several_presets_follow_a_stream_side_by_side_and_never_mix_their_rules() -> None:
+    """Java's frames then a Go goroutine header: each preset alone would end the event there,
+    and so does their union (a rule of one preset never continues another's state)."""
+    p = pipeline(
+        {"step": "parse", "format": "json"}, {"step": "multiline", "preset": ["java", "go", "java"]}
+    )
+    lines = ["java.lang.IllegalStateException: x", "\tat A.b(A.java:1)", "goroutine 1 [running]:"]
+    outcomes = [p.process(line(text), record(offset)) for offset, text in enumerate(lines)]
+    assert [o.held for o in outcomes] == [True, True, True]
+    assert message(outcomes[2]) == "java.lang.IllegalStateException: x\n\tat A.b(A.java:1)"
+    assert p.steps[1].starts == ("java.start", "go.start")  # each preset once, in order
+
+
+ADVERSARIAL = ["a.", "a", " ", "\t", "Error", "(", ")", "$", ": ", "{", "}", "at ", "x.", "s:1"]
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

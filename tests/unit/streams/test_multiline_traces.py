@@ -29,7 +29,9 @@ BEFORE = {
     "python": ["INFO:checkout:ready"],
     "go": ["level=info msg=ready"],
     "node": ["info: ready"],
+    "node-rejection": ["info: refunds ready"],
 }
+PRESET = {"node-rejection": "node"}
 HEAD = {"python": ["ERROR:checkout:charge failed"]}
 AFTER = ["INFO next request", "INFO done with 18"]
 
@@ -49,7 +51,7 @@ def docker(stream: str, line: str) -> bytes:
     return orjson.dumps({"log": line + "\n", "stream": stream, "time": TIME})
 
 
-def pipeline_for(fmt: str, preset: str) -> TenantPipeline:
+def pipeline_for(fmt: str, preset: str | list[str]) -> TenantPipeline:
     tenant = Tenant.model_validate(
         {
             "name": "checkout",
@@ -64,22 +66,77 @@ def pipeline_for(fmt: str, preset: str) -> TenantPipeline:
     return TenantPipeline(tenant.name, tenant.pipeline, tenant.routes)
 
 
+RUNTIMES = ["java", "python", "go", "node", "node-rejection"]
+EVERY_PRESET = ["java", "python", "go", "node"]
+
+
 @pytest.mark.parametrize("fmt", ["cri", "docker"])
-@pytest.mark.parametrize("runtime", ["java", "python", "go", "node"])
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_each_trace_is_one_document_byte_identical_and_no_other_line_is_swallowed(
     written: Written, runtime: str, fmt: str
 ) -> None:
     stdout, stderr = written[runtime]
     errors = BEFORE[runtime] + HEAD.get(runtime, []) + stderr + AFTER
-    # Two pods, and stdout between stderr's lines: a stream is never mixed with another.
+    pods = (b"pod-a.log", b"pod-b.log")
+    documents = run_streams(
+        pipeline_for(fmt, PRESET.get(runtime, runtime)),
+        fmt,
+        pods,
+        dict.fromkeys(pods, (stdout, errors)),
+    )
+    want = expected(runtime, stderr)
+    for pod in pods:
+        assert documents[(pod, "stderr")] == want
+        assert documents[(pod, "stdout")] == stdout
+
+
+@pytest.mark.parametrize("fmt", ["cri", "docker"])
+def test_one_tenant_running_every_runtime_gets_each_trace_whole_by_its_own_rules(
+    written: Written, fmt: str
+) -> None:
+    """One team, one pod per runtime, every preset named in one step. Right before each trace,
+    printed on its own (Java's `printStackTrace` without a logger's line, Python's traceback),
+    a JSON line from a structured logger: it stays a document of its own, never glued to the
+    trace after it."""
+    json_line = '{"level":"error","msg":"charge failed","order":18}'
+    streams, want = {}, {}
+    for runtime in RUNTIMES:
+        stdout, stderr = written[runtime]
+        found = traces(runtime, stderr)
+        if runtime == "java":
+            found[0] = found[0][1:]  # the logger's line gone: the trace printed on its own
+        errors, docs = list(BEFORE[runtime]), list(BEFORE[runtime])
+        for trace in found:
+            errors += [json_line, *trace]
+            docs += [json_line, "\n".join(trace)]
+        pod = f"{runtime}.log".encode()
+        streams[pod] = (stdout, errors + AFTER)
+        want[pod] = docs + AFTER
+    documents = run_streams(pipeline_for(fmt, EVERY_PRESET), fmt, tuple(streams), streams)
+    for pod, (stdout, _errors) in streams.items():
+        assert documents[(pod, "stderr")] == want[pod], pod
+        assert documents[(pod, "stdout")] == stdout, pod
+
+
+def run_streams(
+    pipeline: TenantPipeline,
+    fmt: str,
+    pods: tuple[bytes, ...],
+    streams: dict[bytes, tuple[list[str], list[str]]],
+) -> dict[tuple[bytes, str], list[str]]:
+    """The documents each pod's stdout and stderr give, the pods' lines interleaved (and
+    stdout between stderr's lines: a stream is never mixed with another); every held record
+    released exactly once, with its event."""
     records: list[tuple[bytes, bytes]] = []
-    for index, line in enumerate(errors):
-        for pod in (b"pod-a.log", b"pod-b.log"):
-            encode = cri if fmt == "cri" else docker
-            records.append((pod, encode("stderr", line)))
+    encode = cri if fmt == "cri" else docker
+    longest = max(len(errors) for _stdout, errors in streams.values())
+    for index in range(longest):
+        for pod in pods:
+            stdout, errors = streams[pod]
+            if index < len(errors):
+                records.append((pod, encode("stderr", errors[index])))
             if index < len(stdout):
                 records.append((pod, encode("stdout", stdout[index])))
-    pipeline = pipeline_for(fmt, runtime)
     documents: dict[tuple[bytes, str], list[str]] = defaultdict(list)
     released: list[int] = []
     held = 0
@@ -100,11 +157,7 @@ def test_each_trace_is_one_document_byte_identical_and_no_other_line_is_swallowe
     for _record, outcome in pipeline.expire(now=math.inf):
         take(outcome)
 
-    want = expected(runtime, stderr)
-    for pod in (b"pod-a.log", b"pod-b.log"):
-        assert documents[(pod, "stderr")] == want
-        assert documents[(pod, "stdout")] == stdout
     assert pipeline.holding() == 0
-    # Every held record was released exactly once, with its event.
     assert sorted(released) == sorted(set(released))
     assert len(released) == held
+    return documents
