@@ -6,6 +6,12 @@ Records are keyed by their source log file, so all pieces of one container strea
 partition, in order. Docker json-file and CRI lines are read with the forwarders' own
 `docker`/`cri` parsers.
 
+Files: a file found without a position in the forwarder's database is read from its head
+(`Read_from_Head`), so the lines a pod wrote before the forwarder started, or while it was
+down, are sent; new and rotated files are looked for every 5 s (`Refresh_Interval`, 60 s by
+default). Fluent Bit writes the record's time, which is when the container runtime wrote the
+line, as `@timestamp` (microseconds, ISO 8601), which the pipeline keeps as the document's.
+
 Identity: every node's forwarder logs in as one Kafka user, `logway-forwarder` (a Strimzi
 KafkaUser), and each tenant's output names the tenant as its `client.id`. `apply` grants that
 user WRITE on each claiming tenant's raw topic and gives the pair (user `logway-forwarder`,
@@ -111,6 +117,8 @@ def render_fluent_bit(tenants: Sequence[Tenant], login: KafkaLogin = "none") -> 
         "    Tag_Regex        ^/var/log/containers/(?<pod_name>[^_]+)_(?<namespace_name>[^_]+)"
         "_(?<container_name>.+)-(?<container_id>[a-z0-9]{64})\\.log$\n"
         "    Path_Key         source_file\n"
+        "    Read_from_Head   true\n"
+        "    Refresh_Interval 5\n"
         "    DB               /var/lib/fluent-bit/tail.db\n"
         "    storage.type     filesystem\n"
         "    Mem_Buf_Limit    64MB\n",
@@ -145,8 +153,8 @@ def _fluent_bit_output(
         f"    Topics                        {topic}\n"
         "    Message_Key_Field             source_file\n"
         "    Format                        json\n"
-        "    Timestamp_Key                 @forwarded_at\n"
-        "    Timestamp_Format              iso8601_ns\n"
+        "    Timestamp_Key                 @timestamp\n"
+        "    Timestamp_Format              iso8601\n"
         "    rdkafka.request.required.acks -1\n"
         "    rdkafka.enable.idempotence    true\n"
         "    rdkafka.compression.codec     lz4\n"
@@ -167,6 +175,8 @@ def render_fluentd(tenants: Sequence[Tenant], login: KafkaLogin = "none") -> str
         "  tag kube.*\n"
         "  path_key source_file\n"
         "  read_from_head true\n"
+        "  refresh_interval 5\n"
+        "  follow_inodes true\n"
         "  <parse>\n"
         "    @type multi_format\n"
         "    <pattern>\n"
