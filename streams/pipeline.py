@@ -273,7 +273,9 @@ class TenantPipeline:
             if found is not None:
                 if "kubernetes" in keys or "container" in keys:
                     self._move_foreign_fields(doc, record, ("kubernetes", "container"))
-                doc["kubernetes"], doc["container"] = found["kubernetes"], found["container"]
+                doc["kubernetes"] = found["kubernetes"]
+                if found["container"] is not None:
+                    doc["container"] = found["container"]
         doc["data_stream"] = {"type": "logs", "dataset": self.tenant, "namespace": route}
         if record.flags:
             for flag in record.flags:
@@ -304,20 +306,24 @@ class TenantPipeline:
             path = read_log_path(key)
             found = None
             if path is not None and path.namespace in self.namespaces:
+                named: Document = {"name": path.pod}
+                if path.pod_uid is not None:
+                    named["uid"] = path.pod_uid
                 found = {
                     "kubernetes": {
                         "namespace": path.namespace,
-                        "pod": {"name": path.pod},
+                        "pod": named,
                         "container": {"name": path.container},
                     },
-                    "container": {"id": path.container_id},
+                    "container": {"id": path.container_id} if path.container_id else None,
                 }
             self._paths[key] = found
         if found is None:
             return None
         k8s = found["kubernetes"]
         pod = self.pods(k8s["namespace"], k8s["pod"]["name"]) if self.pods else None
-        if pod is None:
+        uid = k8s["pod"].get("uid")
+        if pod is None or (uid is not None and pod.uid != uid):  # none, or a later pod's
             return {"kubernetes": dict(k8s), "container": found["container"]}
         enriched = {
             **k8s,

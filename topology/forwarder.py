@@ -34,7 +34,7 @@ from topology.model import Tenant
 
 UNCLAIMED_TOPIC = "_logway.unclaimed"
 UNCLAIMED_CLIENT_ID = "logway-unclaimed"
-Format = Literal["fluent-bit", "fluentd"]
+Format = Literal["fluent-bit", "fluentd"]  # the agents this module renders
 KafkaLogin = Literal["none", "scram", "tls"]
 KAFKA_LOGINS: tuple[KafkaLogin, ...] = ("none", "scram", "tls")
 HEADER = (
@@ -87,12 +87,6 @@ def _header(login: KafkaLogin, fmt: Format) -> str:
         cert=files.get("ssl.certificate.location"),
         key=files.get("ssl.key.location"),
     )
-
-
-def render(tenants: Sequence[Tenant], fmt: Format, login: KafkaLogin = "none") -> str:
-    if fmt == "fluent-bit":
-        return render_fluent_bit(tenants, login)
-    return render_fluentd(tenants, login)
 
 
 def _alternatives(namespaces: Sequence[str]) -> str:

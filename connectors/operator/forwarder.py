@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from topology.forwarder import KafkaLogin, render
+from topology.agents import render
+from topology.forwarder import KafkaLogin
 from topology.model import Tenant
 
 log = logging.getLogger("logway.operator")

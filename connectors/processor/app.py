@@ -48,6 +48,7 @@ from connectors.processor.tenants import TenantPipelines
 from connectors.processor.transport import BatchConsumer, BatchTransport
 from connectors.runtime.commit import DeliveryError, flush
 from connectors.runtime.subscription import TenantTopics, nudged_by_publications
+from logway.core.agent import agent_line
 from logway.core.discovery import served_topics
 from logway.core.document import Flag
 from logway.core.health import READINESS
@@ -192,9 +193,7 @@ class BatchProcessor:
                 int(message.timestamp * 1000) if message.timestamp else 0,
             )
             if message.headers:
-                record.event_id, refused = event_id_header(message.headers, tenant)
-                if refused:
-                    record.flag(Flag.EVENT_ID_REFUSED)
+                _name_by_headers(record, message.headers, value, tenant)
             pipeline = pipelines.get(tenant)
             if pipeline is None:
                 pipeline = pipelines[tenant] = self.pipelines.get(tenant)
@@ -534,3 +533,17 @@ def run_processor(config: ProcessorConfig) -> None:
     app = build_app(config, topics, registry, pods, joined)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
     worker.execute_from_commandline()
+
+
+def _name_by_headers(
+    record: Record, headers: list[tuple[str, bytes | None]], value: bytes | None, tenant: str
+) -> None:
+    """The key and event id a record's headers give: a line of the node agent is keyed by its
+    file and named by its line (`logway.core.agent`); a gateway event by its forward chunk."""
+    line = agent_line(headers, value)
+    if line is not None:
+        record.key, record.event_id = line.key, line.event_id
+        return
+    record.event_id, refused = event_id_header(headers, tenant)
+    if refused:
+        record.flag(Flag.EVENT_ID_REFUSED)

@@ -40,7 +40,13 @@ def render_crd(
 def render_forwarder(
     paths: Paths,
     output_format: Annotated[
-        str, typer.Option("--format", help="fluent-bit, or fluentd (fluent-plugin-kafka).")
+        str,
+        typer.Option(
+            "--format",
+            help="fluent-bit; fluentd (fluent-plugin-kafka); or otel-collector (the "
+            "OpenTelemetry Collector's filelog receiver and kafka exporter, one pipeline per "
+            "tenant, a stable id per line).",
+        ),
     ] = "fluent-bit",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
@@ -61,11 +67,12 @@ def render_forwarder(
     _logway.unclaimed. Each tenant's output uses the tenant's name as its Kafka client id, so
     the broker applies that tenant's produce quota to its namespaces' logs. Refuses while any
     tenant is rejected: leaving one out would send its namespaces to _logway.unclaimed."""
-    from topology.forwarder import KAFKA_LOGINS, render
+    from topology.agents import AGENTS, render
+    from topology.forwarder import KAFKA_LOGINS
     from topology.load import load_tenants
 
-    if output_format not in ("fluent-bit", "fluentd"):
-        raise fail("--format is fluent-bit or fluentd", 2)
+    if output_format not in AGENTS:
+        raise fail(f"--format is one of {', '.join(AGENTS)}", 2)
     if kafka_login not in KAFKA_LOGINS:
         raise fail(f"--kafka-login is one of {', '.join(KAFKA_LOGINS)}", 2)
     require(paths)
@@ -75,7 +82,7 @@ def render_forwarder(
     if not result.ok:
         raise fail("not rendered: fix the tenant files first (see the errors above)")
     tenants = [t.tenant for t in result.tenants]
-    text = render(tenants, output_format, kafka_login)  # type: ignore[arg-type]
+    text = render(tenants, output_format, kafka_login)
     if output is None:
         typer.echo(text, nl=False)
     else:

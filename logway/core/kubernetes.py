@@ -4,7 +4,10 @@ watcher publishes to `_logway.pods` (compacted, keyed `<namespace>/<pod>`).
 The node forwarder keys each record by the file it read, `/var/log/containers/<pod>_
 <namespace>_<container>-<container id>.log` (the kubelet's names; none of the parts can hold
 `_`), so the path gives namespace, pod, container and container id without asking anyone. The
-pod's uid, node, labels and chosen annotations come from one watcher of the API server
+OpenTelemetry Collector agent reads the files those names link to, `/var/log/pods/<namespace>_
+<pod>_<pod uid>/<container>/<restart count>.log` (and, once the kubelet rotated it,
+`.log.<yyyymmdd-hhmmss>`), which give the pod's uid instead of the container's id. The pod's
+uid, node, labels and chosen annotations come from one watcher of the API server
 (`connectors.podwatch`) instead of a watch per node.
 """
 
@@ -18,9 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field
 PODS_TOPIC = "_logway.pods"
 # Compacted; a deleted pod's tombstone is kept a day, so a reader that was away sees it.
 PODS_TOPIC_CONFIG = {"cleanup.policy": "compact", "delete.retention.ms": str(86_400_000)}
+NAMESPACE = r"(?P<namespace>[a-z0-9][a-z0-9-]{0,62})"
+POD = r"(?P<pod>[a-z0-9][a-z0-9.-]{0,252})"
+CONTAINER = r"(?P<container>[a-z0-9][a-z0-9-]{0,62})"
 LOG_PATH = re.compile(
-    r"^/var/log/containers/(?P<pod>[a-z0-9][a-z0-9.-]{0,252})_(?P<namespace>[a-z0-9][a-z0-9-]{0,62})"
-    r"_(?P<container>[a-z0-9][a-z0-9-]{0,62})-(?P<id>[a-f0-9]{64})\.log$"
+    rf"^/var/log/containers/{POD}_{NAMESPACE}_{CONTAINER}-(?P<id>[a-f0-9]{{64}})\.log$"
+)
+# Under any folder (the agent's mount of /var/log/pods): the kubelet's own layout.
+POD_LOG_PATH = re.compile(
+    rf"^/(?:[^/]+/)*{NAMESPACE}_{POD}_(?P<uid>[a-f0-9-]{{1,64}})/{CONTAINER}/\d{{1,9}}\.log"
+    r"(?P<rotated>\.\d{8}-\d{6})?$"
 )
 
 
@@ -31,7 +41,8 @@ class LogPath:
     namespace: str
     pod: str
     container: str
-    container_id: str
+    container_id: str | None = None  # in /var/log/containers/ names
+    pod_uid: str | None = None  # in /var/log/pods/ names
 
 
 def read_log_path(path: bytes | str | None) -> LogPath | None:
@@ -40,9 +51,21 @@ def read_log_path(path: bytes | str | None) -> LogPath | None:
         return None
     text = path.decode("utf-8", "replace") if isinstance(path, bytes) else path
     found = LOG_PATH.match(text)
-    if found is None:
-        return None
-    return LogPath(found["namespace"], found["pod"], found["container"], found["id"])
+    if found is not None:
+        return LogPath(found["namespace"], found["pod"], found["container"], found["id"])
+    found = POD_LOG_PATH.match(text)
+    if found is not None:
+        return LogPath(found["namespace"], found["pod"], found["container"], None, found["uid"])
+    return None
+
+
+def unrotated(path: str) -> str:
+    """A pod log file's name before the kubelet rotated it (`0.log.20261206-233000` -> `0.log`):
+    one file, whichever name its line was read under."""
+    found = POD_LOG_PATH.match(path)
+    if found is None or found["rotated"] is None:
+        return path
+    return path[: found.start("rotated")]
 
 
 def pod_key(namespace: str, pod: str) -> bytes:

@@ -437,6 +437,25 @@ def test_a_record_from_a_claimed_namespaces_log_file_gets_its_kubernetes_metadat
     assert doc["logway"]["foreign_fields_moved"] is True
 
 
+UID = "0b7c9e2a-1f3d-4c5e-9a8b-7c6d5e4f3a2b"
+POD_LOG = f"/var/log/pods/shop_web-7d9f8-x2x_{UID}/app/0.log".encode()
+
+
+@pytest.mark.parametrize(("uid", "labelled"), [(UID, True), ("a-later-pod", False)])
+def test_the_agents_pod_log_path_gives_the_pod_and_labels_only_of_the_same_pod(
+    uid: str, labelled: bool
+) -> None:
+    """A pod recreated under the same name is another pod: the labels of the one the watcher
+    knows are not given to the lines of the file of an earlier one."""
+    pod = PodRecord(namespace="shop", name="web-7d9f8-x2x", uid=uid, labels={"app": "web"})
+    p = TenantPipeline("acme", namespaces=frozenset({"shop"}), pods=lambda ns, name: pod)
+    doc = document(p.process(b'{"msg": "hi"}', record(0, POD_LOG)))
+    assert doc["kubernetes"]["pod"] == {"name": "web-7d9f8-x2x", "uid": UID}
+    assert doc["kubernetes"]["container"] == {"name": "app"}
+    assert ("labels" in doc["kubernetes"]) is labelled
+    assert "container" not in doc  # the path names no container id
+
+
 def test_a_log_path_of_another_namespace_gets_no_metadata() -> None:
     """A tenant producing directly cannot name another tenant's pod to read its labels."""
     pods = {("shop", "web-7d9f8-x2x"): PodRecord(namespace="shop", name="w", uid="u")}

@@ -3,18 +3,23 @@
 Regenerate the golden files after an intended change with:
   logway render forwarder examples/tenants -o tests/golden/forwarder/fluent-bit.conf
   logway render forwarder --format fluentd examples/tenants -o tests/golden/forwarder/fluentd.conf
-and, for each LOGIN of scram and tls, with `--kafka-login LOGIN` into `<format>-LOGIN.conf`.
+  logway render forwarder --format otel-collector examples/tenants \
+    -o tests/golden/forwarder/otel-collector.yaml
+and, for each LOGIN of scram and tls, with `--kafka-login LOGIN` into `<format>-LOGIN.<ext>`.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from logway.core.names import raw_topic
-from topology.forwarder import UNCLAIMED_TOPIC, render
+from topology.agents import render
+from topology.forwarder import UNCLAIMED_TOPIC
 from topology.load import load_tenants
 from topology.model import Tenant
 
@@ -24,10 +29,11 @@ TENANTS = [t.tenant for t in load_tenants([ROOT / "examples" / "tenants"]).tenan
 CONTAINER_ID = "0123456789abcdef" * 4
 
 
-@pytest.mark.parametrize("fmt", ["fluent-bit", "fluentd"])
+@pytest.mark.parametrize("fmt", ["fluent-bit", "fluentd", "otel-collector"])
 @pytest.mark.parametrize("login", ["none", "scram", "tls"])
 def test_rendering_the_examples_matches_the_golden_file(fmt: str, login: str) -> None:
-    golden = GOLDEN / (f"{fmt}.conf" if login == "none" else f"{fmt}-{login}.conf")
+    ext = "yaml" if fmt == "otel-collector" else "conf"
+    golden = GOLDEN / (f"{fmt}.{ext}" if login == "none" else f"{fmt}-{login}.{ext}")
     assert render(TENANTS, fmt, login) == golden.read_text()  # type: ignore[arg-type]
 
 
@@ -98,6 +104,38 @@ def test_fluentd_sends_each_namespace_to_exactly_its_tenant(namespace: str) -> N
         if any(p.match(tag) for p in patterns)
     )
     assert first == expected_topic(namespace, TENANTS)
+
+
+def collector_topics(config: str, path: str) -> list[str]:
+    """The topics the rendered collector sends a file to: every pipeline whose receiver
+    includes the file and does not exclude it (the globs as the receiver matches them)."""
+    parsed = yaml.safe_load(config)
+    topics = []
+    for pipeline in parsed["service"]["pipelines"].values():
+        [receiver], [exporter] = pipeline["receivers"], pipeline["exporters"]
+        settings = parsed["receivers"][receiver]
+        if any(fnmatch.fnmatchcase(path, glob) for glob in settings["include"]) and not any(
+            fnmatch.fnmatchcase(path, glob) for glob in settings.get("exclude", [])
+        ):
+            topics.append(parsed["exporters"][exporter]["logs"]["topic"])
+    return topics
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+def test_the_collector_sends_each_namespace_to_exactly_its_tenant(namespace: str) -> None:
+    config = render(TENANTS, "otel-collector")
+    path = f"/var/log/pods/{namespace}_web-7d9f8-x2x_0b7c9e2a-1f3d-4c5e-9a8b-7c6d5e4f3a2b/app/0.log"
+    assert collector_topics(config, path) == [expected_topic(namespace, TENANTS)]
+
+
+def test_the_collector_gives_each_tenant_its_client_id_and_record_size() -> None:
+    parsed = yaml.safe_load(render(TENANTS, "otel-collector", "scram"))
+    for tenant in TENANTS:
+        exporter = parsed["exporters"][f"kafka/{tenant.name}"]
+        assert exporter["client_id"] == tenant.name  # the tenant's produce quota applies
+        assert exporter["producer"]["max_message_bytes"] == tenant.topics.max_record_bytes
+        assert exporter["auth"]["sasl"]["username"] == "${env:KAFKA_USERNAME}"
+        assert exporter["retry_on_failure"] == {"max_elapsed_time": 0}
 
 
 def test_with_no_namespace_claimed_everything_is_unclaimed() -> None:

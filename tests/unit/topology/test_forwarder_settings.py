@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaException, Producer
 
-from topology.forwarder import KAFKA_LOGINS, KafkaLogin, render
+from topology.agents import render
+from topology.forwarder import KAFKA_LOGINS, KafkaLogin
 from topology.load import load_tenants
 
 ROOT = Path(__file__).parents[3]
