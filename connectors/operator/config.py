@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from logway.core.elastic import ElasticConnection
 from logway.core.kafka import KafkaConnection
+from topology.agents import Agent
 from topology.ceilings import Ceilings
 from topology.forwarder import KafkaLogin
 
@@ -69,9 +70,14 @@ class OperatorConfig(BaseModel):
     )
     forwarder_configmap: str | None = Field(
         None,
-        description="Keep the node forwarders' routes in this ConfigMap (key fluent-bit.conf), "
-        "rendered from every published tenant whenever they change; unset: the routes are "
-        "rendered by hand (`logway render forwarder`).",
+        description="Keep the node forwarders' routes in this ConfigMap (key fluent-bit.conf, "
+        "or otel-collector.yaml), rendered from every published tenant whenever they change; "
+        "unset: the routes are rendered by hand (`logway render forwarder`).",
+    )
+    forwarder_agent: Agent = Field(
+        "fluent-bit",
+        description="The node agent the routes are rendered for, as `logway render forwarder "
+        "--format`: fluent-bit or otel-collector (the chart's forwarder.agent).",
     )
     forwarder_daemonset: str | None = Field(
         None,

@@ -1,7 +1,8 @@
 """The node forwarders' routing, kept by the operator: when teams declare tenants as
 resources, the routes (namespace -> the tenant's raw topic) change without a Helm upgrade.
 
-After each applied or removed tenant (and at start), the Fluent Bit configuration is rendered
+After each applied or removed tenant (and at start), the agent's configuration (Fluent Bit's,
+or the OpenTelemetry Collector's, as the chart's `forwarder.agent` says) is rendered
 from every published tenant (resources and files alike) with `logway render forwarder`'s own
 code; when it differs from what the ConfigMap holds, the ConfigMap is replaced and the
 DaemonSet's pod template is annotated with the configuration's hash, so Kubernetes rolls the
@@ -19,12 +20,11 @@ from collections.abc import Sequence
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from topology.agents import render
+from topology.agents import CONFIG_FILE, Agent, render
 from topology.forwarder import KafkaLogin
 from topology.model import Tenant
 
 log = logging.getLogger("logway.operator")
-CONFIG_KEY = "fluent-bit.conf"
 HASH_ANNOTATION = "logway.dev/forwarder-config"
 
 
@@ -38,17 +38,20 @@ class ForwarderRoutes:
         configmap: str,
         daemonset: str | None,
         login: KafkaLogin,
+        *,
+        agent: Agent = "fluent-bit",
     ) -> None:
         self.core, self.apps = client.CoreV1Api(api), client.AppsV1Api(api)
         self.namespace, self.configmap, self.daemonset = namespace, configmap, daemonset
-        self.login = login
+        self.login, self.agent = login, agent
+        self.key = CONFIG_FILE[agent]
         self._lock = threading.Lock()
         self._written: str | None = None
 
     def update(self, tenants: Sequence[Tenant]) -> bool:
         """Render the routes of `tenants`; write and roll them out if they changed. True if
         they were written."""
-        text = render(sorted(tenants, key=lambda t: t.name), "fluent-bit", self.login)
+        text = render(sorted(tenants, key=lambda t: t.name), self.agent, self.login)
         with self._lock:
             if text == self._written:
                 return False
@@ -65,7 +68,7 @@ class ForwarderRoutes:
                 name=self.configmap,
                 labels={"app.kubernetes.io/managed-by": "logway-operator"},
             ),
-            data={CONFIG_KEY: text},
+            data={self.key: text},
         )
         try:
             current = self.core.read_namespaced_config_map(self.configmap, self.namespace)
@@ -75,7 +78,7 @@ class ForwarderRoutes:
             self.core.create_namespaced_config_map(self.namespace, body)
             log.info("forwarder routes written to ConfigMap %s", self.configmap)
             return True
-        if (current.data or {}).get(CONFIG_KEY) == text:
+        if (current.data or {}).get(self.key) == text:
             return False
         self.core.replace_namespaced_config_map(self.configmap, self.namespace, body)
         log.info("forwarder routes changed in ConfigMap %s", self.configmap)

@@ -251,6 +251,7 @@ def _routes(settings: OperatorConfig) -> ForwarderRoutes | None:
         settings.forwarder_configmap,
         settings.forwarder_daemonset,
         settings.forwarder_login,
+        agent=settings.forwarder_agent,
     )
 
 

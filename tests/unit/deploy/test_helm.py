@@ -52,6 +52,11 @@ def test_helm_lint_passes(values_args: list[str]) -> None:
 
 
 def test_every_rendered_object_is_valid_for_kubernetes(manifest: str, tmp_path: Path) -> None:
+    assert_valid_for_kubernetes(manifest, tmp_path)
+
+
+def assert_valid_for_kubernetes(manifest: str, tmp_path: Path) -> None:
+    """kubeconform, strict, on the Kubernetes version the chart targets."""
     assert SCHEMAS.exists(), "the kubeconform schemas are missing: `make tools` makes them"
     rendered = tmp_path / "manifest.yaml"
     rendered.write_text(manifest)
@@ -177,12 +182,13 @@ def test_the_forwarder_logs_in_as_its_kafka_user_with_the_secrets_it_names(
     assert volume["items"] == [{"key": "ca.crt", "path": file}]
 
 
-def render_forwarder(login: str, tmp_path: Path, *values: str) -> subprocess.CompletedProcess[str]:
-    """The chart with a forwarder config rendered with `--kafka-login login`."""
-    config = tmp_path / f"fluent-bit-{login}.conf"
-    result = CliRunner().invoke(
-        app, ["render", "forwarder", "--kafka-login", login, str(TENANTS), "-o", str(config)]
-    )
+def render_forwarder(
+    login: str, tmp_path: Path, *values: str, agent: str = "fluent-bit"
+) -> subprocess.CompletedProcess[str]:
+    """The chart with a forwarder config rendered with `--kafka-login login --format agent`."""
+    config = tmp_path / f"{agent}-{login}.conf"
+    args = ["--format", agent, "--kafka-login", login, str(TENANTS), "-o", str(config)]
+    result = CliRunner().invoke(app, ["render", "forwarder", *args])
     assert result.exit_code == 0, result.output
     return render(*values, files=(f"forwarder.config={config}",))
 
@@ -231,6 +237,51 @@ def test_a_forwarder_config_and_login_that_disagree_are_refused(tmp_path: Path) 
     no_secret = render_forwarder("tls", tmp_path, "forwarder.kafka.login=tls")
     assert no_secret.returncode != 0
     assert "/forwarder/kafka/userSecret" in no_secret.stderr
+
+
+def test_the_collector_as_node_agent_reads_the_pods_logs_and_keeps_its_state_on_the_node(
+    tmp_path: Path,
+) -> None:
+    result = render_forwarder(
+        "scram",
+        tmp_path,
+        "forwarder.agent=otel-collector",
+        "forwarder.kafka.login=scram",
+        "forwarder.kafka.userSecret=logway-forwarder",
+        "kafka.caSecret.name=logway-kafka-cluster-ca-cert",
+        agent="otel-collector",
+    )
+    assert result.returncode == 0, result.stderr
+    assert_valid_for_kubernetes(result.stdout, tmp_path)
+    objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    config = yaml.safe_load(
+        by_kind(objects, "ConfigMap", "-forwarder")["data"]["otel-collector.yaml"]
+    )
+    pod = by_kind(objects, "DaemonSet", "-forwarder")["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["image"] == "otel/opentelemetry-collector-contrib:0.165.0"
+    assert container["args"] == ["--config=/etc/logway-agent/config/otel-collector.yaml"]
+    assert container["securityContext"]["runAsUser"] == 0
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert mounts["/var/log"] == "varlog"  # the files under /var/log/pods it reads
+    state = config["extensions"]["file_storage"]["directory"]
+    assert volumes[mounts[state]]["hostPath"]["path"] == state  # positions and queue survive
+    ca = config["exporters"]["kafka/payments"]["tls"]["ca_file"]
+    folder, file = ca.rsplit("/", 1)
+    assert volumes[mounts[folder]]["secret"]["secretName"] == "logway-kafka-cluster-ca-cert"
+    assert {"key": "ca.crt", "path": file} in volumes[mounts[folder]]["secret"]["items"]
+    # A Fluent Bit config given to the collector (or the other way round) is refused.
+    wrong = render_forwarder(
+        "scram",
+        tmp_path,
+        "forwarder.agent=otel-collector",
+        "forwarder.kafka.login=scram",
+        "forwarder.kafka.userSecret=logway-forwarder",
+        "kafka.caSecret.name=logway-kafka-cluster-ca-cert",
+    )
+    assert wrong.returncode != 0
+    assert "render it with `logway render forwarder --format otel-collector`" in wrong.stderr
 
 
 def render(*values: str, files: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
@@ -317,6 +368,7 @@ def test_without_a_rendered_config_the_operator_keeps_the_forwarders_routes(
     assert env["LOGWAY_OPERATOR_FORWARDER_CONFIGMAP"] == "logway-logway-forwarder"
     assert env["LOGWAY_OPERATOR_FORWARDER_DAEMONSET"] == "logway-logway-forwarder"
     assert env["LOGWAY_OPERATOR_FORWARDER_LOGIN"] == "scram"
+    assert env["LOGWAY_OPERATOR_FORWARDER_AGENT"] == "fluent-bit"
     role = by_kind(objects, "Role", "-forwarder-routes")
     assert {
         "apiGroups": ["apps"],
