@@ -37,6 +37,27 @@ class GatewayConfig(BaseModel):
     metrics_port: int = Field(
         9643, ge=0, le=65535, description="Port of the /metrics endpoint; 0 turns it off."
     )
+    otlp_port: int = Field(
+        4318,
+        ge=0,
+        le=65535,
+        description="Port of OTLP/HTTP logs in (`POST /v1/logs`, OTLP's own 4318); 0 turns it off.",
+    )
+    otlp_max_request_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="Largest OTLP request, decompressed; a bigger one is answered 413.",
+    )
+    otlp_max_inflight: int = Field(
+        64, ge=1, le=10_000, description="OTLP requests at once; more are answered 429."
+    )
+    otlp_store_timeout_s: float = Field(
+        30,
+        gt=0,
+        le=600,
+        description="How long an OTLP request waits for Kafka to store it before a 503.",
+    )
 
     @model_validator(mode="after")
     def _tls_pair(self) -> GatewayConfig:

@@ -1,4 +1,5 @@
-"""The forward-protocol gateway: fluent-logger clients in, `logs.<tenant>.raw` out.
+"""The forward-protocol gateway: fluent-logger clients in, `logs.<tenant>.raw` out. The same
+process takes OTLP/HTTP logs (`connectors.gateway.otlp_http`) on its own port.
 
 Contract, per connection:
 - the server greets with HELO; a client that answers PING is checked against the shared key
@@ -36,6 +37,7 @@ from confluent_kafka import Producer
 
 from connectors.gateway import protocol
 from connectors.gateway.config import GatewayConfig
+from connectors.gateway.otlp_http import serve_otlp
 from connectors.gateway.protocol import Entries, Ping, Refusal, RefusalReason
 from connectors.runtime.signals import stopped_by_signals
 from logway import __version__
@@ -118,11 +120,15 @@ class Gateway:
     def stop_polling(self) -> None:
         self._polling.clear()
 
+    def tls(self) -> ssl.SSLContext | None:
+        if not (self.config.tls_cert and self.config.tls_key):
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+        return context
+
     async def serve(self) -> asyncio.Server:
-        context = None
-        if self.config.tls_cert and self.config.tls_key:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+        context = self.tls()
         return await asyncio.start_server(
             self.connection,
             self.config.host,
@@ -217,7 +223,7 @@ class Gateway:
         hostname = self.config.server_hostname
         matched = [
             (tenant, key)
-            for tenant, key in self._shared_keys()
+            for tenant, key in self.shared_keys()
             if protocol.digest(ping.salt, ping.hostname, nonce, key) == ping.digest
         ]
         if not matched:
@@ -231,7 +237,8 @@ class Gateway:
         log.info("client %r authenticated for %s", ping.hostname, ", ".join(sorted(access.tenants)))
         return None
 
-    def _shared_keys(self) -> list[tuple[str, str]]:
+    def shared_keys(self) -> list[tuple[str, str]]:
+        """(tenant, its forward shared key) for every tenant whose key is set."""
         keys = []
         for tenant, spec in self.registry.specs().items():
             forward = spec.sources.forward
@@ -376,11 +383,17 @@ async def _serve_forever(config: GatewayConfig) -> None:
     server = await gateway.serve()
     addresses = ", ".join(str(s.getsockname()) for s in server.sockets)
     log.info("forward-protocol gateway listening on %s", addresses)
+    otlp = None
+    if config.otlp_port:
+        otlp = await serve_otlp(gateway, config.host, config.otlp_port, gateway.tls())
+        log.info("OTLP/HTTP logs in on %s:%d/v1/logs", config.host, config.otlp_port)
     stop = stopped_by_signals()
     try:
         async with server:
             await stop.wait()
         log.info("stopping: no new connections; sending what was taken to Kafka")
+        if otlp is not None:
+            await otlp.cleanup()  # answers the requests in flight first
     finally:
         # Chunks taken but not yet stored are stored now, and their acks sent; a client whose
         # ack does not come sends the chunk again (same event ids: no duplicates).

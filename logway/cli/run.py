@@ -91,6 +91,10 @@ def run_sink(**flags: Any) -> None:
         "tls_cert",
         "tls_key",
         "metrics_port",
+        "otlp_port",
+        "otlp_max_request_bytes",
+        "otlp_max_inflight",
+        "otlp_store_timeout_s",
     ],
 )
 def run_gateway(**flags: Any) -> None:
@@ -98,7 +102,8 @@ def run_gateway(**flags: Any) -> None:
     `forward` outputs) send with tags `<tenant>.<anything>`; each event goes to
     `logs.<tenant>.raw`, and a chunk is acked only after Kafka stored all of it. A tenant opts in
     with `sources.forward` (a shared key for the handshake, or trusted unauthenticated
-    clients)."""
+    clients). The same process takes OTLP/HTTP logs on --otlp-port (POST /v1/logs, protobuf or
+    JSON, gzip), each request for the tenant whose shared key it sends as a bearer token."""
     from connectors.gateway.server import run_gateway as run
 
     config = parse_settings(GatewayConfig, kafka=worker_endpoints().kafka, **flags)

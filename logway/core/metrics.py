@@ -144,6 +144,13 @@ GATEWAY_REFUSALS = Counter(
     "unknown_tenant, wrong_tenant, auth_failed, auth_required, idle, too_many_connections.",
     ["component", "reason"],
 )
+OTLP_REQUESTS = Counter(
+    "logway_otlp_requests_total",
+    "OTLP/HTTP export requests answered, by outcome: stored, partial (some records refused), "
+    "unauthorized, unknown_tenant, content_type, content_encoding, too_large, malformed, busy "
+    "(429: too many requests in flight), kafka_unavailable (503: Kafka did not store them).",
+    ["component", "outcome"],
+)
 NOTIFIER_POSTS = Counter(
     "logway_notifier_posts_total",
     "Digests of dead letters, by outcome: posted (Slack accepted it), quiet (below the tenant's "

@@ -1,0 +1,202 @@
+"""OTLP/HTTP logs in: `POST /v1/logs` on the gateway, protobuf or JSON, gzip or not.
+
+- **Who**: `Authorization: Bearer <key>`, the key being a tenant's forward shared key
+  (`sources.forward.shared_key_secret`); it names the one tenant the records are for. A key
+  two tenants share names neither (401), as does no key.
+- **Stored, then answered**: each log record goes to `logs.<tenant>.raw` (see
+  `connectors.gateway.otlp` for the document), and the answer comes once Kafka acknowledged
+  every one of them. A record over the tenant's `topics.max_record_bytes` is refused alone:
+  the answer is a partial success naming how many and why.
+- **Back-pressure**: more than `otlp_max_inflight` requests at once gets 429, and Kafka not
+  storing a request within `otlp_store_timeout_s` gets 503, both with `Retry-After`, which
+  OTLP exporters honour. A request sent again keeps its records' ids: nothing is indexed
+  twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import ssl
+from typing import Any
+
+from aiohttp import web
+from confluent_kafka import KafkaError
+
+from connectors.gateway import otlp
+from connectors.gateway.otlp import JSON, PROTOBUF, Unreadable
+from logway.core.limits import max_value_bytes
+from logway.core.metrics import OTLP_REQUESTS
+from logway.core.names import raw_topic
+from logway.core.origin import EVENT_ID_HEADER
+
+log = logging.getLogger("logway.gateway.otlp")
+RETRY_BUSY_S = 1
+RETRY_UNSTORED_S = 5
+# The body is read as sent: gzip is undone by `otlp.decode`, bounded, not by aiohttp.
+SERVER_SETTINGS: dict[str, Any] = {"auto_decompress": False, "access_log": None}
+STATUS = {
+    otlp.Unread.CONTENT_TYPE: 415,
+    otlp.Unread.CONTENT_ENCODING: 415,
+    otlp.Unread.TOO_LARGE: 413,
+    otlp.Unread.MALFORMED: 400,
+}
+
+
+class OtlpLogs:
+    """The `/v1/logs` handler over one gateway's producer and tenants."""
+
+    def __init__(self, gateway: Any) -> None:
+        self.gateway = gateway  # connectors.gateway.server.Gateway (its producer, tenants)
+        self.config = gateway.config
+        self.inflight = 0
+
+    def application(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.otlp_max_request_bytes)
+        app.router.add_post("/v1/logs", self.export)
+        return app
+
+    async def export(self, request: web.Request) -> web.Response:
+        admitted = self._admit(request)
+        if isinstance(admitted, web.Response):
+            return admitted
+        self.inflight += 1
+        try:
+            return await self._take(request, *admitted)
+        finally:
+            self.inflight -= 1
+
+    def _admit(self, request: web.Request) -> tuple[str, Any] | web.Response:
+        """(the tenant, its published version), or the answer refusing the request."""
+        tenant = self._tenant(request.headers.get("Authorization", ""))
+        if tenant is None:
+            detail = "send one tenant's forward shared key as `Authorization: Bearer <key>`"
+            return _answer(401, "unauthorized", detail, challenge=True)
+        published = self.gateway.registry.get(tenant)
+        if published is None:
+            return _answer(403, "unknown_tenant", f"tenant {tenant!r} is not applied")
+        if self.inflight >= self.config.otlp_max_inflight:
+            return _answer(429, "busy", "too many requests in flight", retry=RETRY_BUSY_S)
+        return tenant, published
+
+    async def _take(self, request: web.Request, tenant: str, published: Any) -> web.Response:
+        content_type = request.content_type
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _answer(413, "too_large", f"over {self.config.otlp_max_request_bytes} bytes")
+        decoded = otlp.decode(
+            body,
+            content_type,
+            request.headers.get("Content-Encoding"),
+            self.config.otlp_max_request_bytes,
+        )
+        if isinstance(decoded, Unreadable):
+            return _answer(STATUS[decoded.reason], decoded.reason.value, decoded.detail)
+        limit = max_value_bytes(published.spec.topics.max_record_bytes)
+        stored = await self._store(tenant, otlp.event_id_prefix(tenant, decoded), decoded, limit)
+        if stored is None:
+            detail = "Kafka did not store the records in time; send them again"
+            return _answer(503, "kafka_unavailable", detail, retry=RETRY_UNSTORED_S)
+        rejected, why = stored
+        OTLP_REQUESTS.labels(component="gateway", outcome="partial" if rejected else "stored").inc()
+        answer_type = PROTOBUF if content_type == PROTOBUF else JSON
+        return web.Response(
+            status=200, body=otlp.response(rejected, why, answer_type), content_type=answer_type
+        )
+
+    def _tenant(self, authorization: str) -> str | None:
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not key:
+            return None
+        matched = [
+            tenant
+            for tenant, secret in self.gateway.shared_keys()
+            if hmac.compare_digest(secret.encode(), key.strip().encode())
+        ]
+        return matched[0] if len(matched) == 1 else None
+
+    async def _store(
+        self, tenant: str, prefix: str, request: Any, limit: int
+    ) -> tuple[int, str] | None:
+        """(records refused, why) once Kafka stored every other record; None if it did not
+        within `otlp_store_timeout_s`."""
+        loop = asyncio.get_running_loop()
+        pending: list[asyncio.Future[bool]] = []
+        rejected, largest, size = 0, 0, 0
+        topic = raw_topic(tenant)
+        for index, record in enumerate(otlp.records(request)):
+            if len(record.value) > limit or index >= otlp.MAX_RECORDS:
+                rejected += 1
+                largest = max(largest, len(record.value))
+                continue
+            done: asyncio.Future[bool] = loop.create_future()
+            pending.append(done)
+            size += len(record.value)
+            headers = [(EVENT_ID_HEADER, f"{prefix}{index}".encode())]
+            while True:
+                try:
+                    self.gateway.producer.produce(
+                        topic,
+                        record.value,
+                        record.key,
+                        on_delivery=_settle_on(loop, done),
+                        timestamp=record.timestamp_ms,
+                        headers=headers,
+                    )
+                    break
+                except BufferError:
+                    await asyncio.sleep(0.005)  # Kafka's queue is full: wait for it to drain
+        self.gateway.meters.read(tenant, size, len(pending))
+        if pending:
+            try:
+                results = await asyncio.wait_for(
+                    asyncio.gather(*pending), self.config.otlp_store_timeout_s
+                )
+            except TimeoutError:
+                return None
+            if not all(results):
+                return None
+        self.gateway.meters.finished(tenant, "produced", len(pending))
+        why = ""
+        if rejected:
+            why = (
+                f"{rejected} record(s) over the {limit} bytes tenant {tenant!r} takes "
+                f"(the largest {largest} as a document; topics.max_record_bytes)"
+            )
+        return rejected, why
+
+
+def _settle_on(loop: asyncio.AbstractEventLoop, done: asyncio.Future[bool]) -> Any:
+    def delivered(err: KafkaError | None, _msg: Any) -> None:
+        loop.call_soon_threadsafe(_settle, done, err is None)
+
+    return delivered
+
+
+def _settle(future: asyncio.Future[bool], ok: bool) -> None:
+    if not future.done():
+        future.set_result(ok)
+
+
+def _answer(
+    status: int, outcome: str, detail: str, retry: int | None = None, *, challenge: bool = False
+) -> web.Response:
+    OTLP_REQUESTS.labels(component="gateway", outcome=outcome).inc()
+    headers = {"Retry-After": str(retry)} if retry is not None else {}
+    if challenge:
+        headers["WWW-Authenticate"] = "Bearer"
+    if status >= 500 or status == 429:
+        log.warning("OTLP request answered %d: %s", status, detail)
+    return web.Response(status=status, text=detail + "\n", headers=headers)
+
+
+async def serve_otlp(
+    gateway: Any, host: str, port: int, context: ssl.SSLContext | None
+) -> web.AppRunner:
+    """Listen for OTLP/HTTP on host:port (with TLS when `context`); the runner stops it."""
+    runner = web.AppRunner(OtlpLogs(gateway).application(), **SERVER_SETTINGS)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, ssl_context=context).start()
+    return runner
