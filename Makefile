@@ -85,14 +85,14 @@ unit: setup
 ## operator (a change to Ready and to the first document, admission, 300 resources); a noisy
 ## neighbour (a tenant flooding at 12 times its limit beside a steady one); 3 to 1,000 tenants
 ## at the same load; two of each worker over 1,000 tenants, one of each killed under load.
-## About an hour.
+## The node agent and OTLP in beside the broker's own produce rate. About an hour.
 bench: setup
 	$(BIN)/logway dev up
 	eval "$$($(BIN)/logway dev env)" && $(BIN)/python -m bench.pipeline && \
 	  $(BIN)/python -m bench.processor && $(BIN)/python -m bench.gateway && \
 	  $(BIN)/python -m bench.new_tenant && $(BIN)/python -m bench.operator && \
 	  $(BIN)/python -m bench.noisy_neighbour && $(BIN)/python -m bench.tenants && \
-	  $(BIN)/python -m bench.replicas
+	  $(BIN)/python -m bench.replicas && $(BIN)/python -m bench.agents
 
 ## Every fault scenario, the long ones too (each process killed 5 times under load,
 ## Elasticsearch down 10 minutes, brokers and the controller killed, a rolling restart, the
