@@ -42,6 +42,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from connectors.processor.config import ProcessorConfig
+from connectors.processor.faust_settings import faust_credentials, faust_group
 from connectors.processor.limits import TenantLimits
 from connectors.processor.pods import PodTable
 from connectors.processor.tenants import TenantPipelines
@@ -52,7 +53,6 @@ from logway.core.agent import agent_line
 from logway.core.discovery import served_topics
 from logway.core.document import Flag
 from logway.core.health import READINESS
-from logway.core.kafka import faust_group
 from logway.core.kubernetes import PODS_TOPIC
 from logway.core.loops import LOOPS
 from logway.core.metrics import MeterBatch, TenantMeters, observe
@@ -368,7 +368,7 @@ def build_app(
     app = ProcessorApp(
         config.app_id,
         broker=[f"kafka://{host}" for host in config.kafka.bootstrap.split(",")],
-        broker_credentials=config.kafka.faust_credentials(),
+        broker_credentials=faust_credentials(config.kafka),
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,

@@ -5,11 +5,13 @@ handed to every client the process makes. Three client libraries talk to Kafka h
 its own spelling of the same settings; this module is the only place that knows all three:
 
 - confluent-kafka (librdkafka): producers, consumers and the admin client (`client`);
-- aiokafka through Faust: the processors' group membership and fetches (`faust_credentials`);
+- aiokafka through Faust: the processor's group membership and fetches (its spelling of these
+  settings is `connectors.processor.faust_settings`, the one module outside the processor's
+  app that names Faust);
 - kafka-python: the client-quota requests `apply` sends (`kafka_python`).
 
 It also holds the client presets: the one producer configuration (`producer`) and the one group
-consumer configuration (`consumer`, with `faust_group` its spelling for the processor) every
+consumer configuration (`consumer`) every
 logway client uses, each setting with its reason, so that no worker drifts from the others.
 
 | variable | meaning |
@@ -143,7 +145,8 @@ class KafkaProblem:
 class KafkaConnection(BaseModel):
     """The Kafka cluster one process talks to, and how it proves who it is.
 
-    Contract: `client`, `faust_credentials` and `kafka_python` describe the same login, so
+    Contract: `client`, `kafka_python` and the processor's `faust_credentials` describe the
+    same login, so
     every client of a process connects as the same principal with the same trust.
     """
 
@@ -302,20 +305,6 @@ class KafkaConnection(BaseModel):
             context.load_cert_chain(str(self.cert_file), str(self.key_file))
         return context
 
-    def faust_credentials(self) -> Any:
-        """Faust's `broker_credentials` (which it hands to aiokafka), or None on PLAINTEXT."""
-        from faust.auth import SASLCredentials, SSLCredentials
-
-        if self.username and self.password:
-            return SASLCredentials(
-                username=self.username,
-                password=self.password.get_secret_value(),
-                mechanism=self.sasl_mechanism,
-                ssl_context=self.ssl_context(),
-            )
-        context = self.ssl_context()
-        return SSLCredentials(context) if context is not None else None
-
     def kafka_python(self) -> dict[str, Any]:
         """kafka-python client keyword arguments for the servers and the login."""
         config: dict[str, Any] = {
@@ -330,16 +319,3 @@ class KafkaConnection(BaseModel):
         if context is not None:
             config["ssl_context"] = context
         return config
-
-
-def faust_group(instance_id: str | None = None) -> dict[str, Any]:
-    """The group membership of `KafkaConnection.consumer`, in Faust's settings (aiokafka
-    underneath). aiokafka has no cooperative protocol: a rebalance there pauses every member
-    for a moment."""
-    return {
-        "broker_session_timeout": SESSION_TIMEOUT_S,
-        "broker_heartbeat_interval": HEARTBEAT_INTERVAL_S,
-        "broker_rebalance_timeout": SESSION_TIMEOUT_S * 3,
-        "consumer_group_instance_id": instance_id,
-        "consumer_auto_offset_reset": CONSUMER_PRESET["auto.offset.reset"],
-    }

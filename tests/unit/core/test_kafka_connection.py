@@ -10,6 +10,7 @@ import pytest
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.types.auth import AuthProtocol
 
+from connectors.processor.faust_settings import faust_credentials
 from logway.core.kafka import KafkaConnection, KafkaSettingsError
 
 SCRAM = {
@@ -23,7 +24,7 @@ SCRAM = {
 def test_nothing_set_is_plaintext_on_the_default_bootstrap() -> None:
     kafka = KafkaConnection.from_env({})
     assert kafka.client() == {"bootstrap.servers": "127.0.0.1:9092"}
-    assert kafka.faust_credentials() is None
+    assert faust_credentials(kafka) is None
     assert kafka.kafka_python() == {
         "bootstrap_servers": ["127.0.0.1:9092"],
         "security_protocol": "PLAINTEXT",
@@ -40,7 +41,7 @@ def test_scram_is_spelled_for_each_client_library() -> None:
         "sasl.username": "logway-platform",
         "sasl.password": "s3cret",
     }
-    credentials = kafka.faust_credentials()
+    credentials = faust_credentials(kafka)
     assert isinstance(credentials, SASLCredentials)
     assert (credentials.username, credentials.password) == ("logway-platform", "s3cret")
     assert credentials.mechanism.value == "SCRAM-SHA-512"
@@ -121,7 +122,7 @@ def test_tls_builds_a_verifying_context_for_the_python_clients(tmp_path: Path) -
     assert context is not None
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname
-    credentials = kafka.faust_credentials()
+    credentials = faust_credentials(kafka)
     assert isinstance(credentials, SSLCredentials)
     assert credentials.context.verify_mode is ssl.CERT_REQUIRED
     assert kafka.kafka_python()["security_protocol"] == "SSL"
