@@ -157,7 +157,15 @@ def otlp_run(endpoints: Endpoints, key: str, events: int, work: Path) -> dict[st
     port, otlp_port = free_port(), free_port()
     env = {**os.environ, **endpoints.kafka.environment(), KEY_SECRET: key}
     log = (work / "gateway.log").open("wb")
-    args = ["--host", "127.0.0.1", "--port", str(port), "--otlp-port", str(otlp_port)]
+    args = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--otlp-port",
+        str(otlp_port),
+        "--otlp-plaintext",
+    ]
     process = subprocess.Popen(
         [sys.executable, "-m", "logway", "run", "gateway", *args, "--metrics-port", "0"],
         env=env,

@@ -8,7 +8,8 @@ a `kafka` exporter writing only its topic.
 
 What each line becomes (`logway.core.agent`): the `container` operator reads the CRI and Docker
 formats and joins CRI's `P`/`F` pieces, a `recombine` joins Docker's 16 KiB pieces, and the line
-goes to Kafka as one JSON record, `{"log", "stream", "@timestamp", "source_file", "offset"}`,
+goes to Kafka as one JSON record, `{"message", "stream", "@timestamp", "source_file",
+"offset"}`,
 with the header `logway-agent: otel-filelog`; the processor takes the file as the record's key
 and the file, offset and line as its event id, so a line sent twice is indexed once.
 
@@ -42,17 +43,24 @@ from topology.model import Tenant
 LOG_DIR = "/var/log/pods"  # the kubelet's files, where it rotates them
 STATE_DIR = "/var/lib/logway-agent"  # a hostPath: positions and the sending queue
 SECRETS_DIR = "/etc/logway-agent"  # the chart's mounts of Strimzi's Secrets
+ROTATED = "????????-??????"  # the kubelet's suffix of a rotated file
 STORAGE = "file_storage"
 RECEIVER = "file_log"
 EXPORTER = "kafka"
 UNCLAIMED = "unclaimed"
-# A line is at most this share of its topic's record size: JSON escaping grows it.
-LINE_SHARE = 2
+# A line is at most this share of its topic's record size: the exporter's JSON writes `<`, `>`,
+# `&`, control characters and bytes that are not UTF-8 as six bytes each. A longer line goes
+# out in several records (the `container` and `recombine` operators flush at the size), never
+# refused by Kafka (which the exporter would take as final, and drop the batch).
+LINE_SHARE = 6
 
 
-def _files(log_dir: str, namespace: str) -> str:
-    """Every container log file of one namespace (no namespace or pod name holds `_`)."""
-    return f"{log_dir}/{namespace}_*/*/*.log"
+def _files(log_dir: str, namespace: str) -> list[str]:
+    """Every container log file of one namespace (no namespace or pod name holds `_`), and
+    those the kubelet rotated (`0.log.<yyyymmdd-hhmmss>`, not yet compressed): the rest of a
+    file rotated while the agent was down is read from its saved position (the receiver knows
+    a file by its first bytes, not its name)."""
+    return [f"{log_dir}/{namespace}_*/*/*.log", f"{log_dir}/{namespace}_*/*/*.log.{ROTATED}"]
 
 
 def _operators(max_line_bytes: int) -> list[dict[str, Any]]:
@@ -69,7 +77,7 @@ def _operators(max_line_bytes: int) -> list[dict[str, Any]]:
             "max_log_size": max_line_bytes,
         },
         {"type": "regex_replace", "field": "body", "regex": "\\n$", "replace_with": ""},
-        {"type": "move", "from": "body", "to": "body.log"},
+        {"type": "move", "from": "body", "to": "body.message"},
         {"type": "move", "from": 'attributes["log.iostream"]', "to": "body.stream"},
         {
             "type": "add",
@@ -173,7 +181,7 @@ def render_otel_collector(
     claimed: list[str] = []
     for tenant, topic, namespaces in routes(tenants):
         size = by_name[tenant].topics.max_record_bytes
-        include = [_files(log_dir, ns) for ns in namespaces]
+        include = [glob for ns in namespaces for glob in _files(log_dir, ns)]
         claimed += include
         receivers[f"{RECEIVER}/{tenant}"] = _receiver(include, [], size // LINE_SHARE)
         exporters[f"{EXPORTER}/{tenant}"] = _exporter(topic, tenant, login, secrets_dir, size)
@@ -183,7 +191,7 @@ def render_otel_collector(
         }
     size = unclaimed_max_record_bytes
     receivers[f"{RECEIVER}/{UNCLAIMED}"] = _receiver(
-        [f"{log_dir}/*/*/*.log"], claimed, size // LINE_SHARE
+        [f"{log_dir}/*/*/*.log", f"{log_dir}/*/*/*.log.{ROTATED}"], claimed, size // LINE_SHARE
     )
     exporters[f"{EXPORTER}/{UNCLAIMED}"] = _exporter(
         UNCLAIMED_TOPIC, UNCLAIMED_CLIENT_ID, login, secrets_dir, size

@@ -38,10 +38,24 @@ class GatewayConfig(BaseModel):
         9643, ge=0, le=65535, description="Port of the /metrics endpoint; 0 turns it off."
     )
     otlp_port: int = Field(
-        4318,
+        0,
         ge=0,
         le=65535,
-        description="Port of OTLP/HTTP logs in (`POST /v1/logs`, OTLP's own 4318); 0 turns it off.",
+        description="Port of OTLP/HTTP logs in (`POST /v1/logs`; 4318 is OTLP's own); 0: off.",
+    )
+    otlp_plaintext: bool = Field(
+        False,
+        description="Serve OTLP without TLS. Its clients send their tenant's key as a bearer "
+        "token: only on a network that is private end to end.",
+    )
+    otlp_max_records: int = Field(
+        100_000,
+        ge=1,
+        le=999_999,
+        description="Most log records in one OTLP request; a request with more is answered 413.",
+    )
+    otlp_read_timeout_s: float = Field(
+        30, gt=0, le=600, description="An OTLP request whose body takes longer gets 408."
     )
     otlp_max_request_bytes: int = Field(
         16 * 1024 * 1024,
@@ -63,4 +77,9 @@ class GatewayConfig(BaseModel):
     def _tls_pair(self) -> GatewayConfig:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both a certificate and its key")
+        if self.otlp_port and self.tls_cert is None and not self.otlp_plaintext:
+            raise ValueError(
+                "OTLP clients send their tenant's key as a bearer token: serve TLS "
+                "(--tls-cert, --tls-key), or --otlp-plaintext on a network private end to end"
+            )
         return self

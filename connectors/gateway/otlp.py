@@ -43,15 +43,23 @@ from streams.steps.timestamp import format_time
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-MAX_RECORDS = 1_000_000  # an event id's index has at most 6 digits
+JSON_OBJECTS_PER_RECORD = 16  # a record with its body, attributes and values, generously
 SEVERITIES = ("trace", "debug", "info", "warn", "error", "fatal")  # 1-4, 5-8, ... 21-24
 SERVICE = {
-    "service.name": ("name",),
-    "service.version": ("version",),
-    "service.namespace": ("namespace",),
-    "service.instance.id": ("instance", "id"),
+    "service.name": ("service", "name"),
+    "service.version": ("service", "version"),
+    "service.namespace": ("service", "namespace"),
+    "service.instance.id": ("service", "instance", "id"),
 }
-K8S_PREFIX = "k8s."
+K8S_KINDS = (
+    "pod", "container", "node", "deployment", "statefulset", "daemonset", "replicaset", "job",
+    "cronjob",
+)  # fmt: skip
+K8S = {
+    "k8s.namespace.name": ("kubernetes", "namespace"),
+    "k8s.pod.uid": ("kubernetes", "pod", "uid"),
+    **{f"k8s.{kind}.name": ("kubernetes", kind, "name") for kind in K8S_KINDS},
+}
 
 
 class Unread(StrEnum):
@@ -85,43 +93,134 @@ class OtlpRecord:
 
 
 def decode(
-    body: bytes, content_type: str, content_encoding: str | None, max_bytes: int
+    body: bytes,
+    content_type: str,
+    content_encoding: str | None,
+    max_bytes: int,
+    max_records: int,
 ) -> ExportLogsServiceRequest | Unreadable:
-    """The request in `body`, or why it cannot be read (over `max_bytes` once decompressed
-    among the reasons)."""
-    if content_encoding not in (None, "", "identity", "gzip"):
-        detail = f"Content-Encoding {content_encoding!r}: send gzip or nothing"
-        return Unreadable(Unread.CONTENT_ENCODING, detail)
+    """The request in `body`, or why it cannot be read: among the reasons, over `max_bytes`
+    once decompressed, or over `max_records` log records, counted before any is built (a
+    few kilobytes of gzip can hold millions of empty records)."""
     if content_type not in (PROTOBUF, JSON):
         detail = f"Content-Type {content_type!r}: send {PROTOBUF} or {JSON}"
         return Unreadable(Unread.CONTENT_TYPE, detail)
-    if content_encoding == "gzip":
-        inflated = _gunzip(body, max_bytes)
-        if isinstance(inflated, Unreadable):
-            return inflated
-        body = inflated
+    unpacked = _unpacked(body, content_encoding, max_bytes)
+    if isinstance(unpacked, Unreadable):
+        return unpacked
+    return _parsed(unpacked, content_type, max_records)
+
+
+def _unpacked(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes | Unreadable:
+    encoding = (content_encoding or "").strip().lower()
+    if encoding == "gzip":
+        return _gunzip(body, max_bytes)
+    if encoding not in ("", "identity"):
+        detail = f"Content-Encoding {content_encoding!r}: send gzip or nothing"
+        return Unreadable(Unread.CONTENT_ENCODING, detail)
+    if len(body) > max_bytes:
+        return Unreadable(Unread.TOO_LARGE, f"over {max_bytes} bytes")
+    return body
+
+
+def _parsed(
+    body: bytes, content_type: str, max_records: int
+) -> ExportLogsServiceRequest | Unreadable:
+    too_many = Unreadable(Unread.TOO_LARGE, f"over {max_records} log records in one request")
     request = ExportLogsServiceRequest()
     try:
         if content_type == PROTOBUF:
+            if count_records(body, max_records) is None:
+                return too_many
             request.ParseFromString(body)
         else:
+            # Each record is a JSON object: this bounds what parsing the body can build.
+            if body.count(b"{") > max_records * JSON_OBJECTS_PER_RECORD:
+                return too_many
             ParseDict(_ids_as_base64(orjson.loads(body)), request, ignore_unknown_fields=True)
     except (DecodeError, orjson.JSONDecodeError, ParseError, TypeError, ValueError) as exc:
         form = "protobuf" if content_type == PROTOBUF else "JSON"
         return Unreadable(Unread.MALFORMED, f"not an ExportLogsServiceRequest in {form}: {exc}")
+    if content_type == JSON and _records_in(request) > max_records:
+        return too_many
     return request
 
 
+def _records_in(request: ExportLogsServiceRequest) -> int:
+    return sum(
+        len(scope.log_records)
+        for resource in request.resource_logs
+        for scope in resource.scope_logs
+    )
+
+
+def count_records(data: bytes, limit: int) -> int | None:
+    """The log records of a serialized ExportLogsServiceRequest, counted on the wire without
+    building any (request.resource_logs = 1, ResourceLogs.scope_logs = 2, ScopeLogs.log_records
+    = 2); None once past `limit`. Bytes not of that form raise DecodeError."""
+    count = 0
+    for _resource, start, end in _embedded(data, 0, len(data), 1):
+        for _scope, scope_start, scope_end in _embedded(data, start, end, 2):
+            for _record in _embedded(data, scope_start, scope_end, 2):
+                count += 1
+                if count > limit:
+                    return None
+    return count
+
+
+def _embedded(data: bytes, start: int, end: int, wanted: int) -> Iterator[tuple[int, int, int]]:
+    """(field, start, end) of each length-delimited field numbered `wanted` in data[start:end];
+    every other field skipped."""
+    at = start
+    while at < end:
+        key, at = _varint(data, at, end)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            _, at = _varint(data, at, end)
+        elif wire == 1:
+            at += 8
+        elif wire == 5:
+            at += 4
+        elif wire == 2:
+            size, at = _varint(data, at, end)
+            if field == wanted:
+                if at + size > end:
+                    raise DecodeError("a field runs past its message")
+                yield field, at, at + size
+            at += size
+        else:
+            raise DecodeError(f"wire type {wire} is not in OTLP")
+    if at != end:
+        raise DecodeError("truncated message")
+
+
+def _varint(data: bytes, at: int, end: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while at < end and shift < 64:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+    raise DecodeError("truncated varint")
+
+
 def _gunzip(body: bytes, max_bytes: int) -> bytes | Unreadable:
-    inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        out = inflate.decompress(body, max_bytes + 1)
-    except zlib.error as exc:
-        return Unreadable(Unread.MALFORMED, f"not gzip: {exc}")
-    if len(out) > max_bytes or inflate.unconsumed_tail:
-        return Unreadable(Unread.TOO_LARGE, f"over {max_bytes} bytes once decompressed")
-    if not inflate.eof:
-        return Unreadable(Unread.MALFORMED, "gzip stream cut short")
+    """Every gzip member of `body`, decompressed, at most `max_bytes` of them."""
+    out = b""
+    rest = body
+    while rest:
+        inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            out += inflate.decompress(rest, max_bytes + 1 - len(out))
+        except zlib.error as exc:
+            return Unreadable(Unread.MALFORMED, f"not gzip: {exc}")
+        if len(out) > max_bytes or inflate.unconsumed_tail:
+            return Unreadable(Unread.TOO_LARGE, f"over {max_bytes} bytes once decompressed")
+        if not inflate.eof:
+            return Unreadable(Unread.MALFORMED, "gzip stream cut short")
+        rest = inflate.unused_data
     return out
 
 
@@ -233,33 +332,22 @@ def _level(number: int) -> str | None:
 
 
 def _from_resource(resource: dict[str, Any]) -> dict[str, Any]:
-    """`service`, `kubernetes` and `resource.attributes` from a resource's attributes."""
+    """`service`, `kubernetes` and `resource.attributes` from a resource's attributes. Only the
+    names below are mapped, so no attribute can turn a mapped string into an object."""
     mapped: dict[str, Any] = {}
     others: dict[str, Any] = {}
     for name, value in resource.items():
-        if name in SERVICE:
-            _put(mapped.setdefault("service", {}), SERVICE[name], value)
-        elif name.startswith(K8S_PREFIX) and name.count(".") == 2:
-            _, kind, field = name.split(".")  # k8s.pod.name, k8s.namespace.name, ...
-            k8s = mapped.setdefault("kubernetes", {})
-            if kind == "namespace" and field == "name":
-                k8s["namespace"] = value
-            else:
-                _put(k8s, (kind, field), value)
-        else:
+        path = SERVICE.get(name) or K8S.get(name)
+        if path is None:
             others[name] = value
+            continue
+        target = mapped
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = value
     if others:
         mapped["resource"] = {"attributes": others}
     return mapped
-
-
-def _put(target: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    for name in path[:-1]:
-        inner = target.get(name)
-        if not isinstance(inner, dict):
-            inner = target[name] = {}
-        target = inner
-    target[path[-1]] = value
 
 
 def _attributes(pairs: Any) -> dict[str, Any]:

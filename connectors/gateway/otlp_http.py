@@ -10,7 +10,12 @@
 - **Back-pressure**: more than `otlp_max_inflight` requests at once gets 429, and Kafka not
   storing a request within `otlp_store_timeout_s` gets 503, both with `Retry-After`, which
   OTLP exporters honour. A request sent again keeps its records' ids: nothing is indexed
-  twice.
+  twice. Only requests whose body has arrived count: one slower than `otlp_read_timeout_s`
+  gets 408 and holds nothing meanwhile.
+- **Bounded**: a request over `otlp_max_request_bytes` decompressed, or with more than
+  `otlp_max_records` log records (counted on the wire before any is built), gets 413; at most
+  `DECODERS` requests are read at once, in threads, off the event loop the forward protocol's
+  clients share.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from logway.core.names import raw_topic
 from logway.core.origin import EVENT_ID_HEADER
 
 log = logging.getLogger("logway.gateway.otlp")
+DECODERS = 2  # requests read at once (threads)
 RETRY_BUSY_S = 1
 RETRY_UNSTORED_S = 5
 # The body is read as sent: gzip is undone by `otlp.decode`, bounded, not by aiohttp.
@@ -51,6 +57,7 @@ class OtlpLogs:
         self.gateway = gateway  # connectors.gateway.server.Gateway (its producer, tenants)
         self.config = gateway.config
         self.inflight = 0
+        self.decoders = asyncio.Semaphore(DECODERS)
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=self.config.otlp_max_request_bytes)
@@ -61,9 +68,19 @@ class OtlpLogs:
         admitted = self._admit(request)
         if isinstance(admitted, web.Response):
             return admitted
+        tenant, published = admitted
+        try:  # the body first: a client slow to send it holds nothing shared
+            body = await asyncio.wait_for(request.read(), self.config.otlp_read_timeout_s)
+        except web.HTTPRequestEntityTooLarge:
+            return _answer(413, "too_large", f"over {self.config.otlp_max_request_bytes} bytes")
+        except TimeoutError:
+            detail = f"the body took over {self.config.otlp_read_timeout_s:g} s"
+            return _answer(408, "slow", detail)
+        if self.inflight >= self.config.otlp_max_inflight:
+            return _answer(429, "busy", "too many requests in flight", retry=RETRY_BUSY_S)
         self.inflight += 1
         try:
-            return await self._take(request, *admitted)
+            return await self._take(request, body, tenant, published)
         finally:
             self.inflight -= 1
 
@@ -76,26 +93,29 @@ class OtlpLogs:
         published = self.gateway.registry.get(tenant)
         if published is None:
             return _answer(403, "unknown_tenant", f"tenant {tenant!r} is not applied")
-        if self.inflight >= self.config.otlp_max_inflight:
-            return _answer(429, "busy", "too many requests in flight", retry=RETRY_BUSY_S)
         return tenant, published
 
-    async def _take(self, request: web.Request, tenant: str, published: Any) -> web.Response:
+    async def _take(
+        self, request: web.Request, body: bytes, tenant: str, published: Any
+    ) -> web.Response:
         content_type = request.content_type
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return _answer(413, "too_large", f"over {self.config.otlp_max_request_bytes} bytes")
-        decoded = otlp.decode(
-            body,
-            content_type,
-            request.headers.get("Content-Encoding"),
-            self.config.otlp_max_request_bytes,
-        )
-        if isinstance(decoded, Unreadable):
-            return _answer(STATUS[decoded.reason], decoded.reason.value, decoded.detail)
+        # Reading a request is CPU work: off the event loop the forward clients share, and
+        # never more at once than DECODERS (each bounded by the request and record limits).
+        async with self.decoders:
+            read = await asyncio.to_thread(
+                _read,
+                tenant,
+                body,
+                content_type,
+                request.headers.get("Content-Encoding"),
+                self.config.otlp_max_request_bytes,
+                self.config.otlp_max_records,
+            )
+        if isinstance(read, Unreadable):
+            return _answer(STATUS[read.reason], read.reason.value, read.detail)
+        prefix, records = read
         limit = max_value_bytes(published.spec.topics.max_record_bytes)
-        stored = await self._store(tenant, otlp.event_id_prefix(tenant, decoded), decoded, limit)
+        stored = await self._store(tenant, prefix, records, limit)
         if stored is None:
             detail = "Kafka did not store the records in time; send them again"
             return _answer(503, "kafka_unavailable", detail, retry=RETRY_UNSTORED_S)
@@ -118,7 +138,7 @@ class OtlpLogs:
         return matched[0] if len(matched) == 1 else None
 
     async def _store(
-        self, tenant: str, prefix: str, request: Any, limit: int
+        self, tenant: str, prefix: str, records: list[otlp.OtlpRecord], limit: int
     ) -> tuple[int, str] | None:
         """(records refused, why) once Kafka stored every other record; None if it did not
         within `otlp_store_timeout_s`."""
@@ -126,8 +146,8 @@ class OtlpLogs:
         pending: list[asyncio.Future[bool]] = []
         rejected, largest, size = 0, 0, 0
         topic = raw_topic(tenant)
-        for index, record in enumerate(otlp.records(request)):
-            if len(record.value) > limit or index >= otlp.MAX_RECORDS:
+        for index, record in enumerate(records):
+            if len(record.value) > limit:
                 rejected += 1
                 largest = max(largest, len(record.value))
                 continue
@@ -166,6 +186,21 @@ class OtlpLogs:
                 f"(the largest {largest} as a document; topics.max_record_bytes)"
             )
         return rejected, why
+
+
+def _read(  # noqa: PLR0917 - the request's parts, passed to a thread
+    tenant: str,
+    body: bytes,
+    content_type: str,
+    encoding: str | None,
+    max_bytes: int,
+    max_records: int,
+) -> tuple[str, list[otlp.OtlpRecord]] | Unreadable:
+    """(the records' id prefix, the records) of a request for `tenant`."""
+    decoded = otlp.decode(body, content_type, encoding, max_bytes, max_records)
+    if isinstance(decoded, Unreadable):
+        return decoded
+    return otlp.event_id_prefix(tenant, decoded), list(otlp.records(decoded))
 
 
 def _settle_on(loop: asyncio.AbstractEventLoop, done: asyncio.Future[bool]) -> Any:

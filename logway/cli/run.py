@@ -92,8 +92,11 @@ def run_sink(**flags: Any) -> None:
         "tls_key",
         "metrics_port",
         "otlp_port",
+        "otlp_plaintext",
         "otlp_max_request_bytes",
+        "otlp_max_records",
         "otlp_max_inflight",
+        "otlp_read_timeout_s",
         "otlp_store_timeout_s",
     ],
 )

@@ -2,7 +2,7 @@
 render forwarder --format otel-collector` renders sends one container log line per record, as
 JSON, with the header `logway-agent: otel-filelog`:
 
-    {"log": <the line>, "stream": "stdout", "@timestamp": <when the runtime wrote it>,
+    {"message": <the line>, "stream": "stdout", "@timestamp": <when the runtime wrote it>,
      "source_file": <the file>, "offset": <where the line starts in it>}
 
 The collector's kafka exporter keys a record by a hash of the container's resource attributes
@@ -12,8 +12,10 @@ in order, but names no file. So the processor reads the file from the record its
 - the file's path stands for the key, as with the Fluent Bit records keyed by their path: it
   gives the Kubernetes metadata (only in the tenant's own namespaces) and groups the pieces
   and lines of one stream (`reassemble`, `multiline`);
-- the event id is `file:` and a hash of the file (its name before rotation), the offset and the
-  line, so a line the agent sends again after a crash overwrites itself in Elasticsearch.
+- the event id is `file:` and a hash of the file (its name before rotation), the offset, the
+  time the runtime wrote the line and the line, so a line the agent sends again after a crash
+  overwrites itself in Elasticsearch; the same text at the same offset of the next file (after
+  a rotation or a truncation) was written at another time, and is another event.
 
 Anyone who may write a tenant's raw topic can set the header; what it gives is bounded the
 same way as a key: metadata of the tenant's own namespaces only, and an id in the tenant's own
@@ -55,11 +57,12 @@ def agent_line(
         return None
     if not isinstance(body, dict):
         return None
-    path, offset, line = body.get("source_file"), body.get("offset"), body.get("log")
+    path, offset, line = body.get("source_file"), body.get("offset"), body.get("message")
+    written = body.get("@timestamp")
     if not (isinstance(path, str) and type(offset) is int and isinstance(line, str)):
         return None
     digest = hashlib.blake2b(digest_size=16)
-    for part in (unrotated(path), str(offset), line):
+    for part in (unrotated(path), str(offset), str(written), line):
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
     return AgentLine(path.encode("utf-8", "surrogatepass"), ID_PREFIX + digest.hexdigest())

@@ -148,7 +148,8 @@ OTLP_REQUESTS = Counter(
     "logway_otlp_requests_total",
     "OTLP/HTTP export requests answered, by outcome: stored, partial (some records refused), "
     "unauthorized, unknown_tenant, content_type, content_encoding, too_large, malformed, busy "
-    "(429: too many requests in flight), kafka_unavailable (503: Kafka did not store them).",
+    "(429: too many requests in flight), slow (408: the body came too slowly), "
+    "kafka_unavailable (503: Kafka did not store them).",
     ["component", "outcome"],
 )
 NOTIFIER_POSTS = Counter(

@@ -219,7 +219,7 @@ def wait_indexed(endpoints: Endpoints, tenant: str, count: int, agent: Agent) ->
 def assert_each_line_once(found: list[dict[str, Any]], pods: list[Pod], namespace: str) -> None:
     """Every line the pods wrote, byte for byte, in one document each, with its pod's
     metadata; nothing else."""
-    indexed = Counter(str(doc["log"]) for doc in found)
+    indexed = Counter(str(doc["message"]) for doc in found)
     assert not [line for line, n in indexed.items() if n > 1], "a line indexed twice"
     written = [line for pod in pods for line in pod.written]
     missing = [line[:60] for line in written if line not in indexed]
@@ -264,7 +264,7 @@ def test_the_collector_delivers_each_line_of_real_container_files_once_byte_iden
         # again at 0, and its new lines are read from there, none of the old again.
         wait_for(
             "the web pod's lines indexed",
-            lambda: sum(str(d["log"]).startswith("web") for d in documents(endpoints, tenant)),
+            lambda: sum(str(d["message"]).startswith("web") for d in documents(endpoints, tenant)),
             lambda n: n == len(truncated.written),
             90,
             agent.assert_running,

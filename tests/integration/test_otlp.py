@@ -95,7 +95,16 @@ def test_real_otlp_clients_through_the_gateway_each_event_indexed_once(
     port, otlp_port = free_port(), free_port()
     gateway = PipelineProcess(
         endpoints,
-        ["gateway", "--host", "127.0.0.1", "--port", str(port), "--otlp-port", str(otlp_port)],
+        [
+            "gateway",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--otlp-port",
+            str(otlp_port),
+            "--otlp-plaintext",
+        ],
         tmp_path / "gateway.log",
         extra_env={secret: key},
     ).start()

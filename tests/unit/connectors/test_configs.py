@@ -2,6 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.elasticsearch.config import SinkConfig
+from connectors.gateway.config import GatewayConfig
 from connectors.processor.config import ProcessorConfig
 from logway.core.elastic import ElasticConnection
 from logway.core.kafka import KafkaConnection
@@ -25,3 +26,12 @@ def test_settings_reject_unknown_fields(model: type) -> None:
             es=ElasticConnection(url="http://e:9200"),
             batchsize=3,
         )
+
+
+def test_otlp_is_served_over_tls_unless_plaintext_is_chosen() -> None:
+    """Its clients send their tenant's key as a bearer token."""
+    kafka = KafkaConnection()
+    with pytest.raises(ValidationError, match="serve TLS"):
+        GatewayConfig(kafka=kafka, otlp_port=4318)
+    assert GatewayConfig(kafka=kafka, otlp_port=4318, otlp_plaintext=True).otlp_port == 4318
+    assert GatewayConfig(kafka=kafka).otlp_port == 0  # off unless asked for

@@ -18,6 +18,7 @@ from connectors.gateway.otlp import (
     PROTOBUF,
     Unread,
     Unreadable,
+    count_records,
     decode,
     event_id_prefix,
     records,
@@ -90,7 +91,7 @@ def request() -> ExportLogsServiceRequest:
         ]
     }
     message = ExportLogsServiceRequest()
-    decoded = decode(orjson.dumps(document), JSON, None, MAX)
+    decoded = decode(orjson.dumps(document), JSON, None, MAX, 1000)
     assert isinstance(decoded, ExportLogsServiceRequest), decoded
     message.CopyFrom(decoded)
     return message
@@ -138,12 +139,14 @@ def test_protobuf_json_and_gzip_read_the_same_request_and_name_the_same_records(
     message = request()
     binary = message.SerializeToString()
     as_json = orjson.dumps(MessageToDict(message))
+    half = len(binary) // 2
     for body, content_type, encoding in (
         (binary, PROTOBUF, None),
         (gzip.compress(binary), PROTOBUF, "gzip"),
-        (gzip.compress(binary, mtime=1), PROTOBUF, "gzip"),  # compressed again, another header
+        (gzip.compress(binary, mtime=1), PROTOBUF, "GZIP"),  # compressed again, another header
+        (gzip.compress(binary[:half]) + gzip.compress(binary[half:]), PROTOBUF, "gzip"),  # members
     ):
-        decoded = decode(body, content_type, encoding, MAX)
+        decoded = decode(body, content_type, encoding, MAX, 1000)
         assert isinstance(decoded, ExportLogsServiceRequest)
         assert documents(decoded) == documents(message)
         assert event_id_prefix("shop", decoded) == event_id_prefix("shop", message)
@@ -175,10 +178,48 @@ def test_protobuf_json_and_gzip_read_the_same_request_and_name_the_same_records(
 def test_a_request_that_cannot_be_read_says_why(
     body: bytes, content_type: str, encoding: str | None, reason: Unread
 ) -> None:
-    decoded = decode(body, content_type, encoding, MAX)
+    decoded = decode(body, content_type, encoding, MAX, 1000)
     assert isinstance(decoded, Unreadable)
     assert decoded.reason == reason
     assert decoded.detail
+
+
+def test_a_request_of_too_many_records_is_refused_before_any_is_built() -> None:
+    """16 KiB of gzip can hold millions of empty records: they are counted on the wire."""
+    bomb = ExportLogsServiceRequest()
+    scope = bomb.resource_logs.add().scope_logs.add()
+    for _ in range(1001):
+        scope.log_records.add()
+    binary = bomb.SerializeToString()
+    assert count_records(binary, 5000) == 1001
+    assert count_records(binary, 1000) is None
+    refused = decode(gzip.compress(binary), PROTOBUF, "gzip", MAX, 1000)
+    assert isinstance(refused, Unreadable)
+    assert refused.reason == Unread.TOO_LARGE
+    assert "1000 log records" in refused.detail
+    as_json = orjson.dumps(MessageToDict(bomb))
+    refused = decode(as_json, JSON, None, MAX, 1000)
+    assert isinstance(refused, Unreadable)
+    assert refused.reason == Unread.TOO_LARGE
+    assert isinstance(decode(binary, PROTOBUF, None, MAX, 1001), ExportLogsServiceRequest)
+
+
+def test_resource_attributes_never_turn_a_mapped_field_into_an_object() -> None:
+    message = ExportLogsServiceRequest()
+    resource = message.resource_logs.add()
+    for key, value in (
+        ("k8s.namespace.name", "shop"),
+        ("k8s.namespace.uid", "u-1"),
+        ("service.name", "api"),
+        ("service.name.suffix", "x"),
+    ):
+        attribute = resource.resource.attributes.add()
+        attribute.key, attribute.value.string_value = key, value
+    resource.scope_logs.add().log_records.add().body.string_value = "hi"
+    [doc] = documents(message)
+    assert doc["kubernetes"] == {"namespace": "shop"}
+    assert doc["service"] == {"name": "api"}
+    assert doc["resource"]["attributes"] == {"k8s.namespace.uid": "u-1", "service.name.suffix": "x"}
 
 
 def test_the_answer_is_a_partial_success_only_when_records_were_refused() -> None:

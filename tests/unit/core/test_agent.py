@@ -13,8 +13,14 @@ FILE = "/var/log/pods/shop_api-7f9c_0b7c9e2a-1f3d-4c5e-9a8b-7c6d5e4f3a2b/api/0.l
 HEADERS = [(AGENT_HEADER, FILELOG)]
 
 
-def body(path: str = FILE, offset: object = 120, log: object = "GET /cart 200") -> bytes:
-    return orjson.dumps({"log": log, "stream": "stdout", "source_file": path, "offset": offset})
+def body(
+    path: str = FILE,
+    offset: object = 120,
+    log: object = "GET /cart 200",
+    written: str = "2026-12-06T23:30:00.000001Z",
+) -> bytes:
+    document = {"message": log, "stream": "stdout", "source_file": path, "offset": offset}
+    return orjson.dumps({**document, "@timestamp": written})
 
 
 def test_a_line_is_keyed_by_its_file_and_named_by_file_offset_and_line() -> None:
@@ -32,7 +38,10 @@ def test_a_rotated_files_line_keeps_its_id_and_a_truncated_files_new_line_gets_i
     assert first is not None
     assert renamed is not None
     assert renamed.event_id == first.event_id  # one file, read under either name
-    # copytruncate: the same file and offset hold another line (a runtime's line carries its time)
+    # The next file (rotated or truncated): the same text at the same offset, written later.
+    repeated = agent_line(HEADERS, body(written="2026-12-07T01:00:00.000002Z"))
+    assert repeated is not None
+    assert repeated.event_id != first.event_id
     truncated = agent_line(HEADERS, body(log="GET /cart 500"))
     assert truncated is not None
     assert truncated.event_id != first.event_id

@@ -282,6 +282,36 @@ def test_the_collector_as_node_agent_reads_the_pods_logs_and_keeps_its_state_on_
     )
     assert wrong.returncode != 0
     assert "render it with `logway render forwarder --format otel-collector`" in wrong.stderr
+    # A config that logs in with SCRAM, given with the login of a TLS certificate, is refused.
+    other_login = render_forwarder(
+        "scram",
+        tmp_path,
+        "forwarder.agent=otel-collector",
+        "forwarder.kafka.login=tls",
+        "forwarder.kafka.userSecret=logway-forwarder",
+        "kafka.caSecret.name=logway-kafka-cluster-ca-cert",
+        agent="otel-collector",
+    )
+    assert other_login.returncode != 0
+    assert "logs in with scram, but forwarder.kafka.login is tls" in other_login.stderr
+
+
+def test_otlp_on_the_gateway_needs_tls_or_plaintext_said_out_loud() -> None:
+    refused = render("gateway.otlp.enabled=true")
+    assert refused.returncode != 0
+    assert "gateway.otlp needs gateway.tlsSecret" in refused.stderr
+    served = render("gateway.otlp.enabled=true", "gateway.tlsSecret=logway-gateway-tls")
+    assert served.returncode == 0, served.stderr
+    objects = [doc for doc in yaml.safe_load_all(served.stdout) if doc]
+    [container] = by_kind(objects, "Deployment", "-gateway")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["LOGWAY_GATEWAY_OTLP_PORT"] == "4318"
+    assert env["LOGWAY_GATEWAY_OTLP_PLAINTEXT"] == "false"
+    assert {"name": "otlp", "containerPort": 4318} in container["ports"]
+    service = by_kind(objects, "Service", "-gateway")
+    assert {"name": "otlp", "port": 4318, "targetPort": "otlp"} in service["spec"]["ports"]
 
 
 def render(*values: str, files: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:

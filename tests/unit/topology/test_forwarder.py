@@ -124,8 +124,11 @@ def collector_topics(config: str, path: str) -> list[str]:
 @pytest.mark.parametrize("namespace", NAMESPACES)
 def test_the_collector_sends_each_namespace_to_exactly_its_tenant(namespace: str) -> None:
     config = render(TENANTS, "otel-collector")
-    path = f"/var/log/pods/{namespace}_web-7d9f8-x2x_0b7c9e2a-1f3d-4c5e-9a8b-7c6d5e4f3a2b/app/0.log"
-    assert collector_topics(config, path) == [expected_topic(namespace, TENANTS)]
+    folder = f"/var/log/pods/{namespace}_web-7d9f8-x2x_0b7c9e2a-1f3d-4c5e-9a8b-7c6d5e4f3a2b/app"
+    for name in ("0.log", "0.log.20261206-233000"):  # and once the kubelet rotated it
+        path = f"{folder}/{name}"
+        assert collector_topics(config, path) == [expected_topic(namespace, TENANTS)]
+    assert collector_topics(config, f"{folder}/0.log.20261206-233000.gz") == []
 
 
 def test_the_collector_gives_each_tenant_its_client_id_and_record_size() -> None:
