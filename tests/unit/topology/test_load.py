@@ -185,9 +185,10 @@ def test_the_pipeline_examples_are_valid() -> None:
     assert result.tenants
 
 
-def test_the_readme_pipeline_example_is_valid(tmp_path: Path) -> None:
-    readme = (EXAMPLES.parents[1] / "README.md").read_text()
-    blocks = [b.split("```", 1)[0] for b in readme.split("```yaml\n")[1:]]
+def test_the_docs_pipeline_example_is_valid(tmp_path: Path) -> None:
+    root = EXAMPLES.parents[1]
+    text = "".join(path.read_text() for path in [root / "README.md", *(root / "docs").glob("*.md")])
+    blocks = [b.split("```", 1)[0] for b in text.split("```yaml\n")[1:]]
     with_pipeline = [b for b in blocks if "pipeline:" in b and "samples:" in b]
     assert with_pipeline
     result = load_tenants([write(tmp_path, with_pipeline[0])])
