@@ -51,8 +51,9 @@ from connectors.runtime.signals import stop_on_signals
 from connectors.runtime.subscription import Subscription, TenantTopics, nudged_by_publications
 from logway.core.deadletter import DeadLetter
 from logway.core.discovery import tenant_matcher
+from logway.core.lag import observe
 from logway.core.loops import LOOPS
-from logway.core.metrics import TenantMeters, observe
+from logway.core.metrics import TenantMeters
 from logway.core.names import PROCESSED_TOPIC_RE
 from logway.core.origin import Origin
 

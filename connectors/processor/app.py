@@ -33,7 +33,6 @@ import asyncio
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -45,17 +44,23 @@ from connectors.processor.config import ProcessorConfig
 from connectors.processor.faust_settings import faust_credentials, faust_group
 from connectors.processor.limits import TenantLimits
 from connectors.processor.pods import PodTable
+from connectors.processor.startup import (
+    UnpublishedTopics,
+    partition_counts,
+    wait_for_registry,
+    wait_for_topics,
+)
 from connectors.processor.tenants import TenantPipelines
 from connectors.processor.transport import BatchConsumer, BatchTransport
 from connectors.runtime.commit import DeliveryError, flush
 from connectors.runtime.subscription import TenantTopics, nudged_by_publications
 from logway.core.agent import agent_line
-from logway.core.discovery import served_topics
 from logway.core.document import Flag
 from logway.core.health import READINESS
 from logway.core.kubernetes import PODS_TOPIC
+from logway.core.lag import observe
 from logway.core.loops import LOOPS
-from logway.core.metrics import MeterBatch, TenantMeters, observe
+from logway.core.metrics import MeterBatch, TenantMeters
 from logway.core.names import RAW_TOPIC_RE, tenant_of_topic
 from logway.core.origin import event_id_header
 from streams.pipeline import Outcome, Output
@@ -65,7 +70,6 @@ from topology.model import Limits, OverLimit
 from topology.registry import TenantRegistry
 
 POD_TABLE_WAIT_S = 30.0
-REGISTRY_WAIT_TELL_S = 30.0  # how often a processor still reading the published versions says so
 DISCOVERY_TICK_S = 0.5
 EVENT_LOOP_MAX_SILENCE_S = 120.0  # a batch's produce waits at most 60 s, off the loop
 LIMITS_TICK_S = 0.05  # how often tenants paused for their rate limit are looked at
@@ -83,34 +87,6 @@ def tenant_limits(registry: TenantRegistry, tenant: str) -> Limits:
     """The tenant's live `limits`; a tenant never published has the defaults."""
     published = registry.get(tenant)
     return published.spec.limits if published is not None else DEFAULT_LIMITS
-
-
-def partition_counts(consumer: Any, admin: AdminClient) -> Callable[[str], int | None]:
-    """A topic's partition count, for one rebalance: from Faust's metadata, else (a member
-    that just joined may not have it yet) from the broker's, asked once for all topics rather
-    than once per tenant. None when neither knows it."""
-    broker: dict[str, int] | None = None
-
-    def count(topic: str) -> int | None:
-        nonlocal broker
-        known: int | None = consumer.topic_partitions(topic)
-        if known:
-            return known
-        if broker is None:
-            try:
-                listed = admin.list_topics(timeout=5).topics
-                broker = {name: len(t.partitions) for name, t in listed.items() if t.partitions}
-            except Exception as exc:
-                log.warning("partition counts unknown (%s); limits use the whole rate", exc)
-                broker = {}
-        return broker.get(topic)
-
-    return count
-
-
-def served_raw_topics(admin: AdminClient, config: ProcessorConfig) -> list[str]:
-    """The raw topics on the broker that belong to tenants this worker serves."""
-    return served_topics(admin, RAW_TOPIC_RE, config.serves)
 
 
 class BatchProcessor:
@@ -443,70 +419,6 @@ def build_app(
         app.topics.add(raw)
 
     return app
-
-
-class UnpublishedTopics:
-    """New raw topics held back until their tenant's version is read: `apply` creates the
-    topics before it publishes, and a record must go through its tenant's pipeline, never a
-    default one. A topic whose tenant is never published (its publication failed, or it was
-    deleted before this worker started) is never consumed: Kafka keeps its records until the
-    tenant is published or the topic's retention ends. `published(tenant)` says whether the
-    registry has it."""
-
-    def __init__(self, published: Callable[[str], bool]) -> None:
-        self.published = published
-        self.waiting: set[str] = set()
-
-    def ready(self, found: Iterable[str]) -> list[str]:
-        """Of the topics found now and those held back before, the ones to consume now."""
-        self.waiting.update(found)
-        ready = sorted(t for t in self.waiting if self.published(tenant_of_topic(t) or ""))
-        self.waiting.difference_update(ready)
-        return ready
-
-
-def wait_for_registry(registry: TenantRegistry) -> None:
-    """Block until every published version is read: a record processed before its tenant's
-    version is known would go through the default pipeline, skipping the tenant's steps
-    (its redactions among them). Kafka holds the records meanwhile."""
-    waited = 0.0
-    while not registry.caught_up.wait(REGISTRY_WAIT_TELL_S):
-        waited += REGISTRY_WAIT_TELL_S
-        log.warning(
-            "still reading the published tenant versions after %.0f s; processing waits", waited
-        )
-
-
-def wait_for_topics(
-    config: ProcessorConfig,
-    published: Callable[[str], bool] = lambda _tenant: True,
-    stop_after_s: float | None = None,
-) -> list[str]:
-    """Block until at least one served raw topic of a `published` tenant exists; return them."""
-    admin = AdminClient(config.kafka.admin())
-    started = time.monotonic()
-    announced = False
-    while True:
-        try:
-            found = served_raw_topics(admin, config)
-        except Exception as exc:
-            log.warning(
-                "Kafka at %s not answering yet: %s", config.kafka, config.kafka.diagnose() or exc
-            )
-            found = []
-        topics = [t for t in found if published(tenant_of_topic(t) or "")]
-        if topics:
-            return topics
-        if stop_after_s is not None and time.monotonic() - started > stop_after_s:
-            return []
-        if not announced:
-            log.warning(
-                "no published tenant matching %r with a raw topic yet; run `logway apply` "
-                "(waiting)",
-                config.tenants_matching,
-            )
-            announced = True
-        time.sleep(config.discovery_interval_s)
 
 
 def run_processor(config: ProcessorConfig) -> None:

@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
-from logway.core.metrics import LagMonitor
+from logway.core.lag import LagMonitor
 from logway.core.names import PROCESSED_TOPIC_RE, processed_topic
 from logway.core.settings import Endpoints
 from tests.integration.support import apply_tenant

@@ -2,7 +2,7 @@
 creates the topics first, and a record processed before the version is read would go through
 a default pipeline instead of the tenant's; a deleted tenant's topic is never consumed again."""
 
-from connectors.processor.app import UnpublishedTopics
+from connectors.processor.startup import UnpublishedTopics
 
 
 def test_a_topic_is_consumed_once_its_tenant_is_published() -> None:
