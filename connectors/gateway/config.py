@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -30,9 +29,8 @@ class GatewayConfig(BaseModel):
     )
     tls_cert: Path | None = Field(None, description="PEM certificate: serve TLS with it.")
     tls_key: Path | None = Field(None, description="PEM private key of `tls_cert`.")
-    server_hostname: str = Field(
-        default_factory=socket.gethostname,
-        description="The name the gateway gives in the handshake's PONG.",
+    server_hostname: str | None = Field(
+        None, description="The name the gateway gives in the handshake's PONG; unset: its host's."
     )
     metrics_port: int = Field(
         9643, ge=0, le=65535, description="Port of the /metrics endpoint; 0 turns it off."

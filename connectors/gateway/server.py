@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -220,7 +221,7 @@ class Gateway:
     def _handshake(
         self, ping: Ping, nonce: bytes, writer: asyncio.StreamWriter, access: Access
     ) -> Refusal | None:
-        hostname = self.config.server_hostname
+        hostname = self.config.server_hostname or socket.gethostname()
         matched = [
             (tenant, key)
             for tenant, key in self.shared_keys()
