@@ -270,7 +270,6 @@ def run_sink(config: SinkConfig, stop: threading.Event | None = None) -> None:
     stop = stop_on_signals(stop)
     log.info("sink starting: Kafka %s -> Elasticsearch %s", config.kafka, config.es)
     observe(
-        port=config.metrics_port,
         component="sink",
         kafka=config.kafka,
         group=config.group_id,

@@ -41,7 +41,6 @@ from connectors.gateway.config import GatewayConfig
 from connectors.gateway.otlp_http import serve_otlp
 from connectors.gateway.protocol import Entries, Ping, Refusal, RefusalReason
 from connectors.runtime.signals import stopped_by_signals
-from logway import __version__
 from logway.core.limits import max_value_bytes
 from logway.core.metrics import (
     GATEWAY_ACKS,
@@ -49,7 +48,6 @@ from logway.core.metrics import (
     GATEWAY_FRAMES,
     GATEWAY_REFUSALS,
     TenantMeters,
-    serve,
 )
 from logway.core.names import TENANT_NAME_RE, raw_topic
 from logway.core.origin import EVENT_ID_HEADER, forwarded_id_prefix
@@ -407,5 +405,4 @@ async def _serve_forever(config: GatewayConfig) -> None:
 def run_gateway(config: GatewayConfig) -> None:
     """Run a gateway until it is stopped (SIGINT/SIGTERM): it stops taking connections, lets
     Kafka store what it took, acks it, and exits."""
-    serve(config.metrics_port, "gateway", __version__)
     asyncio.run(_serve_forever(config))

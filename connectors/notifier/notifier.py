@@ -38,10 +38,9 @@ from connectors.notifier.digest import Digest
 from connectors.runtime.commit import commit
 from connectors.runtime.signals import stop_on_signals
 from connectors.runtime.subscription import Subscription, TenantTopics
-from logway import __version__
 from logway.core.deadletter import DeadLetter
 from logway.core.discovery import tenant_matcher
-from logway.core.metrics import NOTIFIER_POSTS, TenantMeters, serve
+from logway.core.metrics import NOTIFIER_POSTS, TenantMeters
 from logway.core.names import DLQ_TOPIC_RE, tenant_of_topic
 from topology.registry import TenantRegistry
 
@@ -203,7 +202,6 @@ class Notifier:
 
 def run_notifier(config: NotifierConfig) -> None:
     """Run a notifier worker until it is stopped (SIGINT/SIGTERM)."""
-    serve(config.metrics_port, "notifier", __version__)
     registry = TenantRegistry(config.kafka, "notifier").start()
     registry.caught_up.wait(60)
     Notifier(config, registry).run(stop_on_signals())

@@ -42,7 +42,6 @@ from connectors.operator.secret import ensure_secret
 from connectors.operator.status import status
 from connectors.runtime.kube import api_client
 from logway.core.loops import die, is_transient
-from logway.core.metrics import serve
 from topology.ceilings import over_ceilings
 from topology.crd import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from topology.load import load_document
@@ -372,9 +371,6 @@ def run_operator(settings: OperatorConfig) -> None:
     for chatty in ("elastic_transport", "kafka", "aiohttp.access"):  # a line per request
         logging.getLogger(chatty).setLevel(logging.WARNING)
     registry, op = build(settings)
-    from logway import __version__
-
-    serve(settings.metrics_port, "operator", __version__)
     op.reconciler.start()
     try:
         op.route()  # the routes of what is published already, before anything changes

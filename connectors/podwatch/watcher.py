@@ -24,7 +24,7 @@ from connectors.runtime.kube import api_client
 from logway.core.control import ControlReader
 from logway.core.kubernetes import PODS_TOPIC, PodRecord, pod_key
 from logway.core.loops import BACKOFF_MAX_S, Loop, run_supervised
-from logway.core.metrics import POD_RECORDS, serve
+from logway.core.metrics import POD_RECORDS
 
 log = logging.getLogger("logway.podwatch")
 WATCH_GRACE_S = 30.0  # how long past `resync_s` the client waits for a watch to end
@@ -156,9 +156,6 @@ def run_podwatch(settings: PodWatchConfig) -> None:
     """Run the pod watcher until it is killed. Everything it knows is in `_logway.pods`,
     flushed after each change, so a kill at any moment loses nothing: the next start reads
     the topic, lists the pods again and publishes the difference."""
-    from logway import __version__
-
-    serve(settings.metrics_port, "podwatch", __version__)
     watcher = PodWatcher(settings)
     # Until killed (SIGTERM's default): a watch without events lasts `resync_s`.
     silence = settings.resync_s + WATCH_GRACE_S + BACKOFF_MAX_S

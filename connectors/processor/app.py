@@ -424,7 +424,6 @@ def build_app(
 def run_processor(config: ProcessorConfig) -> None:
     """Run a processor worker until it is stopped (SIGINT/SIGTERM)."""
     observe(
-        port=config.metrics_port,
         component="processor",
         kafka=config.kafka,
         group=config.app_id,

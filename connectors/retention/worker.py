@@ -23,7 +23,6 @@ from logway.core.metrics import (
     STORAGE_BYTES,
     STORAGE_DOCUMENTS,
     STORAGE_OLDEST_DAY,
-    serve,
 )
 from topology.model import Storage
 from topology.publish import read_published
@@ -87,10 +86,8 @@ def report(surveyed: TenantStorage, *, applied: bool) -> None:
 def run_retention(config: RetentionConfig, stop: threading.Event | None = None) -> None:
     """Measure and delete every `interval_s` until stopped (SIGINT/SIGTERM)."""
     from connectors.runtime.signals import stop_on_signals
-    from logway import __version__
 
     stop = stop or stop_on_signals()
-    serve(config.metrics_port, "retention", __version__)
     es = config.es.client()
     serves = tenant_matcher(config.tenants_matching)
 

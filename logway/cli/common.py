@@ -3,9 +3,7 @@ message and an exit code."""
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -29,14 +27,6 @@ TenantsMatching = Annotated[
         help="Serve only tenants whose name fully matches this regular expression.",
     ),
 ]
-
-
-def setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def server_endpoints() -> Endpoints:

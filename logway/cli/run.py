@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from connectors.runtime.lifecycle import begin
 from connectors.runtime.worker import Worker
 from connectors.workers import WORKERS
 from logway.cli.apps import run_app
@@ -16,7 +17,6 @@ from logway.cli.common import (
     fail,
     parse_settings,
     platform_ceilings,
-    setup_logging,
     worker_endpoints,
 )
 from logway.options import options
@@ -37,7 +37,7 @@ def _command(worker: Worker) -> None:
         if "ceilings" in worker.handed:
             handed["ceilings"] = platform_ceilings()
         config = parse_settings(worker.settings, **handed, **flags)
-        setup_logging()
+        begin(worker.name, config.metrics_port)  # type: ignore[attr-defined]
         worker.runner()(config)
 
     run.__doc__ = worker.help

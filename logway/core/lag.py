@@ -1,6 +1,6 @@
 """Consumer lag, measured from the broker: `logway_consumer_lag_records` and
 `logway_consumer_lag_seconds` of a worker's group, for the topics it serves, every few seconds
-(`LagMonitor`); and `observe`, what every worker starts with: /metrics, and its lag measured."""
+(`LagMonitor`), which `observe` starts for a worker."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from logway.core.metrics import (
     CONSUMER_LAG_SECONDS,
     TOPIC_RETENTION_SECONDS,
     Component,
-    serve,
 )
 
 log = logging.getLogger("logway.metrics")
@@ -33,17 +32,14 @@ log = logging.getLogger("logway.metrics")
 
 def observe(
     *,
-    port: int,
     component: Component,
     kafka: KafkaConnection,
     group: str,
     kind: re.Pattern[str],
     serves: Callable[[str], bool],
 ) -> LagMonitor:
-    """What every worker starts with: /metrics on `port`, and its consumer lag measured."""
-    from logway import __version__
-
-    serve(port, component, __version__)
+    """The consumer lag of a worker's group measured from now on (its /metrics is served by
+    `connectors.runtime.lifecycle`)."""
     return LagMonitor(
         kafka=kafka, group=group, component=component, kind=kind, serves=serves
     ).start()
