@@ -1,4 +1,5 @@
-"""Fetching servers and tools: Maven, Java, archives."""
+"""Fetching servers and tools: Maven, Java, archives, and Go programs built from the module
+proxy."""
 
 from __future__ import annotations
 
@@ -87,3 +88,22 @@ def unzip_keeping_modes(archive: Path, target: Path) -> None:
     except zipfile.BadZipFile as exc:
         archive.unlink(missing_ok=True)
         raise DevError(f"{archive} is not a valid zip ({exc}); removed it, run again") from exc
+
+
+def go_build(work: Path, package: str, binary: Path, ldflags: str, what: str) -> None:
+    """`go build` of `package` in the wrapper module `work` into `binary`, written whole or not
+    at all (a build cut short leaves no binary behind to be taken for a good one)."""
+    go = require_tool("go", f"{what} is built from the Go module proxy: install Go 1.26+")
+    partial = binary.with_suffix(".partial")
+    result = subprocess.run(
+        [go, "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(partial), package],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+        env={**os.environ, "GOFLAGS": "-mod=mod"},
+    )
+    if result.returncode != 0:
+        raise DevError(f"building {what} failed:\n{result.stderr[-3000:]}")
+    partial.rename(binary)

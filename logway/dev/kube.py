@@ -30,7 +30,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from logway.dev.config import DevError, Say
-from logway.dev.fetch import require_tool
+from logway.dev.fetch import go_build, require_tool
 from logway.dev.kafka import Kafka
 from logway.dev.process import Server
 from logway.dev.tls import dev_ca, issue_certificate
@@ -174,9 +174,6 @@ class KubeApiServer(Server):
     def fetch(self, say: Say) -> None:
         if self.binary.exists():
             return
-        go = require_tool(
-            "go", "kube-apiserver is built from the Go module proxy: install Go 1.26+"
-        )
         work = kube_cache() / "build"
         work.mkdir(parents=True, exist_ok=True)
         for name in ("go.mod", "go.sum", "tools.go"):
@@ -192,27 +189,7 @@ class KubeApiServer(Server):
             f"-X k8s.io/component-base/version.gitMajor=1 "
             f"-X k8s.io/component-base/version.gitMinor={minor}"
         )
-        partial = self.binary.with_suffix(".partial")
-        result = subprocess.run(
-            [
-                go,
-                "build",
-                "-trimpath",
-                f"-ldflags={flags}",
-                "-o",
-                str(partial),
-                "k8s.io/kubernetes/cmd/kube-apiserver",
-            ],
-            cwd=work,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-            env={**os.environ, "GOFLAGS": "-mod=mod"},
-        )
-        if result.returncode != 0:
-            raise DevError(f"building kube-apiserver failed:\n{result.stderr[-3000:]}")
-        partial.rename(self.binary)
+        go_build(work, "k8s.io/kubernetes/cmd/kube-apiserver", self.binary, flags, "kube-apiserver")
 
     def _write_files(self) -> None:
         self.pki.mkdir(parents=True, exist_ok=True)

@@ -9,13 +9,12 @@ cores; after that, nothing.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from importlib import resources
 from pathlib import Path
 
-from logway.dev.config import DevError, Say
-from logway.dev.fetch import require_tool
+from logway.dev.config import Say
+from logway.dev.fetch import go_build
 
 COLLECTOR_VERSION = "v0.165.0"
 SOURCES = ("go.mod", "go.sum", "main.go")
@@ -34,7 +33,6 @@ def collector_binary(say: Say) -> Path:
     binary = collector_cache() / "otelcol"
     if binary.exists():
         return binary
-    go = require_tool("go", "the collector is built from the Go module proxy: install Go 1.26+")
     work = collector_cache() / "build"
     work.mkdir(parents=True, exist_ok=True)
     for name in SOURCES:
@@ -45,19 +43,7 @@ def collector_binary(say: Say) -> Path:
         f"proxy into {binary} (once per machine)"
     )
     started = time.monotonic()
-    partial = binary.with_suffix(".partial")
-    result = subprocess.run(
-        [go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), "."],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-        env={**os.environ, "GOFLAGS": "-mod=mod"},
-    )
-    if result.returncode != 0:
-        raise DevError(f"building the collector failed:\n{result.stderr[-3000:]}")
-    partial.rename(binary)
+    go_build(work, ".", binary, "-s -w", "the OpenTelemetry Collector")
     size = binary.stat().st_size / 1_048_576
     say(f"otelcol: built in {time.monotonic() - started:.0f} s, {size:.0f} MiB")
     return binary
