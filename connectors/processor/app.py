@@ -51,7 +51,7 @@ from connectors.processor.startup import (
     wait_for_topics,
 )
 from connectors.processor.tenants import TenantPipelines
-from connectors.processor.transport import BatchConsumer, BatchTransport
+from connectors.processor.transport import TRANSPORT, BatchConsumer, resubscribe_after
 from connectors.runtime.commit import DeliveryError, flush
 from connectors.runtime.subscription import TenantTopics, nudged_by_publications
 from logway.core.agent import agent_line
@@ -318,13 +318,6 @@ class BatchProcessor:
                 self.ack(held)
 
 
-class ProcessorApp(faust.App):
-    """A Faust app whose consumer hands fetched records over in batches."""
-
-    def _new_transport(self) -> Any:
-        return BatchTransport(self.conf.broker_consumer, self)
-
-
 def build_app(
     config: ProcessorConfig,
     initial_topics: list[str],
@@ -341,9 +334,9 @@ def build_app(
     joined = joined or threading.Event()
     if not initial_topics:
         raise ValueError("a processor needs at least one raw topic to subscribe to")
-    app = ProcessorApp(
+    app = faust.App(
         config.app_id,
-        broker=[f"kafka://{host}" for host in config.kafka.bootstrap.split(",")],
+        broker=[f"{TRANSPORT}://{host}" for host in config.kafka.bootstrap.split(",")],
         broker_credentials=faust_credentials(config.kafka),
         key_serializer="raw",
         value_serializer="raw",
@@ -356,7 +349,7 @@ def build_app(
         processing_guarantee="at_least_once",
         datadir=str(config.data_dir),
     )
-    app.topics._resubscribe_sleep_lock_seconds = RESUBSCRIBE_AFTER_S  # type: ignore[attr-defined]
+    resubscribe_after(app, RESUBSCRIBE_AFTER_S)
     raw = app.topic(*initial_topics, key_serializer="raw", value_serializer="raw")
     app.topics.add(raw)  # subscribed by the conductor; records arrive through BatchConsumer
     admin = AdminClient(config.kafka.admin())

@@ -29,8 +29,17 @@ twice. This consumer stops the flow, finishes the batch in hand (a batch already
 queued on the same lock before the revocation, so it is finished too; none is fetched after the
 flow stops), commits what is acknowledged, and only then lets Faust revoke.
 
-Built against faust-streaming 0.15.3 (pinned); `tests/unit/streams/test_transport.py` checks
-the private names this relies on.
+Faust finds this transport through its documented extension point, the `faust.transports`
+entry point (`pyproject.toml`), by the broker URL's scheme, `logway://`.
+
+This module is the only one that touches private names of Faust and aiokafka, each because no
+public one does the job: the drain loop (`_drain_messages`, a modified copy of Faust's own, and
+what it reads: `_stopped`, `_read_offset`, `_add_gap`); the commit of a revoked partition's
+acknowledged offsets before Faust forgets them (`_filter_committable_offsets`, `_thread`, the
+aiokafka coordinator); and the conductor's resubscription delay (`resubscribe_after`). Built
+against faust-streaming 0.15.3 (pinned); `tests/unit/connectors/test_transport.py` checks every
+one of them, so an upgrade that moves one fails there first, not in a worker that silently
+stops receiving records.
 """
 
 from __future__ import annotations
@@ -44,6 +53,13 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition  # type: ignore[i
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
+TRANSPORT = "logway"  # the broker URL scheme the entry point registers
+
+
+def resubscribe_after(app: Any, seconds: float) -> None:
+    """Make the app's conductor resubscribe `seconds` after a subscription changes (Faust
+    waits 45 s, most of a new tenant's wait for its first line; there is no setting for it)."""
+    app.topics._resubscribe_sleep_lock_seconds = seconds
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
