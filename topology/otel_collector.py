@@ -7,11 +7,11 @@ tenant gets a pipeline of its own: a `file_log` receiver reading only its namesp
 a `kafka` exporter writing only its topic.
 
 What each line becomes (`logway.core.agent`): the `container` operator reads the CRI and Docker
-formats and joins CRI's `P`/`F` pieces, a `recombine` joins Docker's 16 KiB pieces, and the line
-goes to Kafka as one JSON record, `{"message", "stream", "@timestamp", "source_file",
-"offset"}`,
-with the header `logway-agent: otel-filelog`; the processor takes the file as the record's key
-and the file, offset and line as its event id, so a line sent twice is indexed once.
+formats and joins CRI's `P`/`F` pieces, a `recombine` joins Docker's 16 KiB pieces, and the
+line goes to Kafka as one JSON record, `{"message", "stream", "@timestamp", "source_file",
+"offset"}`, with the header `logway-agent: otel-filelog`; the processor takes the file as the
+record's key, and the file, offset, time and line as its event id, so a line sent twice is
+indexed once.
 
 Nothing is lost to a restart or to Kafka being away, as far as the collector allows:
 - files are read as bytes kept as they are (`utf-8-raw`, whitespace preserved), so a character
