@@ -36,7 +36,7 @@ from logway.core.names import raw_topic
 from logway.core.settings import Endpoints
 from logway.dev.otelcol import collector_binary
 from topology.model import Tenant
-from topology.otel_collector import render_otel_collector
+from topology.otel_collector import FEATURE_GATES, render_otel_collector
 
 PODS = 4
 PER_REQUEST = 1000
@@ -79,7 +79,10 @@ def collector_run(
     env = {**os.environ, "KAFKA_BROKERS": endpoints.kafka.bootstrap}
     started = time.perf_counter()
     process = subprocess.Popen(
-        [str(binary), "--config", str(config)], env=env, stdout=log, stderr=subprocess.STDOUT
+        [str(binary), "--config", str(config), f"--feature-gates={FEATURE_GATES}"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         while (count := records_in(consumer, raw_topic(tenant))) < lines:

@@ -18,7 +18,9 @@ Nothing is lost to a restart or to Kafka being away, as far as the collector all
   cut at a split is whole again once the pieces are joined;
 - a file without a saved position is read from its head; positions and the sending queue are
   kept on the node's disk (`file_storage`), so a killed agent sends again what Kafka had not
-  acknowledged (duplicates, which the ids absorb);
+  acknowledged (duplicates, which the ids absorb); with `FEATURE_GATES` on, a position is saved
+  only once its lines are in the queue. What a kill still loses: the first pieces of a line
+  split by the runtime whose last piece was not yet read (the operators hold them in memory);
 - the exporter retries without a deadline and a full queue blocks the reading.
 """
 
@@ -40,6 +42,10 @@ from topology.forwarder import (
 )
 from topology.model import Tenant
 
+# The collector must run with this gate on (the chart passes it): the filelog receiver then
+# saves a file's position only once its lines are in the sending queue; off (the default), lines
+# in its in-memory batch at a kill are skipped on restart. `--feature-gates=` + this.
+FEATURE_GATES = "stanza.synchronousLogEmitter"
 LOG_DIR = "/var/log/pods"  # the kubelet's files, where it rotates them
 STATE_DIR = "/var/lib/logway-agent"  # a hostPath: positions and the sending queue
 SECRETS_DIR = "/etc/logway-agent"  # the chart's mounts of Strimzi's Secrets
@@ -213,4 +219,8 @@ def render_otel_collector(
         key=f"{secrets_dir}/kafka-user/user.key",
     )
     header += f"# Reads {log_dir}; keeps file positions and the sending queue in {state_dir}.\n"
+    header += (
+        f"# Run it with --feature-gates={FEATURE_GATES} (a file's position saved only once\n"
+        "# its lines are queued), as the chart does.\n"
+    )
     return header + yaml.safe_dump(config, sort_keys=False, width=100)

@@ -41,7 +41,7 @@ from tests.integration.support import (
 )
 from tests.integration.test_forwarder_login import forwarder_password  # noqa: F401 (fixture)
 from topology.model import Tenant
-from topology.otel_collector import render_otel_collector
+from topology.otel_collector import FEATURE_GATES, render_otel_collector
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,7 @@ class Agent:
     def start(self) -> Agent:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(self.binary), "--config", str(self.config)],
+            [str(self.binary), "--config", str(self.config), f"--feature-gates={FEATURE_GATES}"],
             env={**os.environ, **self.env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -175,6 +175,19 @@ class Pod:
             for line in lines:
                 out.write(encode(stream, line))
         self.written += lines
+
+
+def wait_until_read(state: Path, agent: Agent) -> None:
+    """Until the agent's state on disk (positions and queue) has stopped growing for 2 s, the
+    files read to their ends: with the synchronous emitter on, a position is saved only once
+    its lines are queued, so everything read is in the queue."""
+    sizes: list[int] = []
+    deadline = time.monotonic() + 90
+    while len(sizes) < 5 or sizes[-1] != sizes[-5] or sizes[-1] < 200_000:
+        agent.assert_running()
+        assert time.monotonic() < deadline, f"the agent's state kept changing: {sizes[-5:]}"
+        sizes.append(sum(f.stat().st_size for f in state.glob("*") if f.is_file()))
+        time.sleep(0.5)
 
 
 def written_to(consumer: Consumer, topic: str) -> int:
@@ -312,14 +325,7 @@ def test_a_killed_agent_cut_off_from_kafka_loses_nothing_and_its_resends_are_ind
     away = agent_for(
         collector, tenant, namespace, tmp_path, forwarder_password, brokers=closed
     ).start()
-    queued = tmp_path / "agent-state"
-    wait_for(
-        "the agent's queue on disk",
-        lambda: sum(f.stat().st_size for f in queued.glob("*") if f.is_file()),
-        lambda size: size > 200_000,
-        60,
-        away.assert_running,
-    )
+    wait_until_read(tmp_path / "agent-state", away)
     shutil.rmtree(deleted.file.parent.parent)  # the pod is gone, nothing of it sent
     away.stop(signal.SIGKILL)
     steady.write(lines("api", 5_000, 1_000))  # while the agent is down

@@ -260,7 +260,10 @@ def test_the_collector_as_node_agent_reads_the_pods_logs_and_keeps_its_state_on_
     pod = by_kind(objects, "DaemonSet", "-forwarder")["spec"]["template"]["spec"]
     [container] = pod["containers"]
     assert container["image"] == "otel/opentelemetry-collector-contrib:0.165.0"
-    assert container["args"] == ["--config=/etc/logway-agent/config/otel-collector.yaml"]
+    assert container["args"] == [
+        "--config=/etc/logway-agent/config/otel-collector.yaml",
+        "--feature-gates=stanza.synchronousLogEmitter",  # positions saved once lines are queued
+    ]
     assert container["securityContext"]["runAsUser"] == 0
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
