@@ -239,6 +239,12 @@ def test_a_forwarder_config_and_login_that_disagree_are_refused(tmp_path: Path) 
     assert "/forwarder/kafka/userSecret" in no_secret.stderr
 
 
+FORWARDER_SECRETS = (
+    "forwarder.kafka.userSecret=logway-forwarder",
+    "kafka.caSecret.name=logway-kafka-cluster-ca-cert",
+)
+
+
 def test_the_collector_as_node_agent_reads_the_pods_logs_and_keeps_its_state_on_the_node(
     tmp_path: Path,
 ) -> None:
@@ -247,8 +253,7 @@ def test_the_collector_as_node_agent_reads_the_pods_logs_and_keeps_its_state_on_
         tmp_path,
         "forwarder.agent=otel-collector",
         "forwarder.kafka.login=scram",
-        "forwarder.kafka.userSecret=logway-forwarder",
-        "kafka.caSecret.name=logway-kafka-cluster-ca-cert",
+        *FORWARDER_SECRETS,
         agent="otel-collector",
     )
     assert result.returncode == 0, result.stderr
@@ -280,8 +285,7 @@ def test_the_collector_as_node_agent_reads_the_pods_logs_and_keeps_its_state_on_
         tmp_path,
         "forwarder.agent=otel-collector",
         "forwarder.kafka.login=scram",
-        "forwarder.kafka.userSecret=logway-forwarder",
-        "kafka.caSecret.name=logway-kafka-cluster-ca-cert",
+        *FORWARDER_SECRETS,
     )
     assert wrong.returncode != 0
     assert "render it with `logway render forwarder --format otel-collector`" in wrong.stderr
@@ -291,8 +295,7 @@ def test_the_collector_as_node_agent_reads_the_pods_logs_and_keeps_its_state_on_
         tmp_path,
         "forwarder.agent=otel-collector",
         "forwarder.kafka.login=tls",
-        "forwarder.kafka.userSecret=logway-forwarder",
-        "kafka.caSecret.name=logway-kafka-cluster-ca-cert",
+        *FORWARDER_SECRETS,
         agent="otel-collector",
     )
     assert other_login.returncode != 0
