@@ -253,7 +253,8 @@ def records(request: ExportLogsServiceRequest) -> Iterator[OtlpRecord]:
     for resource_logs in request.resource_logs:
         resource = _attributes(resource_logs.resource.attributes)
         common = _from_resource(resource)
-        key = hashlib.blake2b(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS), digest_size=8)
+        identity = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+        key = hashlib.blake2b(identity, digest_size=8).hexdigest().encode()  # once per resource
         for scope_logs in resource_logs.scope_logs:
             scope = {
                 name: value
@@ -265,7 +266,7 @@ def records(request: ExportLogsServiceRequest) -> Iterator[OtlpRecord]:
             }
             for record in scope_logs.log_records:
                 document, nanos = _document(record, common, scope)
-                yield OtlpRecord(key.hexdigest().encode(), orjson.dumps(document), nanos // 10**6)
+                yield OtlpRecord(key, orjson.dumps(document), nanos // 10**6)
 
 
 def event_id_prefix(tenant: str, request: ExportLogsServiceRequest) -> str:
