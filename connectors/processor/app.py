@@ -1,9 +1,10 @@
 """The processor's Faust app: one agent over every served tenant's `logs.<tenant>.raw`.
 
 Faust does what it is good at here: group membership, partition assignment, rebalancing,
-flow control and offset bookkeeping. The records themselves are handed over a fetch at a time
-(`connectors.processor.transport`: Faust's per-record delivery was the processor's main
-cost), run through each tenant's compiled pipeline (`streams.pipeline`) and produced with one
+flow control, offset bookkeeping, and the agent that runs the records. The records are handed
+to the agent a fetch round at a time (`connectors.processor.transport` and
+`connectors.processor.agent`: Faust's per-record delivery was the processor's main cost), run
+through each tenant's compiled pipeline (`streams.pipeline`) and produced with one
 confluent-kafka producer (acks=all, idempotent).
 
 Delivery (at-least-once, nothing lost on `kill -9`):
@@ -40,6 +41,7 @@ import faust
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
+from connectors.processor.agent import round_agent
 from connectors.processor.config import ProcessorConfig
 from connectors.processor.faust_settings import faust_credentials, faust_group
 from connectors.processor.limits import TenantLimits
@@ -52,7 +54,7 @@ from connectors.processor.startup import (
 )
 from connectors.processor.tenants import TenantPipelines
 from connectors.processor.transport import TRANSPORT, BatchConsumer, resubscribe_after
-from connectors.runtime.commit import DeliveryError, flush
+from connectors.runtime.commit import Deliveries, DeliveryError
 from connectors.runtime.subscription import TenantTopics, nudged_by_publications
 from logway.core.agent import agent_line
 from logway.core.document import Flag
@@ -105,14 +107,13 @@ class BatchProcessor:
         limits: TenantLimits | None = None,
     ) -> None:
         self.pipelines = pipelines
-        self.producer = producer
+        self.deliveries = Deliveries(producer, "processed record(s)")
         self.ack = ack
         self.limits = limits
         self.waiting: dict[str, list[Any]] = {}  # tenant -> records over its rate, in order
         self.meters = TenantMeters("processor")
         self.held: dict[HeldKey, Any] = {}
         self._tenants: dict[str, str] = {}  # raw topic -> tenant
-        self._failed: list[str] = []
         self._lock = asyncio.Lock()
 
     def _tenant(self, topic: str) -> str:
@@ -285,27 +286,16 @@ class BatchProcessor:
         processed: the producer, which does not linger, then sends them in a few full requests
         instead of many small ones spread over the batch's processing (`bench.processor`:
         41.7 -> 27.2 µs of CPU per record)."""
-        produce, delivered = self.producer.produce, self._delivered
+        produce = self.deliveries.produce
         for output in outputs:
-            while True:
-                try:
-                    produce(output.topic, output.value, output.key, on_delivery=delivered)
-                    break
-                except BufferError:
-                    self.producer.poll(0.05)  # the local queue is full: let deliveries drain
-
-    def _delivered(self, err: Any, _msg: Any) -> None:
-        if err is not None:
-            self._failed.append(str(err))
+            produce(output.topic, output.value, output.key)
 
     async def _flushed_then_release(
         self, released: list[HeldKey], done: list[Any] | None = None
     ) -> None:
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(
-                None, flush, self.producer, self._failed, 60.0, "processed record(s)"
-            )
+            await loop.run_in_executor(None, self.deliveries.settle, 60.0)
         except DeliveryError as exc:
             log.critical("%s; exiting so the batch is read again", exc)
             logging.shutdown()
@@ -363,7 +353,7 @@ def build_app(
         consumer.resume_partitions,
     )
     batches = BatchProcessor(TenantPipelines(registry, lookup), producer, consumer.ack, limits)
-    consumer.batch_handler = batches.handle
+    consumer.batch_handler = round_agent(app, batches.handle)
     consumer.linger_s = config.batch_linger_s
 
     # The event loop's own progress, for /livez: a timer that cannot run means a stuck loop.
