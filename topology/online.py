@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from confluent_kafka import KafkaException
-from elasticsearch import ApiError, TransportError
+from elasticsearch import ApiError
 
 from logway.core.names import index_pattern, index_template_name
-from topology.apply import plan
-from topology.live import check_servers
 from topology.load import ConfigError, LoadResult
+from topology.planning import SERVER_ERRORS, plan_declared, unreachable
 from topology.resources.templates import default_replicas, index_template
 from topology.targets import Targets
 
@@ -38,14 +36,11 @@ def check_online(
     errors: list[ConfigError] = []
     problems: list[str] = []
     try:
-        published = check_servers(
-            result, targets.admin, targets.kafka, targets.timeout, targets.ceilings, es=targets.es
-        )
-        plan(targets, [item.tenant for item in result.tenants], published)
-    except KafkaException as exc:
-        problems.append(f"Kafka at {targets.kafka}: {exc.args[0].str() if exc.args else exc}")
-    except (ApiError, TransportError) as exc:
-        problems.append(f"Elasticsearch: {exc}")
+        plan_declared(targets, result)
+    except SERVER_ERRORS as exc:
+        failure = unreachable(exc)
+        where = f" at {targets.kafka}" if failure.server == "Kafka" else ""
+        problems.append(f"{failure.server}{where}: {failure.detail}")
     else:
         replicas = default_replicas(targets.es)
         for item in result.tenants:

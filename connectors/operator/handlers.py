@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import kopf
-from confluent_kafka import KafkaException
-from elasticsearch import ApiError, TransportError
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -46,6 +44,7 @@ from topology.ceilings import over_ceilings
 from topology.crd import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from topology.load import load_document
 from topology.ownership import Namespace, Resource, all_claims, refusals
+from topology.planning import SERVER_ERRORS
 
 log = logging.getLogger("logway.operator")
 T = TypeVar("T")
@@ -276,7 +275,7 @@ def _refused(
         return "; ".join(f"{spec_path(r.loc)}: {r.message}" for r in refused), 409
     try:
         online = reconciler.admission_refusal(tenant, resource)
-    except (KafkaException, ApiError, TransportError) as exc:
+    except SERVER_ERRORS as exc:
         log.warning("admitting %s unchecked against the servers: %s", resource.ref, exc)
         return None
     if online is not None:

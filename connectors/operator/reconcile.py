@@ -18,9 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
-from elasticsearch import ApiError, TransportError
 from pydantic import ValidationError
 
 from connectors.operator.config import OperatorConfig
@@ -41,6 +39,7 @@ from topology.ownership import (
     Resource,
     refusals,
 )
+from topology.planning import SERVER_ERRORS, unreachable
 from topology.publish import PublishedTenant, tenant_version
 from topology.readers import create_api_key, invalidate_api_keys
 from topology.reservations import reserved_message, reserved_names
@@ -187,10 +186,9 @@ class Reconciler:
             home = namespaces.get(resource.namespace, Namespace(resource.namespace))
             adopt = resource.name in home.listed(ADOPT_ANNOTATION)
             return self._apply(resource, loaded, published, adopt=adopt, version=version, live=live)
-        except KafkaException as exc:
-            return Verdict("failed", "KafkaUnreachable", _cut(str(exc)), version, live)
-        except (ApiError, TransportError) as exc:
-            return Verdict("failed", "ElasticsearchUnreachable", _cut(str(exc)), version, live)
+        except SERVER_ERRORS as exc:
+            failure = unreachable(exc)
+            return Verdict("failed", failure.reason, _cut(failure.detail), version, live)
 
     def _refused(
         self,

@@ -177,16 +177,12 @@ def _load_and_plan(
     delete_data: bool = False,
     scope: str = ".*",
 ) -> tuple[Any, Any, list[Any]]:
-    """Load tenants (reporting rejected ones), then plan them against the live servers."""
-    from confluent_kafka import KafkaException
+    """Load tenants, plan them against the live servers (`topology.planning`), and report
+    the rejected ones."""
     from confluent_kafka.admin import AdminClient
-    from elasticsearch import ApiError, TransportError
 
-    from logway.core.control import FILES
-    from logway.core.discovery import tenant_matcher
-    from topology.apply import plan
-    from topology.live import check_servers
     from topology.load import load_tenants
+    from topology.planning import SERVER_ERRORS, plan_declared, unreachable
     from topology.targets import Targets
 
     require(paths)
@@ -218,7 +214,6 @@ def _load_and_plan(
             "numbers (-1 and 0: the broker's defaults)",
             2,
         ) from None
-    # librdkafka would log every failed connection attempt; the error below says it once.
     targets = Targets(
         admin=AdminClient(endpoints.kafka.admin()),
         es=endpoints.es.client(),
@@ -228,36 +223,22 @@ def _load_and_plan(
         min_insync_replicas=min_insync,
         ceilings=platform_ceilings(),
     )
-    in_scope = tenant_matcher(scope)
     try:
-        published = check_servers(
-            result, targets.admin, endpoints.kafka, targets.timeout, targets.ceilings, es=targets.es
-        )
-        report()
-        refused = set(result.rejected)  # declared but refused: never pruned as undeclared
-        changes = plan(
-            targets,
-            [t.tenant for t in result.tenants],
-            published,
-            prune=prune,
-            delete_data=delete_data,
-            # Tenants declared by a LoggingPipeline are its operator's: never pruned from here.
-            scope=lambda name: (
-                in_scope(name) and name not in refused and published[name].source == FILES
-            ),
-        )
-    except KafkaException as exc:
+        changes = plan_declared(targets, result, prune=prune, delete_data=delete_data, scope=scope)
+    except SERVER_ERRORS as exc:
+        failure = unreachable(exc)
+        diagnosis: object
+        if failure.server == "Kafka":
+            diagnosis, hint = endpoints.kafka.diagnose(), "LOGWAY_KAFKA_BOOTSTRAP right"
+            where = str(endpoints.kafka)
+        else:
+            diagnosis, hint = endpoints.es.diagnose(), "are the LOGWAY_ES_* settings right"
+            where = str(endpoints.es)
         raise fail(
-            f"cannot reach Kafka at {endpoints.kafka}: "
-            f"{endpoints.kafka.diagnose() or exc.args[0].str()}; "
-            "is it up (`logway dev status`) and LOGWAY_KAFKA_BOOTSTRAP right?"
+            f"cannot reach {failure.server} at {where}: {diagnosis or failure.detail}; "
+            f"is it up (`logway dev status`) and {hint}?"
         ) from None
-    except (TransportError, ApiError) as exc:
-        raise fail(
-            f"cannot reach Elasticsearch at {endpoints.es}: "
-            f"{endpoints.es.diagnose() or exc}; "
-            "is it up (`logway dev status`) and are the LOGWAY_ES_* settings right?"
-        ) from None
+    report()
     return result, targets, changes
 
 
