@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from pydantic import ValidationError
 
-from connectors.runtime.commit import DeliveryError, flush
+from connectors.runtime.commit import Deliveries, DeliveryError
 from logway.core.deadletter import DeadLetter, Reason, Stage
 from logway.core.kafka import KafkaConnection
 from logway.core.names import dlq_topic, processed_topic
@@ -191,21 +191,10 @@ def _count(outcome: Outcome, report: ReplayReport, outputs: list[tuple[bytes, by
 
 
 def _produce(kafka: KafkaConnection, topic: str, outputs: list[tuple[bytes, bytes]]) -> None:
-    failed: list[str] = []
-    producer = Producer(kafka.producer())
-
-    def delivered(err: object, _msg: object) -> None:
-        if err is not None:
-            failed.append(str(err))
-
+    deliveries = Deliveries(Producer(kafka.producer()), f"replayed record(s) for {topic}")
     for key, value in outputs:
-        while True:
-            try:
-                producer.produce(topic, value, key, on_delivery=delivered)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        deliveries.produce(topic, value, key)
     try:
-        flush(producer, failed, 60, f"replayed record(s) for {topic}")
+        deliveries.settle()
     except DeliveryError as exc:
         raise RuntimeError(f"{exc}; replaying again is safe") from None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from connectors.runtime.commit import flush
+from connectors.runtime.commit import Deliveries
 from logway.core.deadletter import DeadLetter
 from logway.core.discovery import topic_config
 from logway.core.limits import DEFAULT_MAX_RECORD_BYTES, max_value_bytes
@@ -21,24 +21,16 @@ class DeadLetterWriter:
 
     def __init__(self, producer: Producer, admin: AdminClient) -> None:
         self.producer, self.admin = producer, admin
+        self.deliveries = Deliveries(producer, "dead letter(s)")
         self._value_limits: dict[str, int] = {}  # DLQ topic -> largest record value it takes
 
     def write(self, letters: list[DeadLetter]) -> None:
-        failures: list[str] = []
-
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                failures.append(err.str())
-
         for letter in letters:
             topic = dlq_topic(letter.tenant)
-            self.producer.produce(
-                topic,
-                key=letter.event_id.encode(),
-                value=letter.fitted(self._value_limit(topic)),
-                on_delivery=delivered,
+            self.deliveries.produce(
+                topic, letter.fitted(self._value_limit(topic)), letter.event_id.encode()
             )
-        flush(self.producer, failures, 60, "dead letter(s)")
+        self.deliveries.settle()
 
     def _value_limit(self, topic: str) -> int:
         """The largest record value `topic` takes: its max.message.bytes less the framing,

@@ -19,7 +19,7 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from connectors.podwatch.config import PodWatchConfig
-from connectors.runtime.commit import flush
+from connectors.runtime.commit import Deliveries
 from connectors.runtime.kube import api_client
 from logway.core.control import ControlReader
 from logway.core.kubernetes import PODS_TOPIC, PodRecord, pod_key
@@ -58,8 +58,8 @@ class PodWatcher:
         self.settings = settings
         self.api = api or client.CoreV1Api(api_client(settings.kubeconfig))
         self.producer = Producer(settings.kafka.producer())
+        self.deliveries = Deliveries(self.producer, "pod record(s)")
         self.published: dict[bytes, bytes] = {}  # key -> the value last published
-        self._failed: list[str] = []
 
     def run(self, loop: Loop) -> None:
         """Read the topic, list, then watch for ever (run under `run_supervised`: an API
@@ -113,22 +113,18 @@ class PodWatcher:
         key = pod_key(record.namespace, record.name)
         value = record.model_dump_json().encode()
         if self.published.get(key) != value:
-            self.producer.produce(PODS_TOPIC, value, key, on_delivery=self._delivered)
+            self.deliveries.produce(PODS_TOPIC, value, key)
             self.published[key] = value
             POD_RECORDS.labels(outcome="changed").inc()
         return key
 
     def _tombstone(self, key: bytes) -> None:
         if self.published.pop(key, None) is not None:
-            self.producer.produce(PODS_TOPIC, None, key, on_delivery=self._delivered)
+            self.deliveries.produce(PODS_TOPIC, None, key)
             POD_RECORDS.labels(outcome="deleted").inc()
 
-    def _delivered(self, err: Any, _msg: Any) -> None:
-        if err is not None:
-            self._failed.append(str(err))
-
     def _flush(self) -> None:
-        flush(self.producer, self._failed, 60.0, "pod record(s)")
+        self.deliveries.settle()
 
     def _read_topic(self) -> dict[bytes, bytes]:
         """What `_logway.pods` holds now: the watcher's memory across restarts."""

@@ -1,8 +1,15 @@
-"""Flush, then commit: offsets move past records only once what was made of them is stored."""
+"""Flush, then commit: offsets move past records only once what was made of them is stored.
+
+The two halves of at-least-once, written once for every worker: `Deliveries` (what a producer
+was handed and what Kafka refused of it, until it is all stored) and `commit` (offsets, once
+it is). Which offsets may move is `connectors.runtime.offsets.OffsetTracker` for the workers
+on confluent-kafka, and Faust's own acknowledgements in the processor, which acks a record
+only once its `Deliveries` are settled."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
@@ -23,6 +30,39 @@ def flush(producer: Producer, failures: list[str], timeout_s: float, what: str) 
     if failures or remaining:
         why = "; ".join(failures[:3]) or f"not all acknowledged within {timeout_s:g} s"
         raise DeliveryError(f"{len(failures) + remaining} {what} not stored by Kafka ({why})")
+
+
+class Deliveries:
+    """Records handed to one producer, and what Kafka refused of them, until `settle` says
+    all were stored. Not thread-safe: one worker loop produces; `settle` may run on another
+    thread while nothing is produced."""
+
+    def __init__(self, producer: Producer, what: str) -> None:
+        self.producer = producer
+        self.what = what  # "processed record(s)": how a failure names them
+        self._failures: list[str] = []
+
+    def produce(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
+        """Hand one record to the producer; while its local queue is full, let deliveries
+        drain first."""
+        while True:
+            try:
+                self.producer.produce(topic, value, key, on_delivery=self._delivered)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+    def settle(self, timeout_s: float = 60.0) -> None:
+        """Wait until Kafka acknowledged every record handed over; else raise `DeliveryError`
+        (and start the next round clean)."""
+        try:
+            flush(self.producer, self._failures, timeout_s, self.what)
+        finally:
+            self._failures = []
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self._failures.append(err.str() if hasattr(err, "str") else str(err))
 
 
 def commit(consumer: Consumer, offsets: list[TopicPartition], component: str) -> bool:

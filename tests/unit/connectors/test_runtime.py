@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Producer, TopicPartition
 
-from connectors.runtime.commit import DeliveryError, flush
+from connectors.runtime.commit import Deliveries, DeliveryError, flush
 from connectors.runtime.offsets import OffsetTracker
 
 
@@ -65,3 +65,17 @@ def test_records_kafka_did_not_store_stop_the_commit() -> None:
     with pytest.raises(DeliveryError, match=r"2 record\(s\) not stored by Kafka \(broker down\)"):
         flush(producer, ["broker down"], 0.2, "record(s)")
     producer.purge()
+
+
+def test_deliveries_name_what_kafka_refused_and_the_next_round_starts_clean() -> None:
+    # Nothing listens on port 1: each record times out in the producer after 100 ms, and its
+    # delivery callback says so.
+    producer = Producer(
+        {"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": 100, "log_level": 0}
+    )
+    deliveries = Deliveries(producer, "pod record(s)")
+    deliveries.produce("_logway.pods", b"x", b"k")
+    deliveries.produce("_logway.pods", None, b"k")  # a tombstone
+    with pytest.raises(DeliveryError, match=r"2 pod record\(s\) not stored by Kafka \(.*timed out"):
+        deliveries.settle(5.0)
+    deliveries.settle(0.1)  # nothing handed over since: nothing to refuse
