@@ -41,16 +41,22 @@ class Deliveries:
         self.producer = producer
         self.what = what  # "processed record(s)": how a failure names them
         self._failures: list[str] = []
+        # bound once: the processor hands over every record it makes through `produce`
+        self._produce, self._on_delivery = producer.produce, self._delivered
 
     def produce(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
         """Hand one record to the producer; while its local queue is full, let deliveries
         drain first."""
-        while True:
-            try:
-                self.producer.produce(topic, value, key, on_delivery=self._delivered)
-                return
-            except BufferError:
+        try:
+            self._produce(topic, value, key, on_delivery=self._on_delivery)
+        except BufferError:
+            while True:
                 self.producer.poll(0.05)
+                try:
+                    self._produce(topic, value, key, on_delivery=self._on_delivery)
+                    return
+                except BufferError:
+                    continue
 
     def settle(self, timeout_s: float = 60.0) -> None:
         """Wait until Kafka acknowledged every record handed over; else raise `DeliveryError`
