@@ -23,7 +23,7 @@ class ProcessorConfig(GroupWorkerConfig):
         gt=0,
         le=300,
         description="How often the worker looks for new tenants' raw topics. A new tenant is "
-        "consumed within this interval plus Faust's resubscription delay (45 s).",
+        "consumed within this interval plus the resubscription delay (0.2 s).",
     )
     batch_max: int = Field(
         2000,
