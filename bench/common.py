@@ -1,5 +1,5 @@
 """What every benchmark program shares: tenants to measure with, CPU and memory of a process,
-and writing a result where the README's tables come from."""
+room for many tenants' shards, and writing a result where the README's tables come from."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,3 +148,28 @@ def kafka_perf(
     if consumed:
         figures["consume_records_per_s"] = float(consumed.strip().splitlines()[-1].split(",")[5])
     return figures
+
+
+@contextmanager
+def shard_room(endpoints: Endpoints, tenants: int) -> Iterator[int]:
+    """Room for every tenant's first index: Elasticsearch opens at most
+    `cluster.max_shards_per_node` (1,000 by default) shards per data node, and the dev runner
+    has one node, so 1,000 tenants with a daily index each cannot all be served. Raised for the
+    run when below what `tenants` need (then put back); yields the limit in force."""
+    es = endpoints.es.client()
+    settings = es.cluster.get_settings(include_defaults=True, flat_settings=True)
+    key = "cluster.max_shards_per_node"
+    limit = int(
+        settings["persistent"].get(key)
+        or settings["transient"].get(key)
+        or settings["defaults"][key]
+    )
+    needed = int(es.cluster.health()["active_shards"]) + tenants + 100
+    if limit >= needed:
+        yield limit
+        return
+    es.cluster.put_settings(persistent={key: needed})
+    try:
+        yield needed
+    finally:
+        es.cluster.put_settings(persistent={key: settings["persistent"].get(key)})

@@ -1,14 +1,18 @@
 """How soon a new tenant's first line is searchable after `apply` returns, with the workers
 already running (no restart).
 
-    python -m bench.new_tenant [--tenants 3]
+    python -m bench.new_tenant [--tenants 3] [--served 1000]
 
-1. applies one tenant `bench-nt-<id>-0`, starts a processor and a sink serving
-   `bench-nt-<id>-.*`, and waits until a line of it is searchable (the workers are warm);
+1. applies one tenant `bench-nt-<id>-0` (and with `--served N`, N more in one `apply`, one
+   partition each), starts a processor and a sink serving `bench-nt-<id>-.*`, writes a line
+   to each and waits until all are searchable (the workers are warm, every served tenant has
+   its index);
 2. for each new tenant: `logway apply` of its file; the moment it returns, one line is written
    to its raw topic; then Elasticsearch is asked every 50 ms until the line is found;
 3. prints the seconds from `apply` returning to the line being searchable, and how long each
-   `apply` took, and writes them to `bench/results/new-tenant-<date>-<commit>.json`.
+   `apply` took, and writes them to `bench/results/new-tenant-<date>-<commit>.json`;
+4. removes every tenant it made, with everything named after them (`logway dev sweep`'s
+   `logway.dev.leftovers`).
 
 Needs the dev servers (`logway dev up`) or LOGWAY_KAFKA_BOOTSTRAP / LOGWAY_ES_URL.
 """
@@ -26,11 +30,41 @@ from pathlib import Path
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
-from bench.common import logway_env, run_id, write_result
+from bench.common import logway_env, run_id, shard_room, write_result
 from logway.core.names import raw_topic
 from logway.core.settings import Endpoints
+from logway.dev.leftovers import sweep
 
 TENANT = 'name: {name}\nowners: {{team: bench, slack_channel: "#bench", webhook_secret: B_HOOK}}\n'
+SERVED = TENANT + "topics: {{partitions: 1}}\n"
+
+
+def serve(endpoints: Endpoints, folder: Path, names: list[str]) -> float:
+    """Apply the tenants already served, in one `apply`; its seconds."""
+    served = folder / "served"
+    served.mkdir()
+    for name in names:
+        (served / f"{name}.yaml").write_text(SERVED.format(name=name))
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "logway", "apply", str(served), "--credentials-dir",
+         str(folder / "credentials")],
+        env={**os.environ, **logway_env(endpoints)},
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def indexed(es: Elasticsearch, pattern: str, count: int, timeout_s: float) -> None:
+    """Wait until `count` documents are searchable in the indices matching `pattern`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = es.options(ignore_status=(404, 503)).count(index=pattern)
+        if found.get("count", 0) >= count:
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"{count} documents not searchable in {pattern} within {timeout_s:.0f} s")
 
 
 def apply(endpoints: Endpoints, folder: Path, name: str) -> float:
@@ -71,44 +105,56 @@ def worker(endpoints: Endpoints, folder: Path, *args: str) -> subprocess.Popen[b
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tenants", type=int, default=3)
+    parser.add_argument("--tenants", type=int, default=3, help="new tenants, one at a time")
+    parser.add_argument("--served", type=int, default=0, help="tenants served before them")
     args = parser.parse_args()
     endpoints = Endpoints.from_env()
     prefix = f"bench-nt-{run_id()}"
     folder = Path(tempfile.mkdtemp(prefix="logway-bench-"))
     es = endpoints.es.client()
-    producer = Producer(endpoints.kafka.client({"acks": "all"}))
+    producer = Producer(endpoints.kafka.client({"acks": "all", "log_level": 3}))
 
     def send(name: str, marker: str) -> None:
         producer.produce(raw_topic(name), f'{{"marker": "{marker}"}}'.encode())
         producer.flush(10)
 
-    apply(endpoints, folder, f"{prefix}-0")
-    matching = f"{prefix}-.*"
-    processes = [
-        worker(endpoints, folder, "processor", "--tenants-matching", matching, "--app-id",
-               f"{prefix}-proc", "--data-dir", str(folder / "faust")),
-        worker(endpoints, folder, "sink", "--tenants-matching", matching, "--group-id",
-               f"{prefix}-sink"),
-    ]  # fmt: skip
     rows = []
-    try:
-        send(f"{prefix}-0", "warm")
-        print("warming up: the first tenant's line ...", flush=True)
-        searchable(es, f"{prefix}-0", "warm", 180)
-        for index in range(1, args.tenants + 1):
-            name = f"{prefix}-{index}"
-            applied_s = apply(endpoints, folder, name)
-            send(name, f"first-{index}")
-            seconds = searchable(es, name, f"first-{index}", 120)
-            rows.append({"tenant": name, "apply_s": applied_s, "searchable_after_apply_s": seconds})
-            print(f"{name}: apply {applied_s:.1f} s, then searchable after {seconds:.2f} s")
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(60)
+    served = [f"{prefix}-s{i}" for i in range(args.served)]
+    processes: list[subprocess.Popen[bytes]] = []
+    with shard_room(endpoints, args.served + args.tenants + 1):
+        try:
+            serve_s = serve(endpoints, folder, served) if served else 0.0
+            apply(endpoints, folder, f"{prefix}-0")
+            matching = f"{prefix}-.*"
+            processes = [
+                worker(endpoints, folder, "processor", "--tenants-matching", matching,
+                       "--app-id", f"{prefix}-proc", "--data-dir", str(folder / "faust")),
+                worker(endpoints, folder, "sink", "--tenants-matching", matching,
+                       "--group-id", f"{prefix}-sink"),
+            ]  # fmt: skip
+            for name in [*served, f"{prefix}-0"]:
+                producer.produce(raw_topic(name), b'{"marker": "warm"}')
+            producer.flush(60)
+            print(f"warming up: {len(served) + 1} tenant(s)' first lines ...", flush=True)
+            indexed(es, f"logs-{prefix}-*", len(served) + 1, 900)
+            for index in range(1, args.tenants + 1):
+                name = f"{prefix}-{index}"
+                applied_s = apply(endpoints, folder, name)
+                send(name, f"first-{index}")
+                seconds = searchable(es, name, f"first-{index}", 120)
+                rows.append(
+                    {"tenant": name, "apply_s": applied_s, "searchable_after_apply_s": seconds}
+                )
+                print(f"{name}: apply {applied_s:.1f} s, then searchable after {seconds:.2f} s")
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(60)
+            print("removing the tenants ...", flush=True)
+            sweep(endpoints, lambda name: name.startswith(prefix))
     worst = max(row["searchable_after_apply_s"] for row in rows)
-    _result, out = write_result("new-tenant-", {"tenants": rows, "worst_s": worst})
+    figures = {"served": args.served, "serve_apply_s": serve_s, "tenants": rows, "worst_s": worst}
+    _result, out = write_result("new-tenant-", figures)
     print(f"worst: {worst:.2f} s from apply returning to the first line searchable -> {out}")
 
 

@@ -36,7 +36,8 @@ from elasticsearch import Elasticsearch
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import bench_tenants, cpu_seconds, logway_env, run_id, write_result
-from bench.pipeline import PACE_S, PIPELINES, Load, measure_latency, start
+from bench.load import PIPELINES, Load
+from bench.pipeline import PACE_S, measure_latency, start
 from logway.core.kafka import KafkaConnection
 from logway.core.names import index_pattern, processed_topic, raw_topic
 from logway.core.settings import Endpoints

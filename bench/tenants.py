@@ -34,8 +34,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,7 @@ from bench.common import (
     logway_env,
     peak_memory_mb,
     run_id,
+    shard_room,
     write_result,
 )
 from bench.noisy_neighbour import free_port
@@ -231,31 +230,6 @@ def measure(endpoints: Endpoints, run: str, count: int, lines: int) -> dict[str,
         remove_s = time.perf_counter() - started
     figures["remove_s"] = remove_s
     return figures
-
-
-@contextmanager
-def shard_room(endpoints: Endpoints, tenants: int) -> Iterator[int]:
-    """Room for every tenant's first index: Elasticsearch opens at most
-    `cluster.max_shards_per_node` (1,000 by default) shards per data node, and the dev runner
-    has one node, so 1,000 tenants with a daily index each cannot all be served. Raised for the
-    run when below what `tenants` need (then put back); yields the limit in force."""
-    es = endpoints.es.client()
-    settings = es.cluster.get_settings(include_defaults=True, flat_settings=True)
-    key = "cluster.max_shards_per_node"
-    limit = int(
-        settings["persistent"].get(key)
-        or settings["transient"].get(key)
-        or settings["defaults"][key]
-    )
-    needed = int(es.cluster.health()["active_shards"]) + tenants + 100
-    if limit >= needed:
-        yield limit
-        return
-    es.cluster.put_settings(persistent={key: needed})
-    try:
-        yield needed
-    finally:
-        es.cluster.put_settings(persistent={key: settings["persistent"].get(key)})
 
 
 def primary_shards(endpoints: Endpoints, prefix: str, count: int) -> dict[str, float]:
