@@ -71,8 +71,15 @@ def test_a_write_block_pauses_the_sink_and_nothing_is_lost_when_it_lifts(
             60,
             sink.assert_running,
         )
-        seen = scrape(sink.metrics_port)
-        assert metric(seen, "logway_paused_partitions", component="sink") > 0
+        # Polled, not read once: the gauge is set as the sink moves the held records between
+        # its retry and its parking, and a single scrape can fall between the two.
+        wait_for(
+            "the sink to say its partition is paused",
+            lambda: metric(scrape(sink.metrics_port), "logway_paused_partitions", component="sink"),
+            lambda paused: paused > 0,
+            10,
+            sink.assert_running,
+        )
         assert indexed_count(es, tenant) == 0
         # Nothing was committed past what Elasticsearch accepted.
         assert group_lag(endpoints.kafka, f"{tenant}-sink", [processed_topic(tenant)]) == 200
