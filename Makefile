@@ -90,7 +90,8 @@ bench: setup
 	$(BIN)/logway dev up
 	eval "$$($(BIN)/logway dev env)" && $(BIN)/python -m bench.pipeline && \
 	  $(BIN)/python -m bench.processor && $(BIN)/python -m bench.gateway && \
-	  $(BIN)/python -m bench.new_tenant && $(BIN)/python -m bench.operator && \
+	  $(BIN)/python -m bench.new_tenant && $(BIN)/python -m bench.new_tenant --served 1000 && \
+	  $(BIN)/python -m bench.operator && \
 	  $(BIN)/python -m bench.noisy_neighbour && $(BIN)/python -m bench.tenants && \
 	  $(BIN)/python -m bench.replicas && $(BIN)/python -m bench.agents
 

@@ -36,6 +36,11 @@ def test_the_faust_internals_batch_delivery_relies_on_are_there() -> None:
             ":", 1
         )[1]
     )  # the assignment we cannot give (None) is not used
+    # the committed offsets of every assigned partition in one request after a rebalance:
+    # Faust seeks through `seek_to_committed`, and the coordinator takes many partitions
+    assert "self.seek_to_committed()" in inspect.getsource(base.perform_seek)
+    fetch = aiokafka_coordinator.GroupCoordinator.fetch_committed_offsets
+    assert list(inspect.signature(fetch).parameters) == ["self", "partitions"]
     # the resubscription delay the processor shortens
     assert isinstance(Conductor._resubscribe_sleep_lock_seconds, float)
     assert "_resubscribe_sleep_lock_seconds" in inspect.getsource(Conductor._subscriber.fun)
