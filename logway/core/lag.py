@@ -28,6 +28,7 @@ from logway.core.metrics import (
 )
 
 log = logging.getLogger("logway.metrics")
+RETENTION_LOOK_S = 300.0  # how often the served topics' retention is described again
 
 
 def observe(
@@ -60,6 +61,7 @@ class LagMonitor:
         kind: re.Pattern[str],
         serves: Callable[[str], bool],
         interval_s: float = 15.0,
+        retention_look_s: float = RETENTION_LOOK_S,
     ) -> None:
         self.kafka = kafka
         self.group = group
@@ -68,6 +70,12 @@ class LagMonitor:
         self.serves = serves
         self.interval_s = interval_s
         self._stop = threading.Event()
+        # Retention changes only when a tenant is applied: described again every
+        # `retention_look_s`, and at once for a topic never described.
+        self.retention_look_s = retention_look_s
+        self._retentions: dict[str, float] = {}
+        self._described: set[str] = set()
+        self._retentions_due = 0.0
 
     def start(self) -> LagMonitor:
         start_supervised("lag-monitor", self._run, self._stop)
@@ -125,18 +133,36 @@ class LagMonitor:
                 if lag > 0:
                     behind.append(TopicPartition(tp.topic, tp.partition, start))
         if peek is not None:
-            oldest = _record_times(peek, behind)
+            oldest: dict[str, float] = {}  # topic -> its oldest unread record's time
+            for (topic, _partition), read_at in _record_times(peek, behind).items():
+                oldest[topic] = min(read_at, oldest.get(topic, read_at))
+            now = time.time()
             for topic, tenant in tenants.items():
-                known = [t for (name, _p), t in oldest.items() if name == topic]
-                age = max(0.0, time.time() - min(known)) if known else 0.0
+                first = oldest.get(topic)
+                age = max(0.0, now - first) if first is not None else 0.0
                 CONSUMER_LAG_SECONDS.labels(component=self.component, tenant=tenant).set(age)
-            for topic, retention in _retentions_s(admin, list(tenants)).items():
+            for topic, retention in self._retention_of(admin, list(tenants)).items():
                 TOPIC_RETENTION_SECONDS.labels(component=self.component, tenant=tenants[topic]).set(
                     retention
                 )
         for tenant, lag in lags.items():
             CONSUMER_LAG.labels(component=self.component, tenant=tenant).set(lag)
         return lags
+
+    def _retention_of(self, admin: AdminClient, topics: list[str]) -> dict[str, float]:
+        """The topics' retention in seconds (those with one), described again only every
+        `retention_look_s` or for a topic not described yet: at 1,000 tenants each description
+        is 1,000 topics' every setting."""
+        if time.monotonic() >= self._retentions_due:
+            self._retentions = _retentions_s(admin, topics)
+            self._described = set(topics)
+            self._retentions_due = time.monotonic() + self.retention_look_s
+        else:
+            new = [topic for topic in topics if topic not in self._described]
+            if new:
+                self._retentions.update(_retentions_s(admin, new))
+                self._described.update(new)
+        return {topic: self._retentions[topic] for topic in topics if topic in self._retentions}
 
 
 def _end_offsets(

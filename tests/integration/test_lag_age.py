@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 from prometheus_client import REGISTRY
 
 from logway.core.lag import LagMonitor
@@ -37,17 +37,45 @@ def test_lag_age_is_the_oldest_unread_records_age(
         component="sink",
         kind=PROCESSED_TOPIC_RE,
         serves=lambda name: name == tenant,
+        retention_look_s=3.0,
     )
     admin = AdminClient(endpoints.kafka.client())
     consumer = Consumer(endpoints.kafka.client({"group.id": group}))
     peek = Consumer(endpoints.kafka.client({"group.id": f"{group}-p"}))
+    labels = {"component": "sink", "tenant": tenant}
+
+    def retention() -> float | None:
+        return REGISTRY.get_sample_value("logway_topic_retention_seconds", labels)
+
     try:
+        before_first = time.monotonic()
         assert monitor.measure(admin, consumer, peek) == {tenant: 10}
+        after_first = time.monotonic()  # described again at most 3 s after this
+        age = REGISTRY.get_sample_value("logway_consumer_lag_seconds", labels)
+        assert age is not None
+        assert 595 <= age < 700  # the first record's age, not the newest one's
+        assert retention() == 24 * 3600
+
+        # Retention is described again only every `retention_look_s`: a change shows after.
+        two_days = ConfigResource(
+            "topic",
+            processed_topic(tenant),
+            incremental_configs=[
+                ConfigEntry(
+                    "retention.ms",
+                    str(2 * 24 * 3600 * 1000),
+                    incremental_operation=AlterConfigOpType.SET,
+                )
+            ],
+        )
+        for future in admin.incremental_alter_configs([two_days]).values():
+            future.result()
+        monitor.measure(admin, consumer, peek)
+        if time.monotonic() - before_first < 3.0:
+            assert retention() == 24 * 3600  # not described again yet
+        time.sleep(max(0.0, after_first + 3.0 - time.monotonic()))
+        monitor.measure(admin, consumer, peek)
+        assert retention() == 2 * 24 * 3600
     finally:
         consumer.close()
         peek.close()
-    labels = {"component": "sink", "tenant": tenant}
-    age = REGISTRY.get_sample_value("logway_consumer_lag_seconds", labels)
-    assert age is not None
-    assert 595 <= age < 700  # the first record's age, not the newest one's
-    assert REGISTRY.get_sample_value("logway_topic_retention_seconds", labels) == 24 * 3600
