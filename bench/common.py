@@ -1,5 +1,6 @@
-"""What every benchmark program shares: tenants to measure with, CPU and memory of a process,
-room for many tenants' shards, and writing a result where the README's tables come from."""
+"""What every benchmark program shares: tenants to measure with, `logway` run as a command,
+CPU and memory of a process, room for many tenants' shards, and writing a result where the
+README's tables come from."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -173,3 +175,15 @@ def shard_room(endpoints: Endpoints, tenants: int) -> Iterator[int]:
         yield needed
     finally:
         es.cluster.put_settings(persistent={key: settings["persistent"].get(key)})
+
+
+def logway(endpoints: Endpoints, *args: str) -> float:
+    """Run `logway <args>` against `endpoints`, failing on a non-zero exit; its seconds."""
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "logway", *args],
+        env={**os.environ, **logway_env(endpoints)},
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - started

@@ -30,7 +30,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
-from bench.common import logway_env, run_id, shard_room, write_result
+from bench.common import logway, logway_env, run_id, shard_room, write_result
 from logway.core.names import raw_topic
 from logway.core.settings import Endpoints
 from logway.dev.leftovers import sweep
@@ -45,15 +45,7 @@ def serve(endpoints: Endpoints, folder: Path, names: list[str]) -> float:
     served.mkdir()
     for name in names:
         (served / f"{name}.yaml").write_text(SERVED.format(name=name))
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "logway", "apply", str(served), "--credentials-dir",
-         str(folder / "credentials")],
-        env={**os.environ, **logway_env(endpoints)},
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return time.perf_counter() - started
+    return logway(endpoints, "apply", str(served), "--credentials-dir", str(folder / "credentials"))
 
 
 def indexed(es: Elasticsearch, pattern: str, count: int, timeout_s: float) -> None:
@@ -69,14 +61,7 @@ def indexed(es: Elasticsearch, pattern: str, count: int, timeout_s: float) -> No
 
 def apply(endpoints: Endpoints, folder: Path, name: str) -> float:
     (folder / f"{name}.yaml").write_text(TENANT.format(name=name))
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "logway", "apply", str(folder / f"{name}.yaml")],
-        env={**os.environ, **logway_env(endpoints)},
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - started
+    return logway(endpoints, "apply", str(folder / f"{name}.yaml"))
 
 
 def searchable(es: Elasticsearch, name: str, marker: str, timeout_s: float) -> float:

@@ -30,7 +30,6 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -44,6 +43,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.common import (
     UNLIMITED,
     cpu_seconds,
+    logway,
     logway_env,
     peak_memory_mb,
     run_id,
@@ -64,17 +64,6 @@ TENANT = (
     f"limits: {{{{records_per_s: {UNLIMITED}}}}}\n"
 )
 PADDING = "x" * 220
-
-
-def logway(endpoints: Endpoints, *args: str) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "logway", *args],
-        env={**os.environ, **logway_env(endpoints)},
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - started
 
 
 def total(port: int, name: str, **labels: str) -> float:

@@ -66,10 +66,13 @@ def plan_declared(
     With `prune`, the published tenants that nothing declares are removed, but only those
     whose name fully matches `scope`, that were published from files (a LoggingPipeline's
     tenant is its operator's) and that are not merely refused now. Raises one of
-    `SERVER_ERRORS` when a server cannot answer."""
+    `SERVER_ERRORS` when a server cannot answer. Nothing is planned when the servers
+    refuse every declared tenant: with `prune`, an empty declaration would remove them all."""
     published = check_servers(
         declared, targets.admin, targets.kafka, targets.timeout, targets.ceilings, es=targets.es
     )
+    if not declared.tenants:
+        return []
     in_scope = tenant_matcher(scope)
     refused = set(declared.rejected)  # declared but refused: never pruned as undeclared
     return plan(

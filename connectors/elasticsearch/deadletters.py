@@ -20,7 +20,7 @@ class DeadLetterWriter:
     """Produces dead letters and waits for Kafka to take them all (else `DeliveryError`)."""
 
     def __init__(self, producer: Producer, admin: AdminClient) -> None:
-        self.producer, self.admin = producer, admin
+        self.admin = admin
         self.deliveries = Deliveries(producer, "dead letter(s)")
         self._value_limits: dict[str, int] = {}  # DLQ topic -> largest record value it takes
 

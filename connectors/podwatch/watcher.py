@@ -57,8 +57,7 @@ class PodWatcher:
     def __init__(self, settings: PodWatchConfig, api: client.CoreV1Api | None = None) -> None:
         self.settings = settings
         self.api = api or client.CoreV1Api(api_client(settings.kubeconfig))
-        self.producer = Producer(settings.kafka.producer())
-        self.deliveries = Deliveries(self.producer, "pod record(s)")
+        self.deliveries = Deliveries(Producer(settings.kafka.producer()), "pod record(s)")
         self.published: dict[bytes, bytes] = {}  # key -> the value last published
 
     def run(self, loop: Loop) -> None:

@@ -47,16 +47,12 @@ class Deliveries:
     def produce(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
         """Hand one record to the producer; while its local queue is full, let deliveries
         drain first."""
-        try:
-            self._produce(topic, value, key, on_delivery=self._on_delivery)
-        except BufferError:
-            while True:
+        while True:
+            try:
+                self._produce(topic, value, key, on_delivery=self._on_delivery)
+                return
+            except BufferError:
                 self.producer.poll(0.05)
-                try:
-                    self._produce(topic, value, key, on_delivery=self._on_delivery)
-                    return
-                except BufferError:
-                    continue
 
     def settle(self, timeout_s: float = 60.0) -> None:
         """Wait until Kafka acknowledged every record handed over; else raise `DeliveryError`
