@@ -8,8 +8,9 @@
 3. `--lines` lines (about 300 bytes of JSON each) spread evenly over the tenants are written as
    fast as this program can; once `--kill-at` of them are indexed, one processor and one sink
    are killed with SIGKILL (no goodbye to their groups);
-4. the takeover: from the kill until the survivor of each group holds every partition (the
-   group's description has one member, with all of them);
+4. the partitions each member of each group holds just before the kill (evenly shared, or
+   one member idle), and the takeover: from the kill until the survivor of each group holds
+   every partition (the group's description has one member, with all of them);
    and, once the ledger below is in, one more tenant applied while the survivors serve all
    the others: the seconds from its `apply` returning to its first line being searchable;
 5. the ledger, once Elasticsearch holds as many documents as lines were sent (or 10 minutes
@@ -66,6 +67,12 @@ def takeover_s(admin: AdminClient, group: str, partitions: int, since: float) ->
             return time.perf_counter() - since
         time.sleep(0.25)
     raise SystemExit(f"group {group}: no single member held all {partitions} partitions in 300 s")
+
+
+def shares(admin: AdminClient, group: str) -> list[int]:
+    """Partitions each member of `group` holds, fewest first."""
+    described = admin.describe_consumer_groups([group])[group].result()
+    return sorted(len(m.assignment.topic_partitions) for m in described.members)
 
 
 def documents(endpoints: Endpoints, prefix: str) -> tuple[int, int]:
@@ -193,10 +200,11 @@ def run(
     while crew.indexed() < count + lines * kill_at:
         time.sleep(0.1)
     cpu = {part: now - before[part] for part, now in crew.cpu().items()}
+    admin = AdminClient(endpoints.kafka.client())
+    held = {"processor": shares(admin, crew.app_id), "sink": shares(admin, crew.group)}
     for part in ("processor-a", "sink-a"):
         crew.end(part, signal.SIGKILL)
     killed = time.perf_counter()
-    admin = AdminClient(endpoints.kafka.client())
     takeover = {
         "processor": takeover_s(admin, crew.app_id, count, killed),
         "sink": takeover_s(admin, crew.group, count, killed),
@@ -221,6 +229,7 @@ def run(
         "dead_letters": letters,
         "lost": sent - docs - letters,
         "indexed_again": operations - docs,
+        "partitions_per_member_before_kill": held,
         "takeover_s": takeover,
         "lines_per_s": lines / seconds,
         "lines_per_s_per_core": {
@@ -258,6 +267,9 @@ def main() -> None:
         f"two of each over {row['tenants']} tenants ({result['date']}, {result['commit']}): "
         f"{row['sent']:,} sent = {row['documents']:,} indexed + {row['dead_letters']} dead "
         f"letters + {row['lost']} lost; {row['indexed_again']:,} indexed again (same _id); "
+        f"partitions per member before the kill: processors "
+        f"{row['partitions_per_member_before_kill']['processor']}, sinks "
+        f"{row['partitions_per_member_before_kill']['sink']}; "
         f"takeover processor {row['takeover_s']['processor']:.1f} s, sink "
         f"{row['takeover_s']['sink']:.1f} s; {row['lines_per_s']:,.0f} lines/s; per core: "
         f"processor {row['lines_per_s_per_core']['processor']:,.0f}, sink "

@@ -42,6 +42,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from connectors.processor.agent import round_agent
+from connectors.processor.assignor import EvenAssignor
 from connectors.processor.config import ProcessorConfig
 from connectors.processor.faust_settings import faust_credentials, faust_group
 from connectors.processor.limits import TenantLimits
@@ -338,6 +339,7 @@ def build_app(
         **faust_group(config.instance_id),
         processing_guarantee="at_least_once",
         datadir=str(config.data_dir),
+        PartitionAssignor=EvenAssignor,  # every partition on its own, not co-partitioned
     )
     resubscribe_after(app, RESUBSCRIBE_AFTER_S)
     raw = app.topic(*initial_topics, key_serializer="raw", value_serializer="raw")
