@@ -189,7 +189,7 @@ def direct_bulk(
                 documents.append((tenant, orjson.loads(message.value() or b"")))
     consumer.close()
     result: dict[str, Any] = {"documents": len(documents)}
-    for label, load in (("sequential", _sequential), ("two_in_flight", _two_in_flight)):
+    for label, load in (("sequential", _sequential), ("two_in_flight", two_in_flight)):
         scratch = f"bench-direct-{uuid.uuid4().hex[:8]}"
         for tenant in tenants.values():
             template = es.indices.get_index_template(name=index_template_name(tenant))[
@@ -232,7 +232,7 @@ def _sequential(es: Elasticsearch, actions: Iterable[dict[str, Any]]) -> int:
     )
 
 
-def _two_in_flight(es: Elasticsearch, actions: Iterable[dict[str, Any]]) -> int:
+def two_in_flight(es: Elasticsearch, actions: Iterable[dict[str, Any]]) -> int:
     return sum(
         good
         for good, _ in parallel_bulk(

@@ -13,6 +13,10 @@ For each count N, with new tenants `bench-mt-<run>-<N>-<i>` (one partition per t
    out (from their metrics);
 4. the processor's and the sink's peak memory (VmHWM) and CPU per 1,000 lines, and the
    primary shards each tenant holds in Elasticsearch;
+   Elasticsearch's own ceiling at this count: the documents the pipeline indexed, bulk-loaded
+   straight into copies of the same N tenants' indices (made beforehand, not timed), 1,000
+   per request with two in flight as the sink sends them; each count's end to end lines/s
+   is also given against it;
    and, with the workers stopped, what the processor waits for once per batch: the flush of
    1,000 records spread over the N processed topics with its producer's settings;
 5. the tenants are removed again with everything named after them (`logway dev sweep`'s
@@ -33,11 +37,15 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import orjson
 from confluent_kafka import Producer
+from elasticsearch import Elasticsearch
+from elasticsearch.helpers import scan
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import (
@@ -51,8 +59,13 @@ from bench.common import (
     write_result,
 )
 from bench.noisy_neighbour import free_port
-from bench.pipeline import start
-from logway.core.names import processed_topic, raw_topic
+from bench.pipeline import start, two_in_flight
+from logway.core.names import (
+    INDEX_TEMPLATE_PRIORITY,
+    index_template_name,
+    processed_topic,
+    raw_topic,
+)
 from logway.core.settings import Endpoints
 from logway.dev.leftovers import sweep
 
@@ -64,6 +77,7 @@ TENANT = (
     f"limits: {{{{records_per_s: {UNLIMITED}}}}}\n"
 )
 PADDING = "x" * 220
+EVERYTHING = {"query": {"match_all": {}}}
 
 
 def total(port: int, name: str, **labels: str) -> float:
@@ -185,14 +199,14 @@ def measure(endpoints: Endpoints, run: str, count: int, lines: int) -> dict[str,
         producer.flush(120)
         written_s = time.perf_counter() - started
         done = wait_through(ports, count + lines, workers)
-        seconds = done["sink"] - started
-        figures = {
+        lines_per_s = lines / (done["sink"] - started)
+        figures: dict[str, Any] = {
             "tenants": count,
             "apply_s": apply_s,
             "apply_s_per_tenant": apply_s / count,
             "first_lines_indexed_after_start_s": join_s,
             "lines": lines,
-            "lines_per_s": lines / seconds,
+            "lines_per_s": lines_per_s,
             "written_lines_per_s": lines / written_s,
             "processor_lines_per_s": lines / (done["processor"] - started),
             "cpu_s_per_1000": {
@@ -207,11 +221,7 @@ def measure(endpoints: Endpoints, run: str, count: int, lines: int) -> dict[str,
         for worker in workers:
             worker.terminate()
             worker.wait(60)
-        # the workers are stopped: these records are never read, and go with the topics
-        figures["produce_fanout"] = produce_fanout_ms(
-            endpoints, [processed_topic(n) for n in names]
-        )
-        figures["primary_shards_per_tenant"] = primary_shards(endpoints, prefix, count)
+        figures.update(with_workers_stopped(endpoints, prefix, names, lines_per_s))
     finally:
         print(f"{count} tenants: removing them ...", flush=True)
         started = time.perf_counter()
@@ -219,6 +229,67 @@ def measure(endpoints: Endpoints, run: str, count: int, lines: int) -> dict[str,
         remove_s = time.perf_counter() - started
     figures["remove_s"] = remove_s
     return figures
+
+
+def with_workers_stopped(
+    endpoints: Endpoints, prefix: str, names: list[str], lines_per_s: float
+) -> dict[str, Any]:
+    """The figures taken once the workers are stopped: the processor's flush over these
+    tenants' topics, their shards, and Elasticsearch alone against the pipeline."""
+    # the workers are stopped: these records are never read, and go with the topics
+    fanout = produce_fanout_ms(endpoints, [processed_topic(n) for n in names])
+    shards = primary_shards(endpoints, prefix, len(names))
+    print(f"{len(names)} tenants: Elasticsearch alone, the same documents ...", flush=True)
+    bulk = direct_bulk(endpoints.es.client(request_timeout=120), prefix)
+    return {
+        "produce_fanout": fanout,
+        "primary_shards_per_tenant": shards,
+        "direct_bulk": bulk,
+        "vs_direct_bulk": lines_per_s / bulk["documents_per_s"],
+    }
+
+
+def in_url(indices: list[str]) -> list[str]:
+    """`indices` as comma-separated lists short enough for a request's URL (Elasticsearch
+    refuses an HTTP line over 4 KiB, and wildcards in deletes)."""
+    return [",".join(indices[at : at + 40]) for at in range(0, len(indices), 40)]
+
+
+def direct_bulk(es: Elasticsearch, prefix: str) -> dict[str, float]:
+    """The documents the pipeline indexed for this count's tenants, bulk-loaded straight into
+    copies of their indices (the tenants' template's settings and mappings, made before the
+    clock starts), 1,000 per request, two in flight: what Elasticsearch alone takes into that
+    many indices on this machine."""
+    names = sorted(es.indices.get(index=f"logs-{prefix}-*"))
+    hits = [  # a scroll holds a context per shard, and a node allows 500 at once
+        hit for chunk in in_url(names) for hit in scan(es, index=chunk, query=EVERYTHING)
+    ]
+    scratch = f"bench-direct-{uuid.uuid4().hex[:8]}"
+    template = es.indices.get_index_template(name=index_template_name(f"{prefix}-0"))
+    es.indices.put_index_template(
+        name=scratch,
+        index_patterns=[f"{scratch}-*"],
+        priority=INDEX_TEMPLATE_PRIORITY + 1,
+        template=template["index_templates"][0]["index_template"]["template"],
+    )
+    indices = sorted({f"{scratch}-{hit['_index']}" for hit in hits})
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda name: es.indices.create(index=name), indices))
+        actions = (
+            {"_index": f"{scratch}-{h['_index']}", "_id": h["_id"], "_source": h["_source"]}
+            for h in hits
+        )
+        started = time.perf_counter()
+        ok = two_in_flight(es, actions)
+        seconds = time.perf_counter() - started
+    finally:
+        for chunk in in_url(indices):
+            es.indices.delete(index=chunk, ignore_unavailable=True)
+        es.indices.delete_index_template(name=scratch)
+    if ok != len(hits):
+        raise SystemExit(f"direct bulk: {len(hits) - ok} documents refused")
+    return {"documents": ok, "indices": len(indices), "documents_per_s": ok / seconds}
 
 
 def primary_shards(endpoints: Endpoints, prefix: str, count: int) -> dict[str, float]:
@@ -263,6 +334,7 @@ def table(result: dict[str, Any]) -> str:
     lines = [
         f"many tenants ({result['date']}, {result['commit']}): one processor, one sink",
         f"{'tenants':>8}{'apply s':>10}{'join s':>9}{'lines/s':>10}{'vs first':>10}"
+        f"{'ES alone/s':>12}{'vs ES':>7}"
         f"{'processor/s':>13}{'written/s':>11}{'flush ms':>10}{'proc MB':>9}{'sink MB':>9}"
         f"{'MB/tenant p/s':>16}{'shards/tenant':>15}",
     ]
@@ -271,6 +343,7 @@ def table(result: dict[str, Any]) -> str:
         lines.append(
             f"{r['tenants']:>8}{r['apply_s']:>10.1f}{r['first_lines_indexed_after_start_s']:>9.1f}"
             f"{r['lines_per_s']:>10,.0f}{r['throughput_vs_first']:>10.2f}"
+            f"{r['direct_bulk']['documents_per_s']:>12,.0f}{r['vs_direct_bulk']:>7.2f}"
             f"{r['processor_lines_per_s']:>13,.0f}{r['written_lines_per_s']:>11,.0f}"
             f"{r['produce_fanout']['p50_ms']:>10.1f}"
             f"{r['peak_memory_mb']['processor']:>9.0f}{r['peak_memory_mb']['sink']:>9.0f}"
