@@ -50,6 +50,16 @@ def test_a_new_member_takes_a_fair_share_and_the_others_keep_the_rest() -> None:
         assert set(after[member]) <= set(before[member])
 
 
+def test_a_tenant_with_several_partitions_is_spread_again_when_a_member_comes_back() -> None:
+    busy = "logs.busy.raw"
+    partitions = [(t, 0) for t in TOPICS[:20]] + [(busy, p) for p in range(6)]
+    everyone = {m: set(TOPICS[:20]) | {busy} for m in "ab"}
+    survivor_held_all = balance(partitions, {"a": everyone["a"]}, {})
+    after = balance(partitions, everyone, survivor_held_all)
+    assert counts(after) == [13, 13]
+    assert sorted(sum(1 for t, _ in after[m] if t == busy) for m in "ab") == [3, 3]
+
+
 def test_a_member_gets_only_topics_it_subscribes_to() -> None:
     shares = balance(
         [(t, 0) for t in TOPICS[:4]], {"a": set(TOPICS[:4]), "b": {TOPICS[0]}}, {"b": []}
@@ -64,7 +74,9 @@ def test_a_partition_no_longer_wanted_is_not_kept() -> None:
 
 
 def _assign(assignor_class: type[PartitionAssignor], members: int) -> dict[str, int]:
-    """What `assignor_class` gives `members` processors over 1,000 one-partition topics."""
+    """What `assignor_class` gives `members` processors over 1,000 one-partition topics: how
+    many partitions each; and the table of every member's partitions that the assignment
+    carries to all (`external_topic_distribution`) is empty with logway's."""
     app = faust.App("logway-test-assignor", broker="memory://", topic_disable_leader=True)
     assignor = assignor_class(app)
     cluster = SimpleNamespace(partitions_for_topic=lambda topic: {0})
@@ -81,6 +93,9 @@ def _assign(assignor_class: type[PartitionAssignor], members: int) -> dict[str, 
         for m in range(members)
     }
     result = assignor._perform_assignment(cluster, metadata)
+    for assignment in result.values():
+        carried = ClientMetadata.loads(assignor._decompress(assignment.user_data))
+        assert bool(carried.external_topic_distribution) is (assignor_class is PartitionAssignor)
     return {
         member: sum(len(partitions) for _topic, partitions in assignment.assignment)
         for member, assignment in result.items()
