@@ -39,7 +39,12 @@ class Generations:
     (by sending a route's first document; the tenant's template gives the index its settings).
 
     Without Elasticsearch to look at (`es` None), every route starts with the first
-    generation its first document names."""
+    generation its first document names.
+
+    The first generations it names are kept until `made()` takes them: once its bulk request
+    has made them, the sink refreshes them at once, so that a new tenant's (or route's) first
+    lines are searchable when indexed, not up to a refresh interval (1 s) later. Only a
+    route's first index costs that request; every later write waits for the interval."""
 
     def __init__(
         self, es: Elasticsearch | None, clock: Callable[[], float] = time.monotonic
@@ -49,6 +54,7 @@ class Generations:
         self._starts: dict[Family, list[datetime]] = {}
         self._looked: float | None = None
         self._failed: float | None = None
+        self._made: set[str] = set()
 
     def refresh(self) -> bool:
         """Look at the generations again when the last look is GENERATIONS_REFRESH_S old;
@@ -102,11 +108,16 @@ class Generations:
         when = routing_time(_moment(document.get("@timestamp")), arrival)
         starts = self._starts.get((tenant, route))
         if not starts:  # the route's first generation: named alike by every sink
-            start = FIRST
-            self._starts[(tenant, route)] = [start]
-        else:
-            start = choose(starts, when)
-        return _index_name(tenant, route, start)
+            self._starts[(tenant, route)] = [FIRST]
+            first = _index_name(tenant, route, FIRST)
+            self._made.add(first)
+            return first
+        return _index_name(tenant, route, choose(starts, when))
+
+    def made(self) -> list[str]:
+        """The first generations named since the last call (each once), to refresh."""
+        made, self._made = sorted(self._made), set()
+        return made
 
     def starts(self, tenant: str, route: str) -> list[datetime]:
         """The generation starts known for a route, oldest first."""

@@ -25,6 +25,8 @@ BULK_RESPONSE_FIELDS = "errors,items.*.status,items.*.error"
 # such a bulk to find the items to blame. Other statuses (401/403, 429, 5xx) are about the
 # cluster or the sink's login, and are retried whole.
 REFUSED_FOR_ITS_ITEMS = frozenset({400, 413})
+# Index names per request URL: Elasticsearch refuses an HTTP line over 4 KiB.
+NAMES_PER_URL = 40
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,18 @@ class BulkService:
         self.es = es
         self.meters = meters
         self._seconds = BULK_SECONDS.labels(component="sink")
+
+    def make_searchable(self, indices: list[str]) -> None:
+        """Refresh these indices now (a route's first generation, just made), so that what
+        was indexed into them is searchable at once. Best effort: a failure only leaves them
+        to their refresh interval."""
+        for at in range(0, len(indices), NAMES_PER_URL):
+            try:
+                self.es.indices.refresh(
+                    index=",".join(indices[at : at + NAMES_PER_URL]), ignore_unavailable=True
+                )
+            except (ApiError, TransportError) as exc:
+                log.info("could not refresh new indices now (they refresh within 1 s): %s", exc)
 
     def attempt(
         self, pending: list[Pending], letters: list[DeadLetter], waiting: list[Waiting]

@@ -4,7 +4,8 @@ Contract, per batch:
 1. consume up to `batch_max_records` records from the served `logs.<tenant>.processed` topics;
 2. bulk-index them with `_id` = the event id the processor derived from the record's origin,
    into the generation of its route that holds its time, so a record written twice overwrites
-   itself (`request.py`, `index.py`, `service.py`);
+   itself (`request.py`, `index.py`, `service.py`); a route's first index, made by the
+   request, is refreshed at once, so a new tenant's first lines are searchable when indexed;
 3. retry only the items Elasticsearch refused for a passing reason (429, 5xx), with
    exponential backoff and jitter, partitions paused meanwhile: Kafka holds the backlog
    (`retry.py`). Items one tenant's index cannot take for a reason of the cluster (the shard
@@ -72,6 +73,7 @@ class Batch:
     letters: list[DeadLetter] = field(default_factory=list)
     waiting: list[Waiting] = field(default_factory=list)
     positions: list[Origin] = field(default_factory=list)  # every record of the batch
+    made: list[str] = field(default_factory=list)  # routes' first indices, made by this batch
 
 
 @dataclass
@@ -210,6 +212,7 @@ class ElasticsearchSink:
             else:
                 batch.pending.append(item)
         read.apply()
+        batch.made = self.generations.made()
         if batch.pending:
             sent = bulks.submit(self.bulks.attempt, batch.pending, batch.letters, batch.waiting)
         else:  # only dead letters, or only Kafka's events: nothing for Elasticsearch
@@ -232,6 +235,8 @@ class ElasticsearchSink:
         )
         if batch.waiting:
             self.parking.park(batch.waiting)
+        if batch.made:
+            self.bulks.make_searchable(batch.made)
         self._dead_letter(batch.letters)
         for here in batch.positions:
             if not self.parking.holds(here):

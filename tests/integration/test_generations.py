@@ -11,14 +11,16 @@ from pathlib import Path
 import pytest
 
 from logway.core.generations import ROLLOVER_LEAD, read_generation
-from logway.core.names import index_name, processed_topic
+from logway.core.names import index_name, index_template_name, processed_topic
 from logway.core.settings import Endpoints
 from tests.integration.support import (
     apply_tenant,
     free_port,
     logway,
+    metric,
     processed_record,
     produce,
+    scrape,
     sink,
     wait_for,
 )
@@ -84,3 +86,46 @@ def test_daily_indices_become_generations_rolled_over_by_age_and_written_by_time
         endpoints, "retention", "--apply", "-t", tenant, "--generation-max-bytes", "1"
     ).stdout
     assert "0 index(es) deleted, 0 route(s) rolled over; 1 tenant(s)" in again
+
+
+def test_a_new_routes_first_lines_are_searchable_at_once_and_later_ones_at_the_interval(
+    endpoints: Endpoints, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """The sink refreshes a route's first index when its bulk has made it (a new tenant's
+    first line is searchable in 3 s, and the refresh interval is up to 1 s of that); later
+    writes wait for the interval. With the tenant's refresh turned off (-1), only that one
+    refresh makes anything searchable."""
+    tenant = f"{tenant_prefix}-fresh"
+    apply_tenant(endpoints, tmp_path, tenant, partitions=1)
+    es = endpoints.es.client()
+    found = es.indices.get_index_template(name=index_template_name(tenant))["index_templates"]
+    template = found[0]["index_template"]
+    template["template"].setdefault("settings", {}).setdefault("index", {})
+    template["template"]["settings"]["index"]["refresh_interval"] = "-1"
+    es.indices.put_index_template(
+        name=index_template_name(tenant),
+        index_patterns=template["index_patterns"],
+        priority=template["priority"],
+        template=template["template"],
+    )
+    port = free_port()
+    worker = sink(endpoints, tenant, f"{tenant}-sink", tmp_path, metrics_port=port).start()
+
+    def indexed() -> float:
+        return metric(scrape(port), "logway_records_out_total", component="sink",
+                      tenant=tenant, outcome="indexed")  # fmt: skip
+
+    def searchable() -> int:
+        return int(es.count(index=f"logs-{tenant}.*")["count"])
+
+    try:
+        produce(endpoints, processed_topic(tenant), [processed_record(tenant, 0)])
+        wait_for("the first line indexed", indexed, lambda n: n >= 1, 60, worker.assert_running)
+        first = searchable()
+        produce(endpoints, processed_topic(tenant), [processed_record(tenant, 1)])
+        wait_for("the second line indexed", indexed, lambda n: n >= 2, 60, worker.assert_running)
+        later = searchable()
+    finally:
+        worker.stop()
+    assert first == 1  # refreshed with the index's making
+    assert later == 1  # the second waits for a refresh, which this tenant turned off

@@ -134,3 +134,17 @@ def test_no_view_of_the_indices_until_elasticsearch_answers() -> None:
     assert generations.refresh() is False
     assert generations.refresh() is False
     assert Generations(None).refresh() is True  # nothing to look at: each route's first
+
+
+def test_a_routes_first_index_is_handed_out_once_to_be_refreshed() -> None:
+    # A route with no generation yet: the sink makes its first index with this batch and
+    # refreshes it; a route that has generations costs no refresh.
+    generations = Generations(None)
+    generations.see(SEEN)
+    document = {"@timestamp": "2026-03-08T10:00:00Z", "logway": {"route": "new"}}
+    for _ in range(3):
+        assert generations.index("acme", document, NOW) == "logs-acme.new-first"
+        generations.index("acme", {"@timestamp": "2026-03-08T10:00:00Z"}, NOW)
+    generations.index("beta", document, NOW)
+    assert generations.made() == ["logs-acme.new-first", "logs-beta.new-first"]
+    assert generations.made() == []
