@@ -60,6 +60,7 @@ from bench.common import (
 )
 from bench.noisy_neighbour import free_port
 from bench.pipeline import start, two_in_flight
+from logway.core.elastic import index_lists
 from logway.core.names import (
     INDEX_TEMPLATE_PRIORITY,
     index_template_name,
@@ -249,12 +250,6 @@ def with_workers_stopped(
     }
 
 
-def in_url(indices: list[str]) -> list[str]:
-    """`indices` as comma-separated lists short enough for a request's URL (Elasticsearch
-    refuses an HTTP line over 4 KiB, and wildcards in deletes)."""
-    return [",".join(indices[at : at + 40]) for at in range(0, len(indices), 40)]
-
-
 def direct_bulk(es: Elasticsearch, prefix: str) -> dict[str, float]:
     """The documents the pipeline indexed for this count's tenants, bulk-loaded straight into
     copies of their indices (the tenants' template's settings and mappings, made before the
@@ -262,7 +257,7 @@ def direct_bulk(es: Elasticsearch, prefix: str) -> dict[str, float]:
     many indices on this machine."""
     names = sorted(es.indices.get(index=f"logs-{prefix}-*"))
     hits = [  # a scroll holds a context per shard, and a node allows 500 at once
-        hit for chunk in in_url(names) for hit in scan(es, index=chunk, query=EVERYTHING)
+        hit for chunk in index_lists(names) for hit in scan(es, index=chunk, query=EVERYTHING)
     ]
     scratch = f"bench-direct-{uuid.uuid4().hex[:8]}"
     template = es.indices.get_index_template(name=index_template_name(f"{prefix}-0"))
@@ -284,7 +279,7 @@ def direct_bulk(es: Elasticsearch, prefix: str) -> dict[str, float]:
         ok = two_in_flight(es, actions)
         seconds = time.perf_counter() - started
     finally:
-        for chunk in in_url(indices):
+        for chunk in index_lists(indices):
             es.indices.delete(index=chunk, ignore_unavailable=True)
         es.indices.delete_index_template(name=scratch)
     if ok != len(hits):

@@ -44,7 +44,10 @@ class Generations:
     The first generations it names are kept until `made()` takes them: once its bulk request
     has made them, the sink refreshes them at once, so that a new tenant's (or route's) first
     lines are searchable when indexed, not up to a refresh interval (1 s) later. Only a
-    route's first index costs that request; every later write waits for the interval."""
+    route's first index costs that request (again after a listing taken while its bulk was
+    in flight, or by a second sink: at most once per route per listing per sink); every later
+    write waits for the interval. Best effort: a first document parked (the cluster cannot
+    make the index now) or retried is left to the interval."""
 
     def __init__(
         self, es: Elasticsearch | None, clock: Callable[[], float] = time.monotonic

@@ -13,6 +13,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from connectors.elasticsearch.classify import RetryReason, Verdict, classify_item
 from connectors.elasticsearch.request import Pending, bulk_body
 from logway.core.deadletter import DeadLetter, Reason, Stage
+from logway.core.elastic import index_lists
 from logway.core.metrics import BULK_SECONDS, TenantMeters
 
 log = logging.getLogger("logway.sink")
@@ -25,8 +26,8 @@ BULK_RESPONSE_FIELDS = "errors,items.*.status,items.*.error"
 # such a bulk to find the items to blame. Other statuses (401/403, 429, 5xx) are about the
 # cluster or the sink's login, and are retried whole.
 REFUSED_FOR_ITS_ITEMS = frozenset({400, 413})
-# Index names per request URL: Elasticsearch refuses an HTTP line over 4 KiB.
-NAMES_PER_URL = 40
+# The most a refresh of new indices may hold the sink's loop, per request of 40 names.
+REFRESH_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -51,17 +52,26 @@ class BulkService:
         self.meters = meters
         self._seconds = BULK_SECONDS.labels(component="sink")
 
-    def make_searchable(self, indices: list[str]) -> None:
-        """Refresh these indices now (a route's first generation, just made), so that what
-        was indexed into them is searchable at once. Best effort: a failure only leaves them
-        to their refresh interval."""
-        for at in range(0, len(indices), NAMES_PER_URL):
+    def make_searchable(self, indices: list[str], beat: Callable[[], None]) -> None:
+        """Refresh these indices now (routes' first generations, just made), so that what was
+        indexed into them is searchable at once. Best effort, and short: each request may take
+        REFRESH_TIMEOUT_S, the first failure ends it (the indices are left to their refresh
+        interval), and `beat` is called between requests (40 names each), so that a thousand
+        new tenants' first indices, or an Elasticsearch that hangs, cannot hold the sink's
+        loop."""
+        fast = self.es.options(request_timeout=REFRESH_TIMEOUT_S, max_retries=0)
+        for names in index_lists(indices):
+            beat()
             try:
-                self.es.indices.refresh(
-                    index=",".join(indices[at : at + NAMES_PER_URL]), ignore_unavailable=True
-                )
+                fast.indices.refresh(index=names, ignore_unavailable=True)
             except (ApiError, TransportError) as exc:
-                log.info("could not refresh new indices now (they refresh within 1 s): %s", exc)
+                log.info(
+                    "could not refresh %d new index(es) now; they wait for their refresh "
+                    "interval: %s",
+                    len(indices),
+                    exc,
+                )
+                return
 
     def attempt(
         self, pending: list[Pending], letters: list[DeadLetter], waiting: list[Waiting]

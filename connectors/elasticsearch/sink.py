@@ -5,7 +5,8 @@ Contract, per batch:
 2. bulk-index them with `_id` = the event id the processor derived from the record's origin,
    into the generation of its route that holds its time, so a record written twice overwrites
    itself (`request.py`, `index.py`, `service.py`); a route's first index, made by the
-   request, is refreshed at once, so a new tenant's first lines are searchable when indexed;
+   request, is refreshed at once, so a new tenant's first lines are searchable when indexed
+   (best effort: a first document parked or retried waits for the refresh interval);
 3. retry only the items Elasticsearch refused for a passing reason (429, 5xx), with
    exponential backoff and jitter, partitions paused meanwhile: Kafka holds the backlog
    (`retry.py`). Items one tenant's index cannot take for a reason of the cluster (the shard
@@ -236,7 +237,7 @@ class ElasticsearchSink:
         if batch.waiting:
             self.parking.park(batch.waiting)
         if batch.made:
-            self.bulks.make_searchable(batch.made)
+            self.bulks.make_searchable(batch.made, self.loop.beat)
         self._dead_letter(batch.letters)
         for here in batch.positions:
             if not self.parking.holds(here):

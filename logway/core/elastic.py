@@ -234,6 +234,13 @@ class ElasticConnection(BaseModel):
         return ElasticProblem(text[:300], refused=False)
 
 
+def index_lists(names: list[str], per_list: int = 40) -> list[str]:
+    """`names` as comma-separated lists for request paths (`/<indices>/_refresh`), each short
+    enough for Elasticsearch, which refuses an HTTP line over 4 KiB (and wildcards in deletes):
+    40 names of up to 80 characters."""
+    return [",".join(names[at : at + per_list]) for at in range(0, len(names), per_list)]
+
+
 def _reason(exc: Any) -> str:
     """Elasticsearch's own reason from an error response, else the error's text."""
     body = getattr(exc, "body", None)

@@ -1,11 +1,16 @@
-"""Which generation of its route a document goes to (`connectors.elasticsearch.index`)."""
+"""Which generation of its route a document goes to (`connectors.elasticsearch.index`), and
+the refresh of a route's first index once made (`connectors.elasticsearch.service`)."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from elasticsearch import Elasticsearch
 
 from connectors.elasticsearch.index import Generations
+from connectors.elasticsearch.service import REFRESH_TIMEOUT_S, BulkService
+from logway.core.elastic import index_lists
+from logway.core.metrics import TenantMeters
 
 NOW = datetime(2026, 3, 8, 10, 0, 5, tzinfo=UTC)
 
@@ -148,3 +153,20 @@ def test_a_routes_first_index_is_handed_out_once_to_be_refreshed() -> None:
     generations.index("beta", document, NOW)
     assert generations.made() == ["logs-acme.new-first", "logs-beta.new-first"]
     assert generations.made() == []
+
+
+def test_new_indices_are_refreshed_in_short_requests_and_a_hung_cluster_ends_it_at_once() -> None:
+    names = [f"logs-tenant-{n:04d}-with-a-long-name.default-first" for n in range(1000)]
+    lists = index_lists(names)
+    assert len(lists) == 25
+    assert all(
+        len(f"POST /{path}/_refresh?ignore_unavailable=true HTTP/1.1") < 4096 for path in lists
+    )
+    assert [name for path in lists for name in path.split(",")] == names
+    # A port nobody listens on: the first request fails, the rest are not tried.
+    es = Elasticsearch("http://127.0.0.1:9", request_timeout=1, max_retries=0)
+    beats: list[float] = []
+    started = time.monotonic()
+    BulkService(es, TenantMeters("sink")).make_searchable(names, lambda: beats.append(1.0))
+    assert len(beats) == 1
+    assert time.monotonic() - started < REFRESH_TIMEOUT_S
