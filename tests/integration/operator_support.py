@@ -384,3 +384,19 @@ class Operator:
     def alive(self) -> None:
         assert self.process is not None
         self.process.assert_running()
+
+
+def remove_pipelines(prefix: str) -> None:
+    """Remove the LoggingPipelines named, or in namespaces named, after `prefix`, without
+    unpublishing (their finalizers cleared), so that an operator still running does not
+    publish their tenants again after the test's objects are swept."""
+    left = Pipelines(admin_client())
+    removed = False
+    for body in left.listed():
+        meta = body["metadata"]
+        if meta["name"].startswith(prefix) or meta["namespace"].startswith(prefix):
+            left.patch(meta["namespace"], meta["name"], {"metadata": {"finalizers": None}})
+            left.delete(meta["namespace"], meta["name"])
+            removed = True
+    if removed:
+        time.sleep(2)  # a reconcile already under way publishes before the sweep, not after
