@@ -15,6 +15,7 @@ from tests.integration.operator_support import (
     Pipelines,
     admin_client,
     forwarder_daemonset,
+    remove_pipelines,
 )
 
 
@@ -41,11 +42,7 @@ def running(
     found.stop()
     # What the tests left would be resumed by every later operator: gone, without unpublishing
     # (the finalizer's work is pinned by its own test).
-    left = Pipelines(admin_client())
-    for body in left.listed():
-        meta = body["metadata"]
-        left.patch(meta["namespace"], meta["name"], {"metadata": {"finalizers": None}})
-        left.delete(meta["namespace"], meta["name"])
+    remove_pipelines("")
 
 
 @pytest.fixture
