@@ -20,7 +20,9 @@ from typing import Any
 
 from logway.core.kafka import KafkaConnection
 from logway.core.settings import Endpoints
+from logway.dev.config import DevConfig
 from logway.dev.leftovers import sweep
+from logway.dev.servers import servers
 
 RESULTS = Path(__file__).parent / "results"
 UNLIMITED = 1_000_000  # the highest limits.records_per_s
@@ -63,6 +65,86 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds the process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """The whole machine's busy and idle CPU seconds so far, over all cores (/proc/stat)."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks[:8]) - idle) / hz, idle / hz
+
+
+def server_pids() -> dict[str, int]:
+    """The running dev servers' pids by name (`kafka`, `kafka-2`, ..., `elasticsearch`)."""
+    found = {}
+    for server in servers(DevConfig.from_env(), kubernetes=False):
+        pid = server.pid()
+        if pid is not None:
+            found[server.name] = pid
+    return found
+
+
+class CpuMeter:
+    """Where a timed window's CPU went: each named process (the workers, the dev servers, this
+    program as the load), and how busy the whole machine was. On a machine whose cores the
+    servers share, this says what a component costs the others."""
+
+    def __init__(self, workers: dict[str, int]) -> None:
+        self.pids = {**workers, **server_pids(), "load": os.getpid()}
+        self.started = time.perf_counter()
+        self.cpu0 = self._now()
+        self.machine0 = machine_cpu_seconds()
+
+    def _now(self) -> dict[str, float]:
+        # Elasticsearch's pid is its launcher; the server is the launcher's child.
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                continue
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        spent = {}
+        for name, pid in self.pids.items():
+            tree, total = [pid], 0.0
+            while tree:
+                here = tree.pop()
+                try:
+                    total += cpu_seconds(here)
+                except OSError:
+                    continue
+                if here != os.getpid():  # the load's own threads only, not its workers
+                    tree.extend(children.get(here, []))
+            spent[name] = total
+        return spent
+
+    def seconds(self) -> dict[str, float]:
+        """CPU seconds each process (with its children) used since the meter started."""
+        now = self._now()
+        return {name: now[name] - self.cpu0[name] for name in self.pids}
+
+    def report(self, units: int) -> dict[str, Any]:
+        """CPU seconds per 1,000 `units` of each process and of them all, and the machine's
+        busy share (1.0: every core busy) over the window."""
+        spent = self.seconds()
+        (busy, idle), (busy0, idle0) = machine_cpu_seconds(), self.machine0
+        busy, idle = busy - busy0, idle - idle0
+        return {
+            "cpu_s_per_1000": {name: s / units * 1000 for name, s in spent.items()},
+            "all_cpu_s_per_1000": sum(spent.values()) / units * 1000,
+            "machine_busy": busy / (busy + idle) if busy + idle else 0.0,
+            "window_s": time.perf_counter() - self.started,
+        }
+
+
+PIPELINE_PARTS = ("elasticsearch", "kafka", "processor", "sink", "load")
+ALONE_PARTS = ("elasticsearch", "load")
+
+
+def cpu_text(cpu: dict[str, float], names: tuple[str, ...]) -> str:
+    """`CpuMeter.report`'s seconds per 1,000 of these processes, as `a / b / c`."""
+    return " / ".join(f"{cpu.get(name, float('nan')):.3f}" for name in names)
 
 
 def peak_memory_mb(pid: int) -> float:

@@ -22,7 +22,11 @@ Measured:
 3. baselines on the same servers: Kafka's ProducerPerformance and ConsumerPerformance with the
    same record count and mean size, and a direct bulk load of the same final documents into
    the same indices (see `direct_bulk`);
-4. ratios: pipeline / direct bulk, processor / raw consumer.
+4. ratios: pipeline / direct bulk, processor / raw consumer;
+5. where the CPU went, in step 1 and in the direct bulk load with two in flight: each
+   worker's, Kafka's, Elasticsearch's and this program's CPU seconds per 1,000 lines, and how
+   busy the machine was (`bench.common.CpuMeter`). When both runs keep every core busy, the
+   ratio of their CPU per line is the most the pipeline could reach on this machine.
 Writes bench/results/<date>-<commit>.json and prints a table.
 """
 
@@ -47,8 +51,11 @@ from elasticsearch import Elasticsearch
 from elasticsearch.helpers import parallel_bulk, streaming_bulk
 
 from bench.common import (
+    ALONE_PARTS,
+    PIPELINE_PARTS,
+    CpuMeter,
     bench_tenants,
-    cpu_seconds,
+    cpu_text,
     kafka_perf,
     logway_env,
     peak_memory_mb,
@@ -211,10 +218,11 @@ def direct_bulk(
             for tenant, document in documents
         )
         try:
-            started = time.perf_counter()
+            meter, started = CpuMeter({}), time.perf_counter()
             ok = load(es, actions)
             es.indices.refresh(index=f"{scratch}-*")
             seconds = time.perf_counter() - started
+            cpu = meter.report(len(documents))
         finally:
             if made := es.indices.get(index=f"{scratch}-*"):
                 es.indices.delete(index=",".join(made))
@@ -222,7 +230,7 @@ def direct_bulk(
                 es.indices.delete_index_template(name=f"{scratch}-{tenant}")
         if ok != len(documents):
             raise SystemExit(f"direct bulk ({label}): {len(documents) - ok} documents refused")
-        result[label] = {"documents_per_s": ok / seconds, "seconds": seconds}
+        result[label] = {"documents_per_s": ok / seconds, "seconds": seconds, **cpu}
     return result
 
 
@@ -291,7 +299,7 @@ def main() -> None:
     warm_lines, warm_records, warm_bytes = sum(load.sent.values()), load.records, load.bytes
 
     print(f"writing {args.lines:,} lines for 3 tenants while the pipeline runs ...", flush=True)
-    cpu0 = {"processor": cpu_seconds(processor.pid), "sink": cpu_seconds(sink.pid)}
+    meter = CpuMeter({"processor": processor.pid, "sink": sink.pid})
     started = time.perf_counter()
     for kind in kinds_for(args.lines):
         load.send(kind, "t")
@@ -300,11 +308,8 @@ def main() -> None:
     sent, broken = sum(load.sent.values()), sum(load.broken.values())
     processed_at = drain.wait(sent, started)
     elapsed = time.perf_counter() - started
-    cpu = {
-        "processor": cpu_seconds(processor.pid) - cpu0["processor"],
-        "sink": cpu_seconds(sink.pid) - cpu0["sink"],
-    }
     timed = sent - warm_lines
+    cpu = meter.report(timed)
     indexed = searchable(es, tenants)
     dead = sum(end_offset(drain.counter, dlq_topic(t)) for t in tenants.values())
     ids = _distinct_eids(es, tenants)
@@ -324,7 +329,7 @@ def main() -> None:
         "seconds": elapsed,
         "lines_per_s": timed / elapsed,
         "processor_lines_per_s": timed / processed_at,
-        "cpu_s_per_1000": {k: v / timed * 1000 for k, v in cpu.items()},
+        **cpu,
         "peak_memory_mb": {
             "processor": peak_memory_mb(processor.pid),
             "sink": peak_memory_mb(sink.pid),
@@ -359,6 +364,10 @@ def main() -> None:
             / bulk["two_in_flight"]["documents_per_s"],
             "ratio_processor_to_raw_consumer": throughput["processor_lines_per_s"]
             / kafka["consume_records_per_s"],
+            # With the cores busy in both runs, throughput goes as the inverse of the CPU
+            # each line costs the machine: the most the pipeline could reach here.
+            "ratio_cpu_bound_two_in_flight": bulk["two_in_flight"]["all_cpu_s_per_1000"]
+            / throughput["all_cpu_s_per_1000"],
         },
     )
     print(table(result) + f"\n-> {out}")
@@ -489,6 +498,22 @@ def table(r: dict[str, Any]) -> str:
             f"{r['ratio_pipeline_to_direct_bulk_two_in_flight']:.2f}",
         ),
         ("ratio processor / raw consumer", f"{r['ratio_processor_to_raw_consumer']:.2f}"),
+        (
+            "CPU s per 1,000 lines, pipeline: Elasticsearch / Kafka / processor / sink / load",
+            cpu_text(t["cpu_s_per_1000"], PIPELINE_PARTS),
+        ),
+        (
+            "CPU s per 1,000 documents, direct bulk (two in flight): Elasticsearch / load",
+            cpu_text(b["two_in_flight"]["cpu_s_per_1000"], ALONE_PARTS),
+        ),
+        (
+            "machine busy (every core busy = 1.00): pipeline / direct bulk (two in flight)",
+            f"{t['machine_busy']:.2f} / {b['two_in_flight']['machine_busy']:.2f}",
+        ),
+        (
+            "ratio bound by CPU: direct bulk's CPU per document / the pipeline's per line",
+            f"{r['ratio_cpu_bound_two_in_flight']:.2f}",
+        ),
     ]
     return "\n".join(["| | figure |", "| --- | ---: |", *(f"| {a} | {b} |" for a, b in rows)])
 

@@ -11,8 +11,9 @@ For each count N, with new tenants `bench-mt-<run>-<N>-<i>` (one partition per t
    as fast as this program can while the pipeline runs; end to end lines/s, from the first
    line written to the sink's last one indexed, and the processor's, to its last one put
    out (from their metrics);
-4. the processor's and the sink's peak memory (VmHWM) and CPU per 1,000 lines, and the
-   primary shards each tenant holds in Elasticsearch;
+4. the processor's and the sink's peak memory (VmHWM); the CPU per 1,000 lines of the
+   workers, Kafka, Elasticsearch and this program, and how busy the machine was
+   (`bench.common.CpuMeter`); and the primary shards each tenant holds in Elasticsearch;
    Elasticsearch's own ceiling at this count: the documents the pipeline indexed, bulk-loaded
    straight into copies of the same N tenants' indices (made beforehand, not timed), 1,000
    per request with two in flight as the sink sends them; each count's end to end lines/s
@@ -49,8 +50,11 @@ from elasticsearch.helpers import scan
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import (
+    ALONE_PARTS,
+    PIPELINE_PARTS,
     UNLIMITED,
-    cpu_seconds,
+    CpuMeter,
+    cpu_text,
     logway,
     logway_env,
     peak_memory_mb,
@@ -193,7 +197,7 @@ def measure(endpoints: Endpoints, run: str, count: int, lines: int) -> dict[str,
         join_s = wait_through(ports, count, workers)["sink"] - started
 
         print(f"{count} tenants: {lines:,} lines ...", flush=True)
-        cpu0 = cpu_seconds(processor.pid), cpu_seconds(sink.pid)
+        meter = CpuMeter({"processor": processor.pid, "sink": sink.pid})
         started = time.perf_counter()
         for n in range(lines):
             send(names[n % count], n)
@@ -210,10 +214,7 @@ def measure(endpoints: Endpoints, run: str, count: int, lines: int) -> dict[str,
             "lines_per_s": lines_per_s,
             "written_lines_per_s": lines / written_s,
             "processor_lines_per_s": lines / (done["processor"] - started),
-            "cpu_s_per_1000": {
-                "processor": (cpu_seconds(processor.pid) - cpu0[0]) / lines * 1000,
-                "sink": (cpu_seconds(sink.pid) - cpu0[1]) / lines * 1000,
-            },
+            **meter.report(lines),
             "peak_memory_mb": {
                 "processor": peak_memory_mb(processor.pid),
                 "sink": peak_memory_mb(sink.pid),
@@ -250,7 +251,7 @@ def with_workers_stopped(
     }
 
 
-def direct_bulk(es: Elasticsearch, prefix: str) -> dict[str, float]:
+def direct_bulk(es: Elasticsearch, prefix: str) -> dict[str, Any]:
     """The documents the pipeline indexed for this count's tenants, bulk-loaded straight into
     copies of their indices (the tenants' template's settings and mappings, made before the
     clock starts), 1,000 per request, two in flight: what Elasticsearch alone takes into that
@@ -275,16 +276,17 @@ def direct_bulk(es: Elasticsearch, prefix: str) -> dict[str, float]:
             {"_index": f"{scratch}-{h['_index']}", "_id": h["_id"], "_source": h["_source"]}
             for h in hits
         )
-        started = time.perf_counter()
+        meter, started = CpuMeter({}), time.perf_counter()
         ok = two_in_flight(es, actions)
         seconds = time.perf_counter() - started
+        cpu = meter.report(ok)
     finally:
         for chunk in index_lists(indices):
             es.indices.delete(index=chunk, ignore_unavailable=True)
         es.indices.delete_index_template(name=scratch)
     if ok != len(hits):
         raise SystemExit(f"direct bulk: {len(hits) - ok} documents refused")
-    return {"documents": ok, "indices": len(indices), "documents_per_s": ok / seconds}
+    return {"documents": ok, "indices": len(indices), "documents_per_s": ok / seconds, **cpu}
 
 
 def primary_shards(endpoints: Endpoints, prefix: str, count: int) -> dict[str, float]:
@@ -344,6 +346,17 @@ def table(result: dict[str, Any]) -> str:
             f"{r['peak_memory_mb']['processor']:>9.0f}{r['peak_memory_mb']['sink']:>9.0f}"
             f"{per['processor']:>8.2f}/{per['sink']:.2f}"
             f"{r['primary_shards_per_tenant']['max']:>15}"
+        )
+    lines.append(
+        "CPU s per 1,000 lines, pipeline: Elasticsearch / Kafka / processor / sink / load "
+        "(machine busy); Elasticsearch alone: Elasticsearch / load (machine busy)"
+    )
+    for r in result["rows"]:
+        alone = r["direct_bulk"]
+        lines.append(
+            f"{r['tenants']:>8}  {cpu_text(r['cpu_s_per_1000'], PIPELINE_PARTS)}"
+            f"  ({r['machine_busy']:.2f});  {cpu_text(alone['cpu_s_per_1000'], ALONE_PARTS)}"
+            f"  ({alone['machine_busy']:.2f})"
         )
     return "\n".join(lines)
 
