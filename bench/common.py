@@ -7,16 +7,20 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from logway.core.kafka import KafkaConnection
 from logway.core.settings import Endpoints
@@ -145,6 +149,24 @@ ALONE_PARTS = ("elasticsearch", "load")
 def cpu_text(cpu: dict[str, float], names: tuple[str, ...]) -> str:
     """`CpuMeter.report`'s seconds per 1,000 of these processes, as `a / b / c`."""
     return " / ".join(f"{cpu.get(name, float('nan')):.3f}" for name in names)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def total(port: int, name: str, **labels: str) -> float:
+    """The sum over labels not given of a worker's metric sample `name` with `labels`."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 def peak_memory_mb(pid: int) -> float:

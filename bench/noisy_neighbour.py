@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -35,7 +34,14 @@ from confluent_kafka import Consumer
 from elasticsearch import Elasticsearch
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import bench_tenants, cpu_seconds, logway_env, run_id, write_result
+from bench.common import (
+    bench_tenants,
+    cpu_seconds,
+    free_port,
+    logway_env,
+    run_id,
+    write_result,
+)
 from bench.load import PIPELINES, Load
 from bench.pipeline import PACE_S, measure_latency, start
 from logway.core.kafka import KafkaConnection
@@ -55,12 +61,6 @@ def scrape(port: int, name: str, tenant: str) -> float:
             if sample.name == name and sample.labels.get("tenant") == tenant:
                 return float(sample.value)
     return 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_searchable(es: Elasticsearch, tenants: list[str], timeout_s: float = 180) -> None:

@@ -56,10 +56,12 @@ from bench.common import (
     CpuMeter,
     bench_tenants,
     cpu_text,
+    free_port,
     kafka_perf,
     logway_env,
     peak_memory_mb,
     run_id,
+    total,
     write_result,
 )
 from bench.load import BROKEN_EVERY, PIPELINES, SHARES, Load, kinds_for
@@ -81,6 +83,7 @@ from logway.counts import end_offset
 WARMUP_LINES = 30_000
 TARGET_LINES_PER_S = 10_000  # the issue's end-to-end target on this 2-core machine
 SLOW_S = 1.5  # a line slower than this is counted by the second it was sent in
+BULKS = "logway_bulk_duration_seconds"  # the sink's histogram of bulk requests
 PACE_S = 0.005  # lines of the latency run leave in bursts at most this long
 
 
@@ -249,6 +252,34 @@ def two_in_flight(es: Elasticsearch, actions: Iterable[dict[str, Any]]) -> int:
     )
 
 
+def start_workers(
+    run: str, work: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], int]:
+    """A processor and a sink for this run's tenants; the sink's /metrics port."""
+    matching = f"bench-(json|docker|text)-{run}"
+    processor = start(
+        [
+            "processor",
+            "--tenants-matching",
+            matching,
+            "--app-id",
+            f"bench-{run}-proc",
+            "--data-dir",
+            str(work / "faust"),
+        ],
+        work / "processor.log",
+        env,
+    )
+    sink_port = free_port()
+    sink = start(
+        ["sink", "--tenants-matching", matching, "--group-id", f"bench-{run}-sink"],
+        work / "sink.log",
+        env,
+        metrics_port=sink_port,
+    )
+    return processor, sink, sink_port
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=150_000)
@@ -269,25 +300,7 @@ def main() -> None:
     es = endpoints.es.client(request_timeout=60)
 
     print("pipeline: a processor and a sink start, warm-up lines ...", flush=True)
-    matching = f"bench-(json|docker|text)-{run}"
-    processor = start(
-        [
-            "processor",
-            "--tenants-matching",
-            matching,
-            "--app-id",
-            f"bench-{run}-proc",
-            "--data-dir",
-            str(work / "faust"),
-        ],
-        work / "processor.log",
-        env,
-    )
-    sink = start(
-        ["sink", "--tenants-matching", matching, "--group-id", f"bench-{run}-sink"],
-        work / "sink.log",
-        env,
-    )
+    processor, sink, sink_port = start_workers(run, work, env)
     drain = Drain(
         endpoints.kafka, tenants, f"bench-{run}-sink", {"processor": processor, "sink": sink}
     )
@@ -300,6 +313,7 @@ def main() -> None:
 
     print(f"writing {args.lines:,} lines for 3 tenants while the pipeline runs ...", flush=True)
     meter = CpuMeter({"processor": processor.pid, "sink": sink.pid})
+    bulks0 = total(sink_port, f"{BULKS}_count"), total(sink_port, f"{BULKS}_sum")
     started = time.perf_counter()
     for kind in kinds_for(args.lines):
         load.send(kind, "t")
@@ -310,6 +324,8 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     timed = sent - warm_lines
     cpu = meter.report(timed)
+    bulks = total(sink_port, f"{BULKS}_count") - bulks0[0]
+    bulk_s = total(sink_port, f"{BULKS}_sum") - bulks0[1]
     indexed = searchable(es, tenants)
     dead = sum(end_offset(drain.counter, dlq_topic(t)) for t in tenants.values())
     ids = _distinct_eids(es, tenants)
@@ -330,6 +346,8 @@ def main() -> None:
         "lines_per_s": timed / elapsed,
         "processor_lines_per_s": timed / processed_at,
         **cpu,
+        "bulk_requests": bulks,  # every request: first tries, retries, halves of a split one
+        "mean_bulk_s": bulk_s / bulks if bulks else 0.0,
         "peak_memory_mb": {
             "processor": peak_memory_mb(processor.pid),
             "sink": peak_memory_mb(sink.pid),
@@ -465,7 +483,7 @@ def measure_latency(
 
 def table(r: dict[str, Any]) -> str:
     t, lat, k, b = r["throughput"], r["latency"], r["kafka"], r["direct_bulk"]
-    cpu, memory = t["cpu_s_per_1000"], t["peak_memory_mb"]
+    memory = t["peak_memory_mb"]
     ledger = (
         f"{t['lines']:,} = {t['indexed']:,} + {t['dead_lettered']:,} "
         f"(lost {t['lost']}, duplicates {t['duplicates']})"
@@ -481,7 +499,11 @@ def table(r: dict[str, Any]) -> str:
             "processor: lines/s until it had put out every line",
             f"{t['processor_lines_per_s']:,.0f}",
         ),
-        ("CPU s per 1,000 lines: processor / sink", f"{cpu['processor']:.3f} / {cpu['sink']:.3f}"),
+        (
+            "sink's bulk requests while timed: count / lines per request / mean seconds",
+            f"{t['bulk_requests']:,.0f} / {t['timed_lines'] / max(1, t['bulk_requests']):,.0f}"
+            f" / {t['mean_bulk_s']:.3f}",
+        ),
         ("peak memory MB: processor / sink", f"{memory['processor']:.0f} / {memory['sink']:.0f}"),
         (
             "Kafka ProducerPerformance / ConsumerPerformance (records/s)",

@@ -39,11 +39,19 @@ import orjson
 from confluent_kafka import ConsumerGroupState, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from bench.common import cpu_seconds, logway, logway_env, run_id, shard_room, write_result
+from bench.common import (
+    cpu_seconds,
+    free_port,
+    logway,
+    logway_env,
+    run_id,
+    shard_room,
+    total,
+    write_result,
+)
 from bench.new_tenant import apply, searchable
-from bench.noisy_neighbour import free_port
 from bench.pipeline import start
-from bench.tenants import PADDING, TENANT, total
+from bench.tenants import PADDING, TENANT
 from logway.core.names import dlq_topic, raw_topic
 from logway.core.settings import Endpoints
 from logway.dev.leftovers import sweep

@@ -37,7 +37,6 @@ import statistics
 import subprocess
 import tempfile
 import time
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,7 +46,6 @@ import orjson
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import scan
-from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import (
     ALONE_PARTS,
@@ -55,14 +53,15 @@ from bench.common import (
     UNLIMITED,
     CpuMeter,
     cpu_text,
+    free_port,
     logway,
     logway_env,
     peak_memory_mb,
     run_id,
     shard_room,
+    total,
     write_result,
 )
-from bench.noisy_neighbour import free_port
 from bench.pipeline import start, two_in_flight
 from logway.core.elastic import index_lists
 from logway.core.names import (
@@ -83,18 +82,6 @@ TENANT = (
 )
 PADDING = "x" * 220
 EVERYTHING = {"query": {"match_all": {}}}
-
-
-def total(port: int, name: str, **labels: str) -> float:
-    """The sum over tenants of a worker's counter `name` with `labels`."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
-    )
 
 
 def wait_through(
