@@ -297,7 +297,8 @@ def main() -> None:
     endpoints = Endpoints.from_env()
     run = run_id()
     counts = [int(c) for c in args.counts.split(",")]
-    with shard_room(endpoints, max(counts)) as limit:
+    # each count's indices, and as many again for Elasticsearch alone's copies of them
+    with shard_room(endpoints, 2 * max(counts)) as limit:
         rows = [measure(endpoints, run, count, args.lines) for count in counts]
     base = rows[0]
     for row in rows:

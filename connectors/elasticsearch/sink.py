@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from elasticsearch import Elasticsearch
+from elasticsearch.serializer import OrjsonSerializer
 
 from connectors.elasticsearch.config import SinkConfig
 from connectors.elasticsearch.deadletters import DeadLetterWriter
@@ -105,7 +106,9 @@ class ElasticsearchSink:
             config.kafka, topics, f"logway-sink-publications-{config.group_id}"
         )
         self._meters = TenantMeters("sink")
-        es = es or config.es.client(request_timeout=60)
+        # orjson reads the bulk responses (an item per record) at a fraction of the json
+        # module's CPU, which was 6% of the sink's.
+        es = es or config.es.client(request_timeout=60, serializer=OrjsonSerializer())
         self.bulks = BulkService(es, self._meters)
         self.generations = Generations(es)
         # The sink's own loop, for /livez: a bulk request may take its 60 s, and splitting a

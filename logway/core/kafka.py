@@ -93,6 +93,7 @@ SESSION_TIMEOUT_S = 10.0
 HEARTBEAT_INTERVAL_S = 3.0
 INSTANCE_ID = r"^[A-Za-z0-9._-]{1,200}$"
 
+CONSUMER_PREFETCH_KIB = 16 * 1024
 CONSUMER_PRESET: Mapping[str, Any] = MappingProxyType(
     {
         # Offsets are committed by the worker after the work is safe (indexed, produced or
@@ -107,6 +108,10 @@ CONSUMER_PRESET: Mapping[str, Any] = MappingProxyType(
         # A member joining or leaving moves only the partitions that change owner; the others
         # keep flowing through the rebalance (incremental, cooperative).
         "partition.assignment.strategy": "cooperative-sticky",
+        # What librdkafka fetches ahead of the worker, over all its partitions: 64 MiB by
+        # default, which a worker behind a backlog (a sink after an outage) holds on top of
+        # its own batches. 16 MiB is still seconds of a sink's input, and bounds its memory.
+        "queued.max.messages.kbytes": CONSUMER_PREFETCH_KIB,
     }
 )
 
