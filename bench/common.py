@@ -184,6 +184,10 @@ def write_result(prefix: str, figures: dict[str, Any]) -> tuple[dict[str, Any], 
     result = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit, **figures}
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{prefix}{result['date'][:10]}-{commit}.json"
+    again = 1
+    while out.exists():  # a run of the same commit the same day is kept beside the first
+        again += 1
+        out = RESULTS / f"{prefix}{result['date'][:10]}-{commit}-{again}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     return result, out
 
