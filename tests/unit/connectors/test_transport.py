@@ -15,6 +15,9 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from connectors.processor.transport import (
+    FETCH_MAX_BYTES,
+    FETCH_MAX_WAIT_MS,
+    FETCH_MIN_BYTES,
     TRANSPORT,
     BatchConsumer,
     BatchConsumerThread,
@@ -77,6 +80,8 @@ def test_only_the_transport_module_names_a_private_name_of_faust_or_aiokafka() -
         "_resubscribe_sleep_lock_seconds",
         "._stopped",
         "_new_consumer_thread",
+        "_create_worker_consumer",
+        "_fetch_min_bytes",
     )
     found = [
         f"{path.relative_to(root)}: {name}"
@@ -127,3 +132,18 @@ def test_a_commit_asks_for_the_assignment_once_and_commits_only_what_is_assigned
     assert "if tp in self.assignment()" in inspect.getsource(
         faust_aiokafka.AIOKafkaConsumerThread._commit
     )
+
+
+def test_the_processors_fetches_wait_for_some_data_and_hold_a_bounded_amount() -> None:
+    """Faust passes neither: its aiokafka consumer would answer every fetch at the first byte
+    (1.5 s at most otherwise) and take up to 50 MiB in one response."""
+
+    async def built() -> tuple[int, int, int]:
+        app = faust.App("logway-test-fetch", broker=f"{TRANSPORT}://127.0.0.1:1")
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        try:
+            return consumer._fetch_min_bytes, consumer._fetch_max_wait_ms, consumer._fetch_max_bytes
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(built()) == (FETCH_MIN_BYTES, FETCH_MAX_WAIT_MS, FETCH_MAX_BYTES)
