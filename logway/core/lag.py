@@ -88,7 +88,7 @@ class LagMonitor:
         admin = AdminClient(self.kafka.admin())
         consumer = Consumer(self.kafka.reader(self.group))
         peek = Consumer(  # reads one record at a committed offset; never joins a group
-            self.kafka.reader(f"{self.group}-lag-peek")
+            self.kafka.reader(f"{self.group}-lag-peek", PEEK_SETTINGS)
         )
         try:
             while not self._stop.wait(self.interval_s):
@@ -177,6 +177,17 @@ def _end_offsets(
         (tp.topic, tp.partition): (earliest[tp].result().offset, latest[tp].result().offset)
         for tp in tps
     }
+
+
+# The peek wants one record of each partition behind. librdkafka would fetch ahead up to
+# 1 MiB of each (64 MiB over all): the processor's memory rose by 60 MB, at 1,000 tenants
+# behind, every time the lag was measured. One queued record per partition, small fetches.
+PEEK_SETTINGS = {
+    "queued.min.messages": 1,
+    "fetch.message.max.bytes": 64 * 1024,
+    "fetch.max.bytes": 4 * 1024 * 1024,
+    "queued.max.messages.kbytes": 4 * 1024,
+}
 
 
 def _record_times(
