@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch.serializer import OrjsonSerializer
 
 from connectors.elasticsearch.classify import RetryReason, Verdict, classify_item
 from connectors.elasticsearch.request import Pending, bulk_body
@@ -17,6 +21,20 @@ from logway.core.elastic import index_lists
 from logway.core.metrics import BULK_SECONDS, TenantMeters
 
 log = logging.getLogger("logway.sink")
+
+
+class ResponseReader(OrjsonSerializer):
+    """Reads the sink's responses with orjson (the json module's reading of bulk responses
+    was 6% of the sink's CPU), and with the json module what orjson refuses (a lone UTF-16
+    surrogate, which an error reason quoting a record could carry): a response never fails
+    to be read, which would retry its whole batch with every partition paused."""
+
+    def json_loads(self, data: bytes) -> Any:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return json.loads(data)
+
 
 # What the sink reads of a bulk response; leaving out each item's index, id, version, shards
 # and sequence numbers spares Elasticsearch writing them and the sink parsing them.

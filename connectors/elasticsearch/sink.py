@@ -39,7 +39,6 @@ from datetime import UTC, datetime
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from elasticsearch import Elasticsearch
-from elasticsearch.serializer import OrjsonSerializer
 
 from connectors.elasticsearch.config import SinkConfig
 from connectors.elasticsearch.deadletters import DeadLetterWriter
@@ -47,7 +46,7 @@ from connectors.elasticsearch.index import Generations
 from connectors.elasticsearch.parking import Parking
 from connectors.elasticsearch.request import Pending, position, prepare
 from connectors.elasticsearch.retry import PausedRetry, StoppedWhileRetrying
-from connectors.elasticsearch.service import BulkService, Waiting
+from connectors.elasticsearch.service import BulkService, ResponseReader, Waiting
 from connectors.runtime.commit import commit
 from connectors.runtime.offsets import OffsetTracker
 from connectors.runtime.signals import stop_on_signals
@@ -106,9 +105,7 @@ class ElasticsearchSink:
             config.kafka, topics, f"logway-sink-publications-{config.group_id}"
         )
         self._meters = TenantMeters("sink")
-        # orjson reads the bulk responses (an item per record) at a fraction of the json
-        # module's CPU, which was 6% of the sink's.
-        es = es or config.es.client(request_timeout=60, serializer=OrjsonSerializer())
+        es = es or config.es.client(request_timeout=60, serializer=ResponseReader())
         self.bulks = BulkService(es, self._meters)
         self.generations = Generations(es)
         # The sink's own loop, for /livez: a bulk request may take its 60 s, and splitting a

@@ -60,7 +60,7 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition  # type: ignore[i
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
-TRANSPORT = "logway"
+TRANSPORT = "logway"  # the broker URL scheme the entry point registers
 # A fetch answered as soon as one byte is there makes, over 1,000 tenants' partitions, many
 # small fetches, each listing every partition both ways (aiokafka has no fetch sessions) and
 # decoded in Python. Waiting up to 100 ms for 256 KiB halved the workers' CPU per line at
@@ -70,7 +70,7 @@ FETCH_MIN_BYTES = 256 * 1024
 FETCH_MAX_WAIT_MS = 100
 # What one fetch may bring over all partitions (aiokafka's default is 50 MiB): a backlog
 # spread over 1,000 partitions came whole in one response, on top of its decoded records.
-FETCH_MAX_BYTES = 8 * 1024 * 1024  # the broker URL scheme the entry point registers
+FETCH_MAX_BYTES = 8 * 1024 * 1024
 
 
 def resubscribe_after(app: Any, seconds: float) -> None:

@@ -117,6 +117,9 @@ CONSUMER_PRESET: Mapping[str, Any] = MappingProxyType(
         # than the records did. Light traffic waits at most the 100 ms.
         "fetch.min.bytes": 256 * 1024,
         "fetch.wait.max.ms": 100,
+        # A partition whose read-ahead is full waits this long before its next fetch: 1 s by
+        # default, which would leave a sink faster than 16 MiB a second idle part of it.
+        "fetch.queue.backoff.ms": 100,
     }
 )
 

@@ -4,11 +4,12 @@ the refresh of a route's first index once made (`connectors.elasticsearch.servic
 import time
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
 from connectors.elasticsearch.index import Generations
-from connectors.elasticsearch.service import REFRESH_TIMEOUT_S, BulkService
+from connectors.elasticsearch.service import REFRESH_TIMEOUT_S, BulkService, ResponseReader
 from logway.core.elastic import index_lists
 from logway.core.metrics import TenantMeters
 
@@ -170,3 +171,19 @@ def test_new_indices_are_refreshed_in_short_requests_and_a_hung_cluster_ends_it_
     BulkService(es, TenantMeters("sink")).make_searchable(names, lambda: beats.append(1.0))
     assert len(beats) == 1
     assert time.monotonic() - started < REFRESH_TIMEOUT_S
+
+
+def test_a_bulk_response_is_read_even_where_orjson_refuses_it() -> None:
+    """orjson refuses a lone surrogate that the json module reads; a response the sink cannot
+    read would retry its whole batch for ever. Everything else goes through orjson."""
+    reader = ResponseReader()
+    plain = b'{"errors":false,"items":[{"index":{"status":201}}]}'
+    assert reader.loads(plain) == {
+        "errors": False,
+        "items": [{"index": {"status": 201}}],
+    }
+    odd = b'{"items":[{"index":{"status":400,"error":{"reason":"bad \\ud800 here"}}}]}'
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(odd)
+    read = reader.loads(odd)
+    assert read["items"][0]["index"]["error"]["reason"] == "bad \ud800 here"

@@ -82,6 +82,8 @@ def test_only_the_transport_module_names_a_private_name_of_faust_or_aiokafka() -
         "_new_consumer_thread",
         "_create_worker_consumer",
         "_fetch_min_bytes",
+        "_fetch_max_wait_ms",
+        "_fetch_max_bytes",
     )
     found = [
         f"{path.relative_to(root)}: {name}"
