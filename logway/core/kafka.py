@@ -112,11 +112,12 @@ CONSUMER_PRESET: Mapping[str, Any] = MappingProxyType(
         # default, which a worker behind a backlog (a sink after an outage) holds on top of
         # its own batches. 16 MiB is still seconds of a sink's input, and bounds its memory.
         "queued.max.messages.kbytes": CONSUMER_PREFETCH_KIB,
-        # A fetch waits up to 100 ms for 256 KiB instead of returning the first byte: over
+        # A fetch waits up to 250 ms for 256 KiB instead of returning the first byte: over
         # 1,000 tenants' partitions, answering many tiny fetches cost the sink and Kafka more
-        # than the records did. Light traffic waits at most the 100 ms.
+        # than the records did. Light traffic waits at most the 250 ms, and an idle worker
+        # fetches four times a second (see the processor's FETCH_MAX_WAIT_MS).
         "fetch.min.bytes": 256 * 1024,
-        "fetch.wait.max.ms": 100,
+        "fetch.wait.max.ms": 250,
         # A partition whose read-ahead is full waits this long before its next fetch: 1 s by
         # default, which would leave a sink faster than 16 MiB a second idle part of it.
         "fetch.queue.backoff.ms": 100,
