@@ -323,30 +323,28 @@ def table(result: dict[str, Any]) -> str:
         f"{'processor/s':>13}{'written/s':>11}{'flush ms':>10}{'proc MB':>9}{'sink MB':>9}"
         f"{'MB/tenant p/s':>16}{'shards/tenant':>15}",
     ]
+    spent = [
+        "CPU s per 1,000 lines, pipeline: Elasticsearch / Kafka / processor / sink / load "
+        "(machine busy); Elasticsearch alone: Elasticsearch / load (machine busy)"
+    ]
     for r in result["rows"]:
-        per = r["memory_mb_per_extra_tenant"]
+        per, alone = r["memory_mb_per_extra_tenant"], r["direct_bulk"]
         lines.append(
             f"{r['tenants']:>8}{r['apply_s']:>10.1f}{r['first_lines_indexed_after_start_s']:>9.1f}"
             f"{r['lines_per_s']:>10,.0f}{r['throughput_vs_first']:>10.2f}"
-            f"{r['direct_bulk']['documents_per_s']:>12,.0f}{r['vs_direct_bulk']:>7.2f}"
+            f"{alone['documents_per_s']:>12,.0f}{r['vs_direct_bulk']:>7.2f}"
             f"{r['processor_lines_per_s']:>13,.0f}{r['written_lines_per_s']:>11,.0f}"
             f"{r['produce_fanout']['p50_ms']:>10.1f}"
             f"{r['peak_memory_mb']['processor']:>9.0f}{r['peak_memory_mb']['sink']:>9.0f}"
             f"{per['processor']:>8.2f}/{per['sink']:.2f}"
             f"{r['primary_shards_per_tenant']['max']:>15}"
         )
-    lines.append(
-        "CPU s per 1,000 lines, pipeline: Elasticsearch / Kafka / processor / sink / load "
-        "(machine busy); Elasticsearch alone: Elasticsearch / load (machine busy)"
-    )
-    for r in result["rows"]:
-        alone = r["direct_bulk"]
-        lines.append(
+        spent.append(
             f"{r['tenants']:>8}  {cpu_text(r['cpu_s_per_1000'], PIPELINE_PARTS)}"
             f"  ({r['machine_busy']:.2f});  {cpu_text(alone['cpu_s_per_1000'], ALONE_PARTS)}"
             f"  ({alone['machine_busy']:.2f})"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + spent)
 
 
 if __name__ == "__main__":
