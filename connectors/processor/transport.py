@@ -59,16 +59,10 @@ from aiokafka.errors import CommitFailedError  # type: ignore[import-untyped]
 from aiokafka.structs import OffsetAndMetadata, TopicPartition  # type: ignore[import-untyped]
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from logway.core.kafka import FETCH_MAX_WAIT_MS, FETCH_MIN_BYTES
+
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
 TRANSPORT = "logway"  # the broker URL scheme the entry point registers
-# A fetch answered as soon as one byte is there makes, over 1,000 tenants' partitions, many
-# small fetches, each listing every partition both ways (aiokafka has no fetch sessions) and
-# decoded in Python. Waiting for 256 KiB halved the workers' CPU per line at 1,000 tenants
-# (bench.tenants); under load the bytes come at once. Light traffic waits up to the 250 ms
-# (Faust's own setting is 1.5 s); an idle worker fetches four times a second: 100 ms made
-# idle workers at 1,000 tenants cost the processor 0.15 and the broker 0.27 of a core.
-FETCH_MIN_BYTES = 256 * 1024
-FETCH_MAX_WAIT_MS = 250
 # What one fetch may bring over all partitions (aiokafka's default is 50 MiB): a backlog
 # spread over 1,000 partitions came whole in one response, on top of its decoded records.
 FETCH_MAX_BYTES = 8 * 1024 * 1024

@@ -8,7 +8,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
 
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
@@ -184,12 +186,14 @@ def _end_offsets(
 # tenants behind, every time the lag was measured. One queued record per partition, 4 MiB
 # in all; a partition whose queue is full waits 10 ms for its next fetch, not librdkafka's
 # 1 s, so that all partitions behind are read within the peek's few seconds.
-PEEK_SETTINGS = {
-    "queued.min.messages": 1,
-    "fetch.max.bytes": 4 * 1024 * 1024,
-    "queued.max.messages.kbytes": 4 * 1024,
-    "fetch.queue.backoff.ms": 10,
-}
+PEEK_SETTINGS: Mapping[str, Any] = MappingProxyType(
+    {
+        "queued.min.messages": 1,
+        "fetch.max.bytes": 4 * 1024 * 1024,
+        "queued.max.messages.kbytes": 4 * 1024,
+        "fetch.queue.backoff.ms": 10,
+    }
+)
 
 
 def _record_times(
