@@ -24,8 +24,16 @@ class Clock:
 
 
 def create(admin: AdminClient, *topics: str) -> None:
+    """Create `topics` and wait until the broker's metadata lists them: a topic is acknowledged
+    created before every listing shows it, and a look in between rightly finds nothing new."""
     for future in admin.create_topics([NewTopic(t, 1) for t in topics]).values():
         future.result(timeout=30)
+    wait_for(
+        f"{topics} in the broker's metadata",
+        lambda: set(admin.list_topics(timeout=10).topics),
+        lambda listed: set(topics) <= listed,
+        30,
+    )
 
 
 def test_a_subscription_follows_new_tenants_when_due(

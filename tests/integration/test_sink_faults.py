@@ -63,11 +63,20 @@ def test_a_write_block_pauses_the_sink_and_nothing_is_lost_when_it_lifts(
 
     sink = start_sink(endpoints, tenant, tmp_path)
     labels = {"component": "sink", "tenant": tenant, "reason": "blocked"}
+
+    def held_and_retried() -> tuple[float, float]:
+        samples = scrape(sink.metrics_port)
+        held = metric(samples, "logway_sink_waiting_records", tenant=tenant, reason="blocked")
+        return held, metric(samples, "logway_retries_total", **labels)
+
     try:
+        # The sink holds what it read before it paused the tenant's partitions (one fetch:
+        # some of the 200, not always all) and sends it again with backoff: each attempt
+        # counts every held record, so a count above the held ones is a second attempt.
         wait_for(
-            "the sink to retry the blocked records",
-            lambda: metric(scrape(sink.metrics_port), "logway_retries_total", **labels),
-            lambda retried: retried >= 200,
+            "the sink to hold the blocked records and try them again",
+            held_and_retried,
+            lambda counts: 0 < counts[0] < counts[1],
             60,
             sink.assert_running,
         )
