@@ -42,6 +42,7 @@ WORKERS: tuple[Worker, ...] = (
             "metrics_port",
             "batch_max_wait_s",
             "batch_max_records",
+            "batch_max_bytes",
             "bulks_in_flight",
             "retry_initial_s",
             "retry_max_s",

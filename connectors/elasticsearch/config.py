@@ -18,6 +18,14 @@ class SinkConfig(GroupWorkerConfig):
         description="Kafka consumer group shared by all sink workers.",
     )
     batch_max_records: int = Field(1000, ge=1, le=50_000, description="Most records per bulk.")
+    batch_max_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=100 * 1024 * 1024,
+        description="Most bytes of records per bulk (a larger record goes alone): a tenant's "
+        "largest records (up to 8 MiB each) cannot make a request over Elasticsearch's "
+        "http.max_content_length (100 MB), nor hold the sink's memory at a thousand of them.",
+    )
     batch_max_wait_s: float = Field(
         0.5,
         gt=0,

@@ -18,7 +18,7 @@ from connectors.elasticsearch.classify import RetryReason, Verdict, classify_ite
 from connectors.elasticsearch.request import Pending, bulk_body
 from logway.core.deadletter import DeadLetter, Reason, Stage
 from logway.core.elastic import index_lists
-from logway.core.metrics import BULK_SECONDS, TenantMeters
+from logway.core.metrics import BULK_BYTES, BULK_SECONDS, TenantMeters
 
 log = logging.getLogger("logway.sink")
 
@@ -69,6 +69,7 @@ class BulkService:
         self.es = es
         self.meters = meters
         self._seconds = BULK_SECONDS.labels(component="sink")
+        self._bytes = BULK_BYTES.labels(component="sink")
 
     def make_searchable(self, indices: list[str], beat: Callable[[], None]) -> None:
         """Refresh these indices now (routes' first generations, just made), so that what was
@@ -103,6 +104,7 @@ class BulkService:
         """
         if not pending:
             return [], ""
+        self._bytes.observe(sum(len(item.document) for item in pending))
         started = time.perf_counter()
         try:
             response = self.es.bulk(

@@ -1,7 +1,8 @@
 """The Elasticsearch sink: processed topics in, tenant indices out, offsets committed last.
 
 Contract, per batch:
-1. consume up to `batch_max_records` records from the served `logs.<tenant>.processed` topics;
+1. consume up to `batch_max_records` records (and `batch_max_bytes`) from the served
+   `logs.<tenant>.processed` topics;
 2. bulk-index them with `_id` = the event id the processor derived from the record's origin,
    into the generation of its route that holds its time, so a record written twice overwrites
    itself (`request.py`, `index.py`, `service.py`); a route's first index, made by the
@@ -24,7 +25,7 @@ and prepared. It is sent when the first is done, or at once when it is full (up 
 `bulks_in_flight` requests at a time); batches still finish (steps 3-5) one after the other.
 Nobody waits for a batch to fill: under light load bulks are small and records searchable
 soon; under heavy load each batch gathers what arrived while the others were indexed, up to
-`batch_max_records`.
+`batch_max_records` and `batch_max_bytes` (`gathered.py`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from elasticsearch import Elasticsearch
 
 from connectors.elasticsearch.config import SinkConfig
 from connectors.elasticsearch.deadletters import DeadLetterWriter
+from connectors.elasticsearch.gathered import Gathered
 from connectors.elasticsearch.index import Generations
 from connectors.elasticsearch.parking import Parking
 from connectors.elasticsearch.request import Pending, position, prepare
@@ -121,8 +123,8 @@ class ElasticsearchSink:
             beat=self.loop.beat,
         )
         self.letters = DeadLetterWriter(self.producer, admin)
-        self._batch_max = config.batch_max_records
-        self._held: list[Message] = []  # consumed, not yet sent: the next batch
+        # consumed, not yet sent: the next batch
+        self._held = Gathered(config.batch_max_records, config.batch_max_bytes)
 
     def run(self, stop: threading.Event) -> None:
         """Consume, index and commit until `stop` is set, then finish the batches in
@@ -142,10 +144,9 @@ class ElasticsearchSink:
                         self._retry_parked()
                     if self._may_launch(len(flights)):
                         flights.append(self._launch(bulks))
-                    elif not flights and len(self._held) >= self._batch_max:
+                    elif not flights and self._held.full():
                         stop.wait(GATHER_S)  # held until the indices there are are known
-                    full = len(self._held) >= self._batch_max
-                    if flights and (flights[0].sent.done() or full):
+                    if flights and (flights[0].sent.done() or self._held.full()):
                         self._land(flights.popleft(), stop)
                         if self._may_launch(len(flights)):
                             flights.append(self._launch(bulks))
@@ -164,8 +165,7 @@ class ElasticsearchSink:
             return False
         if not in_flight:
             return True
-        full = len(self._held) >= self._batch_max
-        return full and in_flight < self.config.bulks_in_flight
+        return self._held.full() and in_flight < self.config.bulks_in_flight
 
     def _gather(self, *, busy: bool) -> None:
         """Add newly arrived records to the next batch, without waiting for it to fill.
@@ -174,24 +174,24 @@ class ElasticsearchSink:
         GATHER_S; otherwise wait up to `batch_max_wait_s` for one record, then GATHER_S for
         the ones right behind it.
         """
-        room = self._batch_max - len(self._held)
+        room = self._held.room()
         if room <= 0:
             return
         if not busy and not self._held:
             first = self.consumer.poll(self.config.batch_max_wait_s)
             if first is None:
                 return
-            self._held.append(first)
+            self._held.add([first])
             room -= 1
         if room > 0:
-            self._held.extend(self.consumer.consume(num_messages=room, timeout=GATHER_S))
+            self._held.add(self.consumer.consume(num_messages=room, timeout=GATHER_S))
 
     def _held_late(self, message: Message) -> None:
-        self._held.append(message)
+        self._held.add([message])
 
     def _launch(self, bulks: ThreadPoolExecutor) -> Flight:
         """Prepare the held records as a batch and send its first bulk request on `bulks`."""
-        messages, self._held = self._held, []
+        messages = self._held.take()
         batch = Batch()
         now = datetime.now(UTC)
         read = self._meters.batch()

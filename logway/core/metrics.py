@@ -71,6 +71,12 @@ BULK_SECONDS = Histogram(
     ["component"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+BULK_BYTES = Histogram(
+    "logway_bulk_request_bytes",
+    "Records' bytes in one Elasticsearch bulk request (retries and split halves included).",
+    ["component"],
+    buckets=tuple(16 * 1024 * 4**n for n in range(7)),  # 16 KiB ... 64 MiB
+)
 RETRIES = Counter(
     "logway_retries_total",
     "Records Elasticsearch refused for now and that will be retried (not lost, not "
