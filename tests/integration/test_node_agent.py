@@ -24,7 +24,7 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from logway.core.names import FORWARDER_USER, raw_topic
+from logway.core.names import FORWARDER_USER, dlq_topic, processed_topic, raw_topic
 from logway.core.settings import Endpoints
 from logway.dev.otelcol import collector_binary
 from logway.dev.servers import DevConfig, Kafka
@@ -229,6 +229,37 @@ def wait_indexed(endpoints: Endpoints, tenant: str, count: int, agent: Agent) ->
     )
 
 
+def trace_missing(
+    endpoints: Endpoints, tenant: str, found: list[dict[str, Any]], pods: list[Pod]
+) -> str:
+    """Where each line written and not indexed got to: how many records of the tenant's raw,
+    processed and dead-letter topics hold it, and how many indexed lines contain it ("" when
+    none is missing)."""
+    indexed = {str(doc["message"]) for doc in found}
+    missing = [line for pod in pods for line in pod.written if line not in indexed]
+    if not missing:
+        return ""
+    stages = {
+        stage: [value for _key, value in read_topic(endpoints.kafka, topic)]
+        for stage, topic in (
+            ("raw", raw_topic(tenant)),
+            ("processed", processed_topic(tenant)),
+            ("dlq", dlq_topic(tenant)),
+        )
+    }
+    rows = []
+    for line in missing[:20]:
+        # the ASCII head ("api line 24 caf"): JSON may escape what follows
+        head = line[: next((i for i, c in enumerate(line) if not c.isascii()), len(line))][:60]
+        found_in = ", ".join(
+            f"{stage} {sum(head.encode() in value for value in values)}"
+            for stage, values in stages.items()
+        )
+        inside = sum(head in message for message in indexed)  # joined into another line?
+        rows.append(f"{line[:40]!r}: {found_in}, inside an indexed line {inside}")
+    return "not indexed, records holding each line: " + "; ".join(rows)
+
+
 def assert_each_line_once(found: list[dict[str, Any]], pods: list[Pod], namespace: str) -> None:
     """Every line the pods wrote, byte for byte, in one document each, with its pod's
     metadata; nothing else."""
@@ -358,6 +389,7 @@ def test_a_killed_agent_cut_off_from_kafka_loses_nothing_and_its_resends_are_ind
             wait_indexed(endpoints, tenant, sent, agent)
         finally:
             found = documents(endpoints, tenant)
+            print(trace_missing(endpoints, tenant, found, [steady, deleted]))
             assert_each_line_once(found, [steady, deleted], namespace)
         records = written_to(consumer, raw_topic(tenant))
     finally:
