@@ -331,13 +331,6 @@ def test_the_collector_delivers_each_line_of_real_container_files_once_byte_iden
     assert sum(mine in value for _key, value in unclaimed) == 10
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known, not understood: about one run in five, one of the 12,003 lines (either "
-    "pod's, none twice, nothing else indexed) never reaches Elasticsearch; seen at d536ecd "
-    "(1 of 6 runs) as at 2139c4b, so older than the day's fetch changes; not yet known "
-    "whether the collector's queue or the pipeline drops it (issue 28's closing note)",
-)
 def test_a_killed_agent_cut_off_from_kafka_loses_nothing_and_its_resends_are_indexed_once(
     endpoints: Endpoints,
     tenant_prefix: str,
@@ -349,7 +342,11 @@ def test_a_killed_agent_cut_off_from_kafka_loses_nothing_and_its_resends_are_ind
     files with it) before anything was sent; the agent is killed with -9; more lines are
     written while it is down. Restarted with Kafka back, it is killed again as its first
     records land, mid-send, and restarted. Every line is indexed once: the agent's resends
-    (counted) carry the same ids."""
+    (counted) carry the same ids.
+
+    The two pods' files are of the two formats, Docker's and CRI's: one `container` operator
+    for both lost a line in about five runs to a data race between the file readers
+    (`topology.otel_collector._container_parsers`); a missing line is traced to its stage."""
     tenant, namespace = f"{tenant_prefix}-kill", f"{tenant_prefix}-kill-ns"
     extra = f"sources:\n  namespaces: [{namespace}]\n" + PIPELINE
     apply_tenant(endpoints, tmp_path, tenant, partitions=2, extra=extra)
