@@ -6,12 +6,12 @@ under the tenant's name as Kafka client id (its produce quota), every other name
 tenant gets a pipeline of its own: a `file_log` receiver reading only its namespaces' files and
 a `kafka` exporter writing only its topic.
 
-What each line becomes (`logway.core.agent`): the `container` operator reads the CRI and Docker
-formats and joins CRI's `P`/`F` pieces, a `recombine` joins Docker's 16 KiB pieces, and the
-line goes to Kafka as one JSON record, `{"message", "stream", "@timestamp", "source_file",
-"offset"}`, with the header `logway-agent: otel-filelog`; the processor takes the file as the
-record's key, and the file, offset, time and line as its event id, so a line sent twice is
-indexed once.
+What each line becomes (`logway.core.agent`): two `container` operators read the Docker and
+CRI formats (`_container_parsers`), the CRI one joining `P`/`F` pieces, a `recombine` joins
+Docker's 16 KiB pieces, and the line goes to Kafka as one JSON record, `{"message", "stream",
+"@timestamp", "source_file", "offset"}`, with the header `logway-agent: otel-filelog`; the
+processor takes the file as the record's key, and the file, offset, time and line as its
+event id, so a line sent twice is indexed once.
 
 Nothing is lost to a restart or to Kafka being away, as far as the collector allows:
 - files are read as bytes kept as they are (`utf-8-raw`, whitespace preserved), so a character
@@ -54,6 +54,7 @@ STORAGE = "file_storage"
 RECEIVER = "file_log"
 EXPORTER = "kafka"
 UNCLAIMED = "unclaimed"
+CONTAINER_PARSERS = 2  # the first operators: `_container_parsers`
 # A line is at most this share of its topic's record size: the exporter's JSON writes `<`, `>`,
 # `&`, control characters and bytes that are not UTF-8 as six bytes each. A longer line goes
 # out in several records (the `container` and `recombine` operators flush at the size), never
@@ -95,6 +96,9 @@ def _operators(max_line_bytes: int) -> list[dict[str, Any]]:
     ]
 
 
+CRI_LINE = 'attributes["log.iostream"] == nil and not (body startsWith "{")'
+
+
 def _container_parsers(max_line_bytes: int) -> list[dict[str, Any]]:
     """Docker's lines (JSON) and CRI's, each by a `container` operator of its own. One operator
     that tells the formats apart keeps the time layout of the line it parsed last in a field
@@ -107,8 +111,9 @@ def _container_parsers(max_line_bytes: int) -> list[dict[str, Any]]:
     return [
         {"type": "container", "id": "docker", "format": "docker", "if": 'body startsWith "{"'}
         | common,
-        # containerd or CRI-O, told apart by their times; both parsed with the CRI layout
-        {"type": "container", "id": "cri", "if": 'attributes["log.iostream"] == nil'} | common,
+        # containerd or CRI-O, told apart by their times; both parsed with the CRI layout. Not
+        # a `{` line the `docker` one could not parse: this one would take it for Docker's.
+        {"type": "container", "id": "cri", "if": CRI_LINE} | common,
     ]
 
 
@@ -123,7 +128,7 @@ def _stream_id() -> dict[str, Any]:
 
 def _receiver(include: list[str], exclude: list[str], max_line_bytes: int) -> dict[str, Any]:
     operators = _operators(max_line_bytes)
-    operators.insert(len(_container_parsers(max_line_bytes)), _stream_id())
+    operators.insert(CONTAINER_PARSERS, _stream_id())
     operators.append({"type": "remove", "field": 'attributes["logway.stream"]'})
     receiver: dict[str, Any] = {
         "include": include,

@@ -21,10 +21,11 @@ class SinkConfig(GroupWorkerConfig):
     batch_max_bytes: int = Field(
         8 * 1024 * 1024,
         ge=1024 * 1024,
-        le=100 * 1024 * 1024,
+        le=64 * 1024 * 1024,
         description="Most bytes of records per bulk (a larger record goes alone): a tenant's "
         "largest records (up to 8 MiB each) cannot make a request over Elasticsearch's "
-        "http.max_content_length (100 MB), nor hold the sink's memory at a thousand of them.",
+        "http.max_content_length (100 MB), nor hold the sink's memory at a thousand of them. "
+        "At most 64 MiB: the action lines and retried halves come on top.",
     )
     batch_max_wait_s: float = Field(
         0.5,

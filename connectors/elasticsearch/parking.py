@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, TopicPartition
 
+from connectors.elasticsearch.gathered import batches
 from connectors.elasticsearch.request import Pending
 from connectors.elasticsearch.service import Attempt, Waiting
 from logway.core.deadletter import DeadLetter
@@ -46,8 +47,19 @@ class Parking:
     """The held items of the tenants whose index the cluster cannot take now. Not
     thread-safe: the sink's loop owns it."""
 
-    def __init__(self, consumer: Consumer, initial_s: float, max_s: float) -> None:
+    def __init__(
+        self,
+        consumer: Consumer,
+        initial_s: float,
+        max_s: float,
+        *,
+        max_records: int,
+        max_bytes: int,
+    ) -> None:
+        """`max_records` and `max_bytes` bound each bulk request of held items, as they bound
+        the sink's batches: tenants held together (a cluster-wide block) are due together."""
         self.consumer, self.initial_s, self.max_s = consumer, initial_s, max_s
+        self.max_records, self.max_bytes = max_records, max_bytes
         self._tenants: dict[str, _Held] = {}
         self._positions: set[tuple[str, int, int]] = set()
         self._paused_at = float("-inf")  # time.monotonic() of the last pause
@@ -95,9 +107,10 @@ class Parking:
         self.consumer.pause([TopicPartition(t, p) for t, p in self.partitions()])
 
     def retry_due(self, attempt: Attempt, letters: list[DeadLetter]) -> list[Pending]:
-        """Send the items of the tenants whose wait is over in one bulk request. Returns the
-        items now finished (indexed, or refused for good into `letters`); the others wait on,
-        twice as long. Tenants with nothing left waiting have their partitions resumed."""
+        """Send the items of the tenants whose wait is over, in bulk requests bounded as the
+        sink's batches are. Returns the items now finished (indexed, or refused for good into
+        `letters`); the others wait on, twice as long. Tenants with nothing left waiting have
+        their partitions resumed."""
         now = time.monotonic()
         due = [tenant for tenant, held in self._tenants.items() if held.due <= now]
         if not due:
@@ -105,7 +118,12 @@ class Parking:
         before = self.partitions()
         items = [item for tenant in due for item in self._tenants[tenant].items]
         waiting: list[Waiting] = []
-        retry, error = attempt(items, letters, waiting)
+        retry: list[Pending] = []
+        error = ""
+        for chunk in batches(items, self.max_records, self.max_bytes, _size):
+            again, why = attempt(list(chunk), letters, waiting)
+            retry += again
+            error = error or why
         still = {id(entry.item) for entry in waiting} | {id(item) for item in retry}
         for tenant in due:
             held = self._tenants[tenant]
@@ -153,6 +171,10 @@ class Parking:
         for (tenant, reason), count in counts.items():
             WAITING_RECORDS.labels(tenant=tenant, reason=reason).set(count)
         PAUSED_PARTITIONS.labels(component="sink").set(len(self.partitions()))
+
+
+def _size(item: Pending) -> int:
+    return len(item.document)
 
 
 def _key(item: Pending) -> tuple[str, int, int]:

@@ -113,7 +113,13 @@ class ElasticsearchSink:
         # The sink's own loop, for /livez: a bulk request may take its 60 s, and splitting a
         # refused one several; waiting to retry beats every second.
         self.loop = LOOPS.add("sink", max_silence_s=SINK_MAX_SILENCE_S)
-        self.parking = Parking(self.consumer, config.retry_initial_s, config.retry_max_s)
+        self.parking = Parking(
+            self.consumer,
+            config.retry_initial_s,
+            config.retry_max_s,
+            max_records=config.batch_max_records,
+            max_bytes=config.batch_max_bytes,
+        )
         self.retry = PausedRetry(
             self.consumer,
             config.retry_initial_s,
@@ -182,7 +188,7 @@ class ElasticsearchSink:
             if first is None:
                 return
             self._held.add([first])
-            room -= 1
+            room = self._held.room()  # none left if that one record was over the bytes
         if room > 0:
             self._held.add(self.consumer.consume(num_messages=room, timeout=GATHER_S))
 
@@ -269,6 +275,7 @@ class ElasticsearchSink:
         # land (their commits are refused) and their ids make the re-reads overwrites.
         self.offsets.forget(partitions)
         self.parking.forget(partitions)
+        self._held.forget(partitions)
 
 
 def run_sink(config: SinkConfig, stop: threading.Event | None = None) -> None:

@@ -75,7 +75,7 @@ BULK_BYTES = Histogram(
     "logway_bulk_request_bytes",
     "Records' bytes in one Elasticsearch bulk request (retries and split halves included).",
     ["component"],
-    buckets=tuple(16 * 1024 * 4**n for n in range(7)),  # 16 KiB ... 64 MiB
+    buckets=tuple(n * 1024 * 1024 for n in (1 / 64, 1 / 16, 1 / 4, 1, 2, 4, 8, 16, 32, 64)),
 )
 RETRIES = Counter(
     "logway_retries_total",
