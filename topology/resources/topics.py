@@ -29,7 +29,16 @@ MANAGED_TOPIC_CONFIGS = (
     "max.message.bytes",
     "min.insync.replicas",
     "message.timestamp.type",
+    "segment.index.bytes",
 )
+
+# The broker preallocates each segment's offset and time index at this size, as a sparse file
+# it maps into memory. Where the kernel reads a mapped file in large folios (ext4 on Linux 6.18
+# here), the first index entry of a new segment zero-fills up to the whole file: the broker's
+# default 10 MiB, twice. At 1,000 tenants' new topics that was most of the broker's CPU
+# (docs/benchmarks.md, "Many tenants"). 1 MiB still indexes about 350 MB of records per segment
+# (an entry per 4 KiB, 12 bytes each in the time index); a fuller index rolls the segment.
+SEGMENT_INDEX_BYTES = 1024 * 1024
 
 
 def topic_configs(tenant: Tenant, topic: str, min_insync_replicas: int = 0) -> dict[str, str]:
@@ -38,6 +47,7 @@ def topic_configs(tenant: Tenant, topic: str, min_insync_replicas: int = 0) -> d
     configs = {
         "retention.ms": str(hours * 3_600_000),
         "max.message.bytes": str(tenant.topics.max_record_bytes),
+        "segment.index.bytes": str(SEGMENT_INDEX_BYTES),
     }
     if topic.endswith(".raw"):
         # The broker stamps each raw record: `logway.received_at`, which places the document

@@ -73,6 +73,19 @@ def test_a_new_tenant_gets_three_topics_and_an_existing_one_only_what_differs() 
     )
 
 
+def test_a_topic_made_before_the_index_size_was_managed_gets_the_small_index() -> None:
+    """Topics made by an older logway carry the broker's 10 MiB index: the next apply sets it."""
+    old = tenant("old")
+    configs = configs_of(old)
+    for topic in configs.values():
+        topic["segment.index.bytes"] = "10485760"
+    changes = Topics().diff(
+        wanted(old), TopicsSeen(partitions=dict.fromkeys(configs, 1), configs=configs)
+    )
+    updates = {c.name: c.detail for c in changes if c.kind == "topic config"}
+    assert updates == dict.fromkeys(configs, "segment.index.bytes 10485760 -> 1048576")
+
+
 def test_pruning_removes_only_what_exists_and_keeping_data_removes_no_topic() -> None:
     gone = tenant("gone")
     seen = TopicsSeen(partitions={"logs.gone.raw": 1, "logs.gone.dlq": 1}, configs={})
