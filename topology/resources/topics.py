@@ -36,8 +36,8 @@ MANAGED_TOPIC_CONFIGS = (
 # it maps into memory. Where the kernel reads a mapped file in large folios (ext4 on Linux 6.18
 # here), the first index entry of a new segment zero-fills up to the whole file: the broker's
 # default 10 MiB, twice. At 1,000 tenants' new topics that was most of the broker's CPU
-# (docs/benchmarks.md, "Many tenants"). 1 MiB still indexes about 350 MB of records per segment
-# (an entry per 4 KiB, 12 bytes each in the time index); a fuller index rolls the segment.
+# (docs/benchmarks.md, "Many tenants"). 1 MiB still indexes at least 358 MB of records per
+# segment (an entry per 4 KiB or more, 12 bytes each in the time index); a full index rolls it.
 SEGMENT_INDEX_BYTES = 1024 * 1024
 
 
