@@ -54,7 +54,6 @@ STORAGE = "file_storage"
 RECEIVER = "file_log"
 EXPORTER = "kafka"
 UNCLAIMED = "unclaimed"
-CONTAINER_PARSERS = 2  # the first operators: `_container_parsers`
 # A line is at most this share of its topic's record size: the exporter's JSON writes `<`, `>`,
 # `&`, control characters and bytes that are not UTF-8 as six bytes each. A longer line goes
 # out in several records (the `container` and `recombine` operators flush at the size), never
@@ -74,6 +73,7 @@ def _operators(max_line_bytes: int) -> list[dict[str, Any]]:
     """The line, joined and described: see the module docstring."""
     return [
         *_container_parsers(max_line_bytes),
+        _stream_id(),
         {  # CRI pieces are joined by `container`; Docker's (a `log` without "\n") here
             "type": "recombine",
             "if": "attributes.logtag == nil",
@@ -93,6 +93,7 @@ def _operators(max_line_bytes: int) -> list[dict[str, Any]]:
         },
         {"type": "move", "from": 'attributes["log.file.path"]', "to": "body.source_file"},
         {"type": "move", "from": 'attributes["log.file.record_offset"]', "to": "body.offset"},
+        {"type": "remove", "field": 'attributes["logway.stream"]'},
     ]
 
 
@@ -128,8 +129,6 @@ def _stream_id() -> dict[str, Any]:
 
 def _receiver(include: list[str], exclude: list[str], max_line_bytes: int) -> dict[str, Any]:
     operators = _operators(max_line_bytes)
-    operators.insert(CONTAINER_PARSERS, _stream_id())
-    operators.append({"type": "remove", "field": 'attributes["logway.stream"]'})
     receiver: dict[str, Any] = {
         "include": include,
         "start_at": "beginning",
