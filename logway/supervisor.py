@@ -143,22 +143,27 @@ def run_all(
                     ):
                         child.restarts += 1
                         child.start()
+                # The children ride out a Kafka that goes away; so does the view, whether it
+                # goes while the topics are listed or while their records are counted.
+                doing = "list the tenants' topics"
                 try:
                     topics = served_topics(admin, RAW_TOPIC_RE, serves)
-                except KafkaException as exc:  # the children ride it out; so does the view
+                    tenants = [tenant for t in topics if (tenant := tenant_of_topic(t))]
+                    if demo and tenants:
+                        burst = 5 if sent_first_burst else 200
+                        send_demo(producer, tenants, burst, seed=int(time.time()))
+                        sent_first_burst = True
+                    doing = "count the tenants' records"
+                    rows = tenant_counts(consumer, es, tenants)
+                except KafkaException as exc:
                     console.print(
-                        f"{time.strftime('%H:%M:%S')} Kafka cannot list the tenants' topics "
+                        f"{time.strftime('%H:%M:%S')} Kafka cannot {doing} "
                         f"({exc.args[0].str()}); trying again",
                         highlight=False,
                     )
                     stop.wait(refresh_s)
                     continue
-                tenants = [tenant for t in topics if (tenant := tenant_of_topic(t))]
-                if demo and tenants:
-                    burst = 5 if sent_first_burst else 200
-                    send_demo(producer, tenants, burst, seed=int(time.time()))
-                    sent_first_burst = True
-                show(tenant_counts(consumer, es, tenants))
+                show(rows)
                 stop.wait(refresh_s)
     finally:
         console.print("stopping...")
